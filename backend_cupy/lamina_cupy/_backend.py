@@ -1,0 +1,355 @@
+"""``CupyBackend``: the shared base class over CuPy, with cuBLAS and fused CUDA kernels."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from lamina.backends import BackendUnavailableError, philox
+from lamina.backends.base import ArrayBackend
+
+from . import _availability
+from ._kernels import KernelLibrary, philox_kernel_args
+
+logger = logging.getLogger("lamina.cupy")
+
+_U64 = np.uint64
+_FLOAT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+
+def configure_tf32(cupy: Any) -> bool:
+    """Make float32 matmul true FP32 unless ``LAMINA_ALLOW_TF32=1``; returns whether TF32 is allowed.
+
+    CuPy decides from ``CUPY_TF32`` the first time it multiplies float32 matrices; Lamina sets
+    CuPy's float32 compute type explicitly instead, so the choice is Lamina's setting alone.
+    """
+    allow = os.environ.get("LAMINA_ALLOW_TF32", "").strip() == "1"
+    cupy_env = os.environ.get("CUPY_TF32", "").strip()
+    if cupy_env not in ("", "0") and not allow:
+        logger.warning("lamina_cupy: CUPY_TF32=%s is ignored; float32 matmul stays true FP32 "
+                       "unless LAMINA_ALLOW_TF32=1.", cupy_env)
+    linalg = None
+    for module in ("cupy._core._routines_linalg", "cupy._core._gpu._routines_linalg"):
+        try:
+            linalg = importlib.import_module(module)
+            break
+        except ImportError:
+            continue
+    if linalg is not None and hasattr(linalg, "set_compute_type"):
+        default = getattr(linalg, "COMPUTE_TYPE_DEFAULT", 1)
+        compute_type = getattr(linalg, "COMPUTE_TYPE_TF32", 7) if allow else default
+        linalg.set_compute_type(np.float32, compute_type)
+    else:  # a CuPy without the private switch still reads CUPY_TF32 lazily
+        os.environ["CUPY_TF32"] = "1" if allow else "0"
+    return allow
+
+
+def _matmul_shape(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy's matmul result shape, or None when the operands do not fit (CuPy then says why)."""
+    if not a_shape or not b_shape:
+        return None
+    a2 = (1,) + a_shape if len(a_shape) == 1 else a_shape
+    b2 = b_shape + (1,) if len(b_shape) == 1 else b_shape
+    if a2[-1] != b2[-2]:
+        return None
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        return None
+    rows = () if len(a_shape) == 1 else (a2[-2],)
+    cols = () if len(b_shape) == 1 else (b2[-1],)
+    return tuple(batch) + rows + cols
+
+
+class CupyBackend(ArrayBackend):
+    """NVIDIA GPU backend. Arrays are ``cupy.ndarray`` on one device.
+
+    Creating it imports CuPy and checks for a usable GPU, raising
+    :class:`lamina.backends.BackendUnavailableError` with the fix when either is missing. The
+    device is ``device`` if given, else ``LAMINA_DEVICE``, else ``"device"`` in
+    ``$LAMINA_HOME/lamina.json``, else 0; it becomes the current CUDA device of the creating
+    thread. ``LAMINA_GPU_MEMORY_LIMIT`` caps CuPy's memory pool (see :meth:`set_memory_limit`),
+    ``LAMINA_ALLOW_TF32=1`` lets float32 matmul use TF32 tensor cores (off by default), and
+    ``LAMINA_CUPY_FUSED=0`` turns the fused kernels off (the generic CuPy code runs instead).
+    """
+
+    name = "cupy"
+    host_sync_cheap = False
+    xp: Any = None  # the cupy module, set per instance so that importing this class needs no CuPy
+
+    def __init__(self, device: int | str | None = None) -> None:
+        cupy = _availability.import_cupy()
+        count = _availability.device_count(cupy)
+        if device is None:
+            index, source = _availability.requested_device()
+        else:
+            source = f"CupyBackend(device={device!r})"
+            index = _availability.parse_device(device, source)
+        _availability.check_device_index(index, count, source)
+        try:
+            cupy.cuda.Device(index).use()
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"{_availability.requested_phrase()}, but GPU {index} could not be opened ({exc}); "
+                f"check it with nvidia-smi, choose another with LAMINA_DEVICE, "
+                f"{_availability.CPU_HINT}."
+            ) from None
+        self.xp = cupy
+        self.device_id = index
+        self.tf32_allowed = configure_tf32(cupy)
+        fused = os.environ.get("LAMINA_CUPY_FUSED", "1").strip() != "0"
+        self._kernels = KernelLibrary(cupy, enabled=fused)
+        limit = os.environ.get("LAMINA_GPU_MEMORY_LIMIT", "").strip()
+        if limit:
+            kind, value = _availability.parse_memory_limit(limit)
+            if kind == "fraction":
+                self.set_memory_limit(fraction=value)
+            else:
+                self.set_memory_limit(int(value))
+
+    # --- device, memory -----------------------------------------------------------------
+    def device_description(self) -> str:
+        cupy = self.xp
+        try:
+            name = cupy.cuda.runtime.getDeviceProperties(self.device_id)["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+        except Exception:
+            name = "NVIDIA GPU"
+        runtime = _availability._runtime_version(cupy)
+        cuda = f"CUDA {_availability._cuda_version(runtime)}, " if runtime else ""
+        return f"GPU {self.device_id}: {name} ({cuda}CuPy {cupy.__version__})"
+
+    def synchronize(self) -> None:
+        self.xp.cuda.Device(self.device_id).synchronize()
+
+    def set_memory_limit(self, nbytes: int | None = None, *, fraction: float | None = None) -> None:
+        """Cap CuPy's memory pool on this GPU at ``nbytes`` bytes, or at ``fraction`` of the
+        device's memory; ``None``/0 removes the cap. Past the cap, allocations raise CuPy's
+        ``OutOfMemoryError`` instead of taking more of the GPU (useful when sharing a card)."""
+        if fraction is not None:
+            if nbytes is not None:
+                raise ValueError("set_memory_limit takes nbytes or fraction, not both.")
+            if not 0.0 <= float(fraction) <= 1.0:
+                raise ValueError(f"set_memory_limit: fraction must be in [0, 1], got {fraction}.")
+        elif nbytes is not None and (isinstance(nbytes, bool) or int(nbytes) != nbytes or nbytes < 0):
+            raise ValueError(f"set_memory_limit: nbytes must be a non-negative int, got {nbytes!r}.")
+        pool = self.xp.get_default_memory_pool()
+        with self.xp.cuda.Device(self.device_id):
+            if fraction is not None:
+                pool.set_limit(fraction=float(fraction))
+            else:
+                pool.set_limit(size=int(nbytes or 0))
+
+    def memory_limit(self) -> int:
+        """The pool's cap in bytes (0: none)."""
+        with self.xp.cuda.Device(self.device_id):
+            return int(self.xp.get_default_memory_pool().get_limit())
+
+    def memory_info(self) -> dict[str, int]:
+        """Bytes held by live arrays, bytes the pool holds in all, and the cap (0: none)."""
+        pool = self.xp.get_default_memory_pool()
+        with self.xp.cuda.Device(self.device_id):
+            return {"used_bytes": int(pool.used_bytes()), "pool_bytes": int(pool.total_bytes()),
+                    "limit_bytes": int(pool.get_limit())}
+
+    def release_memory(self) -> None:
+        """Return the pool's cached, unused blocks (device and pinned host) to the driver.
+
+        Live arrays are untouched; call it after freeing large arrays, when another process or
+        library needs the GPU memory back."""
+        with self.xp.cuda.Device(self.device_id):
+            self.xp.get_default_memory_pool().free_all_blocks()
+        self.xp.get_default_pinned_memory_pool().free_all_blocks()
+
+    def kernel_status(self) -> dict[str, str]:
+        """Op name → ``"ok"`` (its fused kernel ran) or ``"failed: …"`` (the generic code runs)."""
+        return dict(self._kernels.status)
+
+    # --- transfer -----------------------------------------------------------------------
+    def asarray(self, x: Any, dtype: str | None = None) -> Any:
+        cupy = self.xp
+        if isinstance(x, np.ndarray) and dtype is not None:
+            target = np.dtype(dtype)
+            if target.itemsize < x.dtype.itemsize:  # narrow on the host: fewer bytes to copy
+                x = x.astype(target)
+        return cupy.asarray(x, dtype=dtype)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return self.xp.asnumpy(x)
+
+    # --- linear algebra -----------------------------------------------------------------
+    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        if out is not None:
+            shape = _matmul_shape(tuple(a.shape), tuple(b.shape))
+            dtype = np.result_type(a.dtype, b.dtype)
+            if shape is not None and (tuple(out.shape) != shape or out.dtype != dtype):
+                raise ValueError(
+                    f"matmul: out has shape {tuple(out.shape)} and dtype {out.dtype}, but the "
+                    f"product of {tuple(a.shape)} and {tuple(b.shape)} is {shape} {dtype}; pass an "
+                    "out array of that shape and dtype, or none."
+                )
+        return self.xp.matmul(a, b, out=out)
+
+    # --- fused element-wise ---------------------------------------------------------------
+    def _unary_kernel(self, op: str, stem: str, x: Any, dtype: np.dtype) -> Any:
+        """``stem_f32``/``stem_f64`` of activations.cu applied to x (as ``dtype``), or None."""
+        cupy = self.xp
+        src = cupy.ascontiguousarray(x, dtype=dtype)
+        out = cupy.empty(src.shape, dtype=dtype)
+        if src.size == 0:
+            return out
+        name = f"{stem}_{_FLOAT_SUFFIX[dtype]}"
+        if self._kernels.run(op, "activations", name, src.size, (src, out, _U64(src.size))):
+            return out
+        return None
+
+    def sigmoid(self, x):
+        if isinstance(x, self.xp.ndarray) and x.dtype in _FLOAT_SUFFIX and self._kernels.usable("sigmoid"):
+            out = self._unary_kernel("sigmoid", "lamina_sigmoid", x, x.dtype)
+            if out is not None:
+                return out
+        return super().sigmoid(x)
+
+    def erf(self, x):
+        if isinstance(x, self.xp.ndarray) and x.dtype.kind == "f" and self._kernels.usable("erf"):
+            # float16 goes through float64, as the base implementation does.
+            work = x.dtype if x.dtype in _FLOAT_SUFFIX else np.dtype(np.float64)
+            out = self._unary_kernel("erf", "lamina_erf", x, work)
+            if out is not None:
+                return out.astype(x.dtype, copy=False)
+        return super().erf(x)
+
+    # --- fused optimizer updates ------------------------------------------------------------
+    def _fusable(self, param: Any, grad: Any, *states: Any) -> str | None:
+        """The kernel suffix when one fused launch can do the update, else None.
+
+        Needs CuPy arrays of one float32/float64 dtype and one shape; the updated arrays must be
+        C-contiguous (they are written in place), the gradient may be any layout."""
+        cupy = self.xp
+        if not self._kernels.enabled:
+            return None
+        arrays = (param, grad) + states
+        if not all(isinstance(a, cupy.ndarray) for a in arrays):
+            return None
+        suffix = _FLOAT_SUFFIX.get(param.dtype)
+        if suffix is None or any(a.dtype != param.dtype or a.shape != param.shape for a in arrays):
+            return None
+        if not all(a.flags.c_contiguous for a in (param,) + states):
+            return None
+        return suffix
+
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+        states = () if velocity is None else (velocity,)
+        suffix = self._fusable(param, grad, *states)
+        if suffix is not None:
+            if param.size == 0:
+                return
+            t = param.dtype.type
+            mode = 0 if velocity is None else (2 if nesterov else 1)
+            args = (param, self.xp.ascontiguousarray(grad), param if velocity is None else velocity,
+                    _U64(param.size), t(lr), t(momentum), np.int32(mode))
+            if self._kernels.run("sgd_update", "optimizers", f"lamina_sgd_{suffix}", param.size, args):
+                return
+        super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
+
+    def adam_update(self, param, grad, m, v, vhat, alpha, beta_1, beta_2, epsilon):
+        states = (m, v) if vhat is None else (m, v, vhat)
+        suffix = self._fusable(param, grad, *states)
+        if suffix is not None:
+            if param.size == 0:
+                return
+            t = param.dtype.type
+            args = (param, self.xp.ascontiguousarray(grad), m, v, v if vhat is None else vhat,
+                    _U64(param.size), t(alpha), t(1.0 - beta_1), t(1.0 - beta_2), t(epsilon),
+                    np.int32(vhat is not None))
+            if self._kernels.run("adam_update", "optimizers", f"lamina_adam_{suffix}", param.size, args):
+                return
+        super().adam_update(param, grad, m, v, vhat, alpha, beta_1, beta_2, epsilon)
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+        suffix = self._fusable(param, grad, velocity)
+        if suffix is not None:
+            if param.size == 0:
+                return
+            t = param.dtype.type
+            args = (param, self.xp.ascontiguousarray(grad), velocity, _U64(param.size), t(lr),
+                    t(rho), t(1.0 - rho), t(epsilon))
+            if self._kernels.run("rmsprop_update", "optimizers", f"lamina_rmsprop_{suffix}",
+                                 param.size, args):
+                return
+        super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
+
+    # --- randomness: Philox4x64-10 on the device (kernels/philox.cu) -------------------------
+    @staticmethod
+    def _count(n: Any) -> int:
+        if isinstance(n, bool) or int(n) != n or n < 0:
+            raise ValueError(f"random_bits: n must be a non-negative int, got {n!r}.")
+        return int(n)
+
+    @staticmethod
+    def _float_dtype(dtype: Any) -> np.dtype | None:
+        try:
+            d = np.dtype(dtype)
+        except TypeError:
+            return None
+        return d if d.kind == "f" and d.itemsize in (2, 4, 8) else None
+
+    def random_bits(self, seed, counter, n):
+        n = self._count(n)
+        key = philox_kernel_args(seed, counter)  # validates the seed as the host stream does
+        out = self.xp.empty((n,), dtype=np.uint64)
+        if n == 0:
+            return out
+        args = tuple(_U64(k) for k in key) + (out, _U64(n))
+        if self._kernels.run("random_bits", "philox", "lamina_philox_bits", (n + 3) // 4, args):
+            return out
+        return super().random_bits(seed, counter, n)
+
+    def random_uniform(self, shape, seed, counter, dtype, minval=0.0, maxval=1.0):
+        target = self._float_dtype(dtype)
+        if target is None or not self._kernels.usable("random_uniform"):
+            return super().random_uniform(shape, seed, counter, dtype, minval, maxval)
+        key = philox_kernel_args(seed, counter)
+        work = np.dtype(np.float64) if target == np.float64 else np.dtype(np.float32)
+        t = work.type
+        # The base code skips lo + span * u for [0, 1); lo = 0, span = 1 leaves u unchanged too.
+        affine = minval != 0.0 or maxval != 1.0
+        lo, span = (t(minval), t(maxval - minval)) if affine else (t(0.0), t(1.0))
+        size = self._size(shape)
+        out = self.xp.empty((size,), dtype=work)
+        if size:
+            args = tuple(_U64(k) for k in key) + (out, _U64(size), lo, span)
+            name = f"lamina_philox_uniform_{_FLOAT_SUFFIX[work]}"
+            if not self._kernels.run("random_uniform", "philox", name, (size + 3) // 4, args):
+                return super().random_uniform(shape, seed, counter, dtype, minval, maxval)
+        return out.reshape(shape).astype(target, copy=False)
+
+    def dropout_mask(self, shape, rate, seed, counter, dtype):
+        try:
+            valid_rate = 0.0 <= float(rate) < 1.0
+        except (TypeError, ValueError):
+            valid_rate = False
+        if not valid_rate or not self._kernels.usable("dropout_mask"):
+            return super().dropout_mask(shape, rate, seed, counter, dtype)  # its errors, its way
+        key = philox_kernel_args(seed, counter)
+        threshold = _U64(philox.keep_threshold(rate))
+        size = self._size(shape)
+        target = np.dtype(dtype)
+        scale = 1.0 / (1.0 - rate)
+        cupy = self.xp
+        if target in _FLOAT_SUFFIX:
+            out = cupy.empty((size,), dtype=target)
+            args = tuple(_U64(k) for k in key) + (out, _U64(size), threshold, target.type(scale))
+            name = f"lamina_philox_dropout_{_FLOAT_SUFFIX[target]}"
+        else:  # float16 and others: the keep bits here, then keep * scale as the base does
+            out = cupy.empty((size,), dtype=np.bool_)
+            args = tuple(_U64(k) for k in key) + (out, _U64(size), threshold)
+            name = "lamina_philox_keep"
+        if size and not self._kernels.run("dropout_mask", "philox", name, (size + 3) // 4, args):
+            return super().dropout_mask(shape, rate, seed, counter, dtype)
+        if target in _FLOAT_SUFFIX:
+            return out.reshape(shape)
+        return (out.reshape(shape) * cupy.asarray(scale, dtype=target)).astype(target, copy=False)

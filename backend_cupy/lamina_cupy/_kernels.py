@@ -1,0 +1,96 @@
+"""The CUDA kernels in ``kernels/*.cu``: loading, launching, and falling back when they fail.
+
+Each ``.cu`` file is one ``cupy.RawModule``, compiled by NVRTC on first use (CuPy caches the
+binary on disk). Every fused op goes through :meth:`KernelLibrary.run`, which turns a failure to
+compile or launch into one logged warning and a ``False`` return, so the backend can use the
+generic CuPy code instead and training goes on.
+"""
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any, Callable
+
+from lamina.backends import philox
+
+logger = logging.getLogger("lamina.cupy")
+
+KERNEL_FILES = ("philox", "optimizers", "activations")
+# --fmad=false: never contract a * b + c into one rounding, so results match NumPy's separately
+# rounded operations (the kernels also use the *_rn intrinsics where it matters).
+NVRTC_OPTIONS = ("--fmad=false",)
+THREADS_PER_BLOCK = 256
+MAX_BLOCKS = 65535  # kernels loop grid-stride, so any n fits
+
+_MASK64 = (1 << 64) - 1
+
+
+def kernel_source(name: str) -> str:
+    """The CUDA source of ``kernels/<name>.cu`` (shipped as package data)."""
+    return resources.files(__package__).joinpath("kernels", f"{name}.cu").read_text(encoding="utf-8")
+
+
+def philox_kernel_args(seed: int, counter: int) -> tuple[int, int, int, int, int]:
+    """``(k0, k1, d0, d1, d2)``: the key words of ``seed`` and the words of draw ``counter``.
+
+    The host stream starts NumPy's 256-bit counter at ``(counter << 64) - 1`` mod 2**256, so
+    block ``b`` uses counter ``(b, counter mod 2**192 split into three words)``.
+    """
+    k0, k1 = philox.split_seed(seed)
+    draw = int(counter) % (1 << 192)
+    return k0, k1, draw & _MASK64, (draw >> 64) & _MASK64, (draw >> 128) & _MASK64
+
+
+def launch_shape(work_items: int) -> tuple[tuple[int], tuple[int]]:
+    """(grid, block) for a grid-stride kernel over ``work_items`` items (at least one block)."""
+    blocks = max(1, min(MAX_BLOCKS, -(-work_items // THREADS_PER_BLOCK)))
+    return (blocks,), (THREADS_PER_BLOCK,)
+
+
+class KernelLibrary:
+    """Compiled kernels for one backend, and the ops whose kernel has failed (never retried)."""
+
+    def __init__(self, cupy: Any, enabled: bool = True) -> None:
+        self._cupy = cupy
+        self._modules: dict[str, Any] = {}
+        self._functions: dict[tuple[str, str], Any] = {}
+        self.enabled = enabled
+        self.status: dict[str, str] = {}
+        """op name → "ok" once its kernel ran, or "failed: <reason>" (then the generic code runs)."""
+
+    def function(self, file: str, name: str) -> Any:
+        key = (file, name)
+        fn = self._functions.get(key)
+        if fn is None:
+            module = self._modules.get(file)
+            if module is None:
+                module = self._cupy.RawModule(code=kernel_source(file), options=NVRTC_OPTIONS)
+                self._modules[file] = module
+            fn = self._functions[key] = module.get_function(name)
+        return fn
+
+    def usable(self, op: str) -> bool:
+        return self.enabled and not self.status.get(op, "").startswith("failed")
+
+    def run(self, op: str, file: str, name: str, work_items: int, args: tuple) -> bool:
+        """Launch kernel ``name`` of ``file`` for ``op``; False (after one warning) if it fails."""
+        return self.attempt(op, lambda: self._launch(file, name, work_items, args))
+
+    def attempt(self, op: str, action: Callable[[], Any]) -> bool:
+        if not self.usable(op):
+            return False
+        try:
+            action()
+        except Exception as exc:  # NVRTC CompileException, CUDADriverError, missing NVRTC, ...
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            self.status[op] = f"failed: {reason}"
+            logger.warning(
+                "lamina_cupy: the fused CUDA kernel for %s could not run (%s); using the generic "
+                "CuPy implementation for %s from now on.", op, reason, op)
+            return False
+        self.status[op] = "ok"
+        return True
+
+    def _launch(self, file: str, name: str, work_items: int, args: tuple) -> None:
+        grid, block = launch_shape(work_items)
+        self.function(file, name)(grid, block, args)

@@ -1,0 +1,251 @@
+// Lamina CuPy backend: the Philox4x64-10 random stream of lamina.backends.philox, bit for bit.
+//
+// Loaded at run time by lamina_cupy (cupy.RawModule, compiled by NVRTC); also compiles on its own
+// with `nvcc -arch=sm_90 --ptx philox.cu`. No #include anywhere: NVRTC has no standard headers.
+//
+// Convention (lamina/backends/philox.py, the same as NumPy's Philox bit generator):
+//   key      = (k0, k1) = (seed mod 2^64, (seed >> 64) mod 2^64)
+//   counter  = (b, d0, d1, d2) for block b of draw d = d0 + d1 2^64 + d2 2^128
+//   element i of a draw is 64-bit word i % 4 of block i / 4
+// and from a word w:
+//   float32 uniform  (w >> 40) * 2^-24        float64 uniform  (w >> 11) * 2^-53
+//   dropout keep     (w >> 40) >= ceil(rate * 2^24), kept value 1 / (1 - rate)
+//
+// Everything up to the kernels is __host__ __device__ and free of CUDA-only names, so the test
+// suite compiles this file as plain C++ (g++ -x c++, where the CUDA qualifiers are defined away
+// below) into a small host program and compares its words with NumPy's Philox: the GPU's
+// arithmetic is checked on machines without a GPU. Only __umul64hi (a hardware intrinsic) and the
+// grid-stride loops are left for the GPU run to check.
+
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+// Plain C++ (the host test harness): the CUDA function qualifiers mean nothing there.
+#define __host__
+#define __device__
+#define LAMINA_PHILOX_HOST_ONLY 1
+#endif
+
+typedef unsigned long long lamina_u64;
+
+// Random123 / NumPy constants for Philox4x64: multipliers and Weyl key increments.
+#define LAMINA_PHILOX_M0 0xD2E7470EE14C6C93ULL
+#define LAMINA_PHILOX_M1 0xCA5A826395121157ULL
+#define LAMINA_PHILOX_W0 0x9E3779B97F4A7C15ULL
+#define LAMINA_PHILOX_W1 0xBB67AE8584CAA73BULL
+#define LAMINA_PHILOX_ROUNDS 10
+
+// High 64 bits of the 128-bit product a * b.
+__host__ __device__ inline lamina_u64 lamina_mulhi64(lamina_u64 a, lamina_u64 b) {
+#if defined(__CUDA_ARCH__)
+    return __umul64hi(a, b);
+#else
+    // Portable schoolbook product on 32-bit halves (no __int128, so any host compiler works).
+    const lamina_u64 mask = 0xFFFFFFFFULL;
+    lamina_u64 a_lo = a & mask, a_hi = a >> 32;
+    lamina_u64 b_lo = b & mask, b_hi = b >> 32;
+    lamina_u64 p0 = a_lo * b_lo;
+    lamina_u64 p1 = a_lo * b_hi;
+    lamina_u64 p2 = a_hi * b_lo;
+    lamina_u64 p3 = a_hi * b_hi;
+    lamina_u64 mid = (p0 >> 32) + (p1 & mask) + (p2 & mask);
+    return p3 + (p1 >> 32) + (p2 >> 32) + (mid >> 32);
+#endif
+}
+
+// Philox4x64-10 of counter ctr[0..3] under key (k0, k1); the result replaces ctr.
+__host__ __device__ inline void lamina_philox4x64_10(lamina_u64 ctr[4], lamina_u64 k0, lamina_u64 k1) {
+    for (int round = 0; round < LAMINA_PHILOX_ROUNDS; ++round) {
+        if (round > 0) {
+            k0 += LAMINA_PHILOX_W0;
+            k1 += LAMINA_PHILOX_W1;
+        }
+        lamina_u64 lo0 = LAMINA_PHILOX_M0 * ctr[0];
+        lamina_u64 hi0 = lamina_mulhi64(LAMINA_PHILOX_M0, ctr[0]);
+        lamina_u64 lo1 = LAMINA_PHILOX_M1 * ctr[2];
+        lamina_u64 hi1 = lamina_mulhi64(LAMINA_PHILOX_M1, ctr[2]);
+        lamina_u64 c1 = ctr[1], c3 = ctr[3];
+        ctr[0] = hi1 ^ c1 ^ k0;
+        ctr[1] = lo1;
+        ctr[2] = hi0 ^ c3 ^ k1;
+        ctr[3] = lo0;
+    }
+}
+
+// The four words of block b of draw (d0, d1, d2).
+__host__ __device__ inline void lamina_philox_block(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                    lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
+                                                    lamina_u64 w[4]) {
+    w[0] = b;
+    w[1] = d0;
+    w[2] = d1;
+    w[3] = d2;
+    lamina_philox4x64_10(w, k0, k1);
+}
+
+// --- words -> numbers (exact: a 24- or 53-bit integer times a power of two) --------------------
+
+__host__ __device__ inline float lamina_uniform_f32(lamina_u64 w) {
+    return (float)(w >> 40) * 5.9604644775390625e-08f;  // 2^-24
+}
+
+__host__ __device__ inline double lamina_uniform_f64(lamina_u64 w) {
+    return (double)(w >> 11) * 1.1102230246251565e-16;  // 2^-53
+}
+
+__host__ __device__ inline bool lamina_keep(lamina_u64 w, lamina_u64 threshold) {
+    return (w >> 40) >= threshold;
+}
+
+// lo + span * u rounded twice, as NumPy computes it: never contracted into one fused multiply-add.
+__host__ __device__ inline float lamina_affine_f32(float lo, float span, float u) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(lo, __fmul_rn(span, u));
+#else
+    volatile float product = span * u;  // volatile: keep a host compiler from fusing too
+    return lo + product;
+#endif
+}
+
+__host__ __device__ inline double lamina_affine_f64(double lo, double span, double u) {
+#if defined(__CUDA_ARCH__)
+    return __dadd_rn(lo, __dmul_rn(span, u));
+#else
+    volatile double product = span * u;
+    return lo + product;
+#endif
+}
+
+// --- one block's share of each output: elements [4b, min(4b + 4, n)) ---------------------------
+// The kernels run these for b = 0 .. ceil(n / 4) - 1, one block per thread; the host harness runs
+// the same functions in a loop.
+
+__host__ __device__ inline void lamina_philox_fill_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                        lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
+                                                        lamina_u64 n, lamina_u64* out) {
+    lamina_u64 w[4];
+    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+    for (int j = 0; j < 4; ++j) {
+        lamina_u64 i = 4 * b + j;
+        if (i < n) out[i] = w[j];
+    }
+}
+
+__host__ __device__ inline void lamina_philox_fill_uniform_f32(lamina_u64 k0, lamina_u64 k1,
+                                                               lamina_u64 d0, lamina_u64 d1,
+                                                               lamina_u64 d2, lamina_u64 b,
+                                                               lamina_u64 n, float* out, float lo,
+                                                               float span) {
+    lamina_u64 w[4];
+    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+    for (int j = 0; j < 4; ++j) {
+        lamina_u64 i = 4 * b + j;
+        if (i < n) out[i] = lamina_affine_f32(lo, span, lamina_uniform_f32(w[j]));
+    }
+}
+
+__host__ __device__ inline void lamina_philox_fill_uniform_f64(lamina_u64 k0, lamina_u64 k1,
+                                                               lamina_u64 d0, lamina_u64 d1,
+                                                               lamina_u64 d2, lamina_u64 b,
+                                                               lamina_u64 n, double* out,
+                                                               double lo, double span) {
+    lamina_u64 w[4];
+    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+    for (int j = 0; j < 4; ++j) {
+        lamina_u64 i = 4 * b + j;
+        if (i < n) out[i] = lamina_affine_f64(lo, span, lamina_uniform_f64(w[j]));
+    }
+}
+
+__host__ __device__ inline void lamina_philox_fill_dropout_f32(lamina_u64 k0, lamina_u64 k1,
+                                                               lamina_u64 d0, lamina_u64 d1,
+                                                               lamina_u64 d2, lamina_u64 b,
+                                                               lamina_u64 n, float* out,
+                                                               lamina_u64 threshold, float scale) {
+    lamina_u64 w[4];
+    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+    for (int j = 0; j < 4; ++j) {
+        lamina_u64 i = 4 * b + j;
+        if (i < n) out[i] = lamina_keep(w[j], threshold) ? scale : 0.0f;
+    }
+}
+
+__host__ __device__ inline void lamina_philox_fill_dropout_f64(lamina_u64 k0, lamina_u64 k1,
+                                                               lamina_u64 d0, lamina_u64 d1,
+                                                               lamina_u64 d2, lamina_u64 b,
+                                                               lamina_u64 n, double* out,
+                                                               lamina_u64 threshold, double scale) {
+    lamina_u64 w[4];
+    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+    for (int j = 0; j < 4; ++j) {
+        lamina_u64 i = 4 * b + j;
+        if (i < n) out[i] = lamina_keep(w[j], threshold) ? scale : 0.0;
+    }
+}
+
+__host__ __device__ inline void lamina_philox_fill_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                        lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
+                                                        lamina_u64 n, unsigned char* out,
+                                                        lamina_u64 threshold) {
+    lamina_u64 w[4];
+    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+    for (int j = 0; j < 4; ++j) {
+        lamina_u64 i = 4 * b + j;
+        if (i < n) out[i] = lamina_keep(w[j], threshold) ? 1 : 0;
+    }
+}
+
+#if !defined(LAMINA_PHILOX_HOST_ONLY)
+// --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) blocks --------------
+
+#define LAMINA_FOR_EACH_BLOCK(b, n)                                                        \
+    for (lamina_u64 b = (lamina_u64)blockIdx.x * blockDim.x + threadIdx.x,                  \
+                    b##_count = ((n) + 3) / 4;                                              \
+         b < b##_count; b += (lamina_u64)blockDim.x * gridDim.x)
+
+extern "C" __global__ void lamina_philox_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                              lamina_u64 d1, lamina_u64 d2, lamina_u64* out,
+                                              lamina_u64 n) {
+    LAMINA_FOR_EACH_BLOCK(b, n) { lamina_philox_fill_bits(k0, k1, d0, d1, d2, b, n, out); }
+}
+
+extern "C" __global__ void lamina_philox_uniform_f32(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                     lamina_u64 d1, lamina_u64 d2, float* out,
+                                                     lamina_u64 n, float lo, float span) {
+    LAMINA_FOR_EACH_BLOCK(b, n) {
+        lamina_philox_fill_uniform_f32(k0, k1, d0, d1, d2, b, n, out, lo, span);
+    }
+}
+
+extern "C" __global__ void lamina_philox_uniform_f64(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                     lamina_u64 d1, lamina_u64 d2, double* out,
+                                                     lamina_u64 n, double lo, double span) {
+    LAMINA_FOR_EACH_BLOCK(b, n) {
+        lamina_philox_fill_uniform_f64(k0, k1, d0, d1, d2, b, n, out, lo, span);
+    }
+}
+
+extern "C" __global__ void lamina_philox_dropout_f32(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                     lamina_u64 d1, lamina_u64 d2, float* out,
+                                                     lamina_u64 n, lamina_u64 threshold,
+                                                     float scale) {
+    LAMINA_FOR_EACH_BLOCK(b, n) {
+        lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
+    }
+}
+
+extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                     lamina_u64 d1, lamina_u64 d2, double* out,
+                                                     lamina_u64 n, lamina_u64 threshold,
+                                                     double scale) {
+    LAMINA_FOR_EACH_BLOCK(b, n) {
+        lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
+    }
+}
+
+extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                              lamina_u64 d1, lamina_u64 d2, unsigned char* out,
+                                              lamina_u64 n, lamina_u64 threshold) {
+    LAMINA_FOR_EACH_BLOCK(b, n) {
+        lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, out, threshold);
+    }
+}
+#endif  // !LAMINA_PHILOX_HOST_ONLY

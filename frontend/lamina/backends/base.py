@@ -1,0 +1,374 @@
+"""``ArrayBackend``: every protocol op written once against an array namespace ``xp``.
+
+NumPy and CuPy share this code; a subclass sets ``xp`` and overrides only what it does better
+(a fused kernel, a faster random stream). Host-side random bits come from
+:mod:`lamina.backends.philox`; a device backend overrides :meth:`random_bits`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import philox
+
+_TWO_M24 = 2.0 ** -24
+_TWO_M53 = 2.0 ** -53
+_TWO_M32 = 2.0 ** -32
+
+
+def _norm_axis(axis: Any) -> Any:
+    if isinstance(axis, list):
+        return tuple(axis)
+    return axis
+
+
+class ArrayBackend:
+    """Shared implementation of :class:`lamina.backends.protocol.Backend` over ``self.xp``."""
+
+    name = "base"
+    xp: Any = np
+    host_sync_cheap = True
+
+    # --- devices, creation and transfer -------------------------------------------------
+    def device_description(self) -> str:
+        return "host CPU"
+
+    def synchronize(self) -> None:
+        return None
+
+    def is_array(self, x: Any) -> bool:
+        return isinstance(x, self.xp.ndarray)
+
+    def asarray(self, x: Any, dtype: str | None = None) -> Any:
+        return self.xp.asarray(x, dtype=dtype)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def ones(self, shape, dtype):
+        return self.xp.ones(shape, dtype=dtype)
+
+    def full(self, shape, value, dtype):
+        return self.xp.full(shape, value, dtype=dtype)
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=dtype)
+
+    def arange(self, n, dtype):
+        return self.xp.arange(n, dtype=dtype)
+
+    def copy(self, x):
+        return self.xp.array(x, copy=True)
+
+    def cast(self, x, dtype):
+        return self.xp.asarray(x).astype(dtype, copy=True)
+
+    def dtype_name(self, x) -> str:
+        return str(x.dtype)
+
+    # --- element-wise ------------------------------------------------------------------
+    def add(self, a, b, out=None):
+        return self.xp.add(a, b, out=out)
+
+    def subtract(self, a, b, out=None):
+        return self.xp.subtract(a, b, out=out)
+
+    def multiply(self, a, b, out=None):
+        return self.xp.multiply(a, b, out=out)
+
+    def divide(self, a, b, out=None):
+        return self.xp.divide(a, b, out=out)
+
+    def power(self, a, b):
+        return self.xp.power(a, b)
+
+    def maximum(self, a, b):
+        return self.xp.maximum(a, b)
+
+    def minimum(self, a, b):
+        return self.xp.minimum(a, b)
+
+    def negative(self, x):
+        return self.xp.negative(x)
+
+    def abs(self, x):
+        return self.xp.abs(x)
+
+    def sign(self, x):
+        return self.xp.sign(x)
+
+    def exp(self, x, out=None):
+        return self.xp.exp(x, out=out)
+
+    def log(self, x):
+        return self.xp.log(x)
+
+    def log1p(self, x):
+        return self.xp.log1p(x)
+
+    def expm1(self, x):
+        return self.xp.expm1(x)
+
+    def sqrt(self, x):
+        return self.xp.sqrt(x)
+
+    def square(self, x):
+        return self.xp.square(x)
+
+    def sin(self, x):
+        return self.xp.sin(x)
+
+    def cos(self, x):
+        return self.xp.cos(x)
+
+    def tanh(self, x, out=None):
+        return self.xp.tanh(x, out=out)
+
+    def sigmoid(self, x):
+        xp = self.xp
+        # exp(-|x|) never overflows; pick the algebraically equal form that avoids cancellation.
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+    def erf(self, x):
+        # NumPy has no erf; the Python float64 erf is exact to an ulp and fast enough for the
+        # rare layer that needs it. Device backends override this with a native kernel.
+        x = self.xp.asarray(x)
+        host = np.asarray(self.to_numpy(x), dtype=np.float64)
+        out = np.frompyfunc(math.erf, 1, 1)(host).astype(np.float64) if host.size else host
+        return self.xp.asarray(out.astype(x.dtype, copy=False).reshape(x.shape))
+
+    def clip(self, x, lo, hi):
+        return self.xp.clip(x, lo, hi)
+
+    def where(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def equal(self, a, b):
+        return self.xp.equal(a, b)
+
+    def not_equal(self, a, b):
+        return self.xp.not_equal(a, b)
+
+    def greater(self, a, b):
+        return self.xp.greater(a, b)
+
+    def greater_equal(self, a, b):
+        return self.xp.greater_equal(a, b)
+
+    def less(self, a, b):
+        return self.xp.less(a, b)
+
+    def less_equal(self, a, b):
+        return self.xp.less_equal(a, b)
+
+    def logical_and(self, a, b):
+        return self.xp.logical_and(a, b)
+
+    def logical_or(self, a, b):
+        return self.xp.logical_or(a, b)
+
+    def logical_not(self, x):
+        return self.xp.logical_not(x)
+
+    def isfinite(self, x):
+        return self.xp.isfinite(x)
+
+    def floor(self, x):
+        return self.xp.floor(x)
+
+    def round(self, x):
+        return self.xp.round(x)
+
+    # --- reductions ----------------------------------------------------------------------
+    def _reduce(self, fn, x, axis, keepdims, **kw):
+        return self.xp.asarray(fn(x, axis=_norm_axis(axis), keepdims=keepdims, **kw))
+
+    def sum(self, x, axis=None, keepdims=False):
+        if x.dtype == self.xp.float16:
+            return self._reduce(self.xp.sum, x, axis, keepdims, dtype="float32").astype(x.dtype)
+        return self._reduce(self.xp.sum, x, axis, keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return self._reduce(self.xp.mean, x, axis, keepdims)
+
+    def _check_nonempty(self, op, x, axis):
+        axes = range(x.ndim) if axis is None else np.atleast_1d(_norm_axis(axis))
+        if any(x.shape[a] == 0 for a in axes) if x.ndim else False:
+            raise ValueError(f"{op} of an empty axis is undefined: got shape {tuple(x.shape)} "
+                             f"with axis={axis}; check the input is not empty.")
+
+    def max(self, x, axis=None, keepdims=False):
+        self._check_nonempty("max", x, axis)
+        return self._reduce(self.xp.max, x, axis, keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        self._check_nonempty("min", x, axis)
+        return self._reduce(self.xp.min, x, axis, keepdims)
+
+    def prod(self, x, axis=None, keepdims=False):
+        return self._reduce(self.xp.prod, x, axis, keepdims)
+
+    def argmax(self, x, axis=-1):
+        self._check_nonempty("argmax", x, axis)
+        return self.xp.asarray(self.xp.argmax(x, axis=axis)).astype("int64", copy=False)
+
+    def argmin(self, x, axis=-1):
+        self._check_nonempty("argmin", x, axis)
+        return self.xp.asarray(self.xp.argmin(x, axis=axis)).astype("int64", copy=False)
+
+    def all_finite(self, x):
+        return self.xp.asarray(self.xp.isfinite(x).all())
+
+    def logsumexp(self, x, axis=None, keepdims=False):
+        xp = self.xp
+        axis = _norm_axis(axis)
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        if not keepdims:
+            out = xp.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+        return xp.asarray(out)
+
+    # --- linear algebra ------------------------------------------------------------------
+    def matmul(self, a, b, out=None):
+        return self.xp.matmul(a, b, out=out)
+
+    # --- shapes and indexing -------------------------------------------------------------
+    def reshape(self, x, shape):
+        return self.xp.reshape(x, shape)
+
+    def transpose(self, x, axes=None):
+        return self.xp.transpose(x, axes)
+
+    def expand_dims(self, x, axis):
+        return self.xp.expand_dims(x, axis)
+
+    def squeeze(self, x, axis=None):
+        return self.xp.squeeze(x, axis=_norm_axis(axis))
+
+    def broadcast_to(self, x, shape):
+        return self.xp.broadcast_to(x, shape)
+
+    def concatenate(self, xs, axis=-1):
+        return self.xp.concatenate(list(xs), axis=axis)
+
+    def stack(self, xs, axis=0):
+        return self.xp.stack(list(xs), axis=axis)
+
+    def take(self, x, indices, axis=0):
+        return self.xp.take(x, indices, axis=axis)
+
+    def getitem(self, x, key):
+        return self.xp.asarray(x[key])
+
+    def scatter_add(self, shape, key, values, dtype):
+        out = self.xp.zeros(shape, dtype=dtype)
+        self.xp.add.at(out, key, values)
+        return out
+
+    def pad(self, x, pad_width, value=0.0):
+        return self.xp.pad(x, [tuple(p) for p in pad_width], constant_values=value)
+
+    def one_hot(self, indices, depth, dtype):
+        xp = self.xp
+        indices = xp.asarray(indices)
+        return (indices[..., None] == xp.arange(depth)).astype(dtype)
+
+    # --- neural-network primitives -------------------------------------------------------
+    def softmax(self, x, axis=-1):
+        xp = self.xp
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        e /= xp.sum(e, axis=axis, keepdims=True)
+        return e
+
+    def log_softmax(self, x, axis=-1):
+        xp = self.xp
+        shifted = x - xp.max(x, axis=axis, keepdims=True)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+    # --- in-place parameter updates ------------------------------------------------------
+    def assign(self, dst, src):
+        dst[...] = src
+
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+        xp = self.xp
+        if velocity is None:
+            param -= param.dtype.type(lr) * grad
+            return
+        velocity *= velocity.dtype.type(momentum)
+        step = grad * param.dtype.type(lr)
+        velocity -= step
+        if nesterov:
+            param += velocity * param.dtype.type(momentum)
+            param -= step
+        else:
+            param += velocity
+        del xp
+
+    def adam_update(self, param, grad, m, v, vhat, alpha, beta_1, beta_2, epsilon):
+        xp = self.xp
+        t = param.dtype.type
+        m += (grad - m) * t(1.0 - beta_1)
+        v += (xp.square(grad) - v) * t(1.0 - beta_2)
+        if vhat is not None:
+            xp.maximum(vhat, v, out=vhat)
+            denom = xp.sqrt(vhat)
+        else:
+            denom = xp.sqrt(v)
+        denom += t(epsilon)
+        param -= t(alpha) * m / denom
+
+    def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
+        xp = self.xp
+        t = param.dtype.type
+        velocity *= t(rho)
+        velocity += t(1.0 - rho) * xp.square(grad)
+        param -= t(lr) * grad / xp.sqrt(velocity + t(epsilon))
+
+    # --- randomness ----------------------------------------------------------------------
+    def random_bits(self, seed, counter, n):
+        return self.xp.asarray(philox.philox_words(seed, counter, n))
+
+    @staticmethod
+    def _size(shape) -> int:
+        return int(math.prod(shape))
+
+    def random_uniform(self, shape, seed, counter, dtype, minval=0.0, maxval=1.0):
+        xp = self.xp
+        w = self.random_bits(seed, counter, self._size(shape))
+        if np.dtype(dtype) == np.float64:
+            u = (w >> xp.uint64(11)).astype("float64") * _TWO_M53
+        else:
+            u = (w >> xp.uint64(40)).astype("float32") * xp.float32(_TWO_M24)
+        u = u.reshape(shape)
+        if minval != 0.0 or maxval != 1.0:
+            u = u.dtype.type(minval) + u.dtype.type(maxval - minval) * u
+        return u.astype(dtype, copy=False)
+
+    def random_normal(self, shape, seed, counter, dtype, mean=0.0, stddev=1.0):
+        xp = self.xp
+        w = self.random_bits(seed, counter, self._size(shape))
+        u1 = ((w >> xp.uint64(32)).astype("float64") + 1.0) * _TWO_M32
+        u2 = (w & xp.uint64(0xFFFFFFFF)).astype("float64") * _TWO_M32
+        z = xp.sqrt(-2.0 * xp.log(u1)) * xp.cos(2.0 * math.pi * u2)
+        return (mean + stddev * z).reshape(shape).astype(dtype, copy=False)
+
+    def dropout_mask(self, shape, rate, seed, counter, dtype):
+        xp = self.xp
+        w = self.random_bits(seed, counter, self._size(shape))
+        keep = (w >> xp.uint64(40)) >= xp.uint64(philox.keep_threshold(rate))
+        scale = xp.asarray(1.0 / (1.0 - rate), dtype=dtype)
+        return (keep.reshape(shape) * scale).astype(dtype, copy=False)
+
+    # --- data formats --------------------------------------------------------------------
+    def to_channels_last(self, x):
+        return self.xp.moveaxis(x, 1, -1)
+
+    def to_channels_first(self, x):
+        return self.xp.moveaxis(x, -1, 1)

@@ -1,0 +1,177 @@
+"""The backend protocol: every array operation Lamina performs, with its contract.
+
+A backend is any object with these attributes and methods (usually a subclass of
+:class:`lamina.backends.base.ArrayBackend`, which implements all of them over an array
+namespace ``xp``). Common rules, stated once:
+
+* Arrays are the backend's native arrays (``numpy.ndarray``, ``cupy.ndarray``). Methods accept
+  native arrays and, where an argument is called a *scalar*, Python numbers.
+* Dtypes are named by strings (``"float32"``, ``"float64"``, ``"int64"``, ``"uint8"``, ``"bool"``).
+* Binary element-wise ops broadcast like NumPy; the result dtype is the inputs' common dtype,
+  and a Python scalar takes the array's dtype (weak typing, as in Keras 3).
+* ``axis`` is an int, a tuple of ints or ``None`` (all axes); negative axes count from the end.
+  Reductions return 0-d arrays, never host scalars, so values stay on the device.
+* ``out=``, where offered, must be an array of the result's shape and dtype, and is returned.
+  Without ``out`` the result is a new array that never aliases an input, except for
+  ``reshape``/``transpose``/``expand_dims``/``squeeze``/``broadcast_to``, which may return views.
+* Empty arrays are valid everywhere a reduction has an identity; ``max``/``min``/``argmax`` of an
+  empty axis raise ``ValueError``.
+* Errors are ``ValueError``/``TypeError`` with one sentence naming the op, the shapes and the fix.
+* Random ops are pure functions of ``(seed, counter)`` following :mod:`lamina.backends.philox`,
+  bit for bit: the same arguments give the same bits on every backend.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+Array = Any
+Axis = int | tuple[int, ...] | None
+Shape = tuple[int, ...]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    """Registry name (``"numpy"``, ``"cupy"``, …)."""
+    host_sync_cheap: bool
+    """True when reading a device value on the host costs nothing (CPU backends)."""
+
+    # --- devices, creation and transfer -------------------------------------------------
+    def device_description(self) -> str:
+        """One line naming the device, for the training log."""
+    def synchronize(self) -> None:
+        """Block until queued device work has finished (no-op on the CPU)."""
+    def is_array(self, x: Any) -> bool:
+        """True for this backend's native arrays."""
+    def asarray(self, x: Any, dtype: str | None = None) -> Array:
+        """Array from host data (numpy, lists, scalars) or a native array; copies only if needed."""
+    def to_numpy(self, x: Array) -> Any:
+        """A host ``numpy.ndarray`` with the same values (one synchronisation)."""
+    def zeros(self, shape: Shape, dtype: str) -> Array: ...
+    def ones(self, shape: Shape, dtype: str) -> Array: ...
+    def full(self, shape: Shape, value: float, dtype: str) -> Array: ...
+    def empty(self, shape: Shape, dtype: str) -> Array:
+        """Uninitialised array, for outputs that are fully overwritten."""
+    def arange(self, n: int, dtype: str) -> Array: ...
+    def copy(self, x: Array) -> Array: ...
+    def cast(self, x: Array, dtype: str) -> Array:
+        """Values converted to ``dtype`` (a new array even when the dtype is unchanged)."""
+    def dtype_name(self, x: Array) -> str: ...
+
+    # --- element-wise ------------------------------------------------------------------
+    def add(self, a: Array, b: Array, out: Array | None = None) -> Array: ...
+    def subtract(self, a: Array, b: Array, out: Array | None = None) -> Array: ...
+    def multiply(self, a: Array, b: Array, out: Array | None = None) -> Array: ...
+    def divide(self, a: Array, b: Array, out: Array | None = None) -> Array:
+        """True division; float inputs follow IEEE (x/0 = ±inf, 0/0 = nan)."""
+    def power(self, a: Array, b: Array) -> Array: ...
+    def maximum(self, a: Array, b: Array) -> Array:
+        """Element-wise max; NaN propagates."""
+    def minimum(self, a: Array, b: Array) -> Array: ...
+    def negative(self, x: Array) -> Array: ...
+    def abs(self, x: Array) -> Array: ...
+    def sign(self, x: Array) -> Array: ...
+    def exp(self, x: Array, out: Array | None = None) -> Array: ...
+    def log(self, x: Array) -> Array:
+        """Natural log; log(0) = -inf, negative input gives nan."""
+    def log1p(self, x: Array) -> Array: ...
+    def expm1(self, x: Array) -> Array: ...
+    def sqrt(self, x: Array) -> Array: ...
+    def square(self, x: Array) -> Array: ...
+    def sin(self, x: Array) -> Array: ...
+    def cos(self, x: Array) -> Array: ...
+    def tanh(self, x: Array, out: Array | None = None) -> Array: ...
+    def sigmoid(self, x: Array) -> Array:
+        """1 / (1 + exp(-x)) without overflow for any finite x, a few ulp of the exact value."""
+    def erf(self, x: Array) -> Array:
+        """The error function, to within 1e-7 relative in float32 and 1e-12 in float64."""
+    def clip(self, x: Array, lo: float, hi: float) -> Array: ...
+    def where(self, cond: Array, a: Array, b: Array) -> Array: ...
+    def equal(self, a: Array, b: Array) -> Array: ...
+    def not_equal(self, a: Array, b: Array) -> Array: ...
+    def greater(self, a: Array, b: Array) -> Array: ...
+    def greater_equal(self, a: Array, b: Array) -> Array: ...
+    def less(self, a: Array, b: Array) -> Array: ...
+    def less_equal(self, a: Array, b: Array) -> Array: ...
+    def logical_and(self, a: Array, b: Array) -> Array: ...
+    def logical_or(self, a: Array, b: Array) -> Array: ...
+    def logical_not(self, x: Array) -> Array: ...
+    def isfinite(self, x: Array) -> Array: ...
+    def floor(self, x: Array) -> Array: ...
+    def round(self, x: Array) -> Array:
+        """Round half to even, as NumPy does."""
+
+    # --- reductions ----------------------------------------------------------------------
+    def sum(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
+        """Sum; float16 inputs accumulate in float32."""
+    def mean(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
+    def max(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
+    def min(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
+    def prod(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
+    def argmax(self, x: Array, axis: int = -1) -> Array:
+        """Index of the first maximum along ``axis`` (int64)."""
+    def argmin(self, x: Array, axis: int = -1) -> Array: ...
+    def all_finite(self, x: Array) -> Array:
+        """0-d bool: no inf and no nan in ``x``."""
+    def logsumexp(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
+        """log(sum(exp(x))) computed with the maximum subtracted first (finite for large x)."""
+
+    # --- linear algebra ------------------------------------------------------------------
+    def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
+        """Matrix product with NumPy's ``matmul`` rules (batched, 1-d promotion)."""
+
+    # --- shapes and indexing -------------------------------------------------------------
+    def reshape(self, x: Array, shape: Shape) -> Array:
+        """Same data, new shape (one -1 allowed); a view when possible."""
+    def transpose(self, x: Array, axes: Sequence[int] | None = None) -> Array: ...
+    def expand_dims(self, x: Array, axis: int) -> Array: ...
+    def squeeze(self, x: Array, axis: Axis = None) -> Array: ...
+    def broadcast_to(self, x: Array, shape: Shape) -> Array: ...
+    def concatenate(self, xs: Sequence[Array], axis: int = -1) -> Array: ...
+    def stack(self, xs: Sequence[Array], axis: int = 0) -> Array: ...
+    def take(self, x: Array, indices: Array, axis: int = 0) -> Array:
+        """Gather along ``axis`` (indices int, in range; negative counts from the end)."""
+    def getitem(self, x: Array, key: Any) -> Array:
+        """NumPy basic and advanced indexing."""
+    def scatter_add(self, shape: Shape, key: Any, values: Array, dtype: str) -> Array:
+        """Zeros of ``shape`` with ``values`` added at ``key`` (repeated indices accumulate)."""
+    def pad(self, x: Array, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Array: ...
+    def one_hot(self, indices: Array, depth: int, dtype: str) -> Array:
+        """``indices`` (int) → ``indices.shape + (depth,)``; out-of-range indices give all zeros."""
+
+    # --- neural-network primitives -------------------------------------------------------
+    def softmax(self, x: Array, axis: int = -1) -> Array:
+        """exp(x - max) / sum(exp(x - max)) along ``axis``; rows sum to 1 for any finite x."""
+    def log_softmax(self, x: Array, axis: int = -1) -> Array:
+        """x - logsumexp(x) along ``axis``, finite for any finite x."""
+
+    # --- in-place parameter updates (optimizers) -----------------------------------------
+    def assign(self, dst: Array, src: Array) -> None:
+        """Copy ``src`` (broadcastable) into ``dst`` in place."""
+    def sgd_update(self, param: Array, grad: Array, velocity: Array | None, lr: float,
+                   momentum: float, nesterov: bool) -> None:
+        """In place: v = m v - lr g; p += m v - lr g (Nesterov) or p += v; plain p -= lr g when
+        ``velocity`` is None."""
+    def adam_update(self, param: Array, grad: Array, m: Array, v: Array, vhat: Array | None,
+                    alpha: float, beta_1: float, beta_2: float, epsilon: float) -> None:
+        """In place: m += (g - m)(1 - b1); v += (g² - v)(1 - b2); with ``vhat`` (AMSGrad)
+        vhat = max(vhat, v) is used for v; p -= alpha m / (sqrt(v) + eps)."""
+    def rmsprop_update(self, param: Array, grad: Array, velocity: Array, lr: float, rho: float,
+                       epsilon: float) -> None:
+        """In place: v = rho v + (1 - rho) g²; p -= lr g / sqrt(v + eps)."""
+
+    # --- randomness (see lamina.backends.philox) -----------------------------------------
+    def random_bits(self, seed: int, counter: int, n: int) -> Array:
+        """``n`` uint64 Philox4x64-10 words of draw ``counter``."""
+    def random_uniform(self, shape: Shape, seed: int, counter: int, dtype: str,
+                       minval: float = 0.0, maxval: float = 1.0) -> Array: ...
+    def random_normal(self, shape: Shape, seed: int, counter: int, dtype: str,
+                      mean: float = 0.0, stddev: float = 1.0) -> Array: ...
+    def dropout_mask(self, shape: Shape, rate: float, seed: int, counter: int, dtype: str) -> Array:
+        """0 where dropped, 1 / (1 - rate) where kept (inverted dropout)."""
+
+    # --- data formats ---------------------------------------------------------------------
+    def to_channels_last(self, x: Array) -> Array:
+        """(N, C, *spatial) → (N, *spatial, C)."""
+    def to_channels_first(self, x: Array) -> Array:
+        """(N, *spatial, C) → (N, C, *spatial)."""

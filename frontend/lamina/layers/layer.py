@@ -1,0 +1,193 @@
+"""``Layer``: the base class of every layer (Keras' contract: config in ``__init__``, weights in
+``build``, math in ``call``, shapes in ``compute_output_shape``, round trip via ``get_config``)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .. import _config, constraints, initializers, ops, regularizers
+from .._lookup import snake_case
+
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def reset_names() -> None:
+    _NAME_COUNTS.clear()
+
+
+_TAKES_TRAINING: dict[type, bool] = {}
+
+
+def _accepts_training(cls: type) -> bool:
+    """Whether ``cls.call`` has a ``training`` argument (checked once per class)."""
+    if cls not in _TAKES_TRAINING:
+        import inspect
+        params = inspect.signature(cls.call).parameters
+        _TAKES_TRAINING[cls] = "training" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return _TAKES_TRAINING[cls]
+
+
+_BASE_KWARGS = {"input_shape", "input_dim", "batch_input_shape", "batch_size", "weights", "input_length"}
+
+
+class Layer:
+    """Base layer. Subclasses override ``build``, ``call``, ``compute_output_shape``, ``get_config``.
+
+    Args:
+        trainable: whether the layer's weights are updated by training.
+        name: unique name (default: snake_case class name plus a counter).
+        dtype: weight dtype (default ``floatx``).
+        input_shape / input_dim / batch_input_shape: shape of the input, without the batch axis
+            (``input_dim=n`` and an int ``input_shape`` mean ``(n,)``); used by the first layer of a
+            ``Sequential`` model.
+    """
+
+    def __init__(self, trainable: bool = True, name: str | None = None, dtype: str | None = None,
+                 **kwargs: Any):
+        unknown = set(kwargs) - _BASE_KWARGS
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) "
+                            f"{', '.join(sorted(unknown))}; check the spelling against the Keras documentation.")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = dtype or _config.floatx()
+        self.built = False
+        self.supports_masking = False
+        self._weights: list[ops.Variable] = []
+        self._initial_weights = kwargs.get("weights")
+        self.input_spec_shape: tuple | None = None
+        self.batch_input_shape = self._input_shape_from_kwargs(kwargs)
+        self.activity_regularizer = None
+        self._activity_losses: list[Any] = []
+
+    # --- shapes ------------------------------------------------------------------------
+    def _input_shape_from_kwargs(self, kwargs: dict) -> tuple | None:
+        if kwargs.get("batch_input_shape") is not None:
+            return tuple(kwargs["batch_input_shape"])
+        shape = kwargs.get("input_shape")
+        if shape is None and kwargs.get("input_dim") is not None:
+            shape = (int(kwargs["input_dim"]),)
+        if shape is None:
+            return None
+        if isinstance(shape, int):
+            shape = (shape,)
+        if kwargs.get("input_length") is not None and len(shape) == 1:
+            shape = (kwargs["input_length"],) + tuple(shape)
+        return (kwargs.get("batch_size"),) + tuple(shape)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    # --- weights -----------------------------------------------------------------------
+    def add_weight(self, name: str | None = None, shape: Iterable[int] = (), dtype: str | None = None,
+                   initializer: Any = "glorot_uniform", regularizer: Any = None, trainable: bool = True,
+                   constraint: Any = None) -> ops.Variable:
+        """Create, initialise (on the host, then uploaded) and track a weight."""
+        shape = tuple(int(s) for s in shape)
+        dtype = dtype or self.dtype
+        init = initializers.get(initializer)
+        value = ops.convert_to_tensor(init(shape, dtype), dtype=dtype).value
+        var = ops.Variable(value, name=f"{self.name}/{name or 'weight'}", trainable=trainable,
+                           constraint=constraints.get(constraint))
+        var.regularizer = regularizers.get(regularizer)
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self) -> list[ops.Variable]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[ops.Variable]:
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[ops.Variable]:
+        if self.trainable:
+            return [w for w in self._weights if not w.trainable]
+        return list(self._weights)
+
+    trainable_variables = trainable_weights
+    variables = weights
+
+    def get_weights(self) -> list[Any]:
+        """Weights as host NumPy arrays, in creation order."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        mine = self.weights
+        if len(weights) != len(mine):
+            raise ValueError(f"Layer {self.name!r} has {len(mine)} weights but set_weights got "
+                             f"{len(weights)} arrays.")
+        for var, value in zip(mine, weights):
+            shape = tuple(getattr(value, "shape", ()))
+            if shape != var.shape:
+                raise ValueError(f"Layer {self.name!r} weight {var.name!r} has shape {var.shape}, "
+                                 f"but set_weights gave shape {shape}.")
+            var.assign(value)
+
+    def count_params(self) -> int:
+        total = 0
+        for w in self.weights:
+            n = 1
+            for s in w.shape:
+                n *= s
+            total += n
+        return total
+
+    @property
+    def losses(self) -> list[ops.Tensor]:
+        """Weight-regularisation penalties (recomputed on access, so they are differentiable)
+        plus the activity penalties of the last call."""
+        out = [w.regularizer(w) for w in self._weights if w.regularizer is not None]
+        return out + list(self._activity_losses)
+
+    # --- calling -----------------------------------------------------------------------
+    def build(self, input_shape: tuple) -> None:
+        self.built = True
+
+    def _maybe_build(self, input_shape: tuple) -> None:
+        if not self.built:
+            self.build(tuple(input_shape))
+            self.built = True
+            if self._initial_weights is not None:
+                self.set_weights(self._initial_weights)
+                self._initial_weights = None
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return inputs
+
+    def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if isinstance(inputs, (list, tuple)):
+            inputs = [ops.convert_to_tensor(x) for x in inputs]
+            shape = [x.shape for x in inputs]
+        else:
+            inputs = ops.convert_to_tensor(inputs)
+            shape = inputs.shape
+        self._maybe_build(shape)
+        if _accepts_training(type(self)):
+            kwargs["training"] = training
+        outputs = self.call(inputs, **kwargs)
+        if self.activity_regularizer is not None:
+            self._activity_losses = [ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1)))]
+        return outputs
+
+    # --- config ------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = list(self.batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"

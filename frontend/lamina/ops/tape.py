@@ -1,0 +1,242 @@
+"""Reverse-mode autodiff: ``Tensor``, ``Variable`` and ``GradientTape``.
+
+The graph lives in the tensors, as in micrograd: while a tape records, an op whose inputs
+include a tracked tensor returns a tensor that remembers its inputs and a vector-Jacobian
+product (``vjp(g) -> one gradient per input``). ``tape.gradient`` sorts that graph and walks it
+backwards. Outside a tape nothing is remembered, so inference keeps no graph alive.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+from .. import backends
+
+_recording = 0  # number of open tapes; >0 means ops record
+
+
+def B() -> Any:
+    """The active backend."""
+    return backends.current()
+
+
+class Tensor:
+    """A backend array plus, while recording, the node that produced it."""
+
+    __slots__ = ("value", "_parents", "_vjp", "_tracked", "__weakref__")
+    __array_priority__ = 1000  # so numpy_array + tensor defers to Tensor.__radd__
+
+    def __init__(self, value: Any, parents: tuple = (), vjp: Callable | None = None,
+                 tracked: bool = False):
+        self.value = value
+        self._parents = parents
+        self._vjp = vjp
+        self._tracked = tracked
+
+    # --- array-like facts --------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.value.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def numpy(self) -> Any:
+        """The value as a host NumPy array."""
+        return B().to_numpy(self.value)
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr.astype(dtype) if dtype is not None else arr
+
+    def __float__(self) -> float:
+        return float(self.numpy())
+
+    def __int__(self) -> int:
+        return int(self.numpy())
+
+    def __bool__(self) -> bool:
+        return bool(self.numpy())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} shape={self.shape} dtype={self.dtype}\n{self.numpy()!r}>"
+
+    # --- operators route through lamina.ops so custom code gets gradients ----------------
+    def __add__(self, other): return _ops().add(self, other)
+    def __radd__(self, other): return _ops().add(other, self)
+    def __sub__(self, other): return _ops().subtract(self, other)
+    def __rsub__(self, other): return _ops().subtract(other, self)
+    def __mul__(self, other): return _ops().multiply(self, other)
+    def __rmul__(self, other): return _ops().multiply(other, self)
+    def __truediv__(self, other): return _ops().divide(self, other)
+    def __rtruediv__(self, other): return _ops().divide(other, self)
+    def __pow__(self, other): return _ops().power(self, other)
+    def __rpow__(self, other): return _ops().power(other, self)
+    def __matmul__(self, other): return _ops().matmul(self, other)
+    def __rmatmul__(self, other): return _ops().matmul(other, self)
+    def __neg__(self): return _ops().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops().abs(self)
+    def __getitem__(self, key): return _ops().getitem(self, key)
+    def __lt__(self, other): return _ops().less(self, other)
+    def __le__(self, other): return _ops().less_equal(self, other)
+    def __gt__(self, other): return _ops().greater(self, other)
+    def __ge__(self, other): return _ops().greater_equal(self, other)
+    __hash__ = object.__hash__
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops().transpose(self)
+
+
+def _ops():
+    from . import core
+    return core
+
+
+class Variable(Tensor):
+    """A named, mutable tensor (a weight). Trainable variables are watched by every tape."""
+
+    __slots__ = ("name", "trainable", "constraint", "regularizer")
+
+    def __init__(self, value: Any, name: str = "variable", trainable: bool = True,
+                 constraint: Callable | None = None):
+        super().__init__(value)
+        self.name = name
+        self.trainable = trainable
+        self.constraint = constraint
+        self.regularizer = None
+
+    @property
+    def _tracked(self) -> bool:  # type: ignore[override]
+        return self.trainable
+
+    @_tracked.setter
+    def _tracked(self, value: bool) -> None:
+        pass
+
+    def assign(self, value: Any) -> None:
+        """Overwrite the value in place (shape must match)."""
+        v = value.value if isinstance(value, Tensor) else value
+        v = B().asarray(v, dtype=self.dtype)
+        if tuple(v.shape) != self.shape:
+            raise ValueError(f"Cannot assign a value of shape {tuple(v.shape)} to variable "
+                             f"{self.name!r} of shape {self.shape}.")
+        B().assign(self.value, v)
+
+    def numpy(self) -> Any:
+        """A host copy of the value (later updates do not change it)."""
+        be = B()
+        return be.to_numpy(be.copy(self.value))
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype}>"
+
+
+def recording() -> bool:
+    return _recording > 0
+
+
+def make(value: Any, inputs: Sequence[Any], vjp: Callable) -> Tensor:
+    """Wrap an op's output; remember inputs and ``vjp`` when a tape records a tracked input."""
+    if _recording and any(isinstance(t, Tensor) and t._tracked for t in inputs):
+        return Tensor(value, tuple(inputs), vjp, True)
+    return Tensor(value)
+
+
+class GradientTape:
+    """Records differentiable ops inside a ``with`` block.
+
+    Example:
+        >>> with GradientTape() as tape:
+        ...     loss = ops.sum(ops.square(w))
+        >>> (dw,) = tape.gradient(loss, [w])
+    """
+
+    def __init__(self, persistent: bool = False):
+        self.persistent = persistent
+        self._open = False
+        self._watched: list[Tensor] = []
+
+    def __enter__(self) -> "GradientTape":
+        global _recording
+        _recording += 1
+        self._open = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _recording
+        if self._open:
+            _recording -= 1
+            self._open = False
+        for t in self._watched:
+            t._tracked = False
+
+    def watch(self, tensor: Tensor) -> None:
+        """Track a non-variable tensor so gradients with respect to it can be taken."""
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"GradientTape.watch expects a lamina Tensor, got {type(tensor).__name__}.")
+        if not isinstance(tensor, Variable):
+            tensor._tracked = True
+            self._watched.append(tensor)
+
+    def gradient(self, target: Tensor, sources: Iterable[Tensor] | Tensor,
+                 output_gradients: Any = None) -> Any:
+        """d(sum of target * output_gradients)/d(source) for each source (None if unconnected)."""
+        single = isinstance(sources, Tensor)
+        srcs = [sources] if single else list(sources)
+        grads = backward(target, srcs, output_gradients)
+        return grads[0] if single else grads
+
+
+def _topological(target: Tensor) -> list[Tensor]:
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(target, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node._parents:
+            if isinstance(p, Tensor) and p._vjp is not None and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None) -> list[Any]:
+    """Gradients (as Tensors) of ``target`` with respect to ``sources``."""
+    be = B()
+    if not isinstance(target, Tensor):
+        raise TypeError(f"gradient() target must be a Tensor computed inside the tape, got {type(target).__name__}.")
+    if output_gradients is None:
+        seed = be.ones(target.shape, target.dtype)
+    else:
+        og = output_gradients.value if isinstance(output_gradients, Tensor) else output_gradients
+        seed = be.asarray(og, dtype=target.dtype)
+    grads: dict[int, Any] = {id(target): seed}
+    for node in reversed(_topological(target)):
+        g = grads.get(id(node))
+        if g is None or node._vjp is None:
+            continue
+        for parent, pg in zip(node._parents, node._vjp(g)):
+            if pg is None or not (isinstance(parent, Tensor) and parent._tracked):
+                continue
+            key = id(parent)
+            grads[key] = pg if key not in grads else be.add(grads[key], pg)
+    out = []
+    for s in sources:
+        g = grads.get(id(s))
+        out.append(None if g is None else Tensor(g))
+    return out

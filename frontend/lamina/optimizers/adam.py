@@ -1,0 +1,35 @@
+"""``Adam`` (optionally AMSGrad)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import ops
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam with Keras' bias correction folded into the step size.
+
+    ``alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)``; ``m += (g - m)(1 - b1)``; ``v += (g² - v)(1 - b2)``;
+    ``p -= alpha * m / (sqrt(v) + epsilon)``.
+
+    Args:
+        learning_rate: default 0.001. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7. amsgrad: False.
+    """
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, name: str | None = None, **kwargs: Any):
+        super().__init__(learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
+
+    def update_step(self, grad, var, lr):
+        t = self.iterations + 1
+        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        vhat = self.slot(var, "vhat") if self.amsgrad else None
+        ops.backend_object().adam_update(var.value, grad, self.slot(var, "m"), self.slot(var, "v"), vhat,
+                                         alpha, self.beta_1, self.beta_2, self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}

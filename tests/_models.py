@@ -1,0 +1,28 @@
+"""Small model builders and data shared by the frontend tests."""
+from __future__ import annotations
+
+import numpy as np
+
+import lamina
+from lamina.layers import Activation, Dense, Dropout
+from lamina.models import Sequential
+
+
+def blobs(n: int = 600, features: int = 20, classes: int = 3, seed: int = 0):
+    """A separable classification problem: (x float32, one-hot y float32, integer labels)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype("float32")
+    w = rng.normal(size=(features, classes))
+    labels = (x @ w).argmax(axis=1)
+    return x, lamina.utils.to_categorical(labels, classes), labels
+
+
+def mlp(features: int = 20, classes: int = 3, hidden: int = 32, dropout: float = 0.0, seed: int = 1) -> Sequential:
+    lamina.utils.set_random_seed(seed)
+    model = Sequential()
+    model.add(Dense(hidden, input_shape=(features,), activation="tanh"))
+    if dropout:
+        model.add(Dropout(dropout))
+    model.add(Dense(classes))
+    model.add(Activation("softmax"))
+    return model

@@ -1,0 +1,236 @@
+"""fit / evaluate / predict / batch methods: Keras semantics, measured."""
+from __future__ import annotations
+
+import io
+import re
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+import lamina
+from lamina.callbacks import Callback, LambdaCallback
+from lamina.optimizers import SGD
+from _models import blobs, mlp
+
+
+def compiled(metrics=("accuracy",), **kw):
+    model = mlp(**kw)
+    model.compile(loss="categorical_crossentropy", optimizer=SGD(lr=0.1, momentum=0.9), metrics=list(metrics))
+    return model
+
+
+def test_fit_learns_and_history_has_keras_keys():
+    x, y, _ = blobs()
+    model = compiled()
+    hist = model.fit(x, y, batch_size=32, epochs=5, validation_split=0.25, verbose=0)
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert hist.epoch == [0, 1, 2, 3, 4]
+    assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+    assert hist.history["val_accuracy"][-1] > 0.85
+    assert hist.params["steps"] == 15 and hist.params["epochs"] == 5
+
+
+def test_validation_split_takes_the_last_samples_before_shuffling():
+    x, y, _ = blobs(n=100)
+    seen = []
+
+    class Spy(Callback):
+        pass
+
+    model = compiled()
+    original = model._evaluate_arrays
+
+    def spy(xv, yv, *a, **k):
+        seen.append(xv.copy())
+        return original(xv, yv, *a, **k)
+
+    model._evaluate_arrays = spy
+    model.fit(x, y, batch_size=10, epochs=1, validation_split=0.3, verbose=0, shuffle=True)
+    np.testing.assert_array_equal(seen[0], x[70:])
+
+
+def test_reported_loss_is_batch_size_weighted_mean():
+    x, y, _ = blobs(n=50)
+    model = compiled(metrics=())
+    model.compile(loss="categorical_crossentropy", optimizer=SGD(lr=1e-12))  # ~no change while training
+    losses = []
+    cb = LambdaCallback(on_train_batch_end=lambda b, logs: None)
+    hist = model.fit(x, y, batch_size=20, epochs=1, shuffle=False, verbose=0, callbacks=[cb])
+    for lo, hi in ((0, 20), (20, 40), (40, 50)):
+        losses.append(model.evaluate(x[lo:hi], y[lo:hi], batch_size=100, verbose=0) * (hi - lo))
+    assert hist.history["loss"][0] == pytest.approx(sum(losses) / 50, rel=1e-5)
+
+
+def test_evaluate_returns_scalar_without_metrics_and_list_with():
+    x, y, _ = blobs(n=64)
+    model = compiled(metrics=())
+    loss = model.evaluate(x, y, verbose=0)
+    assert isinstance(loss, float)
+    model = compiled(metrics=("accuracy", "mse"))
+    out = model.evaluate(x, y, verbose=0)
+    assert isinstance(out, list) and len(out) == 3
+    assert model.metrics_names == ["loss", "accuracy", "mse"]
+    probs = model.predict(x)
+    assert out[1] == pytest.approx(np.mean(probs.argmax(1) == y.argmax(1)), abs=1e-6)
+    assert out[2] == pytest.approx(np.mean((probs - y) ** 2), rel=1e-4)
+    d = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(d) == ["loss", "accuracy", "mse"]
+
+
+def test_predict_shape_dtype_and_batching_agree():
+    x, _, _ = blobs(n=70)
+    model = compiled()
+    p1 = model.predict(x, batch_size=7)
+    p2 = model.predict(x, batch_size=1000)
+    assert isinstance(p1, np.ndarray) and p1.shape == (70, 3) and p1.dtype == np.float32
+    np.testing.assert_allclose(p1, p2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p1.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.predict_on_batch(x[:5]), p1[:5], rtol=1e-5)
+
+
+def test_batch_methods():
+    x, y, _ = blobs(n=40)
+    model = compiled()
+    before = model.get_weights()
+    out = model.train_on_batch(x, y)
+    assert isinstance(out, list) and len(out) == 2
+    after = model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    loss, acc = model.test_on_batch(x, y)
+    assert loss == pytest.approx(model.evaluate(x, y, batch_size=40, verbose=0)[0], rel=1e-6)
+    assert 0.0 <= acc <= 1.0
+
+
+def test_uint8_and_int_inputs_are_cast_to_floatx():
+    x, y, _ = blobs(n=32)
+    xi = np.clip(np.round(x * 20 + 128), 0, 255).astype(np.uint8)
+    model = compiled()
+    loss_u8 = model.evaluate(xi, y.astype("int32"), verbose=0)[0]
+    loss_f = model.evaluate(xi.astype("float32"), y, verbose=0)[0]
+    assert loss_u8 == pytest.approx(loss_f, rel=1e-6)
+
+
+def test_get_set_weights_and_count_params():
+    model = compiled()
+    assert model.count_params() == 20 * 32 + 32 + 32 * 3 + 3
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(20, 32), (32,), (32, 3), (3,)]
+    zeros = [np.zeros_like(w) for w in weights]
+    model.set_weights(zeros)
+    np.testing.assert_array_equal(model.predict(np.ones((2, 20), "float32")), np.full((2, 3), 1 / 3, "float32"))
+    with pytest.raises(ValueError, match="shape"):
+        model.set_weights([np.zeros((3, 3))] + zeros[1:])
+
+
+def test_sequential_add_pop_layers_and_int_input_shape():
+    from lamina.layers import Dense
+    from lamina.models import Sequential
+    model = Sequential()
+    model.add(Dense(4, input_shape=7))
+    model.add(Dense(2))
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    assert model.output_shape == (None, 2)
+    popped = model.pop()
+    assert popped.units == 2 and model.output_shape == (None, 4)
+    model2 = Sequential([Dense(3, input_dim=5)])
+    assert model2.input_shape == (None, 5) and model2.count_params() == 18
+
+
+def test_summary_matches_keras2_layout():
+    model = compiled()
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert lines[0] == f'Model: "{model.name}"'
+    assert re.search(r"dense(_\d+)? \(Dense\)\s+\(None, 32\)\s+672", text)
+    assert "Total params: 771" in text and "Trainable params: 771" in text and "Non-trainable params: 0" in text
+
+
+def test_verbose_2_prints_one_line_per_epoch_and_backend_once(monkeypatch):
+    from lamina.models import model as model_module
+    monkeypatch.setattr(model_module, "_ANNOUNCED", False)
+    x, y, _ = blobs(n=64)
+    model = compiled()
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        model.fit(x, y, batch_size=16, epochs=3, verbose=2)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=2)
+    lines = buf.getvalue().splitlines()
+    assert sum("backend 'numpy'" in line for line in lines) == 1
+    epoch_lines = [line for line in lines if line.startswith("4/4 - ")]
+    assert len(epoch_lines) == 4
+    assert all("loss: " in line and "accuracy: " in line for line in epoch_lines)
+
+
+def test_verbose_1_to_a_pipe_writes_few_plain_lines():
+    x, y, _ = blobs(n=600)
+    model = compiled()
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        model.fit(x, y, batch_size=1, epochs=1, verbose=1)
+    out = buf.getvalue()
+    assert "\r" not in out and "\b" not in out
+    assert len(out.splitlines()) <= 14
+    assert "600/600 [==============================]" in out
+
+
+def test_initial_epoch_and_nb_epoch():
+    x, y, _ = blobs(n=64)
+    model = compiled()
+    hist = model.fit(x, y, nb_epoch=3, initial_epoch=1, verbose=0)
+    assert hist.epoch == [1, 2]
+
+
+def test_callback_hooks_and_stop_training():
+    x, y, _ = blobs(n=64)
+    model = compiled()
+    calls = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, logs=None): calls.append("train_begin")
+        def on_epoch_begin(self, epoch, logs=None): calls.append(f"epoch_begin{epoch}")
+        def on_train_batch_end(self, batch, logs=None):
+            calls.append(f"batch{batch}:{sorted(logs)}")
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(f"epoch_end{epoch}")
+            self.model.stop_training = True
+        def on_train_end(self, logs=None): calls.append("train_end")
+
+    model.fit(x, y, batch_size=32, epochs=5, verbose=0, callbacks=[Recorder()])
+    assert calls == ["train_begin", "epoch_begin0", "batch0:['accuracy', 'loss']", "batch1:['accuracy', 'loss']",
+                     "epoch_end0", "train_end"]
+
+
+def test_sample_weight_zero_removes_samples_from_the_loss():
+    x, y, _ = blobs(n=40)
+    model = compiled(metrics=())
+    w = np.r_[np.ones(20), np.zeros(20)].astype("float32")
+    weighted = model.evaluate(x, y, sample_weight=w, batch_size=40, verbose=0)
+    plain_half = model.evaluate(x[:20], y[:20], batch_size=40, verbose=0)
+    assert weighted == pytest.approx(plain_half / 2, rel=1e-5)  # mean over all 40 samples, as Keras
+
+
+def test_sparse_labels_train_exactly_like_one_hot_labels():
+    x, y, labels = blobs()
+    histories = []
+    for loss, targets in (("sparse_categorical_crossentropy", labels), ("categorical_crossentropy", y)):
+        model = mlp()
+        model.compile(loss=loss, optimizer="adam", metrics=["accuracy"])
+        histories.append(model.fit(x, targets, epochs=8, verbose=0).history)
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-5)
+    assert histories[0]["accuracy"] == histories[1]["accuracy"]
+    assert histories[0]["accuracy"][-1] > 0.85
+
+
+def test_keras2_module_paths_exist():
+    import importlib
+    for name in ("lamina.models", "lamina.layers", "lamina.layers.core", "lamina.optimizers", "lamina.losses",
+                 "lamina.metrics", "lamina.callbacks", "lamina.datasets.mnist", "lamina.datasets.fashion_mnist",
+                 "lamina.utils", "lamina.utils.np_utils", "lamina.backend"):
+        importlib.import_module(name)
+    from lamina.layers.core import Activation, Dense, Dropout, Flatten, Reshape  # noqa: F401
+    from lamina.utils.np_utils import to_categorical
+    assert to_categorical([1, 0], 3).tolist() == [[0, 1, 0], [1, 0, 0]]
+    K = lamina.backend
+    assert K.epsilon() == 1e-7 and K.floatx() == "float32" and K.image_data_format() == "channels_last"

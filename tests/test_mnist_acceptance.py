@@ -31,4 +31,4 @@ def test_keras2_script_runs_unchanged_on_unscaled_uint8(mnist_dir):
     lines = dict(line.split(":", 1) for line in proc.stdout.splitlines() if ":" in line)
     accuracy = float(lines["Test accuracy"])
     # Keras 3 gets 0.92-0.93 test accuracy on this setup (saturating tanh on 0-255 inputs).
-    assert accuracy >= 0.90, proc.stdout
+    assert accuracy >= 0.91, proc.stdout

@@ -109,9 +109,9 @@ def squared_hinge(y_true, y_pred):
 
 
 def _signed_labels(y_true: ops.Tensor) -> ops.Tensor:
-    """Keras converts {0, 1} labels to {-1, 1} for the hinge losses."""
-    is_binary = bool(ops.logical_and(ops.greater_equal(ops.min(y_true), 0.0), ops.less_equal(ops.max(y_true), 1.0))) \
-        if y_true.shape and 0 not in y_true.shape else False
+    """Keras converts {0, 1} labels to {-1, 1} for the hinge losses (only when every label is 0 or 1)."""
+    is_binary = bool(ops.min(ops.cast(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)), y_true.dtype))
+                     == 1.0) if y_true.shape and 0 not in y_true.shape else False
     return ops.subtract(ops.multiply(y_true, 2.0), 1.0) if is_binary else y_true
 
 
@@ -252,6 +252,8 @@ def get(identifier: Any) -> Callable:
     """A loss function or ``Loss`` object for a name (``"mse"``, ``"categorical_crossentropy"``…)."""
     if isinstance(identifier, str) and identifier in _CLASS_TABLE:
         return _CLASS_TABLE[identifier]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASS_TABLE:  # a serialized Loss
+        return _CLASS_TABLE[identifier["class_name"]].from_config(identifier.get("config", {}))
     if isinstance(identifier, str) and identifier.upper() in ("MSE", "MAE", "MAPE", "MSLE", "KLD"):
         identifier = identifier.lower()
     return resolve("loss", identifier, _TABLE)

@@ -169,6 +169,8 @@ _ACCURACY_NAMES = ("accuracy", "acc")
 
 def resolve_accuracy(loss_fn: Any, output_shape: tuple | None) -> Callable:
     """The accuracy Keras means by ``"accuracy"`` for this loss and output shape."""
+    if isinstance(loss_fn, (str, dict)):  # a loss name as given to compile()
+        loss_fn = _losses.get(loss_fn)
     name = _losses.loss_name(loss_fn)
     fn = getattr(loss_fn, "fn", loss_fn)
     if fn is _losses.sparse_categorical_crossentropy or "sparse" in str(name):

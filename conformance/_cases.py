@@ -41,8 +41,8 @@ import numpy as np
 import lamina.ops as ops
 
 from ._checks import EXACT, Tol, eps, sqrt_n
-from ._inputs import (Domain, away_from, halves, log_uniform, real, signed_log_uniform, ties,
-                      with_specials, with_zeros)
+from ._inputs import (STRIDED, Domain, Layout, away_from, distinct, halves, log_uniform, nonzero_factor, real,
+                      signed_log_uniform, ties, with_specials, with_zeros)
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -149,9 +149,6 @@ def _e(name, ref, domains, tol, method="", op="", **kw):
     return Elementwise(name, ref, domains if isinstance(domains, tuple) else (domains,), tol, method, op, **kw)
 
 
-_ERF_0D = ("lamina.backends.base.ArrayBackend.erf raises AttributeError on 0-d arrays: "
-           "np.frompyfunc returns a Python float for 0-d input, which has no .astype")
-
 UNARY = (
     _e("negative", np.negative, real(-5, 5), EXACT),
     _e("abs", np.abs, with_zeros(real(-5, 5)), EXACT),
@@ -166,8 +163,7 @@ UNARY = (
     _e("cos", np.cos, real(-10, 10), SINE),
     _e("tanh", np.tanh, mix(signed_log_uniform(1e-6, 1), real(-10, 10)), TRANSCENDENTAL, out=True),
     _e("sigmoid", ref_sigmoid, mix(real(-40, 40), signed_log_uniform(1e-6, 1)), TRANSCENDENTAL),
-    _e("erf", ref_erf, mix(real(-4, 4), signed_log_uniform(1e-6, 1)), ERF,
-       known_bugs={"0-d": _ERF_0D}),
+    _e("erf", ref_erf, mix(real(-4, 4), signed_log_uniform(1e-6, 1)), ERF),
     _e("floor", np.floor, halves, EXACT),
     _e("round", np.round, halves, EXACT),
     _e("isfinite", np.isfinite, with_specials(real()), EXACT, result="bool"),
@@ -189,7 +185,7 @@ ACTIVATIONS = (
     _e("selu", ref_selu, real(-5, 5), TRANSCENDENTAL, method=None),
     # 1 + erf(x/sqrt2) cancels for x << 0: absolute error ~ eps*|x| is what the formula gives.
     _e("gelu", ref_gelu, real(-5, 5), Tol(rel=8, abs=4, scale=_abs_input), method=None,
-       known_bugs={"0-d": _ERF_0D}),
+       op=lambda x: ops.gelu(x, approximate=False)),
     _e("gelu_approximate", ref_gelu_tanh, real(-5, 5), Tol(rel=8, abs=8, scale=_abs_input),
        method=None, op=lambda x: ops.gelu(x, approximate=True)),
     _e("silu", lambda x: x * ref_sigmoid(x), real(-20, 20), TRANSCENDENTAL, method=None),
@@ -280,6 +276,168 @@ REDUCTION_LAYOUTS = (
     ("transposed-axis1", (6, 5), True, None, 1, False),
     ("strided-axis0", (4, 10), False, (slice(None), slice(None, None, 2)), 0, False),
     ("reversed", (9,), False, slice(None, None, -1), None, False),
+)
+
+
+# --- matmul ---------------------------------------------------------------------------------
+
+MATMUL = [
+    ("2d", Layout("a", (3, 4)), Layout("b", (4, 5))),
+    ("batched", Layout("a", (2, 3, 4)), Layout("b", (2, 4, 5))),
+    ("batch-broadcast", Layout("a", (1, 3, 4)), Layout("b", (2, 4, 5))),
+    ("batch-broadcast-rank", Layout("a", (2, 1, 3, 4)), Layout("b", (5, 4, 2))),
+    ("1d@2d", Layout("a", (4,)), Layout("b", (4, 5))),
+    ("2d@1d", Layout("a", (3, 4)), Layout("b", (4,))),
+    ("1d@1d", Layout("a", (4,)), Layout("b", (4,))),
+    ("1d@batched", Layout("a", (4,)), Layout("b", (2, 4, 3))),
+    ("batched@1d", Layout("a", (2, 3, 4)), Layout("b", (4,))),
+    ("inner-size-0", Layout("a", (3, 0)), Layout("b", (0, 5))),
+    ("no-rows", Layout("a", (0, 4)), Layout("b", (4, 5))),
+    ("transposed", Layout("a", (4, 3), transpose=True), Layout("b", (5, 4), transpose=True)),
+    ("strided", Layout("a", (3, 8), key=STRIDED), Layout("b", (4, 10), key=STRIDED)),
+    ("long-inner", Layout("a", (4, 1024)), Layout("b", (1024, 3))),
+]
+
+
+def matmul_bound(a64, b64, ref, dtype):
+    """Per element: eps * (4 |ref| + 2 sqrt(K) * sum_k |a_ik b_kj|)."""
+    k = a64.shape[-1]
+    return eps(dtype) * (4 * np.abs(ref) + 2 * sqrt_n(k) * np.abs(np.matmul(np.abs(a64), np.abs(b64))))
+
+
+# --- gradient cases (float64, lamina.ops + GradientTape vs central finite differences) ----------
+
+
+@dataclass(frozen=True)
+class GradCase:
+    """``fn(*tensors) -> Tensor``; ``inputs`` are (shape, domain) pairs, or ``make(rng)`` returns
+    the float64 input arrays when they must be related (maximum needs a != b). Domains keep
+    every input at least 0.05 away from kinks (relu at 0, clip bounds, max ties)."""
+
+    name: str
+    fn: Callable[..., Any]
+    inputs: tuple = ()
+    make: Callable[[np.random.Generator], list] | None = None
+
+    def arrays(self, rng: np.random.Generator) -> list:
+        if self.make is not None:
+            return [np.asarray(a, dtype=np.float64) for a in self.make(rng)]
+        return [np.asarray(d(rng, tuple(s)), dtype=np.float64) for s, d in self.inputs]
+
+
+_R = real(-2, 2)
+_POS = log_uniform(0.2, 5.0)
+_AWAY0 = away_from(real(-2, 2), (0.0,), 0.05)
+_M = (3, 4)
+
+
+def _g(name, fn, *inputs, make=None):
+    return GradCase(name, fn, tuple(inputs), make)
+
+
+def _u(name, domain=_R, fn=None):
+    return _g(name, fn or getattr(ops, name), (_M, domain))
+
+
+def _separated(rng):
+    a = rng.uniform(-2, 2, (3, 4))
+    return [a, a + rng.choice([-1.0, 1.0], (3, 4)) * rng.uniform(0.1, 1.0, (3, 4))]
+
+
+_COND = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
+_MASK = np.array([[True, False, True, False], [False, True, True, False], [True, False, False, True]])
+
+GRAD_CASES = (
+    # element-wise, one input
+    _u("negative"), _u("abs", _AWAY0), _u("square"), _u("sqrt", _POS), _u("exp"), _u("log", _POS),
+    _u("log1p", real(-0.5, 3)), _u("expm1"), _u("sin", real(-4, 4)), _u("cos", real(-4, 4)), _u("erf"),
+    _u("tanh"), _u("sigmoid", real(-5, 5)), _u("relu", _AWAY0), _u("leaky_relu", _AWAY0),
+    _u("leaky_relu_0.1", _AWAY0, lambda x: ops.leaky_relu(x, negative_slope=0.1)),
+    _u("hard_sigmoid", away_from(real(-5, 5), (-3.0, 3.0), 0.05)), _u("softplus", real(-5, 5)),
+    _u("softsign", _AWAY0), _u("elu", _AWAY0), _u("elu_0.5", _AWAY0, lambda x: ops.elu(x, alpha=0.5)),
+    _u("selu", _AWAY0), _u("gelu", real(-3, 3), lambda x: ops.gelu(x, approximate=False)),
+    _u("gelu_approximate", real(-3, 3), lambda x: ops.gelu(x, approximate=True)),
+    _u("silu", real(-4, 4)), _u("swish", real(-4, 4)),
+    _u("clip", away_from(real(-2, 2), (-1.0, 1.0), 0.05), lambda x: ops.clip(x, -1.0, 1.0)),
+    # element-wise, two inputs, broadcasting (the VJP must sum over broadcast axes)
+    _g("add", ops.add, ((3, 1), _R), ((1, 4), _R)),
+    _g("subtract", ops.subtract, ((3, 4), _R), ((4,), _R)),
+    _g("multiply", ops.multiply, ((2, 3, 4), _R), ((3, 1), _R)),
+    _g("divide", ops.divide, ((3, 4), _R), ((3, 1), away_from(_R, (0.0,), 0.3))),
+    _g("power", ops.power, ((3, 4), log_uniform(0.3, 3.0)), ((4,), real(-2, 2))),
+    _g("add_0d", ops.add, ((), _R), ((3, 4), _R)),
+    _g("maximum", ops.maximum, make=_separated),
+    _g("minimum", ops.minimum, make=_separated),
+    _g("where", lambda a, b: ops.where(_COND, a, b), ((3, 4), _R), ((4,), _R)),
+    # with Python scalars (weak typing; the scalar gets no gradient)
+    _u("multiply_scalar", _R, lambda x: ops.multiply(x, 2.5)),
+    _u("rsubtract_scalar", _R, lambda x: ops.subtract(1.0, x)),
+    _u("rdivide_scalar", away_from(_R, (0.0,), 0.3), lambda x: ops.divide(1.0, x)),
+    _u("power_scalar_exponent", _POS, lambda x: ops.power(x, 3.0)),
+    _u("power_scalar_base", _R, lambda x: ops.power(2.0, x)),
+    # reductions
+    _u("sum", _R, lambda x: ops.sum(x)),
+    _u("sum_axis0", _R, lambda x: ops.sum(x, axis=0)),
+    _u("sum_axis-1_keepdims", _R, lambda x: ops.sum(x, axis=-1, keepdims=True)),
+    _u("sum_axes_keepdims", _R, lambda x: ops.sum(x, axis=(0, 1), keepdims=True)),
+    _u("mean", _R, lambda x: ops.mean(x)),
+    _u("mean_axis1", _R, lambda x: ops.mean(x, axis=1)),
+    _u("max", distinct, lambda x: ops.max(x)),
+    _u("max_axis0", distinct, lambda x: ops.max(x, axis=0)),
+    _u("min_axis-1_keepdims", distinct, lambda x: ops.min(x, axis=-1, keepdims=True)),
+    _u("prod", nonzero_factor, lambda x: ops.prod(x)),
+    _u("prod_axis1", nonzero_factor, lambda x: ops.prod(x, axis=1)),
+    _u("var", _R, lambda x: ops.var(x)),
+    _u("var_axis0", _R, lambda x: ops.var(x, axis=0)),
+    _u("std_axis1", _R, lambda x: ops.std(x, axis=1)),
+    _u("std_keepdims", _R, lambda x: ops.std(x, axis=-1, keepdims=True)),
+    _u("logsumexp", real(-5, 5), lambda x: ops.logsumexp(x)),
+    _u("logsumexp_axis-1", real(-5, 5), lambda x: ops.logsumexp(x, axis=-1)),
+    _u("logsumexp_axis0_keepdims", real(-5, 5), lambda x: ops.logsumexp(x, axis=0, keepdims=True)),
+    # matmul: 2-d, batched, broadcast batch, 1-d promotion; dot
+    _g("matmul", ops.matmul, ((3, 4), _R), ((4, 2), _R)),
+    _g("matmul_batched", ops.matmul, ((2, 3, 4), _R), ((2, 4, 2), _R)),
+    _g("matmul_batch_broadcast", ops.matmul, ((1, 3, 4), _R), ((2, 4, 2), _R)),
+    _g("matmul_2d_batched", ops.matmul, ((3, 4), _R), ((2, 4, 2), _R)),
+    _g("matmul_1d_2d", ops.matmul, ((4,), _R), ((4, 3), _R)),
+    _g("matmul_2d_1d", ops.matmul, ((3, 4), _R), ((4,), _R)),
+    _g("matmul_1d_1d", ops.matmul, ((4,), _R), ((4,), _R)),
+    _g("matmul_batched_1d", ops.matmul, ((2, 3, 4), _R), ((4,), _R)),
+    _g("dot", ops.dot, ((3, 4), _R), ((4, 2), _R)),
+    # shapes and indexing
+    _g("reshape", lambda x: ops.reshape(x, (4, 3)), ((2, 6), _R)),
+    _g("reshape_-1", lambda x: ops.reshape(x, (-1,)), ((2, 6), _R)),
+    _g("transpose", ops.transpose, ((3, 4), _R)),
+    _g("transpose_axes", lambda x: ops.transpose(x, (2, 0, 1)), ((2, 3, 2), _R)),
+    _g("transpose_negative_axes", lambda x: ops.transpose(x, (-1, 0, 1)), ((2, 3, 2), _R)),
+    _g("expand_dims", lambda x: ops.expand_dims(x, 1), ((3, 4), _R)),
+    _g("squeeze", lambda x: ops.squeeze(x, axis=(0, 2)), ((1, 3, 1, 2), _R)),
+    _g("broadcast_to", lambda x: ops.broadcast_to(x, (2, 3, 4)), ((3, 1), _R)),
+    _g("concatenate_axis0", lambda a, b, c: ops.concatenate([a, b, c], axis=0), ((2, 3), _R), ((1, 3), _R), ((3, 3), _R)),
+    _g("concatenate_axis-1", lambda a, b: ops.concatenate([a, b]), ((2, 3), _R), ((2, 2), _R)),
+    _g("stack_axis1", lambda a, b: ops.stack([a, b], axis=1), ((2, 3), _R), ((2, 3), _R)),
+    _g("stack_axis-1", lambda a, b: ops.stack([a, b], axis=-1), ((2, 3), _R), ((2, 3), _R)),
+    _g("getitem_slice", lambda x: ops.getitem(x, (slice(None), slice(None, None, 2))), ((3, 4), _R)),
+    _g("getitem_int", lambda x: x[1], ((3, 4), _R)),
+    _g("getitem_repeated_indices", lambda x: ops.getitem(x, ops.convert_to_tensor(np.array([2, 0, 2]))), ((3, 4), _R)),
+    _g("getitem_list_key", lambda x: ops.getitem(x, (slice(None), [3, 0, 3])), ((3, 4), _R)),
+    _g("getitem_bool_mask", lambda x: ops.getitem(x, ops.convert_to_tensor(_MASK)), ((3, 4), _R)),
+    _g("take", lambda x: ops.take(x, np.array([-1, 0, 2, -1]), axis=1), ((3, 4), _R)),
+    _g("take_axis0", lambda x: ops.take(x, np.array([[0, 2], [2, 2]])), ((3, 4), _R)),
+    _g("pad", lambda x: ops.pad(x, [(1, 0), (2, 1)]), ((3, 4), _R)),
+    # neural-network ops
+    _g("softmax", ops.softmax, ((3, 4), real(-3, 3))),
+    _g("softmax_axis0", lambda x: ops.softmax(x, axis=0), ((3, 4), real(-3, 3))),
+    _g("log_softmax", ops.log_softmax, ((3, 4), real(-3, 3))),
+    _g("log_softmax_axis0", lambda x: ops.log_softmax(x, axis=0), ((3, 4), real(-3, 3))),
+    _g("dropout", lambda x: ops.dropout(x, 0.4, seed=3, counter=1), ((3, 4), _R)),
+    # compositions: a tensor used twice, Tensor operators, a dense layer, a cross-entropy
+    _g("reuse", lambda x: ops.add(ops.multiply(x, x), ops.sin(x)), ((3, 4), _R)),
+    _g("operators", lambda a, b: ((a + 1.0) * b - a / (b * b + 1.0)) ** 2.0 - (-a) + abs(b), ((3, 4), _R), ((3, 4), _AWAY0)),
+    _g("matmul_operator_T", lambda a, b: a @ b.T, ((3, 4), _R), ((2, 4), _R)),
+    _g("dense_tanh", lambda x, w, b: ops.tanh(ops.add(ops.matmul(x, w), b)), ((2, 3), _R), ((3, 4), _R), ((4,), _R)),
+    _g("crossentropy", lambda z: ops.negative(ops.sum(ops.multiply(ops.one_hot(np.array([1, 0, 3]), 4, "float64"),
+                                                                ops.log_softmax(z)))), ((3, 4), real(-3, 3))),
 )
 
 

@@ -48,6 +48,8 @@ def _float64_inside(method):
                 return float(target.type(a))
             return _widen(a)
         result = method(self, *[prepare(a) for a in args], **{k: prepare(v) for k, v in kwargs.items()})
+        if isinstance(result, np.generic):  # NumPy ufuncs return scalars for 0-d input
+            result = np.asarray(result)
         if floats and isinstance(result, np.ndarray) and result.dtype.kind == "f":
             result = result.astype(target)
         if out is not None:

@@ -8,6 +8,7 @@ skipped with its reason. Test ids read ``test_unary[numpy-exp-float32]``: backen
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,16 +20,36 @@ TEST_BACKENDS = ("numpy64", "broken")
 META_CHILD_ENV = "LAMINA_CONFORMANCE_META_CHILD"
 
 _state: dict = {}
+_HERE = Path(__file__).resolve().parent
+
+
+def _in_suite(path) -> bool:
+    """True for files of this suite (the plugin registered below sees the whole session)."""
+    try:
+        Path(path).resolve().relative_to(_HERE)
+        return True
+    except ValueError:
+        return False
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("lamina", "Lamina conformance")
-    group.addoption("--backend", action="append", default=[], dest="lamina_backends", metavar="NAME",
-                    help="backend to test (repeatable); default: every available backend")
+    try:
+        group.addoption("--backend", action="append", default=[], dest="lamina_backends", metavar="NAME",
+                        help="backend to test (repeatable); default: every available backend")
+    except ValueError:  # a conftest higher up already defines --backend; read whatever it stores
+        pass
+
+
+def _backend_option(config) -> list[str]:
+    value = config.getoption("--backend", default=None)
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _requested(config) -> tuple[list[str], bool]:
-    names = list(config.getoption("lamina_backends", default=None) or [])
+    names = _backend_option(config)
     if names:
         return list(dict.fromkeys(names)), True
     return backends.available_backends(), False
@@ -62,14 +83,19 @@ class _DtypeParametrization:
 
     @pytest.hookimpl(trylast=True)
     def pytest_generate_tests(self, metafunc):
-        if "dtype" in metafunc.fixturenames:
-            metafunc.parametrize("dtype", ["float32", "float64"])
+        if "dtype" not in metafunc.fixturenames or not _in_suite(metafunc.definition.path):
+            return
+        for mark in metafunc.definition.iter_markers("parametrize"):
+            names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+            names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+            if "dtype" in names:
+                return  # the test chose its own dtypes
+        metafunc.parametrize("dtype", ["float32", "float64"])
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds; deselect with -m 'not slow'")
-    names = config.getoption("lamina_backends", default=None) or []
-    if any(n in TEST_BACKENDS for n in names):
+    if any(n in TEST_BACKENDS for n in _backend_option(config)):
         from ._test_backends import register_test_backends
         register_test_backends()
     if not config.pluginmanager.has_plugin("lamina-conformance-dtype"):
@@ -138,5 +164,5 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get(META_CHILD_ENV):
         skip = pytest.mark.skip(reason="meta-tests do not run inside the meta-test's own child run")
         for item in items:
-            if item.module.__name__.endswith("test_meta"):
+            if _in_suite(item.path) and item.path.name == "test_meta.py":
                 item.add_marker(skip)

@@ -6,7 +6,7 @@ import pytest
 
 from ._cases import BINARY, COMPARISONS, UNARY
 from ._checks import EXACT, Failures, assert_close, assert_exact
-from ._inputs import (BINARY_LAYOUTS, SCALAR, UNARY_LAYOUTS, Layout, make_operand, real, rng_for,
+from ._inputs import (BINARY_LAYOUTS, UNARY_LAYOUTS, Layout, make_operand, real, rng_for,
                       sample)
 
 

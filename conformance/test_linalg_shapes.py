@@ -5,39 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ._checks import Failures, assert_close, assert_exact, eps, sqrt_n
-from ._inputs import STRIDED, Layout, real, rng_for, sample
+from ._cases import MATMUL, matmul_bound
+from ._checks import Failures, assert_close, assert_exact
+from ._inputs import STRIDED, Layout, real, rng_for
 
 L = Layout
-
-_MATMUL = [
-    ("2d", L("a", (3, 4)), L("b", (4, 5))),
-    ("batched", L("a", (2, 3, 4)), L("b", (2, 4, 5))),
-    ("batch-broadcast", L("a", (1, 3, 4)), L("b", (2, 4, 5))),
-    ("batch-broadcast-rank", L("a", (2, 1, 3, 4)), L("b", (5, 4, 2))),
-    ("1d@2d", L("a", (4,)), L("b", (4, 5))),
-    ("2d@1d", L("a", (3, 4)), L("b", (4,))),
-    ("1d@1d", L("a", (4,)), L("b", (4,))),
-    ("1d@batched", L("a", (4,)), L("b", (2, 4, 3))),
-    ("batched@1d", L("a", (2, 3, 4)), L("b", (4,))),
-    ("inner-size-0", L("a", (3, 0)), L("b", (0, 5))),
-    ("no-rows", L("a", (0, 4)), L("b", (4, 5))),
-    ("transposed", L("a", (4, 3), transpose=True), L("b", (5, 4), transpose=True)),
-    ("strided", L("a", (3, 8), key=STRIDED), L("b", (4, 10), key=STRIDED)),
-    ("long-inner", L("a", (4, 1024)), L("b", (1024, 3))),
-]
-
-
-def matmul_bound(a64, b64, ref, dtype):
-    """Per element: eps * (4 |ref| + 2 sqrt(K) * sum_k |a_ik b_kj|)."""
-    k = a64.shape[-1]
-    return eps(dtype) * (4 * np.abs(ref) + 2 * sqrt_n(k) * np.abs(np.matmul(np.abs(a64), np.abs(b64))))
 
 
 def test_matmul(backend, dtype):
     rng = rng_for("matmul", dtype)
     fails = Failures()
-    for label, la, lb in _MATMUL:
+    for label, la, lb in MATMUL:
         def one(la=la, lb=lb, label=label):
             a, ha = la.make(backend, real(-2, 2), rng, dtype)
             b, hb = lb.make(backend, real(-2, 2), rng, dtype)

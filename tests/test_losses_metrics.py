@@ -276,6 +276,16 @@ def test_loss_reductions_and_sample_weight():
     assert float(losses.MeanSquaredError(reduction="auto")(YT, YP)) == pytest.approx(per.mean(), rel=1e-12)
 
 
+def test_loss_sample_weight_column_and_scalar_shapes():
+    per = ((YP - YT) ** 2).mean(-1)
+    w = np.array([0.25, 2.0])
+    # (batch, 1) weights weight samples, exactly like (batch,) weights
+    np.testing.assert_allclose(_np(losses.MeanSquaredError(reduction="none")(YT, YP, sample_weight=w.reshape(-1, 1))),
+                               per * w, rtol=1e-12)
+    assert float(losses.MeanSquaredError()(YT, YP, sample_weight=w.reshape(-1, 1))) == pytest.approx((per * w).mean())
+    assert float(losses.MeanSquaredError()(YT, YP, sample_weight=3.0)) == pytest.approx(3 * per.mean())
+
+
 def test_loss_class_kwargs_and_scalar_value():
     y = np.array([[0, 1, 0], [0, 0, 1]], dtype=np.float64)
     z = np.array([[0.5, 2.0, -1.0], [1.0, 1.0, 3.0]])
@@ -432,6 +442,19 @@ def test_mean_metric_and_reset():
     m.update_state(np.array([1.0, 3.0]), sample_weight=np.array([3.0, 1.0]))
     assert float(m.result()) == pytest.approx(1.5)
     assert float(metrics.Mean()(np.array([2.0, 4.0]))) == pytest.approx(3.0)
+
+
+def test_mean_metric_sample_weight_shapes():
+    m = metrics.Mean()
+    m.update_state(np.array([1.0, 2.0, 3.0]), sample_weight=np.array([[1.0], [0.0], [2.0]]))
+    assert float(m.result()) == pytest.approx(7.0 / 3.0)
+    m.reset_state()
+    # (batch,) weights on (batch, d) values weight rows (samples), not columns
+    m.update_state(np.array([[1.0, 2.0], [3.0, 4.0]]), sample_weight=np.array([1.0, 0.0]))
+    assert float(m.result()) == pytest.approx(1.5)
+    acc = metrics.SparseCategoricalAccuracy()
+    acc.update_state(np.array([[0], [1], [2]]), np.eye(3)[[0, 2, 2]], sample_weight=np.array([[1.0], [3.0], [1.0]]))
+    assert float(acc.result()) == pytest.approx(2.0 / 5.0)
 
 
 def test_stateful_mse_and_binary_accuracy_threshold():

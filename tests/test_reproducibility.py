@@ -3,6 +3,7 @@ in one process and run after run."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +29,9 @@ print(hashlib.sha256(mask.tobytes() + order.tobytes()).hexdigest())
 
 def test_dropout_masks_and_shuffles_repeat_across_processes():
     tests_dir = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     digests = {subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True,
-                              cwd=tests_dir).stdout.strip() for _ in range(2)}
+                              cwd=tests_dir, env=env).stdout.strip() for _ in range(2)}
     assert len(digests) == 1
     lamina.utils.set_random_seed(123)
     mask = Dropout(0.5)(np.ones((64, 100), "float32"), training=True).numpy()

@@ -13,7 +13,7 @@ from lamina import _config
 from lamina.backends import BackendUnavailableError
 
 INSTALL_HINT = ("pip install 'lamina[cupy]' (CuPy for CUDA 12) or the cupy-cudaXXx wheel that "
-                "matches your NVIDIA driver (e.g. pip install cupy-cuda13x)")
+                "matches your NVIDIA driver (cupy-cuda13x for a CUDA 13 driver)")
 CPU_HINT = "or set LAMINA_BACKEND=numpy to run on the CPU"
 
 
@@ -69,6 +69,7 @@ def _no_gpu(cupy: Any, cause: str) -> BackendUnavailableError:
     runtime = _runtime_version(cupy)
     driver = _driver_version(cupy)
     needs = f"CUDA {_cuda_version(runtime)}" if runtime else "this CuPy's CUDA version"
+    needs_or_newer = f"{needs} or newer" if runtime else needs
     if driver == 0:
         cause = f"no NVIDIA driver is loaded ({cause})"
     elif driver and runtime and driver < runtime:
@@ -79,7 +80,7 @@ def _no_gpu(cupy: Any, cause: str) -> BackendUnavailableError:
         cause += f", with CUDA_VISIBLE_DEVICES={visible!r}"
     return BackendUnavailableError(
         f"{requested_phrase()} and CuPy {version} is installed, but no usable NVIDIA GPU was "
-        f"found: {cause}; run on a machine with an NVIDIA GPU whose driver supports {needs} "
+        f"found: {cause}; run on a machine with an NVIDIA GPU whose driver supports {needs_or_newer} "
         f"(check with nvidia-smi), or install the cupy-cudaXXx wheel that matches the driver, "
         f"{CPU_HINT}."
     )

@@ -173,7 +173,9 @@ class CupyBackend(ArrayBackend):
         cupy = self.xp
         if isinstance(x, np.ndarray) and dtype is not None:
             target = np.dtype(dtype)
-            if target.itemsize < x.dtype.itemsize:  # narrow on the host: fewer bytes to copy
+            # float64 -> float32 (or narrower) on the host: fewer bytes cross the bus. Float to
+            # float rounds the same way on both sides; other casts stay on the device.
+            if x.dtype.kind == "f" and target.kind == "f" and target.itemsize < x.dtype.itemsize:
                 x = x.astype(target)
         return cupy.asarray(x, dtype=dtype)
 

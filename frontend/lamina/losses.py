@@ -110,8 +110,8 @@ def squared_hinge(y_true, y_pred):
 
 def _signed_labels(y_true: ops.Tensor) -> ops.Tensor:
     """Keras converts {0, 1} labels to {-1, 1} for the hinge losses (only when every label is 0 or 1)."""
-    is_binary = bool(ops.min(ops.cast(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)), y_true.dtype))
-                     == 1.0) if y_true.shape and 0 not in y_true.shape else False
+    is_binary = float(ops.min(ops.cast(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)),
+                                       y_true.dtype))) == 1.0 if y_true.shape and 0 not in y_true.shape else False
     return ops.subtract(ops.multiply(y_true, 2.0), 1.0) if is_binary else y_true
 
 
@@ -194,7 +194,7 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         per = self.call(y_true, y_pred)
         if sample_weight is not None:
-            per = ops.multiply(per, ops.cast(ops.convert_to_tensor(sample_weight), per.dtype))
+            per = ops.multiply(per, _match_weight_rank(ops.cast(ops.convert_to_tensor(sample_weight), per.dtype), per))
         if self.reduction == "none":
             return per
         total = ops.sum(per)
@@ -208,6 +208,16 @@ class Loss:
     @classmethod
     def from_config(cls, config: dict) -> "Loss":
         return cls(**config)
+
+
+def _match_weight_rank(weight: ops.Tensor, values: ops.Tensor) -> ops.Tensor:
+    """As Keras: ``(batch, 1)`` weights on ``(batch,)`` values are squeezed, and ``(batch,)`` weights
+    on ``(batch, d, ...)`` values gain trailing axes (so they weight samples, never columns)."""
+    while weight.ndim > values.ndim and weight.shape[-1] == 1:
+        weight = ops.squeeze(weight, axis=-1)
+    while 0 < weight.ndim < values.ndim:
+        weight = ops.expand_dims(weight, -1)
+    return weight
 
 
 def _loss_class(name: str, fn: Callable, **defaults: Any) -> type:

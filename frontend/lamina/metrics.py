@@ -91,8 +91,8 @@ class Mean(Metric):
             for d in values.shape:
                 n *= d
         else:
-            w = ops.broadcast_to(ops.cast(ops.convert_to_tensor(sample_weight), values.dtype), values.shape) \
-                if values.ndim else ops.cast(ops.convert_to_tensor(sample_weight), values.dtype)
+            w = ops.cast(ops.convert_to_tensor(sample_weight), values.dtype)
+            w = ops.broadcast_to(_losses._match_weight_rank(w, values), values.shape) if values.ndim else w
             s, n = ops.sum(ops.multiply(values, w)), ops.sum(w)  # the weight total stays on the device
         self.total = s if self.total is None else ops.add(self.total, s)
         if isinstance(n, int) and isinstance(self.count, (int, float)):

@@ -140,7 +140,7 @@ class ArrayBackend:
         # rare layer that needs it. Device backends override this with a native kernel.
         x = self.xp.asarray(x)
         host = np.asarray(self.to_numpy(x), dtype=np.float64)
-        out = np.frompyfunc(math.erf, 1, 1)(host).astype(np.float64) if host.size else host
+        out = np.asarray(np.frompyfunc(math.erf, 1, 1)(host), dtype=np.float64) if host.size else host
         return self.xp.asarray(out.astype(x.dtype, copy=False).reshape(x.shape))
 
     def clip(self, x, lo, hi):
@@ -228,6 +228,9 @@ class ArrayBackend:
     def logsumexp(self, x, axis=None, keepdims=False):
         xp = self.xp
         axis = _norm_axis(axis)
+        if x.size == 0:  # the identity of logsumexp is -inf
+            out = xp.full(xp.sum(x, axis=axis, keepdims=keepdims).shape, -xp.inf, dtype=x.dtype)
+            return out
         m = xp.max(x, axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
         out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m

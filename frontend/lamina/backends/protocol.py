@@ -13,7 +13,10 @@ namespace ``xp``). Common rules, stated once:
   Reductions return 0-d arrays, never host scalars, so values stay on the device.
 * ``out=``, where offered, must be an array of the result's shape and dtype, and is returned.
   Without ``out`` the result is a new array that never aliases an input, except for
-  ``reshape``/``transpose``/``expand_dims``/``squeeze``/``broadcast_to``, which may return views.
+  ``reshape``/``transpose``/``expand_dims``/``squeeze``/``broadcast_to``/``to_channels_last``/
+  ``to_channels_first`` and ``getitem`` with basic (slice) indexing, which may return views, as
+  NumPy does. Lamina never writes into an op's result in place, so views are safe and spare a
+  copy per batch.
 * Empty arrays are valid everywhere a reduction has an identity; ``max``/``min``/``argmax`` of an
   empty axis raise ``ValueError``.
 * Errors are ``ValueError``/``TypeError`` with one sentence naming the op, the shapes and the fix.

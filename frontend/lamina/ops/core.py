@@ -14,6 +14,74 @@ from .tape import B, Tensor, make
 
 Axis = int | Sequence[int] | None
 
+__all__ = [
+    "abs",
+    "add",
+    "argmax",
+    "argmin",
+    "broadcast_to",
+    "cast",
+    "clip",
+    "concatenate",
+    "convert_to_tensor",
+    "cos",
+    "divide",
+    "dot",
+    "equal",
+    "erf",
+    "exp",
+    "expand_dims",
+    "expm1",
+    "floor",
+    "full",
+    "getitem",
+    "greater",
+    "greater_equal",
+    "isfinite",
+    "less",
+    "less_equal",
+    "log",
+    "log1p",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logsumexp",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "multiply",
+    "negative",
+    "not_equal",
+    "one_hot",
+    "ones",
+    "ones_like",
+    "pad",
+    "power",
+    "prod",
+    "reshape",
+    "round",
+    "sign",
+    "sin",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "stop_gradient",
+    "subtract",
+    "sum",
+    "take",
+    "transpose",
+    "unbroadcast",
+    "var",
+    "where",
+    "zeros",
+    "zeros_like",
+]
+
 # --- conversion ----------------------------------------------------------------------------
 
 
@@ -202,7 +270,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def clip(x: Any, min_value: float, max_value: float) -> Tensor:
-    """Values limited to [min_value, max_value]; the gradient passes only strictly inside."""
+    """Values limited to [min_value, max_value]; the gradient passes on the closed interval."""
     x = convert_to_tensor(x)
     be = B()
     out = be.clip(x.value, min_value, max_value)
@@ -387,6 +455,8 @@ def matmul(a: Any, b: Any) -> Tensor:
 
     def vjp(g):
         av, bv = a.value, b.value
+        if a.ndim == 1 and b.ndim == 1:  # inner product: g is 0-d
+            return (be.multiply(g, bv) if a._tracked else None, be.multiply(g, av) if b._tracked else None)
         a2 = be.reshape(av, (1,) + a.shape) if a.ndim == 1 else av
         b2 = be.reshape(bv, b.shape + (1,)) if b.ndim == 1 else bv
         g2 = g

@@ -85,8 +85,9 @@ def selu(x: Any) -> Tensor:
     return _unary(x, fwd, deriv)
 
 
-def gelu(x: Any, approximate: bool = False) -> Tensor:
-    """Gaussian error linear unit; ``approximate=True`` uses the tanh form (Keras 3 default is False)."""
+def gelu(x: Any, approximate: bool = True) -> Tensor:
+    """Gaussian error linear unit; ``approximate=True`` (the ``keras.ops.gelu`` default) uses the tanh
+    form, ``False`` the exact erf form (the default of the ``"gelu"`` activation)."""
     be = B()
     if approximate:
         c = math.sqrt(2.0 / math.pi)

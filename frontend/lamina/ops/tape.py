@@ -176,8 +176,7 @@ class GradientTape:
         if self._open:
             _recording -= 1
             self._open = False
-        for t in self._watched:
-            t._tracked = False
+        # Watched tensors stay tracked: tape.gradient is usually called after the block ends.
 
     def watch(self, tensor: Tensor) -> None:
         """Track a non-variable tensor so gradients with respect to it can be taken."""

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The one GPU check for Lamina: run it from anywhere in the checkout on a machine with an NVIDIA GPU.
+#
+#   bash benchmarks/gpu_check.sh            # logs under ./gpu_check_out (or "$OUT" when set)
+#
+# (a) pip install --no-deps --no-build-isolation -e .   (offline: numpy/cupy/pytest/torch already there;
+#     needs setuptools>=70.1 or wheel; if it fails, the rest runs from the source folders)
+# (b) nvidia-smi -L and CuPy's view of the device
+# (c) pytest conformance --backend cupy, and tests/test_cupy_backend.py (keeps going on failure)
+# (d) the MNIST MLP (W1), 3 epochs from one seed on CuPy and on NumPy: s/epoch, test accuracy,
+#     and the largest absolute difference between the two backends' final weights
+# (e) W1 on PyTorch CUDA (eager, hand loop) on the same card, plus `python -m benchmarks`
+#     (2 rounds: Lamina cupy/numpy, NumPy hand loop, PyTorch CPU/CUDA, GEMM floor)
+# (f) a short summary table, printed last
+#
+# Without a GPU it runs the parts that make sense on a CPU (install, CPU-side CuPy tests, NumPy
+# training for 1 epoch, a --quick benchmark) and exits non-zero at the end, saying why.
+# Environment: OUT (log folder), PYTHON (interpreter), EPOCHS (default 3),
+# GPU_CHECK_SKIP_INSTALL=1 (skip step a), LAMINA_DATASETS (where mnist/ is).
+# Budget: under 5 minutes on an H100; each step has its own timeout.
+set -uo pipefail
+
+OUT="${OUT:-./gpu_check_out}"  # relative to where the script is started
+mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)" || { echo "cannot create the log folder $OUT"; exit 2; }
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+REPO="$(pwd)"
+if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
+elif command -v python >/dev/null 2>&1; then PY=python
+else PY=python3; fi
+EPOCHS="${EPOCHS:-3}"
+START=$(date +%s)
+PROBLEMS=()
+MAIN_LOG="$OUT/gpu_check.log"
+: > "$MAIN_LOG"
+
+say() { echo "== $*" | tee -a "$MAIN_LOG"; }
+elapsed() { echo $(( $(date +%s) - START )); }
+# run NAME TIMEOUT CMD...: output to $OUT/NAME.log (and to the console), returns the command's status
+run() {
+    local name="$1" limit="$2"; shift 2
+    say "[$(elapsed)s] $name: $*"
+    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    tail -n 25 "$OUT/$name.log"
+    [ $rc -eq 124 ] && say "$name: timed out after ${limit}s"
+    say "$name: exit $rc (full log: $OUT/$name.log)"
+    return $rc
+}
+
+say "Lamina GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), checkout $REPO, python $($PY -c 'import sys; print(sys.version.split()[0])' 2>&1)"
+
+# (a) install -------------------------------------------------------------------------------
+if [ "${GPU_CHECK_SKIP_INSTALL:-0}" = "1" ]; then
+    say "(a) install skipped (GPU_CHECK_SKIP_INSTALL=1)"
+else
+    run install 180 "$PY" -m pip install --no-deps --no-build-isolation -e . || PROBLEMS+=("pip install --no-deps --no-build-isolation -e . failed (install.log; the rest ran from the source folders via PYTHONPATH)")
+fi
+if ! "$PY" -c "import lamina, lamina_numpy, lamina_cupy" >> "$MAIN_LOG" 2>&1; then
+    say "lamina does not import after the install; using the source folders via PYTHONPATH"
+    export PYTHONPATH="$REPO/frontend:$REPO/backend_numpy:$REPO/backend_cupy:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+    "$PY" -c "import lamina, lamina_numpy, lamina_cupy" >> "$MAIN_LOG" 2>&1 || PROBLEMS+=("lamina does not import")
+fi
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # the benchmarks package
+
+# (b) the device -----------------------------------------------------------------------------
+GPU=0
+CARD=""
+if command -v nvidia-smi >/dev/null 2>&1; then
+    run nvidia-smi 30 nvidia-smi -L && CARD="$(grep -m1 '^GPU 0' "$OUT/nvidia-smi.log" | sed -e 's/^GPU 0: //' -e 's/ (UUID.*//')"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >> "$OUT/nvidia-smi.log" 2>&1
+else
+    say "(b) nvidia-smi not found"
+fi
+run cupy-info 60 "$PY" - <<'PYEOF'
+import cupy
+print("cupy", cupy.__version__, "| CUDA runtime", cupy.cuda.runtime.runtimeGetVersion(),
+      "| driver", cupy.cuda.runtime.driverGetVersion())
+n = cupy.cuda.runtime.getDeviceCount()
+print("devices:", n)
+for i in range(n):
+    p = cupy.cuda.runtime.getDeviceProperties(i)
+    print(f"  {i}: {p['name'].decode()} | compute capability {p['major']}.{p['minor']} | "
+          f"{p['totalGlobalMem'] / 2**30:.1f} GiB | {p['multiProcessorCount']} SMs")
+from lamina.backends import get_backend
+be = get_backend("cupy")
+print("lamina cupy backend:", be.device_description())
+print("kernels:", getattr(be, "kernel_status", lambda: {})())
+PYEOF
+[ $? -eq 0 ] && GPU=1
+if [ $GPU -eq 1 ]; then say "(b) GPU usable: ${CARD:-unknown card}"
+else say "(b) NO usable GPU: the CuPy backend cannot start here (reason in cupy-info.log); running the CPU parts only"; fi
+"$PY" - "$OUT" "$CARD" <<'PYEOF'
+import datetime, json, sys
+json.dump({"card": sys.argv[2] or None, "date": datetime.date.today().isoformat()},
+          open(sys.argv[1] + "/env.json", "w"))
+PYEOF
+
+# (c) conformance and the CuPy backend's tests ----------------------------------------------------
+run conformance_cupy 180 "$PY" -m pytest conformance --backend cupy -q -p no:cacheprovider || PROBLEMS+=("conformance on cupy failed or timed out (conformance_cupy.log)")
+run test_cupy_backend 90 "$PY" -m pytest tests/test_cupy_backend.py -q -p no:cacheprovider || PROBLEMS+=("tests/test_cupy_backend.py failed or timed out")
+if [ $GPU -eq 1 ] && grep -qE '^[0-9]+ skipped' "$OUT/conformance_cupy.log"; then
+    PROBLEMS+=("conformance on cupy only skipped although a GPU is present")
+fi
+
+# (d) W1 training: cupy vs numpy, same seed ---------------------------------------------------------
+DATA=""
+for cand in "${LAMINA_DATASETS:-}" "$REPO/../shared/data" "$REPO/shared/data"; do
+    if [ -n "$cand" ] && { [ -f "$cand/mnist/train-images-idx3-ubyte.gz" ] || [ -f "$cand/mnist/mnist.npz" ]; }; then
+        DATA="$(cd "$cand" && pwd)"; break
+    fi
+done
+if [ -z "$DATA" ]; then
+    say "(d) MNIST not found (LAMINA_DATASETS, ../shared/data, shared/data): training skipped"
+    PROBLEMS+=("no MNIST copy: training not checked")
+else
+    export LAMINA_DATASETS="$DATA"
+    say "(d) MNIST from $DATA"
+    if [ $GPU -eq 1 ]; then
+        run train_cupy 120 "$PY" -m benchmarks.train_compare --impl lamina --backend cupy --epochs "$EPOCHS" --seed 1 --out "$OUT" || PROBLEMS+=("training on cupy failed")
+        run train_numpy 150 "$PY" -m benchmarks.train_compare --impl lamina --backend numpy --epochs "$EPOCHS" --seed 1 --out "$OUT" || PROBLEMS+=("training on numpy failed")
+        if [ -f "$OUT/weights-lamina-cupy.npz" ] && [ -f "$OUT/weights-lamina-numpy.npz" ]; then
+            run weights_compare 60 "$PY" -m benchmarks.train_compare --compare "$OUT/weights-lamina-cupy.npz" "$OUT/weights-lamina-numpy.npz" --out "$OUT"
+        fi
+    else
+        run train_numpy 150 "$PY" -m benchmarks.train_compare --impl lamina --backend numpy --epochs 1 --seed 1 --out "$OUT" || PROBLEMS+=("training on numpy failed")
+    fi
+fi
+
+# (e) PyTorch CUDA on the same card, and the benchmark table ------------------------------------------
+if [ -n "$DATA" ]; then
+    if [ $GPU -eq 1 ]; then
+        run train_torch_cuda 120 "$PY" -m benchmarks.train_compare --impl torch --backend cuda --epochs "$EPOCHS" --seed 1 --out "$OUT" || PROBLEMS+=("PyTorch CUDA training failed (is torch built with CUDA?)")
+        run bench 240 "$PY" -m benchmarks --rounds 2 --peers numpy-hand,torch --blas-env as-set --json "$OUT/bench.json" || PROBLEMS+=("python -m benchmarks failed")
+    else
+        run bench 240 "$PY" -m benchmarks --quick --peers numpy-hand,torch --blas-env as-set --json "$OUT/bench.json" || PROBLEMS+=("python -m benchmarks --quick failed")
+    fi
+fi
+
+# (f) summary, last ----------------------------------------------------------------------------------
+[ $GPU -eq 1 ] || PROBLEMS+=("no usable GPU here: the CuPy backend could not start (see $OUT/cupy-info.log)")
+say "finished in $(elapsed)s; logs in $OUT"
+: > "$OUT/problems.txt"
+for p in "${PROBLEMS[@]}"; do echo "$p" >> "$OUT/problems.txt"; done
+"$PY" -m benchmarks.train_compare --summary "$OUT" 2>&1 | tee "$OUT/summary.txt"
+if [ ${#PROBLEMS[@]} -gt 0 ]; then
+    echo "GPU check NOT passed (${#PROBLEMS[@]} problem(s), listed in the table above; logs in $OUT)." | tee -a "$OUT/summary.txt"
+    exit 1
+fi
+echo "GPU check passed." | tee -a "$OUT/summary.txt"
+exit 0

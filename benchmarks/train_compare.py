@@ -1,0 +1,156 @@
+"""Train W1 for a few epochs from a fixed seed and record what the GPU check compares.
+
+    python -m benchmarks.train_compare --impl lamina --backend cupy --epochs 3 --seed 1 --out DIR
+    python -m benchmarks.train_compare --impl lamina --backend numpy --epochs 3 --seed 1 --out DIR
+    python -m benchmarks.train_compare --impl torch --backend cuda --epochs 3 --out DIR
+    python -m benchmarks.train_compare --compare DIR/weights-lamina-cupy.npz DIR/weights-lamina-numpy.npz --out DIR
+    python -m benchmarks.train_compare --summary DIR
+
+A training run writes ``DIR/train-<impl>-<backend>.json`` (seconds per epoch, the logs of the last
+epoch, test loss and accuracy on the 10,000 MNIST test images) and, for Lamina, the final weights
+as ``DIR/weights-lamina-<backend>.npz``. Lamina backends started from the same seed begin with the
+same weights and draw the same dropout masks and shuffles (Philox, bit for bit), so the final
+weights differ only by float32 rounding differences (cuBLAS vs OpenBLAS summation order) that
+training amplifies; ``--compare`` reports the largest absolute difference per weight array.
+``--summary`` prints the GPU check's closing table from everything in DIR.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def train(impl: str, backend: str, epochs: int, seed: int, out: Path) -> int:
+    from . import data as data_mod
+    from .child import IMPLS, Unavailable, _make_trainer, _trainer_class
+    from .workloads import W1
+
+    if data_mod.find_mnist() is None:
+        print("MNIST not found (looked in " + ", ".join(map(str, data_mod.candidate_dirs())) + "); not training.")
+        return 3
+    if impl not in IMPLS:
+        print(f"unknown implementation {impl!r}")
+        return 2
+    module = _trainer_class(impl)
+    try:
+        trainer = _make_trainer(module, backend, W1, seed)
+    except Unavailable as exc:
+        print(f"{impl}/{backend} is not usable here: {exc}")
+        return 4
+    d = data_mod.load()
+    x, y = d["x_train"], d["y_train"]
+    trainer.prepare(x[:42000], y[:42000], x[42000:], y[42000:])
+    t0 = time.perf_counter()
+    times, logs = trainer.fit_epochs(epochs)
+    total = time.perf_counter() - t0
+    trainer.prepare(x[:42000], y[:42000], d["x_test"], d["y_test"])  # evaluate on the test set
+    _, test_acc = trainer.evaluate()
+    result = {"impl": impl, "backend": backend, "device": trainer.device(), "epochs": epochs, "seed": seed,
+              "seconds_per_epoch": times, "median_s_per_epoch": statistics.median(times), "total_s": total,
+              "last_epoch_logs": logs, "test_accuracy": test_acc, "data": d["source"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"train-{impl}-{backend}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    if hasattr(trainer, "final_weights"):
+        weights = trainer.final_weights()
+        np.savez(out / f"weights-{impl}-{backend}.npz", *weights)
+    print(f"{impl}/{backend} on {result['device']}: {', '.join(f'{t:.2f}' for t in times)} s per epoch; "
+          f"test accuracy {test_acc:.4f}; val_accuracy {logs.get('val_accuracy', float('nan')):.4f}")
+    return 0
+
+
+def compare(a_path: Path, b_path: Path, out: Path) -> int:
+    with np.load(a_path) as a, np.load(b_path) as b:
+        keys = sorted(a.files, key=lambda k: int(k.split("_")[-1]))
+        diffs = []
+        for k in keys:
+            d = float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64))))
+            scale = float(np.max(np.abs(b[k]))) or 1.0
+            diffs.append({"array": k, "shape": list(a[k].shape), "max_abs_diff": d, "max_abs_value": scale})
+    worst = max(d["max_abs_diff"] for d in diffs)
+    result = {"a": str(a_path), "b": str(b_path), "max_abs_diff": worst, "per_array": diffs}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "weights-compare.json").write_text(json.dumps(result, indent=1) + "\n")
+    for d in diffs:
+        print(f"  {d['array']:>8} {str(tuple(d['shape'])):>12}: max |a-b| = {d['max_abs_diff']:.3e} "
+              f"(max |w| = {d['max_abs_value']:.3f})")
+    print(f"max |{a_path.name} - {b_path.name}| over all weights: {worst:.3e}")
+    return 0
+
+
+def _pytest_counts(log: Path) -> str:
+    if not log.is_file():
+        return "not run"
+    text = log.read_text(errors="replace")
+    lines = [ln for ln in text.splitlines() if re.search(r"\d+ (passed|failed|skipped|errors?|deselected)", ln)]
+    if not lines:
+        return "no pytest summary (see " + log.name + ")"
+    counts = dict((k, int(v)) for v, k in re.findall(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)",
+                                                         lines[-1]))
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or lines[-1].strip()
+
+
+def summary(out: Path) -> int:
+    def load(name):
+        p = out / name
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    env = load("env.json") or {}
+    rows = [("card", env.get("card") or "none"), ("date", env.get("date") or _dt.date.today().isoformat()),
+            ("conformance --backend cupy", _pytest_counts(out / "conformance_cupy.log")),
+            ("tests/test_cupy_backend.py", _pytest_counts(out / "test_cupy_backend.log"))]
+    bench = load("bench.json")
+    bench_rows = {(r["library"], r["backend"], r["workload"]): r for r in (bench or {}).get("rows", [])}
+    for label, impl, backend in (("Lamina cupy", "lamina", "cupy"), ("Lamina numpy", "lamina", "numpy"),
+                                 ("PyTorch CUDA (eager, hand loop)", "torch", "cuda")):
+        t = load(f"train-{impl}-{backend}.json")
+        if t:
+            times = ", ".join(f"{s:.2f}" for s in t["seconds_per_epoch"])
+            rows.append((f"{label} s/epoch", f"{t['median_s_per_epoch']:.3f} (epochs: {times})"))
+            rows.append((f"{label} test accuracy", f"{t['test_accuracy']:.4f} after {t['epochs']} epochs"))
+        else:
+            rows.append((f"{label} s/epoch", "not run (see the log above)"))
+    cmp_ = load("weights-compare.json")
+    rows.append(("max |w_cupy - w_numpy|", f"{cmp_['max_abs_diff']:.3e}" if cmp_ else "not compared"))
+    floor = bench_rows.get(("floor: GEMMs only", "numpy", "w1"))
+    if floor:
+        rows.append(("W1 GEMM floor on the host CPU", f"{floor['median_s']:.3f} s/epoch"))
+    for (lib, be, wl), r in sorted(bench_rows.items()):
+        if wl == "w1" and r.get("status") == "ok" and not lib.startswith("floor"):
+            rows.append((f"bench W1 {lib}/{be}", f"{r['median_s']:.3f} s/epoch (x floor {r['x_floor']:.2f})"))
+    problems = (out / "problems.txt").read_text().splitlines() if (out / "problems.txt").is_file() else []
+    problems = [p for p in problems if p.strip()]
+    rows.append(("result", "PASSED" if not problems else "NOT PASSED: " + "; ".join(problems)))
+    width = max(len(k) for k, _ in rows)
+    print("GPU check summary")
+    for k, v in rows:
+        print(f"  {k.ljust(width)}  {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.train_compare", description=__doc__.splitlines()[0])
+    p.add_argument("--impl", default="lamina")
+    p.add_argument("--backend", default="numpy")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("gpu_check_out"))
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A_NPZ", "B_NPZ"))
+    p.add_argument("--summary", type=Path, metavar="DIR")
+    args = p.parse_args(argv)
+    if args.summary:
+        return summary(args.summary)
+    if args.compare:
+        return compare(args.compare[0], args.compare[1], args.out)
+    return train(args.impl, args.backend, args.epochs, args.seed, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1169 @@
+"""Tests of the CuPy backend (backend_cupy/lamina_cupy).
+
+Most run on any machine, GPU or not:
+
+* importing lamina_cupy needs no CuPy; a missing CuPy, a CuPy without a GPU, a device number out
+  of range each stop with one clear sentence (CuPy is replaced by a fake module);
+* every kernels/*.cu file compiles with ``nvcc -arch=sm_90 --ptx`` (and with CuPy's NVRTC, the
+  compiler the backend really uses, where that is installed);
+* the Philox arithmetic of kernels/philox.cu, compiled as host C++ into a small program, gives
+  the words, uniforms and dropout masks of lamina.backends.philox bit for bit;
+* the backend's Python side runs against a fake CuPy (NumPy arrays; each kernel launch is checked
+  against the kernel's C signature, then emulated), so argument order and scalar types of every
+  launch, the fallback when a kernel fails and the settings are tested without a GPU.
+
+The tests marked ``gpu`` need CuPy and a CUDA GPU and are skipped otherwise; they compare every
+op the backend overrides with the NumPy backend.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lamina.backends as backends
+import lamina_cupy
+from lamina import _config
+from lamina.backends import BackendUnavailableError, philox
+from lamina.backends.base import ArrayBackend
+from lamina_numpy import NumpyBackend
+from lamina_cupy import _availability, _kernels
+
+KERNEL_DIR = Path(lamina_cupy.__file__).resolve().parent / "kernels"
+CU_FILES = sorted(KERNEL_DIR.glob("*.cu"))
+NVCC = shutil.which("nvcc")
+MASK64 = (1 << 64) - 1
+
+# =================================================================================================
+# Environment isolation
+# =================================================================================================
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch, tmp_path):
+    """No stray settings: each test sees an empty config folder and no Lamina/CuPy variables."""
+    for var in ("LAMINA_BACKEND", "LAMINA_DEVICE", "LAMINA_GPU_MEMORY_LIMIT", "LAMINA_ALLOW_TF32",
+                "LAMINA_CUPY_FUSED", "CUPY_TF32", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LAMINA_HOME", str(tmp_path / "lamina_home"))
+    _config.reset()
+    yield
+    _config.reset()
+
+
+# =================================================================================================
+# Import and availability errors
+# =================================================================================================
+
+
+def test_import_needs_no_cupy():
+    code = ("import sys; sys.modules['cupy'] = None\n"
+            "import lamina_cupy\n"
+            "assert lamina_cupy.CupyBackend.name == 'cupy'\n"
+            "assert sys.modules['cupy'] is None\n"
+            "print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_importing_lamina_cupy_does_not_import_cupy():
+    code = "import sys, lamina_cupy; print('cupy' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_missing_cupy_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` now fails as if not installed
+    monkeypatch.setenv("LAMINA_BACKEND", "cupy")
+    with pytest.raises(BackendUnavailableError) as info:
+        lamina_cupy.CupyBackend()
+    message = str(info.value)
+    assert message.startswith("LAMINA_BACKEND=cupy asks for the CuPy GPU backend")
+    assert "CuPy is not installed" in message
+    assert "pip install 'lamina[cupy]'" in message
+    assert "cupy-cudaXXx" in message and "LAMINA_BACKEND=numpy" in message
+    assert message.count(". ") == 0 and message.endswith(".")  # one sentence
+
+
+def test_registry_surfaces_missing_cupy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backends, "_instances", {})
+    with pytest.raises(BackendUnavailableError, match=r"CuPy is not installed.*pip install 'lamina\[cupy\]'"):
+        backends.get_backend("cupy")
+    assert "cupy" not in backends._instances
+    monkeypatch.setenv("LAMINA_BACKEND", "cupy")
+    monkeypatch.setattr(backends, "_active", None)
+    with pytest.raises(BackendUnavailableError, match=r"^LAMINA_BACKEND=cupy asks for"):
+        backends.current()
+
+
+class _FailingCupyFinder:
+    """A meta-path finder that makes `import cupy` fail the way a broken install does."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "cupy":
+            raise self.error
+        return None
+
+
+@pytest.mark.parametrize("error", [
+    ImportError("libnvrtc.so.13: cannot open shared object file"),
+    ModuleNotFoundError("No module named 'cupy_backends'", name="cupy_backends"),
+], ids=["missing-library", "missing-submodule"])
+def test_broken_cupy_install_is_reported(monkeypatch, error):
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_FailingCupyFinder(error)] + sys.meta_path)
+    with pytest.raises(BackendUnavailableError) as info:
+        lamina_cupy.CupyBackend()
+    message = str(info.value)
+    assert "failed to import" in message and str(error) in message
+    assert "reinstall it with pip install 'lamina[cupy]'" in message
+
+
+# --- a fake CuPy: NumPy pretending to be CuPy ------------------------------------------------------
+
+_C_TYPES = {  # C parameter type → what a launch must pass
+    "float*": np.float32, "double*": np.float64, "lamina_u64*": np.uint64,
+    "unsigned long long*": np.uint64, "unsigned char*": np.bool_,
+    "float": np.float32, "double": np.float64, "lamina_u64": np.uint64,
+    "unsigned long long": np.uint64, "int": np.int32,
+}
+_KERNEL_DECL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)', re.S)
+
+
+def kernel_signatures(code: str) -> dict[str, list[tuple[str, bool, bool]]]:
+    """name → [(C type without const, is_pointer, is_const)] for each extern "C" kernel."""
+    found = {}
+    for name, params in _KERNEL_DECL.findall(code):
+        parsed = []
+        for param in params.split(","):
+            decl = " ".join(param.replace("*", " * ").split())
+            words = decl.split(" ")[:-1]  # drop the parameter name
+            const = "const" in words
+            ctype = " ".join(w for w in words if w != "const").replace(" *", "*")
+            assert ctype in _C_TYPES, f"{name}: unknown parameter type {ctype!r}"
+            parsed.append((ctype, ctype.endswith("*"), const))
+        found[name] = parsed
+    return found
+
+
+def _words(k0, k1, d0, d1, d2, n):
+    return philox.philox_words(int(k0) | int(k1) << 64, int(d0) | int(d1) << 64 | int(d2) << 128,
+                               int(n))
+
+
+def _emulate_sgd(p, g, vel, n, lr, m, mode):
+    if mode == 0:
+        p -= lr * g
+        return
+    step = g * lr
+    vel *= m
+    vel -= step
+    if mode == 2:
+        p += vel * m
+        p -= step
+    else:
+        p += vel
+
+
+def _emulate_adam(p, g, m, v, vhat, n, alpha, c1, c2, eps, amsgrad):
+    m += (g - m) * c1
+    v += (g * g - v) * c2
+    second = v
+    if amsgrad:
+        np.maximum(vhat, v, out=vhat)
+        second = vhat
+    p -= alpha * m / (np.sqrt(second) + eps)
+
+
+def _emulate_rmsprop(p, g, vel, n, lr, rho, c, eps):
+    vel *= rho
+    vel += c * (g * g)
+    p -= lr * g / np.sqrt(vel + eps)
+
+
+def _emulate_sigmoid(x, out, n):
+    e = np.exp(-np.abs(x))
+    out[...] = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _emulate_erf(x, out, n):
+    out[...] = np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64)).astype(np.float64)
+
+
+def _emulate_uniform(k0, k1, d0, d1, d2, out, n, lo, span):
+    w = _words(k0, k1, d0, d1, d2, n)
+    if out.dtype == np.float64:
+        u = (w >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    else:
+        u = (w >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    out[...] = lo + span * u
+
+
+EMULATIONS = {
+    "lamina_philox_bits": lambda k0, k1, d0, d1, d2, out, n: out.__setitem__(
+        Ellipsis, _words(k0, k1, d0, d1, d2, n)),
+    "lamina_philox_uniform_f32": _emulate_uniform,
+    "lamina_philox_uniform_f64": _emulate_uniform,
+    "lamina_philox_dropout_f32": lambda k0, k1, d0, d1, d2, out, n, thr, scale: out.__setitem__(
+        Ellipsis, np.where((_words(k0, k1, d0, d1, d2, n) >> np.uint64(40)) >= thr, scale, 0)),
+    "lamina_philox_dropout_f64": lambda k0, k1, d0, d1, d2, out, n, thr, scale: out.__setitem__(
+        Ellipsis, np.where((_words(k0, k1, d0, d1, d2, n) >> np.uint64(40)) >= thr, scale, 0)),
+    "lamina_philox_keep": lambda k0, k1, d0, d1, d2, out, n, thr: out.__setitem__(
+        Ellipsis, (_words(k0, k1, d0, d1, d2, n) >> np.uint64(40)) >= thr),
+    "lamina_sgd_f32": _emulate_sgd, "lamina_sgd_f64": _emulate_sgd,
+    "lamina_adam_f32": _emulate_adam, "lamina_adam_f64": _emulate_adam,
+    "lamina_rmsprop_f32": _emulate_rmsprop, "lamina_rmsprop_f64": _emulate_rmsprop,
+    "lamina_sigmoid_f32": _emulate_sigmoid, "lamina_sigmoid_f64": _emulate_sigmoid,
+    "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
+}
+
+
+class FakeKernel:
+    def __init__(self, owner, name, params):
+        self.owner, self.name, self.params = owner, name, params
+
+    def __call__(self, grid, block, args):
+        assert isinstance(grid, tuple) and isinstance(block, tuple), (grid, block)
+        assert all(isinstance(v, int) and 0 < v for v in grid + block), (grid, block)
+        assert grid[0] <= 2 ** 31 - 1 and block[0] <= 1024
+        assert len(args) == len(self.params), f"{self.name}: {len(args)} args for {len(self.params)} parameters"
+        for position, (arg, (ctype, pointer, const)) in enumerate(zip(args, self.params)):
+            want = _C_TYPES[ctype]
+            where = f"{self.name} argument {position} ({ctype})"
+            if pointer:
+                assert isinstance(arg, np.ndarray), f"{where}: got {type(arg).__name__}"
+                assert arg.dtype == want, f"{where}: array of {arg.dtype}"
+                assert arg.flags.c_contiguous, f"{where}: not C-contiguous"
+                assert const or arg.flags.writeable, f"{where}: read-only output"
+            else:
+                assert type(arg) is want, f"{where}: got {type(arg).__name__} {arg!r}"
+        # the element count (the u64 after the first output array) must match every array
+        count_at = next(i for i, (c, p, _) in enumerate(self.params) if c == "lamina_u64" and i > 0
+                        and self.params[i - 1][1])
+        n = int(args[count_at])
+        assert all(a.size == n for a, p in zip(args, self.params) if p[1]), f"{self.name}: n={n}"
+        self.owner.launches.append(self.name)
+        EMULATIONS[self.name](*args)
+
+
+class FakeRawModule:
+    def __init__(self, owner, code, options=(), name_expressions=None):
+        assert not re.search(r"^\s*#\s*include", code, re.M), "NVRTC has no standard headers"
+        assert tuple(options) == lamina_cupy.NVRTC_OPTIONS
+        self.owner = owner
+        self.signatures = kernel_signatures(code)
+        owner.modules_built += 1
+
+    def get_function(self, name):
+        if self.owner.kernel_failure is not None:
+            raise self.owner.kernel_failure
+        if name not in self.signatures:
+            raise AttributeError(f"no kernel named {name}")
+        return FakeKernel(self.owner, name, self.signatures[name])
+
+
+class FakeDevice:
+    def __init__(self, owner, index=None):
+        self.owner, self.id = owner, index
+
+    def use(self):
+        self.owner.current_device = self.id
+
+    def synchronize(self):
+        self.owner.synchronized += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class FakePool:
+    total = 80 * 2 ** 30
+
+    def __init__(self):
+        self.limit, self.freed = 0, 0
+
+    def set_limit(self, size=None, fraction=None):
+        self.limit = int(fraction * self.total) if fraction is not None else int(size or 0)
+
+    def get_limit(self):
+        return self.limit
+
+    def free_all_blocks(self):
+        self.freed += 1
+
+    def used_bytes(self):
+        return 0
+
+    def total_bytes(self):
+        return 0
+
+
+class FakeCudaRuntimeError(RuntimeError):
+    pass
+
+
+class FakeCupy(types.ModuleType):
+    """``cupy`` made of NumPy: arrays are numpy arrays; RawModule checks and emulates launches."""
+
+    def __init__(self, count=1, error=None, driver=13000, available=True):
+        super().__init__("cupy")
+        self.__version__ = "14.2.0"
+        self.launches: list[str] = []
+        self.modules_built = 0
+        self.kernel_failure: Exception | None = None
+        self.current_device = None
+        self.synchronized = 0
+        self.pool, self.pinned_pool = FakePool(), FakePool()
+        self._available = available
+
+        def device_count():
+            if error is not None:
+                raise error
+            return count
+        runtime = types.SimpleNamespace(
+            getDeviceCount=device_count, driverGetVersion=lambda: driver,
+            runtimeGetVersion=lambda: 13000,
+            getDeviceProperties=lambda i: {"name": b"Fake H100"})
+        self.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda i=None: FakeDevice(self, i))
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def is_available(self):
+        return self._available
+
+    def asnumpy(self, x):
+        return np.array(x, copy=True)
+
+    def get_default_memory_pool(self):
+        return self.pool
+
+    def get_default_pinned_memory_pool(self):
+        return self.pinned_pool
+
+    def RawModule(self, code, options=(), name_expressions=None):  # noqa: N802 - CuPy's name
+        return FakeRawModule(self, code, options, name_expressions)
+
+
+class FakeLinalg(types.ModuleType):
+    COMPUTE_TYPE_DEFAULT = 1
+    COMPUTE_TYPE_TF32 = 7
+
+    def __init__(self):
+        super().__init__("cupy._core._routines_linalg")
+        self.calls = []
+
+    def set_compute_type(self, dtype, compute_type):
+        self.calls.append((np.dtype(dtype), compute_type))
+
+
+def install_fake(monkeypatch, **kwargs) -> FakeCupy:
+    fake = FakeCupy(**kwargs)
+    linalg = FakeLinalg()
+    fake.linalg = linalg
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupy._core", types.ModuleType("cupy._core"))
+    monkeypatch.setitem(sys.modules, "cupy._core._routines_linalg", linalg)
+    return fake
+
+
+# --- no GPU, device choice ------------------------------------------------------------------------
+
+def test_no_gpu_names_the_missing_gpu(monkeypatch):
+    install_fake(monkeypatch, error=FakeCudaRuntimeError(
+        "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version"),
+        driver=0, available=False)
+    monkeypatch.setenv("LAMINA_BACKEND", "cupy")
+    with pytest.raises(BackendUnavailableError) as info:
+        lamina_cupy.CupyBackend()
+    message = str(info.value)
+    assert message.startswith("LAMINA_BACKEND=cupy asks for the CuPy GPU backend and CuPy 14.2.0 is installed")
+    assert "no usable NVIDIA GPU was found" in message
+    assert "no NVIDIA driver is loaded (cudaErrorInsufficientDriver" in message
+    assert "nvidia-smi" in message and "cupy-cudaXXx" in message and "LAMINA_BACKEND=numpy" in message
+    assert message.count(". ") == 0
+
+
+def test_old_driver_is_named(monkeypatch):
+    install_fake(monkeypatch, error=FakeCudaRuntimeError("cudaErrorInsufficientDriver: ..."),
+                 driver=12040, available=False)
+    with pytest.raises(BackendUnavailableError,
+                       match=r"driver supports CUDA 12\.4 but this CuPy needs CUDA 13\.0"):
+        lamina_cupy.CupyBackend()
+
+
+def test_zero_gpus_and_visible_devices_are_named(monkeypatch):
+    install_fake(monkeypatch, count=0, available=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(BackendUnavailableError, match=r"sees 0 GPUs, with CUDA_VISIBLE_DEVICES=''"):
+        lamina_cupy.CupyBackend()
+
+
+def test_is_available_false_is_reported(monkeypatch):
+    install_fake(monkeypatch, count=1, available=False)
+    with pytest.raises(BackendUnavailableError, match=r"cupy\.is_available\(\) is False"):
+        lamina_cupy.CupyBackend()
+
+
+def test_registry_surfaces_missing_gpu(monkeypatch):
+    install_fake(monkeypatch, error=FakeCudaRuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected"))
+    monkeypatch.setattr(backends, "_instances", {})
+    with pytest.raises(BackendUnavailableError, match="no usable NVIDIA GPU.*cudaErrorNoDevice"):
+        backends.get_backend("cupy")
+
+
+def test_device_from_environment(monkeypatch):
+    fake = install_fake(monkeypatch, count=2)
+    monkeypatch.setenv("LAMINA_DEVICE", "cuda:1")
+    backend = lamina_cupy.CupyBackend()
+    assert backend.device_id == 1 and fake.current_device == 1
+    assert backend.device_description() == "GPU 1: Fake H100 (CUDA 13.0, CuPy 14.2.0)"
+    assert backend.name == "cupy" and backend.host_sync_cheap is False and backend.xp is fake
+
+
+def test_device_from_config_file(monkeypatch, tmp_path):
+    fake = install_fake(monkeypatch, count=4)
+    home = Path(os.environ["LAMINA_HOME"])
+    home.mkdir(parents=True)
+    (home / "lamina.json").write_text('{"device": 3}')
+    _config.reset()
+    assert lamina_cupy.CupyBackend().device_id == 3 and fake.current_device == 3
+
+
+def test_default_device_is_zero(monkeypatch):
+    fake = install_fake(monkeypatch, count=2)
+    assert lamina_cupy.CupyBackend().device_id == 0 and fake.current_device == 0
+
+
+def test_device_out_of_range(monkeypatch):
+    install_fake(monkeypatch, count=2)
+    monkeypatch.setenv("LAMINA_DEVICE", "5")
+    with pytest.raises(BackendUnavailableError,
+                       match=r"LAMINA_DEVICE='5' asks for GPU 5, but CuPy sees 2 GPUs, "
+                             r"numbered 0 to 1; set LAMINA_DEVICE"):
+        lamina_cupy.CupyBackend()
+
+
+def test_device_not_a_number(monkeypatch):
+    install_fake(monkeypatch, count=2)
+    monkeypatch.setenv("LAMINA_DEVICE", "the big one")
+    with pytest.raises(ValueError, match=r"LAMINA_DEVICE='the big one' is not a GPU number"):
+        lamina_cupy.CupyBackend()
+
+
+@pytest.mark.parametrize("raw, index", [(0, 0), (2, 2), ("1", 1), ("gpu:3", 3), ("CUDA:0", 0), (" 4 ", 4)])
+def test_parse_device(raw, index):
+    assert _availability.parse_device(raw, "x") == index
+
+
+@pytest.mark.parametrize("raw", [-1, True, "cuda:-1", "1.5", "", None])
+def test_parse_device_rejects(raw):
+    with pytest.raises(ValueError, match="is not a GPU number"):
+        _availability.parse_device(raw, "x")
+
+
+# --- memory pool and TF32 settings -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("2147483648", ("size", 2 ** 31)), ("2GB", ("size", 2 ** 31)), ("512MiB", ("size", 2 ** 29)),
+    ("1.5g", ("size", 3 * 2 ** 29)), ("0", ("size", 0)), ("50%", ("fraction", 0.5)),
+])
+def test_parse_memory_limit(text, expected):
+    assert _availability.parse_memory_limit(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "12 parsecs", "150%", "-1GB"])
+def test_parse_memory_limit_rejects(text):
+    with pytest.raises(ValueError, match="LAMINA_GPU_MEMORY_LIMIT"):
+        _availability.parse_memory_limit(text)
+
+
+def test_memory_limit_from_environment_and_methods(monkeypatch):
+    fake = install_fake(monkeypatch)
+    monkeypatch.setenv("LAMINA_GPU_MEMORY_LIMIT", "1GiB")
+    backend = lamina_cupy.CupyBackend()
+    assert fake.pool.limit == 2 ** 30 == backend.memory_limit()
+    backend.set_memory_limit(fraction=0.25)
+    assert fake.pool.limit == FakePool.total // 4
+    backend.set_memory_limit(123456)
+    assert backend.memory_info() == {"used_bytes": 0, "pool_bytes": 0, "limit_bytes": 123456}
+    backend.set_memory_limit(None)
+    assert fake.pool.limit == 0
+    backend.release_memory()
+    assert fake.pool.freed == 1 and fake.pinned_pool.freed == 1
+    with pytest.raises(ValueError, match="non-negative int"):
+        backend.set_memory_limit(-5)
+    with pytest.raises(ValueError, match="fraction must be in"):
+        backend.set_memory_limit(fraction=2.0)
+    monkeypatch.setenv("LAMINA_GPU_MEMORY_LIMIT", "30%")
+    lamina_cupy.CupyBackend()
+    assert fake.pool.limit == int(0.3 * FakePool.total)
+
+
+def test_tf32_off_by_default(monkeypatch, caplog):
+    fake = install_fake(monkeypatch)
+    monkeypatch.setenv("CUPY_TF32", "1")
+    with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
+        backend = lamina_cupy.CupyBackend()
+    assert backend.tf32_allowed is False
+    assert fake.linalg.calls == [(np.dtype(np.float32), FakeLinalg.COMPUTE_TYPE_DEFAULT)]
+    assert "CUPY_TF32=1 is ignored" in caplog.text
+
+
+def test_tf32_when_allowed(monkeypatch):
+    fake = install_fake(monkeypatch)
+    monkeypatch.setenv("LAMINA_ALLOW_TF32", "1")
+    assert lamina_cupy.CupyBackend().tf32_allowed is True
+    assert fake.linalg.calls == [(np.dtype(np.float32), FakeLinalg.COMPUTE_TYPE_TF32)]
+
+
+# --- the Python side of every fused op, against the fake ------------------------------------------
+
+SEEDS = [0, 1234567, (1 << 64) + 99, (1 << 128) - 1]
+COUNTERS = [0, 7, (1 << 64) + 5, -1]
+
+
+def _backend_pair(monkeypatch, **kwargs):
+    fake = install_fake(monkeypatch, **kwargs)
+    return fake, lamina_cupy.CupyBackend(), NumpyBackend()
+
+
+def _optimizer_inputs(dtype, shape=(5, 7), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for _ in range(5)]
+
+
+def _run_optimizers(backend, dtype, transpose_grad=False):
+    """Each update kind, three steps; returns every array they touched."""
+    results = []
+    p, g, s1, s2, s3 = _optimizer_inputs(dtype)
+    s1, s2, s3 = np.abs(s1), np.abs(s2), np.abs(s3)
+    if transpose_grad:
+        g = np.ascontiguousarray(g.T).T  # same values, not C-contiguous
+    for kind in ("sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"):
+        arrays = [a.copy() for a in (p, s1, s2, s3)]
+        param, a, b, c = arrays
+        for _ in range(3):
+            if kind == "sgd":
+                backend.sgd_update(param, g, None, 0.1, 0.0, False)
+            elif kind in ("momentum", "nesterov"):
+                backend.sgd_update(param, g, a, 0.05, 0.9, kind == "nesterov")
+            elif kind in ("adam", "amsgrad"):
+                backend.adam_update(param, g, a, b, c if kind == "amsgrad" else None, 1e-3, 0.9,
+                                    0.999, 1e-7)
+            else:
+                backend.rmsprop_update(param, g, a, 1e-3, 0.9, 1e-7)
+        results.append((kind, arrays))
+    return results
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fake_optimizers_launch_and_match_numpy(monkeypatch, dtype):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    got = _run_optimizers(backend, dtype, transpose_grad=True)
+    want = _run_optimizers(reference, dtype)
+    for (kind, arrays), (_, expected) in zip(got, want):
+        for a, e in zip(arrays, expected):
+            np.testing.assert_array_equal(a, e, err_msg=kind)
+    suffix = "f32" if dtype == "float32" else "f64"
+    assert set(fake.launches) == {f"lamina_sgd_{suffix}", f"lamina_adam_{suffix}", f"lamina_rmsprop_{suffix}"}
+    assert len(fake.launches) == 18  # one launch per update
+    assert backend.kernel_status() == {"sgd_update": "ok", "adam_update": "ok", "rmsprop_update": "ok"}
+
+
+def test_fake_optimizers_other_dtypes_use_generic_code(monkeypatch):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    got = _run_optimizers(backend, "float16")
+    want = _run_optimizers(reference, "float16")
+    for (kind, arrays), (_, expected) in zip(got, want):
+        for a, e in zip(arrays, expected):
+            np.testing.assert_array_equal(a, e, err_msg=kind)
+    p, g = np.ones((3, 4), np.float32), np.ones((4,), np.float32)  # broadcast gradient
+    backend.sgd_update(p, g, None, 0.5, 0.0, False)
+    np.testing.assert_array_equal(p, 0.5)
+    assert fake.launches == []
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("counter", COUNTERS)
+def test_fake_random_ops_match_numpy(monkeypatch, seed, counter):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    for n in (0, 1, 3, 4, 5, 37):
+        np.testing.assert_array_equal(backend.random_bits(seed, counter, n),
+                                      reference.random_bits(seed, counter, n))
+    assert backend.random_bits(seed, counter, 5).dtype == np.uint64
+    for dtype in ("float16", "float32", "float64"):
+        for lo, hi in ((0.0, 1.0), (-2.5, 3.0), (np.float32(0.1), np.float32(0.7))):
+            got = backend.random_uniform((3, 5), seed, counter, dtype, lo, hi)
+            want = reference.random_uniform((3, 5), seed, counter, dtype, lo, hi)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+        for rate in (0.0, 0.1, 0.5, 0.9375):
+            got = backend.dropout_mask((4, 6), rate, seed, counter, dtype)
+            want = reference.dropout_mask((4, 6), rate, seed, counter, dtype)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+    assert backend.random_uniform((0, 3), seed, counter, "float32").shape == (0, 3)
+    assert {"lamina_philox_bits", "lamina_philox_uniform_f32", "lamina_philox_uniform_f64",
+            "lamina_philox_dropout_f32", "lamina_philox_dropout_f64", "lamina_philox_keep"} == set(fake.launches)
+
+
+def test_fake_random_errors_match_numpy(monkeypatch):
+    _, backend, reference = _backend_pair(monkeypatch)
+    for bad_seed in (-1, 1 << 128, 1.5):
+        with pytest.raises((ValueError, TypeError)) as want:
+            reference.random_bits(bad_seed, 0, 4)
+        with pytest.raises(type(want.value)):
+            backend.random_bits(bad_seed, 0, 4)
+    with pytest.raises(ZeroDivisionError):
+        backend.dropout_mask((3,), 1.0, 0, 0, "float32")
+
+
+def test_fake_activations_match_numpy(monkeypatch):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    x64 = np.array([[-1e4, -100.0, -20.0, -1e-8, -0.0, 0.0], [1e-8, 0.5, 20.0, 100.0, 1e4, np.nan]])
+    for dtype in ("float32", "float64"):
+        x = x64.astype(dtype)
+        np.testing.assert_array_equal(backend.sigmoid(x), reference.sigmoid(x))
+        np.testing.assert_array_equal(backend.sigmoid(x.T), reference.sigmoid(x.T))
+        np.testing.assert_array_equal(backend.erf(x), reference.erf(x))
+        assert backend.erf(x).dtype == dtype
+    half = x64.astype("float16")
+    np.testing.assert_array_equal(backend.erf(half), reference.erf(half))
+    assert backend.erf(half).dtype == np.float16
+    assert backend.sigmoid(np.zeros((0, 2), np.float32)).shape == (0, 2)
+    assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64"} == set(fake.launches)
+
+
+def test_fake_transfer_and_matmul(monkeypatch):
+    fake, backend, _ = _backend_pair(monkeypatch)
+    host = np.arange(6, dtype=np.float64).reshape(2, 3)
+    dev = backend.asarray(host, dtype="float32")
+    assert dev.dtype == np.float32 and backend.is_array(dev)
+    np.testing.assert_array_equal(backend.to_numpy(dev), host)
+    a, b = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    out = np.empty((2, 4), np.float32)
+    assert backend.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, 3.0)
+    with pytest.raises(ValueError, match=r"matmul: out has shape \(4, 2\).*is \(2, 4\) float32"):
+        backend.matmul(a, b, out=np.empty((4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"matmul: out .*dtype float64"):
+        backend.matmul(a, b, out=np.empty((2, 4), np.float64))
+    batched = np.ones((5, 2, 3), np.float32)
+    out = np.empty((5, 2, 4), np.float32)
+    assert backend.matmul(batched, b, out=out) is out
+    backend.synchronize()
+    assert fake.synchronized == 1
+
+
+def test_fake_kernel_failure_falls_back_with_one_warning(monkeypatch, caplog):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    fake.kernel_failure = RuntimeError("nvrtc: error: invalid option --fmad=false (fake)")
+    with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
+        for _ in range(2):
+            got = _run_optimizers(backend, "float32")
+            np.testing.assert_array_equal(backend.random_bits(3, 4, 9), reference.random_bits(3, 4, 9))
+            np.testing.assert_array_equal(backend.random_uniform((2, 3), 3, 4, "float32"),
+                                          reference.random_uniform((2, 3), 3, 4, "float32"))
+            np.testing.assert_array_equal(backend.dropout_mask((2, 3), 0.5, 3, 4, "float64"),
+                                          reference.dropout_mask((2, 3), 0.5, 3, 4, "float64"))
+            x = np.linspace(-3, 3, 7, dtype=np.float32)
+            np.testing.assert_array_equal(backend.sigmoid(x), reference.sigmoid(x))
+            np.testing.assert_array_equal(backend.erf(x), reference.erf(x))
+    for (kind, arrays), (_, expected) in zip(got, _run_optimizers(reference, "float32")):
+        for a, e in zip(arrays, expected):
+            np.testing.assert_array_equal(a, e, err_msg=kind)
+    ops = {"sgd_update", "adam_update", "rmsprop_update", "random_bits", "random_uniform",
+           "dropout_mask", "sigmoid", "erf"}
+    warnings = [r for r in caplog.records if r.name == "lamina.cupy"]
+    assert sorted(r.args[0] for r in warnings) == sorted(ops)  # one warning per op, never repeated
+    assert all("invalid option" in r.getMessage() for r in warnings)
+    status = backend.kernel_status()
+    assert set(status) == ops and all(v.startswith("failed: RuntimeError") for v in status.values())
+    assert fake.launches == []
+
+
+def test_fused_kernels_can_be_turned_off(monkeypatch):
+    fake = install_fake(monkeypatch)
+    monkeypatch.setenv("LAMINA_CUPY_FUSED", "0")
+    backend, reference = lamina_cupy.CupyBackend(), NumpyBackend()
+    _run_optimizers(backend, "float32")
+    np.testing.assert_array_equal(backend.random_bits(1, 2, 10), reference.random_bits(1, 2, 10))
+    np.testing.assert_array_equal(backend.dropout_mask((4,), 0.5, 1, 2, "float32"),
+                                  reference.dropout_mask((4,), 0.5, 1, 2, "float32"))
+    assert fake.launches == [] and fake.modules_built == 0
+
+
+def test_every_kernel_has_an_emulation_and_a_caller():
+    names = set()
+    for path in CU_FILES:
+        names |= set(kernel_signatures(path.read_text()))
+    assert names == set(EMULATIONS)
+    source = "".join(p.read_text() for p in Path(lamina_cupy.__file__).parent.glob("*.py"))
+    for name in names:  # each kernel is launched by name (possibly built from a prefix + suffix)
+        stem = re.sub(r"_(f32|f64)$", "", name)
+        assert stem in source, f"{name} is never launched"
+
+
+def test_kernel_files_are_package_data():
+    assert {p.stem for p in CU_FILES} == set(lamina_cupy.KERNEL_FILES)
+    for name in lamina_cupy.KERNEL_FILES:
+        assert "__global__" in lamina_cupy.kernel_source(name)
+
+
+def test_philox_kernel_args_split_seed_and_counter():
+    assert lamina_cupy.philox_kernel_args(0, 0) == (0, 0, 0, 0, 0)
+    seed = (5 << 64) | 9
+    counter = (3 << 128) | (2 << 64) | 1
+    assert lamina_cupy.philox_kernel_args(seed, counter) == (9, 5, 1, 2, 3)
+    assert lamina_cupy.philox_kernel_args(1, -1) == (1, 0, MASK64, MASK64, MASK64)
+    with pytest.raises(ValueError):
+        lamina_cupy.philox_kernel_args(-3, 0)
+
+
+def test_launch_shape():
+    assert _kernels.launch_shape(0) == ((1,), (256,))
+    assert _kernels.launch_shape(257) == ((2,), (256,))
+    assert _kernels.launch_shape(10 ** 12) == ((65535,), (256,))
+
+
+# =================================================================================================
+# The CUDA sources, compiled without a GPU
+# =================================================================================================
+
+needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found")
+
+
+@needs_nvcc
+@pytest.mark.parametrize("path", CU_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("options", [(), lamina_cupy.NVRTC_OPTIONS], ids=["plain", "backend-options"])
+def test_cu_file_compiles_with_nvcc(path, options, tmp_path):
+    ptx = tmp_path / (path.stem + ".ptx")
+    done = subprocess.run([NVCC, "-arch=sm_90", "--ptx", *options, str(path), "-o", str(ptx)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr.lower(), done.stderr
+    entries = set(re.findall(r"\.entry\s+(\w+)\(", ptx.read_text()))
+    assert entries == set(kernel_signatures(path.read_text())), "every extern \"C\" kernel, unmangled"
+
+
+def _cupy_nvrtc():
+    try:
+        from cupy.cuda import nvrtc  # CuPy's binding (cupy_backends.cuda.libs.nvrtc)
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("path", CU_FILES, ids=lambda p: p.name)
+def test_cu_file_compiles_with_nvrtc(path):
+    """The compiler CuPy's RawModule uses at run time (no headers, the backend's options)."""
+    if isinstance(sys.modules.get("cupy"), FakeCupy):
+        pytest.skip("a fake cupy is installed")
+    nvrtc = _cupy_nvrtc()
+    if nvrtc is None:
+        pytest.skip("CuPy with NVRTC not installed")
+    program = nvrtc.createProgram(path.read_text(), path.name, [], [])
+    try:
+        try:
+            nvrtc.compileProgram(program, ["-arch=compute_90", *lamina_cupy.NVRTC_OPTIONS])
+        except Exception as exc:
+            pytest.fail(f"NVRTC rejected {path.name}: {exc}\n{nvrtc.getProgramLog(program)}")
+        ptx = nvrtc.getPTX(program)
+        ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+    finally:
+        nvrtc.destroyProgram(program)
+    assert set(re.findall(r"\.entry\s+(\w+)\(", ptx)) == set(kernel_signatures(path.read_text()))
+
+
+# --- Philox: the kernel's arithmetic as a host program -------------------------------------------
+
+HARNESS = textwrap.dedent(r"""
+    // Runs the __host__ __device__ part of kernels/philox.cu on the CPU.
+    // stdin:  B k0 k1 c0 c1 c2 c3                      -> one Philox4x64-10 block
+    //         S k0 k1 d0 d1 d2 n threshold lo32 span32 lo64 span64 scale32 scale64
+    //                                                  -> six lines: words, float32 uniforms,
+    //                                                     float64 uniforms, float32 and float64
+    //                                                     dropout masks (all as bit patterns), keeps
+    #include <cstdio>
+    #include <cstdlib>
+    #include <cstring>
+    #include <vector>
+    #include "philox.cu"
+
+    static unsigned long long read_u64() {
+        unsigned long long v;
+        if (std::scanf("%llx", &v) != 1) std::exit(2);
+        return v;
+    }
+    static double read_real() {
+        char text[128];
+        if (std::scanf("%127s", text) != 1) std::exit(2);
+        return std::strtod(text, 0);
+    }
+    static unsigned int bits32(float f) { unsigned int u; std::memcpy(&u, &f, 4); return u; }
+    static unsigned long long bits64(double d) { unsigned long long u; std::memcpy(&u, &d, 8); return u; }
+
+    int main() {
+        char op[4];
+        while (std::scanf("%3s", op) == 1) {
+            if (op[0] == 'B') {
+                lamina_u64 k0 = read_u64(), k1 = read_u64(), c[4];
+                for (int j = 0; j < 4; ++j) c[j] = read_u64();
+                lamina_philox4x64_10(c, k0, k1);
+                std::printf("%016llx %016llx %016llx %016llx\n", c[0], c[1], c[2], c[3]);
+                continue;
+            }
+            lamina_u64 k0 = read_u64(), k1 = read_u64(), d0 = read_u64(), d1 = read_u64();
+            lamina_u64 d2 = read_u64(), n = read_u64(), threshold = read_u64();
+            float lo32 = (float)read_real(), span32 = (float)read_real();
+            double lo64 = read_real(), span64 = read_real();
+            float scale32 = (float)read_real();
+            double scale64 = read_real();
+            std::vector<lamina_u64> words(n + 1);
+            std::vector<float> u32(n + 1), m32(n + 1);
+            std::vector<double> u64(n + 1), m64(n + 1);
+            std::vector<unsigned char> keep(n + 1);
+            for (lamina_u64 b = 0; b < (n + 3) / 4; ++b) {
+                lamina_philox_fill_bits(k0, k1, d0, d1, d2, b, n, &words[0]);
+                lamina_philox_fill_uniform_f32(k0, k1, d0, d1, d2, b, n, &u32[0], lo32, span32);
+                lamina_philox_fill_uniform_f64(k0, k1, d0, d1, d2, b, n, &u64[0], lo64, span64);
+                lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, &m32[0], threshold, scale32);
+                lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, &m64[0], threshold, scale64);
+                lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, &keep[0], threshold);
+            }
+            for (lamina_u64 i = 0; i < n; ++i) std::printf("%016llx ", words[i]);
+            std::printf("\n");
+            for (lamina_u64 i = 0; i < n; ++i) std::printf("%08x ", bits32(u32[i]));
+            std::printf("\n");
+            for (lamina_u64 i = 0; i < n; ++i) std::printf("%016llx ", bits64(u64[i]));
+            std::printf("\n");
+            for (lamina_u64 i = 0; i < n; ++i) std::printf("%08x ", bits32(m32[i]));
+            std::printf("\n");
+            for (lamina_u64 i = 0; i < n; ++i) std::printf("%016llx ", bits64(m64[i]));
+            std::printf("\n");
+            for (lamina_u64 i = 0; i < n; ++i) std::printf("%d", (int)keep[i]);
+            std::printf("\n");
+        }
+        return 0;
+    }
+""")
+
+# Random123's published known answers for philox4x64-10 (kat_vectors): (counter, key) -> words.
+PHILOX_KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x16554d9eca36314c, 0xdb20fe9d672d0fdc, 0xd7e772cee186176b, 0x7e68b68aec7ba23b)),
+    ((MASK64,) * 4, (MASK64, MASK64),
+     (0x87b092c3013fe90b, 0x438c3c67be8d0224, 0x9cc7d7c69cd777b6, 0xa09caebf594f0ba0)),
+]
+STREAM_CASES = [  # (seed, counter, n, rate, minval, maxval)
+    (0, 0, 1, 0.5, 0.0, 1.0),
+    (42, 0, 3, 0.1, -1.0, 1.0),
+    (42, 1, 4, 0.25, 0.0, 1.0),
+    (123456789, 17, 5, 0.9, 2.0, 5.5),
+    ((1 << 64) + 12345, (1 << 64) + 3, 37, 0.3, -0.05, 0.05),
+    ((1 << 128) - 1, (1 << 192) - 1, 64, 0.0, 0.0, 1.0),
+    (2 ** 63 + 1, -1, 1001, 0.999, -3.0, 3.0),
+    (7, 2 ** 63, 4099, 0.5, 1e-3, 1e3),
+]
+
+
+def _compilers():
+    found = []
+    cxx = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+    found.append(pytest.param(
+        [cxx, "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-x", "c++"] if cxx else None,
+        id="host-c++", marks=pytest.mark.skipif(cxx is None, reason="no C++ compiler found")))
+    found.append(pytest.param(
+        [NVCC, "-x", "cu"] if NVCC else None, id="nvcc-host",
+        marks=pytest.mark.skipif(NVCC is None, reason="nvcc not found")))
+    return found
+
+
+@pytest.fixture(scope="module")
+def _harness_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("philox_harness")
+    (folder / "harness.cpp").write_text(HARNESS)
+    return folder
+
+
+@pytest.mark.parametrize("compiler", _compilers())
+def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
+    exe = _harness_dir / f"harness_{Path(compiler[0]).name}"
+    if not exe.exists():
+        done = subprocess.run([*compiler, str(_harness_dir / "harness.cpp"), "-I", str(KERNEL_DIR),
+                               "-o", str(exe)], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    lines = []
+    for counter, key, _ in PHILOX_KAT:
+        lines.append("B " + " ".join(f"{v:x}" for v in (*key, *counter)))
+    for seed, counter, n, rate, lo, hi in STREAM_CASES:
+        k0, k1, d0, d1, d2 = lamina_cupy.philox_kernel_args(seed, counter)
+        t32 = np.float32
+        values = [float(t32(lo)), float(t32(hi - lo)), float(lo), float(hi - lo),
+                  float(t32(1 / (1 - rate))), 1 / (1 - rate)]
+        lines.append("S " + " ".join(f"{v:x}" for v in (k0, k1, d0, d1, d2, n, philox.keep_threshold(rate)))
+                     + " " + " ".join(v.hex() for v in values))
+    done = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert len(out) == len(PHILOX_KAT) + 6 * len(STREAM_CASES)
+    # Random123's known answers, and NumPy's Philox for the same counter and key
+    for i, (counter, key, expected) in enumerate(PHILOX_KAT):
+        got = tuple(int(w, 16) for w in out[i].split())
+        assert got == expected
+        start = (sum(c << (64 * j) for j, c in enumerate(counter)) - 1) % (1 << 256)
+        gen = np.random.Philox(counter=np.array([(start >> (64 * j)) & MASK64 for j in range(4)], np.uint64),
+                               key=np.array(key, np.uint64))
+        assert got == tuple(int(w) for w in gen.random_raw(4))
+    reference = NumpyBackend()
+    rows = iter(out[len(PHILOX_KAT):])
+    for seed, counter, n, rate, lo, hi in STREAM_CASES:
+        words, u32, u64, m32, m64, keep = (next(rows).split() for _ in range(6))
+        case = f"seed={seed} counter={counter} n={n}"
+        want_words = philox.philox_words(seed, counter, n)
+        assert [int(w, 16) for w in words] == [int(w) for w in want_words], case
+        want = reference.random_uniform((n,), seed, counter, "float32", lo, hi).view(np.uint32)
+        assert [int(w, 16) for w in u32] == [int(w) for w in want], case
+        want = reference.random_uniform((n,), seed, counter, "float64", lo, hi).view(np.uint64)
+        assert [int(w, 16) for w in u64] == [int(w) for w in want], case
+        want = reference.dropout_mask((n,), rate, seed, counter, "float32").view(np.uint32)
+        assert [int(w, 16) for w in m32] == [int(w) for w in want], case
+        want = reference.dropout_mask((n,), rate, seed, counter, "float64").view(np.uint64)
+        assert [int(w, 16) for w in m64] == [int(w) for w in want], case
+        want = philox.keep_mask_from_words(want_words, rate)
+        assert [c == "1" for c in keep[0]] == list(want) if n else keep == [], case
+
+
+# =================================================================================================
+# On a GPU
+# =================================================================================================
+
+
+def _real_cupy_reason() -> str | None:
+    if isinstance(sys.modules.get("cupy"), FakeCupy):
+        return "a fake cupy is installed"
+    try:
+        cupy = importlib.import_module("cupy")
+    except Exception:
+        return "no CUDA GPU available (CuPy is not installed)"
+    try:
+        if not cupy.is_available():
+            return "no CUDA GPU available (cupy.is_available() is False)"
+    except Exception as exc:
+        return f"no CUDA GPU available (cupy.is_available() raised {exc})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    reason = _real_cupy_reason()
+    if reason:
+        pytest.skip(reason)
+    _config.reset()
+    # LAMINA_DEVICE and LAMINA_ALLOW_TF32 are honoured; a memory cap or fused kernels turned off
+    # would defeat the tests below.
+    saved = {k: os.environ.pop(k) for k in ("LAMINA_GPU_MEMORY_LIMIT", "LAMINA_CUPY_FUSED")
+             if k in os.environ}
+    try:
+        backend = lamina_cupy.CupyBackend()
+    finally:
+        os.environ.update(saved)
+    return backend
+
+
+@pytest.mark.gpu
+def test_gpu_description_and_transfer(gpu):
+    assert re.fullmatch(r"GPU \d+: .+ \(CUDA \d+\.\d+, CuPy \S+\)", gpu.device_description())
+    host = np.random.default_rng(0).standard_normal((33, 17))
+    dev = gpu.asarray(host, dtype="float32")
+    assert gpu.is_array(dev) and dev.dtype == np.float32
+    np.testing.assert_array_equal(gpu.to_numpy(dev), host.astype(np.float32))
+    np.testing.assert_array_equal(gpu.to_numpy(gpu.asarray(host)), host)
+    assert gpu.asarray(dev) is dev
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("counter", COUNTERS)
+@pytest.mark.gpu
+def test_gpu_random_bits_equal_host_stream(gpu, seed, counter):
+    for n in (1, 3, 4, 5, 1000, (1 << 20) + 3):
+        got = gpu.to_numpy(gpu.random_bits(seed, counter, n))
+        np.testing.assert_array_equal(got, philox.philox_words(seed, counter, n))
+    assert gpu.kernel_status()["random_bits"] == "ok"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_uniform_and_dropout_equal_numpy_bits(gpu, dtype):
+    reference = NumpyBackend()
+    for seed, counter in ((0, 0), (99, (1 << 64) + 1), ((1 << 128) - 1, 12)):
+        for lo, hi in ((0.0, 1.0), (-0.05, 0.05), (np.float32(2), np.float32(7))):
+            got = gpu.to_numpy(gpu.random_uniform((257, 33), seed, counter, dtype, lo, hi))
+            want = reference.random_uniform((257, 33), seed, counter, dtype, lo, hi)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+        for rate in (0.0, 0.1, 0.5, 0.999):
+            got = gpu.to_numpy(gpu.dropout_mask((129, 65), rate, seed, counter, dtype))
+            want = reference.dropout_mask((129, 65), rate, seed, counter, dtype)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+    status = gpu.kernel_status()
+    assert status["random_uniform"] == "ok" and status["dropout_mask"] == "ok"
+
+
+@pytest.mark.gpu
+def test_gpu_random_normal_close_to_numpy(gpu):
+    got = gpu.to_numpy(gpu.random_normal((1000,), 5, 6, "float64"))
+    np.testing.assert_allclose(got, NumpyBackend().random_normal((1000,), 5, 6, "float64"),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("transpose_grad", [False, True])
+@pytest.mark.gpu
+def test_gpu_optimizers_match_numpy_and_base(gpu, dtype, transpose_grad):
+    rtol = 1e-6 if dtype == "float32" else 1e-12
+
+    class OnDevice:  # run the host-array recipe of _run_optimizers on the device
+        def __init__(self, backend, generic):
+            self.backend, self.generic = backend, generic
+
+        def __getattr__(self, name):
+            method = getattr(ArrayBackend, name) if self.generic else getattr(self.backend, name)
+
+            def call(*args):
+                dev = [self.backend.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+                if self.generic:
+                    method(self.backend, *dev)
+                else:
+                    method(*dev)
+                for a, d in zip(args, dev):
+                    if isinstance(a, np.ndarray):
+                        a[...] = self.backend.to_numpy(d)
+            return call
+
+    fused = _run_optimizers(OnDevice(gpu, False), dtype, transpose_grad)
+    generic = _run_optimizers(OnDevice(gpu, True), dtype, transpose_grad)
+    host = _run_optimizers(NumpyBackend(), dtype, transpose_grad)
+    for (kind, got), (_, via_base), (_, want) in zip(fused, generic, host):
+        for g, b, w in zip(got, via_base, want):
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=0, err_msg=kind)
+            np.testing.assert_allclose(g, b, rtol=rtol, atol=0, err_msg=kind)
+    status = gpu.kernel_status()
+    assert all(status[op] == "ok" for op in ("sgd_update", "adam_update", "rmsprop_update"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_sigmoid_and_erf(gpu, dtype):
+    x64 = np.concatenate([np.array([-1e4, -100.0, -20.0, -1e-8, -0.0, 0.0, 1e-8, 20.0, 100.0, 1e4]),
+                          np.linspace(-8, 8, 4001)])
+    x = x64.astype(dtype)
+    ref_sigmoid = NumpyBackend().sigmoid(x.astype(np.float64))
+    got = gpu.to_numpy(gpu.sigmoid(gpu.asarray(x)))
+    assert got.dtype == dtype
+    normal = np.abs(x64) <= 80  # results far from the subnormal range: an ulp bound applies
+    np.testing.assert_array_max_ulp(got[normal], ref_sigmoid[normal].astype(dtype), maxulp=4)
+    tiny = 1e-38 if dtype == "float32" else 1e-300
+    np.testing.assert_allclose(got, ref_sigmoid.astype(dtype), rtol=1e-6, atol=tiny)
+    assert np.isnan(gpu.to_numpy(gpu.sigmoid(gpu.asarray(np.array([np.nan], dtype))))).all()
+    exact = np.array([math.erf(v) for v in x.astype(np.float64)])
+    got = gpu.to_numpy(gpu.erf(gpu.asarray(x))).astype(np.float64)
+    rtol = 1e-7 if dtype == "float32" else 1e-12
+    relative = np.abs(got - exact) / np.maximum(np.abs(exact), 1e-300)
+    assert np.all(np.abs(got - exact) <= rtol * np.abs(exact)), f"erf: {relative.max():.2e} relative"
+    strided = gpu.asarray(x.reshape(-1, 1)).T  # not C-contiguous
+    contiguous = gpu.to_numpy(gpu.sigmoid(gpu.asarray(x))).reshape(1, -1)
+    np.testing.assert_array_equal(gpu.to_numpy(gpu.sigmoid(strided)), contiguous)
+    status = gpu.kernel_status()
+    assert status["sigmoid"] == "ok" and status["erf"] == "ok"
+
+
+@pytest.mark.gpu
+def test_gpu_erf_float16_and_tanh_out(gpu):
+    x = np.linspace(-3, 3, 101).astype(np.float16)
+    np.testing.assert_array_equal(gpu.to_numpy(gpu.erf(gpu.asarray(x))), NumpyBackend().erf(x))
+    y = gpu.asarray(np.linspace(-5, 5, 64, dtype=np.float32))
+    out = gpu.empty((64,), "float32")
+    assert gpu.tanh(y, out=out) is out
+    want = np.tanh(np.linspace(-5, 5, 64, dtype=np.float32))
+    np.testing.assert_allclose(gpu.to_numpy(out), want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.gpu
+def test_gpu_matmul_out_is_true_fp32(gpu):
+    if gpu.tf32_allowed:
+        pytest.skip("LAMINA_ALLOW_TF32=1")
+    rng = np.random.default_rng(1)
+    a = rng.uniform(-1, 1, (1024, 1024)).astype(np.float32)
+    b = rng.uniform(-1, 1, (1024, 1024)).astype(np.float32)
+    out = gpu.empty((1024, 1024), "float32")
+    assert gpu.matmul(gpu.asarray(a), gpu.asarray(b), out=out) is out
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+    # Normalised error: true FP32 gives about 1e-7 here, TF32 (10-bit mantissa) about 1e-4.
+    error = np.max(np.abs(gpu.to_numpy(out) - exact) / scale)
+    assert error < 5e-6, f"float32 matmul error {error:.2e} (normalised): is TF32 in use?"
+    with pytest.raises(ValueError, match="matmul: out"):
+        gpu.matmul(gpu.asarray(a), gpu.asarray(b), out=gpu.empty((1024, 1024), "float64"))
+
+
+@pytest.mark.gpu
+def test_gpu_memory_limit_and_release(gpu):
+    cupy = gpu.xp
+    gpu.release_memory()
+    used = gpu.memory_info()["used_bytes"]
+    try:
+        gpu.set_memory_limit(used + 64 * 2 ** 20)
+        with pytest.raises(cupy.cuda.memory.OutOfMemoryError):
+            cupy.empty((256 * 2 ** 20,), dtype=np.uint8)
+    finally:
+        gpu.set_memory_limit(None)
+    assert gpu.memory_limit() == 0
+    block = cupy.empty((64 * 2 ** 20,), dtype=np.uint8)
+    del block
+    cached = gpu.memory_info()["pool_bytes"]
+    assert cached >= 64 * 2 ** 20
+    gpu.release_memory()
+    assert gpu.memory_info()["pool_bytes"] <= cached - 64 * 2 ** 20  # the freed block went back
+
+
+@pytest.mark.gpu
+def test_gpu_kernel_failure_falls_back(gpu, monkeypatch, caplog):
+    backend = lamina_cupy.CupyBackend()
+
+    def broken(file, name):
+        raise RuntimeError("simulated NVRTC failure")
+    monkeypatch.setattr(backend._kernels, "function", broken)
+    with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
+        bits = backend.to_numpy(backend.random_bits(1, 2, 100))
+        backend.to_numpy(backend.random_bits(1, 2, 100))
+    np.testing.assert_array_equal(bits, philox.philox_words(1, 2, 100))
+    assert sum("random_bits" in r.getMessage() for r in caplog.records) == 1
+    assert backend.kernel_status()["random_bits"].startswith("failed")

@@ -19,10 +19,13 @@ def library_info() -> dict:
         import jax
         info["jax"] = jax.__version__
         info["jax_devices"] = [str(d) for d in jax.devices()]
+        info["gemm"] = f"XLA {jax.default_backend()}"
     elif keras.backend.backend() == "torch":
         import torch
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
+        from .impl_torch import torch_gemm_kernel
+        info["gemm"] = torch_gemm_kernel()
     return info
 
 

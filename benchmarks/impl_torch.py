@@ -12,9 +12,20 @@ from .workloads import MLP
 NAME = "torch"
 
 
+def torch_gemm_kernel() -> str:
+    """Which GEMM library this torch build uses on the CPU (its own; OPENBLAS_* do not reach it)."""
+    import re
+
+    import torch
+    cfg = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", cfg)
+    cap = re.search(r"CPU capability usage: (\w+)", cfg)
+    return f"torch {blas.group(1) if blas else '?'}" + (f" {cap.group(1)}" if cap else "")
+
+
 def library_info() -> dict:
     import torch
-    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "gemm": torch_gemm_kernel()}
 
 
 class Trainer:

@@ -87,7 +87,10 @@ def _row(wl, library, backend, cfg, vals, samples, floor_med, rss, acc, results)
     for r in results:
         for b in r.get("blas", []):
             if b.get("internal_api") == "openblas" and "numpy" in (b.get("filepath") or ""):
-                kernel = b.get("architecture") or ""
+                kernel = f"OpenBLAS {b.get('architecture') or '?'}"
+        own = (r.get("library") or {}).get("gemm")
+        if own:  # the library multiplies with its own GEMM (MKL in torch, XLA in JAX), not NumPy's
+            kernel = own
     loads = [r["foreign_cpu"] for r in results if r.get("foreign_cpu") is not None]
     return {"workload": wl, "library": library, "backend": backend, "blas_env": cfg["label"],
             "blas_kernel": kernel, "status": "ok", "rounds": vals, "median_s": med, "min_s": min(vals),
@@ -103,13 +106,13 @@ def _fmt(v, spec: str) -> str:
 
 
 def format_table(rows: list[dict], show_config: bool) -> str:
-    head = ["workload", "library/backend"] + (["BLAS env (kernel)"] if show_config else []) + [
+    head = ["workload", "library/backend"] + (["OPENBLAS env", "GEMM kernel"] if show_config else []) + [
         "s/epoch med", "min", "max", "samples/s", "us/sample", "x floor", "peak RSS MiB", "val acc", "other load"]
     lines = []
     for r in rows:
         title = WORKLOAD_TITLES.get(r["workload"], r["workload"])
         lib = r["library"] if r["library"].startswith("floor") else f"{r['library']}/{r['backend']}"
-        cfg = [f"{r['blas_env']} ({r.get('blas_kernel') or '?'})"] if show_config else []
+        cfg = [r["blas_env"], r.get("blas_kernel") or "-"] if show_config else []
         if r["status"] != "ok":
             reason = (r.get("reason") or "").replace("\n", " ")
             if len(reason) > 150:
@@ -125,7 +128,7 @@ def format_table(rows: list[dict], show_config: bool) -> str:
     for ln in lines:
         if len(ln) == len(head):
             widths = [max(w, len(c)) for w, c in zip(widths, ln)]
-    fixed = 2 + (1 if show_config else 0)
+    fixed = 2 + (2 if show_config else 0)
     out = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
            "|" + "|".join("-" * (w + 2) if i < fixed else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"]
     for ln in lines:

@@ -37,6 +37,13 @@ def test_identity_attributes(backend, request):
     assert backend.synchronize() is None
 
 
+def test_can_hold(backend):
+    """``fit`` asks whether the data set fits on the device; tiny data always must."""
+    assert backend.can_hold(0) is True
+    assert backend.can_hold(1024) is True
+    assert isinstance(backend.can_hold(1 << 60), bool)
+
+
 def test_is_array(backend):
     x = backend.asarray(np.ones(3))
     assert backend.is_array(x)

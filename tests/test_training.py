@@ -234,3 +234,25 @@ def test_keras2_module_paths_exist():
     assert to_categorical([1, 0], 3).tolist() == [[0, 1, 0], [1, 0, 0]]
     K = lamina.backend
     assert K.epsilon() == 1e-7 and K.floatx() == "float32" and K.image_data_format() == "channels_last"
+
+
+def test_data_larger_than_the_device_is_uploaded_batch_by_batch(monkeypatch):
+    """A backend that cannot hold the data set gets the same results, one batch at a time."""
+    from lamina import backends
+    x, y, _ = blobs(n=120)
+    results = []
+    for can_hold in (True, False):
+        be = backends.current()
+        monkeypatch.setattr(be, "can_hold", lambda nbytes, _v=can_hold: _v)
+        uploads = []
+        original = type(be).asarray
+        monkeypatch.setattr(be, "asarray", lambda a, dtype=None: uploads.append(getattr(a, "shape", None))
+                            or original(be, a, dtype))
+        model = compiled(seed=3)
+        hist = model.fit(x, y, batch_size=30, epochs=2, validation_split=0.25, verbose=0)
+        results.append((hist.history, model.predict(x, batch_size=50)))
+        batch_uploads = [s for s in uploads if s is not None and len(s) == 2 and s[0] == 30]
+        assert (len(batch_uploads) >= 6) == (not can_hold)
+        monkeypatch.undo()
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])

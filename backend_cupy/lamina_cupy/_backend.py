@@ -164,6 +164,22 @@ class CupyBackend(ArrayBackend):
             self.xp.get_default_memory_pool().free_all_blocks()
         self.xp.get_default_pinned_memory_pool().free_all_blocks()
 
+    def can_hold(self, nbytes: int) -> bool:
+        """Half of what is free (on the device plus cached in the pool) must cover ``nbytes``,
+        leaving room for weights, activations and CuPy's own workspace."""
+        try:
+            with self.xp.cuda.Device(self.device_id):
+                free, _total = self.xp.cuda.runtime.memGetInfo()
+                pool = self.xp.get_default_memory_pool()
+                cached = int(pool.total_bytes()) - int(pool.used_bytes())
+                limit = int(pool.get_limit())
+        except Exception:
+            return True
+        room = free + cached
+        if limit:
+            room = min(room, limit - int(pool.used_bytes()))
+        return int(nbytes) <= room // 2
+
     def kernel_status(self) -> dict[str, str]:
         """Op name → ``"ok"`` (its fused kernel ran) or ``"failed: …"`` (the generic code runs)."""
         return dict(self._kernels.status)

@@ -38,6 +38,9 @@ class ArrayBackend:
     def synchronize(self) -> None:
         return None
 
+    def can_hold(self, nbytes: int) -> bool:
+        return True  # host memory: the data set is already there
+
     def is_array(self, x: Any) -> bool:
         return isinstance(x, self.xp.ndarray)
 
@@ -301,18 +304,18 @@ class ArrayBackend:
 
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         xp = self.xp
+        t = param.dtype.type
+        step = xp.multiply(grad, t(lr))  # the one temporary: lr * g
         if velocity is None:
-            param -= param.dtype.type(lr) * grad
+            param -= step
             return
-        velocity *= velocity.dtype.type(momentum)
-        step = grad * param.dtype.type(lr)
+        velocity *= t(momentum)
         velocity -= step
-        if nesterov:
-            param += velocity * param.dtype.type(momentum)
+        if nesterov:  # p += m * v_new, then p -= lr * g (the order the CUDA kernel rounds in)
+            param += velocity * t(momentum)
             param -= step
         else:
             param += velocity
-        del xp
 
     def adam_update(self, param, grad, m, v, vhat, alpha, beta_1, beta_2, epsilon):
         xp = self.xp
@@ -332,7 +335,7 @@ class ArrayBackend:
         t = param.dtype.type
         velocity *= t(rho)
         velocity += t(1.0 - rho) * xp.square(grad)
-        param -= t(lr) * grad / xp.sqrt(velocity + t(epsilon))
+        param -= (t(lr) * grad) / xp.sqrt(velocity + t(epsilon))
 
     # --- randomness ----------------------------------------------------------------------
     def random_bits(self, seed, counter, n):
@@ -364,10 +367,14 @@ class ArrayBackend:
 
     def dropout_mask(self, shape, rate, seed, counter, dtype):
         xp = self.xp
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"dropout_mask rate must be in [0, 1), got {rate}.")
         w = self.random_bits(seed, counter, self._size(shape))
-        keep = (w >> xp.uint64(40)) >= xp.uint64(philox.keep_threshold(rate))
-        scale = xp.asarray(1.0 / (1.0 - rate), dtype=dtype)
-        return (keep.reshape(shape) * scale).astype(dtype, copy=False)
+        # (w >> 40) >= t  is  w >= t << 40: one comparison, no shifted temporary.
+        keep = w >= xp.uint64(philox.keep_threshold(rate) << 40)
+        out = xp.empty(shape, dtype=dtype)
+        xp.multiply(keep.reshape(shape), xp.asarray(1.0 / (1.0 - rate), dtype=dtype), out=out)
+        return out
 
     # --- data formats --------------------------------------------------------------------
     def to_channels_last(self, x):

@@ -44,6 +44,9 @@ class Backend(Protocol):
         """One line naming the device, for the training log."""
     def synchronize(self) -> None:
         """Block until queued device work has finished (no-op on the CPU)."""
+    def can_hold(self, nbytes: int) -> bool:
+        """True when a data set of ``nbytes`` fits comfortably in device memory (then ``fit``
+        uploads it once; otherwise it uploads one batch at a time)."""
     def is_array(self, x: Any) -> bool:
         """True for this backend's native arrays."""
     def asarray(self, x: Any, dtype: str | None = None) -> Array:

@@ -323,8 +323,7 @@ class Model(Layer):
         steps = -(-n // batch_size)
         if steps_per_epoch is not None:
             steps = min(steps, data_utils.positive_int(steps_per_epoch, "steps_per_epoch"))
-        x_dev, y_dev = be.asarray(x), be.asarray(y)  # uploaded once per fit
-        sw_dev = None if sw is None else be.asarray(sw.astype(self.dtype) if hasattr(sw, "astype") else sw)
+        sources = [_BatchSource(be, a) for a in (x, y, None if sw is None else sw.astype(self.dtype))]
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], self,
@@ -351,19 +350,13 @@ class Model(Layer):
                 m.reset_state()
             seed, counter = seeds.next()
             order = data_utils.epoch_order(n, shuffle, batch_size, seed, counter)
-            order_dev = None if order is None else be.asarray(order)
+            order_dev = None if order is None else be.asarray(order)  # on the device, once per epoch
             bar = Progbar(steps, verbose=verbose, unit_name="step")
             pending: list[Any] = []  # batch losses not yet checked for NaN
             for step in range(steps):
                 lo, hi = step * batch_size, min((step + 1) * batch_size, n)
                 key = slice(lo, hi)
-                if order_dev is not None:
-                    idx = be.getitem(order_dev, key)
-                    xb, yb = be.take(x_dev, idx, 0), be.take(y_dev, idx, 0)
-                    swb = None if sw_dev is None else be.take(sw_dev, idx, 0)
-                else:
-                    xb, yb = be.getitem(x_dev, key), be.getitem(y_dev, key)
-                    swb = None if sw_dev is None else be.getitem(sw_dev, key)
+                xb, yb, swb = (src.batch(key, order, order_dev) for src in sources)
                 cbs.call("on_train_batch_begin", step, None)
                 loss, y_pred = self.train_step(ops.Tensor(xb), ops.Tensor(yb), None if swb is None else ops.Tensor(swb))
                 totals.update(loss, hi - lo, ops.Tensor(yb), y_pred, None if swb is None else ops.Tensor(swb))
@@ -423,14 +416,12 @@ class Model(Layer):
         metrics = self._make_metrics(output_shape)
         names = ["loss"] + [m.name for m in metrics]
         totals = self._Totals(metrics)
-        x_dev, y_dev = be.asarray(x), be.asarray(y)
-        sw_dev = None if sw is None else be.asarray(sw)
+        sources = [_BatchSource(be, a) for a in (x, y, sw)]
         n = len(x)
         steps = -(-n // batch_size)
         for step in range(steps):
             key = slice(step * batch_size, min((step + 1) * batch_size, n))
-            xb, yb = ops.Tensor(be.getitem(x_dev, key)), ops.Tensor(be.getitem(y_dev, key))
-            swb = None if sw_dev is None else ops.Tensor(be.getitem(sw_dev, key))
+            xb, yb, swb = (None if b is None else ops.Tensor(b) for b in (src.batch(key, None, None) for src in sources))
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", step, None)
             loss, y_pred = self.test_step(xb, yb, swb)
@@ -483,7 +474,7 @@ class Model(Layer):
         self._check_inputs(x)
         self._ensure_built(x.shape[1:])
         be = ops.backend_object()
-        x_dev = be.asarray(x)
+        source = _BatchSource(be, x)
         n = len(x)
         n_steps = -(-n // batch_size)
         if steps is not None:
@@ -493,7 +484,7 @@ class Model(Layer):
         bar = Progbar(n_steps, verbose=verbose) if verbose else None
         outs = []
         for step in range(n_steps):
-            xb = ops.Tensor(be.getitem(x_dev, slice(step * batch_size, min((step + 1) * batch_size, n))))
+            xb = ops.Tensor(source.batch(slice(step * batch_size, min((step + 1) * batch_size, n)), None, None))
             cbs.call("on_predict_batch_begin", step, None)
             outs.append(self(xb, training=False).value)
             cbs.call("on_predict_batch_end", step, None)
@@ -568,6 +559,28 @@ class Model(Layer):
     def summary(self, line_length: int | None = None, positions: list | None = None, print_fn: Any = None) -> None:
         from .summary import print_summary
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+
+class _BatchSource:
+    """One training array: uploaded once when the device can hold it, else kept on the host
+    and uploaded a batch at a time. Batches are gathered where the data lives."""
+
+    def __init__(self, be: Any, host: Any):
+        self.be = be
+        self.host = host
+        resident = host is None or be.can_hold(getattr(host, "nbytes", 0))
+        self.device = None if host is None or not resident else be.asarray(host)
+
+    def batch(self, key: slice, order: Any, order_dev: Any) -> Any:
+        be = self.be
+        if self.host is None:
+            return None
+        if self.device is not None:
+            if order_dev is None:
+                return be.getitem(self.device, key)
+            return be.take(self.device, be.getitem(order_dev, key), 0)
+        rows = self.host[key] if order is None else self.host[order[key]]
+        return be.asarray(rows)
 
 
 def _size(shape: tuple) -> int:

@@ -90,9 +90,10 @@ def run_impl(spec: dict, data_shape: dict) -> dict:
         t0 = time.perf_counter()
         trainer.fit_epochs(1, train_n=5 * W1.batch, val_n=2 * W1.batch)  # warm-up: first calls, JIT, pools
         out["warmup_s"] = time.perf_counter() - t0
+        r0 = _usage()
         times, logs = trainer.fit_epochs(epochs, train_n=tn, val_n=vn)
         out["w1"] = {"seconds": [s * scale for s in times], "logs": logs,
-                     "val_accuracy": logs.get("val_accuracy")}
+                     "val_accuracy": logs.get("val_accuracy"), "usage": _usage(r0)}
         out["rss_after_w1_mib"] = _rss()
     if "w1-infer" in workloads:
         runs = [trainer.evaluate(val_n=vn) for _ in range(epochs)]
@@ -103,12 +104,22 @@ def run_impl(spec: dict, data_shape: dict) -> dict:
             try:
                 t = _make_trainer(module, spec["backend"], p.mlp, seed)
                 t.train_steps(x, y, 2)  # warm-up at this shape
+                r0 = _usage()
                 secs = min(t.train_steps(x, y, p.steps) for _ in range(SWEEP_REPEATS))
-                out["sweep"][p.name] = {"seconds": secs, "samples": p.steps * p.batch}
+                out["sweep"][p.name] = {"seconds": secs, "samples": p.steps * p.batch, "usage": _usage(r0)}
             except Exception as exc:  # e.g. out of memory at width 4096 on a small card
                 out["sweep"][p.name] = {"error": f"{type(exc).__name__}: {exc}"}
             del t
     return out
+
+
+def _usage(since: dict | None = None) -> dict:
+    """CPU user/system seconds and minor page faults of this process (differences when ``since``).
+    Many page faults and system time point at large temporaries being mapped and unmapped."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    now = {"user_s": r.ru_utime, "sys_s": r.ru_stime, "minor_faults": r.ru_minflt}
+    return now if since is None else {k: now[k] - since[k] for k in now}
 
 
 def _rss() -> float:

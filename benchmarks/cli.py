@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         workloads += [p.name for p in sweep_points(args.quick)]
     started = _dt.datetime.now()
+    commit = _git_commit()  # at the start: other work may land while this runs
     print(f"Lamina benchmarks: {len(jobs)} processes x {len(configs)} BLAS setting(s) x {args.rounds} round(s); "
           f"workloads {', '.join(args.workload_list)}{' + sweep' if args.sweep else ''}"
           f"{' (quick: 1/5 epoch, extrapolated)' if args.quick else ''}", file=sys.stderr, flush=True)
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "date": started.strftime("%Y-%m-%d %H:%M"), "host_cpu": cpu_name(), "cpu_count": os.cpu_count(),
         "platform": platform.platform(), "python": platform.python_version(),
-        "numpy": _version("numpy"), "git_commit": _git_commit(), "args": {k: (str(v) if isinstance(v, Path) else v)
+        "numpy": _version("numpy"), "git_commit": commit, "args": {k: (str(v) if isinstance(v, Path) else v)
                                                                         for k, v in vars(args).items()},
         "blas": {k: {"summary": blas_summary(v), "threadpools": v} for k, v in blas_by_cfg.items()},
         "blas_configs": [{"label": c["label"], "description": c["description"]} for c in configs],

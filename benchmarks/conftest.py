@@ -33,8 +33,6 @@ def backend(request):
 @pytest.fixture
 def mnist_batch():
     """One W1 batch (200 MNIST images, one-hot labels), or random data of that shape without MNIST."""
-    import numpy as np
-
     from benchmarks import data
 
     d = data.load() if data.find_mnist() else data.load(synthetic=True)

@@ -9,7 +9,7 @@ The sweep varies the batch size (width 500) and the hidden width (batch 200) for
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 INPUT, CLASSES = 784, 10
 

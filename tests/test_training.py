@@ -41,13 +41,14 @@ def test_validation_split_takes_the_last_samples_before_shuffling():
     model = compiled()
     original = model._evaluate_arrays
 
-    def spy(xv, yv, *a, **k):
-        seen.append(xv.copy())
-        return original(xv, yv, *a, **k)
+    def spy(xs, ys, *a, **k):
+        seen.append((xs[0].copy(), ys[0].copy()))
+        return original(xs, ys, *a, **k)
 
     model._evaluate_arrays = spy
     model.fit(x, y, batch_size=10, epochs=1, validation_split=0.3, verbose=0, shuffle=True)
-    np.testing.assert_array_equal(seen[0], x[70:])
+    np.testing.assert_array_equal(seen[0][0], x[70:])
+    np.testing.assert_array_equal(seen[0][1], y[70:])
 
 
 def test_reported_loss_is_batch_size_weighted_mean():

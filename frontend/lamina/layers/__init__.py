@@ -1,22 +1,49 @@
 """``lamina.layers``: Keras layers by name."""
+from typing import Any
+
 from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .input_layer import Input, InputLayer
 from .layer import Layer
+from .symbolic import KerasTensor
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "Reshape", "get", "serialize"]
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor", "Layer", "Reshape",
+           "deserialize", "get", "serialize"]
 
 
 def _table() -> dict:
-    return {name: globals()[name] for name in __all__ if isinstance(globals().get(name), type)}
+    from .. import models
+    table = {name: obj for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, Layer)}
+    table.update({"Sequential": models.Sequential, "Functional": models.Functional, "Model": models.Functional})
+    return table
 
 
 def serialize(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """``{"class_name": ..., "config": layer.get_config()}`` (registered custom classes by their key)."""
+    from ..saving.object_registration import registered_name
+    return {"class_name": registered_name(type(layer)), "config": layer.get_config()}
 
 
-def get(class_name: str) -> type:
+def get(class_name: str, custom_objects: dict | None = None) -> type:
+    """The layer class called ``class_name``: custom objects and registered classes first."""
+    from ..saving.object_registration import get_registered_object
+    found = get_registered_object(class_name, custom_objects)
+    if found is not None:
+        return found
     table = _table()
     if class_name not in table:
-        raise ValueError(f"Unknown layer class {class_name!r}; known layers are {', '.join(sorted(table))}. "
-                         "Pass custom layers through custom_objects.")
+        raise ValueError(f"Unknown layer class {class_name!r}; it is not a Lamina layer, so pass it in "
+                         f"custom_objects={{'{class_name}': {class_name}}} or decorate it with "
+                         "@lamina.saving.register_lamina_serializable().")
     return table[class_name]
+
+
+def deserialize(spec: dict, custom_objects: dict | None = None) -> Any:
+    """A new layer (or model) from ``{"class_name", "config"}``."""
+    cls = get(spec["class_name"], custom_objects)
+    config = dict(spec.get("config", {}))
+    if hasattr(cls, "from_config"):
+        import inspect
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:
+            return cls.from_config(config, custom_objects=custom_objects)
+        return cls.from_config(config)
+    return cls(**config)

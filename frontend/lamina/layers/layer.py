@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from .. import _config, constraints, initializers, ops, regularizers
 from .._lookup import snake_case
+from . import symbolic
 
 _NAME_COUNTS: dict[str, int] = {}
 
@@ -65,6 +66,7 @@ class Layer:
         self.batch_input_shape = self._input_shape_from_kwargs(kwargs)
         self.activity_regularizer = None
         self._activity_losses: list[Any] = []
+        self._inbound_nodes: list[Any] = []
 
     # --- shapes ------------------------------------------------------------------------
     def _input_shape_from_kwargs(self, kwargs: dict) -> tuple | None:
@@ -81,8 +83,28 @@ class Layer:
             shape = (kwargs["input_length"],) + tuple(shape)
         return (kwargs.get("batch_size"),) + tuple(shape)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape(s) for ``input_shape`` (``None`` for unknown sizes).
+
+        The default runs ``call`` once on a small batch of zeros (unknown sizes taken as 2) and
+        reads the result's shape, so a custom layer gets symbolic shapes without writing this;
+        layers whose output shape is cheap to state override it.
+        """
+        def zeros(shape):
+            return ops.zeros(tuple(2 if s is None else s for s in shape), self.dtype)
+        if isinstance(input_shape, list):
+            probe = [zeros(s) for s in input_shape]
+            batch_unknown = any(s and s[0] is None for s in input_shape)
+        else:
+            probe = zeros(input_shape)
+            batch_unknown = bool(input_shape) and input_shape[0] is None
+        kwargs = {"training": False} if _accepts_training(type(self)) else {}
+        out = self.call(probe, **kwargs)
+
+        def spec(t):
+            shape = tuple(t.shape)
+            return ((None,) + shape[1:]) if batch_unknown and shape else shape
+        return [spec(t) for t in out] if isinstance(out, (list, tuple)) else spec(out)
 
     # --- weights -----------------------------------------------------------------------
     def add_weight(self, name: str | None = None, shape: Iterable[int] = (), dtype: str | None = None,
@@ -164,6 +186,8 @@ class Layer:
         return inputs
 
     def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if symbolic.is_symbolic(inputs):
+            return self._call_symbolic(inputs, kwargs)
         if isinstance(inputs, (list, tuple)):
             inputs = [ops.convert_to_tensor(x) for x in inputs]
             shape = [x.shape for x in inputs]
@@ -177,6 +201,31 @@ class Layer:
         if self.activity_regularizer is not None:
             self._activity_losses = [ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1)))]
         return outputs
+
+    def _call_symbolic(self, inputs: Any, kwargs: dict) -> Any:
+        """Record this call in the graph: build for the symbolic shapes, infer output shapes."""
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(inputs, list) and not all(isinstance(t, symbolic.KerasTensor) for t in inputs):
+            raise TypeError(f"Layer {self.name!r} got a list mixing symbolic tensors (from Input) and "
+                            "concrete values; pass only tensors from the same graph.")
+        shapes = symbolic.shape_of(inputs)
+        try:
+            self._maybe_build(shapes if isinstance(shapes, list) else tuple(shapes))
+            out_shape = self.compute_output_shape(shapes if isinstance(shapes, list) else tuple(shapes))
+        except (ValueError, TypeError) as exc:
+            if str(exc).startswith("Layer "):
+                raise
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) cannot take inputs of shape "
+                             f"{shapes}: {exc}") from None
+        multiple = isinstance(out_shape, list)
+        outputs = [symbolic.KerasTensor(s, self.dtype) for s in (out_shape if multiple else [out_shape])]
+        symbolic.Node(self, inputs, outputs, kwargs)
+        return outputs if multiple else outputs[0]
+
+    @property
+    def inbound_nodes(self) -> list:
+        return list(self._inbound_nodes)
 
     # --- config ------------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -1,5 +1,6 @@
-"""``lamina.models``: ``Sequential`` and ``Model``."""
+"""``lamina.models``: ``Sequential``, ``Model`` (functional or subclassed)."""
+from .functional import Functional
 from .model import Model, NotCompiledError
 from .sequential import Sequential
 
-__all__ = ["Model", "NotCompiledError", "Sequential"]
+__all__ = ["Functional", "Model", "NotCompiledError", "Sequential"]

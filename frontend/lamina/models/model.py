@@ -1,22 +1,23 @@
 """``Model``: compile, the training loop (``fit``), ``evaluate``, ``predict`` and the batch methods.
 
-Data flow of a step: the whole data set is uploaded once per ``fit`` (on a GPU it then lives in
-device memory), each batch is gathered on the device, the forward pass runs inside a
-``GradientTape``, the optimizer updates the weights in place, and the loss and metric totals stay
-on the device until a progress line or a callback needs numbers (one transfer per read).
+Data flow of a step: the whole data set is uploaded once per ``fit`` when the device can hold
+it (else one batch at a time), each batch is gathered on the device, the forward pass runs
+inside a ``GradientTape``, the optimizer updates the weights in place, and the loss and metric
+totals stay on the device until a progress line or a callback needs numbers (one transfer per
+read). Models have one or several inputs and outputs; ``x``/``y`` are an array, a list in
+input/output order, or a dict by input/output name.
 """
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from typing import Any
 
-from .. import __version__, callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
-from .. import ops, optimizers
+from .. import __version__, callbacks as callbacks_module, ops, optimizers
 from ..layers.layer import Layer
 from ..utils import data as data_utils
 from ..utils.progbar import Progbar
+from .objectives import Objectives
 
 
 class NotCompiledError(ValueError, RuntimeError):
@@ -44,27 +45,64 @@ def _resolve_verbose(verbose: Any) -> int:
 
 
 class Model(Layer):
-    """A trainable stack of layers; subclass it and write ``call``, or use ``Sequential``."""
+    """A trainable model. ``Model(inputs, outputs)`` builds a functional graph; subclass it and
+    write ``call`` for anything else; ``Sequential`` stacks layers."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+            return super().__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any):
-        if args or "inputs" in kwargs or "outputs" in kwargs:
-            raise TypeError("Model(inputs, outputs) functional graphs are not supported in this version; "
-                            "use Sequential or subclass Model and write call().")
+        if args:
+            raise TypeError(f"{type(self).__name__}() takes keyword arguments only (name=..., trainable=...).")
         super().__init__(**kwargs)
         self.optimizer: Any = None
         self.loss: Any = None
         self.compiled = False
         self.stop_training = False
         self.history: Any = None
-        self._metric_specs: list = []
+        self._objectives: Objectives | None = None
 
-    # --- weights across layers -----------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+        """Rebuild a model from ``get_config()`` (functional graphs; subclasses define their own)."""
+        if "input_layers" in config and "layers" in config:
+            from .functional import Functional
+            return Functional.from_config(config, custom_objects=custom_objects)
+        return cls(**config)
+
+    # --- structure -----------------------------------------------------------------------
     @property
     def layers(self) -> list[Layer]:
-        return [v for v in vars(self).values() if isinstance(v, Layer)]
+        found = []
+        for value in vars(self).values():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            found.extend(v for v in items if isinstance(v, Layer) and v not in found)
+        return found
 
     def _all_layers(self) -> list[Layer]:
         return self.layers
+
+    @property
+    def input_names(self) -> list[str]:
+        return ["input_1"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["output_1"]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by index in ``layers``."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer(index={index}) is out of range; the model has {len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No layer named {name!r}; the layers are {[layer.name for layer in self.layers]}.")
 
     @property
     def weights(self) -> list[ops.Variable]:
@@ -99,38 +137,48 @@ class Model(Layer):
             out.extend(layer.losses)
         return out
 
+    def add_loss(self, loss: Any) -> None:
+        """Add a penalty to the training loss: a zero-argument callable (recomputed each step,
+        so it has gradients) or a tensor computed inside ``call``."""
+        self._extra_losses = getattr(self, "_extra_losses", [])
+        self._extra_losses.append(loss)
+
+    def _added_losses(self) -> list[ops.Tensor]:
+        out = []
+        for item in getattr(self, "_extra_losses", []):
+            out.append(item() if callable(item) else item)
+        if getattr(self, "_call_losses", None):
+            out.extend(self._call_losses)
+        return out
+
     # --- compile -------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
                 loss_weights: Any = None, weighted_metrics: Any = None, run_eagerly: Any = None,
                 **kwargs: Any) -> None:
-        """Choose optimizer, loss and metrics (Keras names or objects).
+        """Choose optimizer, loss(es) and metrics (Keras names or objects).
 
-        Keras 2's ``class_mode`` and ``sample_weight_mode`` are accepted (with a warning for
-        ``class_mode``, which Keras 2 had already dropped).
+        With several outputs, ``loss``, ``loss_weights`` and ``metrics`` may be one value for all
+        outputs, a list in output order or a dict by output name. Keras 2's ``class_mode`` and
+        ``sample_weight_mode`` are accepted (``class_mode`` with a warning; it had no effect).
         """
         if "class_mode" in kwargs:
             warnings.warn("compile(class_mode=...) is a Keras 1 argument with no effect; the accuracy "
                           "metric is chosen from the loss instead.", DeprecationWarning, stacklevel=2)
             kwargs.pop("class_mode")
-        kwargs.pop("sample_weight_mode", None)
-        kwargs.pop("jit_compile", None)
-        kwargs.pop("steps_per_execution", None)
+        for legacy in ("sample_weight_mode", "jit_compile", "steps_per_execution", "auto_scale_loss"):
+            kwargs.pop(legacy, None)
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
+        if weighted_metrics:
+            metrics = list(metrics or []) + list(weighted_metrics)
+        objectives = Objectives(loss, loss_weights, metrics, self.output_names)
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self._loss_fn = losses_module.get(loss)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics) and not isinstance(metrics, (list, tuple)):
-            metrics = [metrics]
-        if isinstance(metrics, dict):
-            metrics = [m for v in metrics.values() for m in (v if isinstance(v, (list, tuple)) else [v])]
-        for m in metrics:  # resolve now so an unknown name fails at compile, not mid-training
-            metrics_module.get(m, self._loss_fn, None)
-        self._metric_specs = list(metrics)
+        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self._objectives = objectives
+        self._loss_fn = objectives.loss_fns[0]
         self.compiled = True
 
     def _require_compiled(self, what: str) -> None:
@@ -140,140 +188,102 @@ class Model(Layer):
 
     @property
     def metrics_names(self) -> list[str]:
-        return ["loss"] + [self._metric_name(m) for m in self._metric_specs]
+        return self._objectives.names() if self._objectives else ["loss"]
 
-    @staticmethod
-    def _metric_name(m: Any) -> str:
-        if isinstance(m, str):
-            return m
-        return getattr(m, "name", None) or getattr(m, "__name__", "metric")
-
-    def _make_metrics(self, output_shape: tuple | None) -> list[metrics_module.Metric]:
-        made = []
-        for m in self._metric_specs:
-            metric = metrics_module.get(m, self._loss_fn, output_shape)
-            metric.reset_state()
-            made.append(metric)
-        return made
-
-    # --- building and checking data ------------------------------------------------------
-    def _expected_input_shape(self) -> tuple | None:
+    # --- data ----------------------------------------------------------------------------
+    def _expected_input_shapes(self) -> list | None:
+        """Per input, the expected shape (with None for unknown sizes), when known."""
         return None
 
-    def _ensure_built(self, sample_shape: tuple) -> None:
-        if not self.built:
-            self.build((None,) + tuple(sample_shape))
+    def _output_shapes(self, input_shapes: list) -> list | None:
+        try:
+            shapes = self.compute_output_shape(input_shapes[0] if len(input_shapes) == 1 else input_shapes)
+        except (NotImplementedError, ValueError, TypeError):
+            return None
+        return shapes if isinstance(shapes, list) else [shapes]
 
-    def _check_inputs(self, x: Any) -> None:
-        expected = self._expected_input_shape()
+    def _ensure_built(self, xs: list) -> None:
+        """Create the weights before training, so the optimizer sees all of them."""
+        if self.built and self.weights:
+            return
+        shapes = [(None,) + tuple(x.shape[1:]) for x in xs]
+        try:
+            self.build(shapes[0] if len(shapes) == 1 else shapes)
+        except (NotImplementedError, TypeError):
+            pass
+        if not self.weights:  # subclassed models make weights on their first call
+            probe = [ops.backend_object().asarray(x[:1]) for x in xs]
+            self(probe[0] if len(probe) == 1 else probe, training=False)
+        self.built = True
+
+    def _as_list(self, data: Any, names: list[str], what: str) -> list:
+        """``data`` (array, list or dict) as a list of host arrays in ``names`` order."""
+        if isinstance(data, dict):
+            missing = [n for n in names if n not in data]
+            if missing:
+                raise ValueError(f"{what} is a dict without entries for {missing}; the model's {what} names "
+                                 f"are {names}.")
+            data = [data[n] for n in names]
+        elif isinstance(data, (list, tuple)) and len(names) > 1:
+            if len(data) != len(names):
+                raise ValueError(f"The model has {len(names)} {what}s ({names}) but got a list of {len(data)} "
+                                 f"arrays; give one array per {what}, in order, or a dict by name.")
+            data = list(data)
+        else:
+            data = [data]
+        return [data_utils.to_host_array(d, f"{what} {n!r}" if len(names) > 1 else ("x" if what == "input" else "y"))
+                for d, n in zip(data, names)]
+
+    def _check_inputs(self, xs: list) -> None:
+        expected = self._expected_input_shapes()
         if expected is None:
             return
-        got = tuple(x.shape[1:])
-        exp = tuple(expected[1:])
-        if len(got) != len(exp) or any(e is not None and e != g for e, g in zip(exp, got)):
-            first = self._first_layer_name()
-            raise ValueError(f"Layer {first} expects samples of shape {exp}, but the input data has samples of "
-                             f"shape {got} (data shape {tuple(x.shape)}); reshape the data or change the "
-                             f"model's input_shape.")
+        if len(expected) != len(xs):
+            raise ValueError(f"The model expects {len(expected)} inputs but got {len(xs)} arrays.")
+        for i, (x, exp) in enumerate(zip(xs, expected)):
+            got, exp = tuple(x.shape[1:]), tuple(exp[1:])
+            if len(got) != len(exp) or any(e is not None and e != g for e, g in zip(exp, got)):
+                raise ValueError(f"Layer {self._input_layer_label(i)} expects samples of shape {exp}, but the input "
+                                 f"data has samples of shape {got} (data shape {tuple(x.shape)}); reshape the "
+                                 "data or change the model's input shape.")
 
-    def _first_layer_name(self) -> str:
+    def _input_layer_label(self, i: int) -> str:
         return repr(self.name)
 
-    def _check_targets(self, y: Any, output_shape: tuple | None) -> None:
-        if output_shape is None or y is None:
-            return
-        fn = getattr(self._loss_fn, "fn", self._loss_fn)
-        classes = output_shape[-1] if output_shape else None
-        if fn is losses_module.sparse_categorical_crossentropy:
-            if y.ndim == len(output_shape) and y.shape[-1] == classes and classes not in (None, 1):
-                raise ValueError(f"sparse_categorical_crossentropy expects integer class labels of shape "
-                                 f"({len(y)},) but got targets of shape {tuple(y.shape)}, which look one-hot; use "
-                                 "loss='categorical_crossentropy', or pass y.argmax(axis=-1).")
-        elif fn is losses_module.categorical_crossentropy and classes not in (None, 1):
-            if y.ndim < len(output_shape) or (y.ndim == len(output_shape) and y.shape[-1] == 1):
-                raise ValueError(f"categorical_crossentropy expects one-hot targets of shape ({len(y)}, {classes}) "
-                                 f"but got targets of shape {tuple(y.shape)} (integer labels?); use "
-                                 "loss='sparse_categorical_crossentropy', or one-hot encode them with "
-                                 "lamina.utils.to_categorical(y, num_classes).")
-        if y.ndim == len(output_shape) and classes is not None and y.shape[-1] not in (classes, 1) \
-                and fn is not losses_module.sparse_categorical_crossentropy:
-            raise ValueError(f"The model's output has shape {tuple(output_shape)} but the targets have shape "
-                             f"{tuple(y.shape)}; the last axes must match.")
-
-    def _output_shape(self, sample_shape: tuple) -> tuple | None:
-        try:
-            return tuple(self.compute_output_shape((None,) + tuple(sample_shape)))
-        except NotImplementedError:
-            return None
-
-    def _prepare(self, x: Any, y: Any, sample_weight: Any, what: str) -> tuple:
-        x = data_utils.cast_inputs(data_utils.to_host_array(x, "x"))
-        y = None if y is None else data_utils.cast_targets(data_utils.to_host_array(y, "y"))
+    def _prepare(self, x: Any, y: Any, sample_weight: Any) -> tuple[list, list | None, Any]:
+        xs = [data_utils.cast_inputs(a) for a in self._as_list(x, self.input_names, "input")]
+        ys = None
+        if y is not None:
+            ys = [data_utils.cast_targets(a) for a in self._as_list(y, self.output_names, "output")]
         sw = None if sample_weight is None else data_utils.to_host_array(sample_weight, "sample_weight")
-        data_utils.check_same_length(x, y, sw)
-        self._check_inputs(x)
-        self._ensure_built(x.shape[1:])
-        return x, y, sw
+        n = data_utils.check_same_length(xs[0], ys[0] if ys else None, sw)
+        for arr in xs[1:] + (ys[1:] if ys else []):
+            if len(arr) != n:
+                raise ValueError(f"All inputs and targets need the same number of samples; got {n} and {len(arr)}.")
+        self._check_inputs(xs)
+        self._ensure_built(xs)
+        return xs, ys, sw
 
     # --- one step ------------------------------------------------------------------------
-    def _compute_loss(self, y: ops.Tensor, y_pred: ops.Tensor, sw: Any) -> ops.Tensor:
-        fn = self._loss_fn
-        if isinstance(fn, losses_module.Loss):
-            return fn(y, y_pred, sample_weight=sw)
-        per = fn(y, y_pred)
-        if sw is not None:
-            w = ops.cast(sw, per.dtype)
-            while w.ndim < per.ndim:
-                w = ops.expand_dims(w, -1)
-            per = ops.multiply(per, w)
-        n = 1
-        for d in per.shape:
-            n *= d
-        return ops.divide(ops.sum(per), float(max(n, 1)))
+    def _forward(self, xs: list, training: bool) -> list[ops.Tensor]:
+        self._call_losses = []
+        out = self(xs[0] if len(xs) == 1 else xs, training=training)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
 
-    def _total_loss(self, y: Any, y_pred: ops.Tensor, sw: Any) -> ops.Tensor:
-        loss = self._compute_loss(y, y_pred, sw)
-        for extra in self.losses:
-            loss = ops.add(loss, extra)
-        return loss
-
-    def train_step(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[ops.Tensor, ops.Tensor]:
-        """One optimisation step on a batch (device arrays); returns (loss, predictions)."""
+    def train_step(self, xs: list, ys: list, sample_weight: Any = None) -> tuple:
+        """One optimisation step on a batch (Tensors); returns (total loss, output losses, predictions)."""
         variables = self.trainable_weights
         with ops.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self._total_loss(y, y_pred, sample_weight)
-        grads = tape.gradient(loss, variables)
+            preds = self._forward(xs, training=True)
+            total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses + self._added_losses())
+        grads = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return loss, y_pred
+        return total, parts, preds
 
-    def test_step(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[ops.Tensor, ops.Tensor]:
-        y_pred = self(x, training=False)
-        return self._total_loss(y, y_pred, sample_weight), y_pred
-
-    # --- running totals ------------------------------------------------------------------
-    class _Totals:
-        """Loss sum (weighted by batch size) and metrics, all on the device."""
-
-        def __init__(self, metrics: list):
-            self.loss_sum: Any = None
-            self.count = 0
-            self.metrics = metrics
-
-        def update(self, loss: ops.Tensor, n: int, y: Any, y_pred: Any, sw: Any) -> None:
-            term = ops.multiply(ops.stop_gradient(loss), float(n))
-            self.loss_sum = term if self.loss_sum is None else ops.add(self.loss_sum, term)
-            self.count += n
-            for m in self.metrics:
-                m.update_state(y, y_pred, sample_weight=sw)
-
-        def read(self, names: list[str], prefix: str = "") -> dict[str, float]:
-            """All values in one device-to-host transfer."""
-            if self.loss_sum is None:
-                return {}
-            parts = [ops.divide(self.loss_sum, float(self.count))] + [m.result() for m in self.metrics]
-            values = ops.stack([ops.cast(p, "float64") for p in parts]).numpy()
-            return {prefix + k: float(v) for k, v in zip(names, values)}
+    def test_step(self, xs: list, ys: list, sample_weight: Any = None) -> tuple:
+        preds = self._forward(xs, training=False)
+        total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses + self._added_losses())
+        return total, parts, preds
 
     # --- fit -----------------------------------------------------------------------------
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
@@ -295,9 +305,9 @@ class Model(Layer):
             raise ValueError(f"initial_epoch must be a non-negative integer, got {initial_epoch!r}.")
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}.")
-        x, y, sw = self._prepare(x, y, sample_weight, "fit")
-        if y is None:
-            raise ValueError("fit() needs targets y (one per sample in x).")
+        if x is None or y is None:
+            raise ValueError("fit() needs inputs x and targets y (one target per sample).")
+        xs, ys, sw = self._prepare(x, y, sample_weight)
 
         # Validation data: an explicit tuple wins; else the last fraction, taken before shuffling.
         val = None
@@ -305,36 +315,36 @@ class Model(Layer):
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
             val = self._prepare(validation_data[0], validation_data[1],
-                                validation_data[2] if len(validation_data) == 3 else None, "fit")
+                                validation_data[2] if len(validation_data) == 3 else None)
         elif validation_split:
-            at = data_utils.split_at(len(x), validation_split)
-            val = (x[at:], y[at:], None if sw is None else sw[at:])
-            x, y, sw = x[:at], y[:at], None if sw is None else sw[:at]
+            at = data_utils.split_at(len(xs[0]), validation_split)
+            val = ([a[at:] for a in xs], [a[at:] for a in ys], None if sw is None else sw[at:])
+            xs, ys, sw = [a[:at] for a in xs], [a[:at] for a in ys], None if sw is None else sw[:at]
         if class_weight is not None:
-            sw = self._class_weights(y, class_weight, sw)
+            sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
 
-        output_shape = self._output_shape(x.shape[1:])
-        self._check_targets(y, output_shape)
+        output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
+        self._objectives.check_targets(ys, output_shapes)
         if val is not None:
-            self._check_targets(val[1], output_shape)
+            self._objectives.check_targets(val[1], output_shapes)
 
         be = ops.backend_object()
-        n = len(x)
+        n = len(xs[0])
         steps = -(-n // batch_size)
         if steps_per_epoch is not None:
             steps = min(steps, data_utils.positive_int(steps_per_epoch, "steps_per_epoch"))
-        sources = [_BatchSource(be, a) for a in (x, y, None if sw is None else sw.astype(self.dtype))]
+        x_src = [_BatchSource(be, a) for a in xs]
+        y_src = [_BatchSource(be, a) for a in ys]
+        w_src = _BatchSource(be, None if sw is None else sw.astype(self.dtype))
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], self,
                                             {"batch_size": batch_size, "epochs": epochs, "steps": steps,
                                              "samples": n, "verbose": verbose})
-        metrics = self._make_metrics(output_shape)
-        names = ["loss"] + [m.name for m in metrics]
         if verbose:
             _announce_backend()
             if val is not None:
-                print(f"Train on {n} samples, validate on {len(val[0])} samples")
+                print(f"Train on {n} samples, validate on {len(val[0][0])} samples")
         seeds = ops.SeedGenerator()
         self.stop_training = False
         cbs.call("on_train_begin", None)
@@ -345,24 +355,26 @@ class Model(Layer):
             cbs.call("on_epoch_begin", epoch, None)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            totals = self._Totals(metrics)
-            for m in metrics:
-                m.reset_state()
+            totals = self._objectives.totals(output_shapes)
             seed, counter = seeds.next()
             order = data_utils.epoch_order(n, shuffle, batch_size, seed, counter)
             order_dev = None if order is None else be.asarray(order)  # on the device, once per epoch
             bar = Progbar(steps, verbose=verbose, unit_name="step")
             pending: list[Any] = []  # batch losses not yet checked for NaN
+            finished = True
             for step in range(steps):
                 lo, hi = step * batch_size, min((step + 1) * batch_size, n)
                 key = slice(lo, hi)
-                xb, yb, swb = (src.batch(key, order, order_dev) for src in sources)
+                xb = [ops.Tensor(s.batch(key, order, order_dev)) for s in x_src]
+                yb = [ops.Tensor(s.batch(key, order, order_dev)) for s in y_src]
+                wb = w_src.batch(key, order, order_dev)
+                wb = None if wb is None else ops.Tensor(wb)
                 cbs.call("on_train_batch_begin", step, None)
-                loss, y_pred = self.train_step(ops.Tensor(xb), ops.Tensor(yb), None if swb is None else ops.Tensor(swb))
-                totals.update(loss, hi - lo, ops.Tensor(yb), y_pred, None if swb is None else ops.Tensor(swb))
-                pending.append(loss.value)
+                total, parts, preds = self.train_step(xb, yb, wb)
+                totals.update(total, parts, hi - lo, yb, preds, wb)
+                pending.append(total.value)
                 last = step == steps - 1
-                want_bar = bar.wants_update(step + 1)
+                want_bar = bar.wants_update(step + 1) and not last
                 if be.host_sync_cheap or want_bar or last or cbs.needs_batch_logs:
                     bad = self._first_nonfinite(pending)
                     if bad is not None:
@@ -372,21 +384,20 @@ class Model(Layer):
                               "the learning rate, scale the inputs, or clip gradients (clipnorm=1.0).",
                               file=sys.stderr)
                         self.stop_training = True
-                        epoch_logs = totals.read(names)
+                        finished = False
                         break
                     pending.clear()
-                batch_logs = totals.read(names) if (want_bar or cbs.needs_batch_logs) else None
-                if want_bar and not last:
+                batch_logs = totals.read() if (want_bar or cbs.needs_batch_logs) else None
+                if want_bar:
                     bar.update(step + 1, list(batch_logs.items()))
                 cbs.call("on_train_batch_end", step, batch_logs)
                 if self.stop_training:
                     break
-            else:
-                epoch_logs = totals.read(names)
-            if val is not None and not (self.stop_training and epoch_logs.get("loss") != epoch_logs.get("loss")):
-                if (epoch + 1 - initial_epoch) % validation_freq == 0 or epoch == epochs - 1:
-                    epoch_logs.update(self._evaluate_arrays(val[0], val[1], val[2], validation_batch_size or batch_size,
-                                                            output_shape, prefix="val_"))
+            epoch_logs = totals.read()
+            if val is not None and finished and ((epoch + 1 - initial_epoch) % validation_freq == 0
+                                                 or epoch == epochs - 1):
+                epoch_logs.update(self._evaluate_arrays(val[0], val[1], val[2], validation_batch_size or batch_size,
+                                                        output_shapes, prefix="val_"))
             bar.update(steps, list(epoch_logs.items()), finalize=True)
             cbs.call("on_epoch_end", epoch, epoch_logs)
         cbs.call("on_train_end", epoch_logs)
@@ -400,37 +411,37 @@ class Model(Layer):
         if not pending:
             return None
         be = ops.backend_object()
-        values = be.to_numpy(be.stack(pending)) if len(pending) > 1 else be.to_numpy(be.reshape(pending[0], (1,)))
-        for i, v in enumerate(values.tolist()):
+        values = be.to_numpy(be.stack([be.reshape(p, ()) for p in pending]))
+        for i, v in enumerate(values.reshape(-1).tolist()):
             if v != v or v in (float("inf"), float("-inf")):
                 return i
         return None
 
-    def _class_weights(self, y: Any, class_weight: dict, sw: Any) -> Any:
-        return data_utils.class_weights_to_sample_weights(y, class_weight, sw, self.dtype)
-
     # --- evaluate / predict ---------------------------------------------------------------
-    def _evaluate_arrays(self, x: Any, y: Any, sw: Any, batch_size: int, output_shape: tuple | None,
+    def _evaluate_arrays(self, xs: list, ys: list, sw: Any, batch_size: int, output_shapes: list | None,
                          prefix: str = "", bar: Progbar | None = None, callbacks: Any = None) -> dict[str, float]:
         be = ops.backend_object()
-        metrics = self._make_metrics(output_shape)
-        names = ["loss"] + [m.name for m in metrics]
-        totals = self._Totals(metrics)
-        sources = [_BatchSource(be, a) for a in (x, y, sw)]
-        n = len(x)
+        totals = self._objectives.totals(output_shapes)
+        x_src = [_BatchSource(be, a) for a in xs]
+        y_src = [_BatchSource(be, a) for a in ys]
+        w_src = _BatchSource(be, sw)
+        n = len(xs[0])
         steps = -(-n // batch_size)
         for step in range(steps):
             key = slice(step * batch_size, min((step + 1) * batch_size, n))
-            xb, yb, swb = (None if b is None else ops.Tensor(b) for b in (src.batch(key, None, None) for src in sources))
+            xb = [ops.Tensor(s.batch(key, None, None)) for s in x_src]
+            yb = [ops.Tensor(s.batch(key, None, None)) for s in y_src]
+            wb = w_src.batch(key, None, None)
+            wb = None if wb is None else ops.Tensor(wb)
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", step, None)
-            loss, y_pred = self.test_step(xb, yb, swb)
-            totals.update(loss, xb.shape[0], yb, y_pred, swb)
-            if bar is not None and bar.wants_update(step + 1) and step + 1 < steps:
-                bar.update(step + 1, list(totals.read(names).items()))
+            total, parts, preds = self.test_step(xb, yb, wb)
+            totals.update(total, parts, xb[0].shape[0], yb, preds, wb)
+            if bar is not None and step + 1 < steps and bar.wants_update(step + 1):
+                bar.update(step + 1, list(totals.read().items()))
             if callbacks is not None:
                 callbacks.call("on_test_batch_end", step, None)
-        logs = totals.read(names, prefix)
+        logs = totals.read(prefix)
         if bar is not None:
             bar.update(steps, list(logs.items()), finalize=True)
         return logs
@@ -438,66 +449,67 @@ class Model(Layer):
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: list | None = None,
                  return_dict: bool = False, **kwargs: Any) -> Any:
-        """Loss (and metrics) on the given data: a scalar without metrics, else a list
-        ``[loss, metric, …]`` in ``metrics_names`` order (a dict with ``return_dict=True``)."""
+        """Loss (and metrics) on the given data: a scalar without metrics or extra outputs, else a
+        list in ``metrics_names`` order (a dict with ``return_dict=True``)."""
         if kwargs:
             raise TypeError(f"evaluate() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         self._require_compiled("evaluate")
         verbose = _resolve_verbose(verbose)
         batch_size = 32 if batch_size is None else data_utils.positive_int(batch_size, "batch_size")
-        x, y, sw = self._prepare(x, y, sample_weight, "evaluate")
-        if y is None:
-            raise ValueError("evaluate() needs targets y (one per sample in x).")
-        output_shape = self._output_shape(x.shape[1:])
-        self._check_targets(y, output_shape)
+        if x is None or y is None:
+            raise ValueError("evaluate() needs inputs x and targets y (one target per sample).")
+        xs, ys, sw = self._prepare(x, y, sample_weight)
+        output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
+        self._objectives.check_targets(ys, output_shapes)
         if steps is not None:
             limit = data_utils.positive_int(steps, "steps") * batch_size
-            x, y, sw = x[:limit], y[:limit], None if sw is None else sw[:limit]
+            xs, ys, sw = [a[:limit] for a in xs], [a[:limit] for a in ys], None if sw is None else sw[:limit]
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose})
         cbs.call("on_test_begin", None)
-        bar = Progbar(-(-len(x) // batch_size), verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(x, y, sw, batch_size, output_shape, bar=bar, callbacks=cbs)
+        bar = Progbar(-(-len(xs[0]) // batch_size), verbose=verbose) if verbose else None
+        logs = self._evaluate_arrays(xs, ys, sw, batch_size, output_shapes, bar=bar, callbacks=cbs)
         cbs.call("on_test_end", logs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._batch_results(logs, return_dict)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0, steps: int | None = None,
                 callbacks: list | None = None, **kwargs: Any) -> Any:
-        """Model outputs for ``x`` as a host NumPy array (batched, inference mode)."""
+        """Model outputs for ``x`` as host NumPy arrays (a list for several outputs)."""
         if kwargs:
             raise TypeError(f"predict() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         verbose = _resolve_verbose(verbose)
         batch_size = 32 if batch_size is None else data_utils.positive_int(batch_size, "batch_size")
-        x = data_utils.cast_inputs(data_utils.to_host_array(x, "x"))
-        self._check_inputs(x)
-        self._ensure_built(x.shape[1:])
+        xs = [data_utils.cast_inputs(a) for a in self._as_list(x, self.input_names, "input")]
+        self._check_inputs(xs)
+        self._ensure_built(xs)
         be = ops.backend_object()
-        source = _BatchSource(be, x)
-        n = len(x)
+        sources = [_BatchSource(be, a) for a in xs]
+        n = len(xs[0])
         n_steps = -(-n // batch_size)
         if steps is not None:
             n_steps = min(n_steps, data_utils.positive_int(steps, "steps"))
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose})
         cbs.call("on_predict_begin", None)
         bar = Progbar(n_steps, verbose=verbose) if verbose else None
-        outs = []
+        outs: list[list] = []
         for step in range(n_steps):
-            xb = ops.Tensor(source.batch(slice(step * batch_size, min((step + 1) * batch_size, n)), None, None))
+            key = slice(step * batch_size, min((step + 1) * batch_size, n))
             cbs.call("on_predict_batch_begin", step, None)
-            outs.append(self(xb, training=False).value)
+            preds = self._forward([ops.Tensor(s.batch(key, None, None)) for s in sources], training=False)
+            outs.append([p.value for p in preds])
             cbs.call("on_predict_batch_end", step, None)
             if bar is not None:
                 bar.update(step + 1)
         cbs.call("on_predict_end", None)
         if not outs:
-            shape = self._output_shape(x.shape[1:]) or (None,)
-            return be.to_numpy(be.zeros((0,) + tuple(shape[1:]), self.dtype))
-        return be.to_numpy(be.concatenate(outs, axis=0))
+            shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs]) or [(None,)]
+            results = [be.to_numpy(be.zeros((0,) + tuple(s[1:]), self.dtype)) for s in shapes]
+        else:
+            results = [be.to_numpy(be.concatenate([o[i] for o in outs], axis=0)) for i in range(len(outs[0]))]
+        return results[0] if len(results) == 1 else results
 
     # --- batch methods ---------------------------------------------------------------------
-    def _batch_results(self, logs: dict, return_dict: bool) -> Any:
+    @staticmethod
+    def _batch_results(logs: dict, return_dict: bool) -> Any:
         if return_dict:
             return logs
         values = list(logs.values())
@@ -507,34 +519,31 @@ class Model(Layer):
                        reset_metrics: bool = True, return_dict: bool = False) -> Any:
         """One gradient update on one batch; returns loss (and metrics) for that batch."""
         self._require_compiled("train_on_batch")
-        x, y, sw = self._prepare(x, y, sample_weight, "train_on_batch")
+        xs, ys, sw = self._prepare(x, y, sample_weight)
         if class_weight is not None:
-            sw = self._class_weights(y, class_weight, sw)
-        output_shape = self._output_shape(x.shape[1:])
-        self._check_targets(y, output_shape)
+            sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
+        output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
+        self._objectives.check_targets(ys, output_shapes)
         be = ops.backend_object()
-        swt = None if sw is None else ops.Tensor(be.asarray(sw))
-        yt = ops.Tensor(be.asarray(y))
-        loss, y_pred = self.train_step(ops.Tensor(be.asarray(x)), yt, swt)
-        metrics = self._make_metrics(output_shape)
-        totals = self._Totals(metrics)
-        totals.update(loss, len(x), yt, y_pred, swt)
-        return self._batch_results(totals.read(["loss"] + [m.name for m in metrics]), return_dict)
+        xb = [ops.Tensor(be.asarray(a)) for a in xs]
+        yb = [ops.Tensor(be.asarray(a)) for a in ys]
+        wb = None if sw is None else ops.Tensor(be.asarray(sw))
+        total, parts, preds = self.train_step(xb, yb, wb)
+        totals = self._objectives.totals(output_shapes)
+        totals.update(total, parts, len(xs[0]), yb, preds, wb)
+        return self._batch_results(totals.read(), return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, reset_metrics: bool = True,
                       return_dict: bool = False) -> Any:
         self._require_compiled("test_on_batch")
-        x, y, sw = self._prepare(x, y, sample_weight, "test_on_batch")
-        output_shape = self._output_shape(x.shape[1:])
-        self._check_targets(y, output_shape)
-        logs = self._evaluate_arrays(x, y, sw, max(len(x), 1), output_shape)
+        xs, ys, sw = self._prepare(x, y, sample_weight)
+        output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
+        self._objectives.check_targets(ys, output_shapes)
+        logs = self._evaluate_arrays(xs, ys, sw, max(len(xs[0]), 1), output_shapes)
         return self._batch_results(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
-        x = data_utils.cast_inputs(data_utils.to_host_array(x, "x"))
-        self._check_inputs(x)
-        self._ensure_built(x.shape[1:])
-        return self(ops.Tensor(ops.backend_object().asarray(x)), training=False).numpy()
+        return self.predict(x, batch_size=max(len(self._as_list(x, self.input_names, "input")[0]), 1))
 
     # --- weights and summary -------------------------------------------------------------
     def get_weights(self) -> list[Any]:

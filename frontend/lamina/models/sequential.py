@@ -5,6 +5,7 @@ from typing import Any, Iterable
 
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
+from ..layers.symbolic import KerasTensor
 from .model import Model
 
 
@@ -37,6 +38,8 @@ class Sequential(Model):
 
     def add(self, layer: Layer) -> None:
         """Append a layer; the first one may carry ``input_shape``/``input_dim``."""
+        if isinstance(layer, KerasTensor) and layer._keras_history is not None:
+            layer = layer._keras_history[0]  # Sequential.add(Input(shape=...)) adds its InputLayer
         if isinstance(layer, type) and issubclass(layer, Layer):
             raise TypeError(f"Sequential.add got the class {layer.__name__}; add an instance, e.g. {layer.__name__}(...).")
         if not isinstance(layer, Layer):
@@ -73,16 +76,25 @@ class Sequential(Model):
             shape = tuple(layer.compute_output_shape(shape))
         self.built = True
 
-    def _ensure_built(self, sample_shape: tuple) -> None:
+    def _ensure_built(self, xs: list) -> None:
         if not self.built:
-            self.build((None,) + tuple(sample_shape))
+            self.build((None,) + tuple(xs[0].shape[1:]))
 
-    def _expected_input_shape(self) -> tuple | None:
-        return self._input_shape
+    def _expected_input_shapes(self) -> list | None:
+        return None if self._input_shape is None else [self._input_shape]
 
-    def _first_layer_name(self) -> str:
+    def _input_layer_label(self, i: int) -> str:
         first = self.layers[0] if self.layers else self
         return f"{first.name!r} ({type(first).__name__})"
+
+    @property
+    def input_names(self) -> list[str]:
+        first = self._layers[0] if self._layers else None
+        return [first.name if first is not None else "input_1"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.layers[-1].name if self.layers else "output_1"]
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         x = inputs
@@ -129,9 +141,8 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
-        from ..layers import get
+        from ..layers import deserialize
         model = cls(name=config.get("name"))
         for spec in config["layers"]:
-            layer_cls = (custom_objects or {}).get(spec["class_name"]) or get(spec["class_name"])
-            model.add(layer_cls.from_config(spec["config"]))
+            model.add(deserialize(spec, custom_objects=custom_objects))
         return model

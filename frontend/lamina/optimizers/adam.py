@@ -5,7 +5,7 @@ import math
 from typing import Any
 
 from .. import ops
-from .optimizer import Optimizer
+from .optimizer import Optimizer, resolve_epsilon
 
 
 class Adam(Optimizer):
@@ -15,13 +15,17 @@ class Adam(Optimizer):
     ``p -= alpha * m / (sqrt(v) + epsilon)``.
 
     Args:
-        learning_rate: default 0.001. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7. amsgrad: False.
+        learning_rate: default 0.001. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7 (``None`` means
+        ``K.epsilon()``). amsgrad: False.
     """
 
+    slot_names = ("m", "v", "vhat")
+
     def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, amsgrad: bool = False, name: str | None = None, **kwargs: Any):
-        super().__init__(learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
+                 epsilon: float | None = 1e-7, amsgrad: bool = False, name: str | None = None, **kwargs: Any):
+        super().__init__(learning_rate, name=name or "adam", **kwargs)
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon, self.amsgrad = resolve_epsilon(epsilon), bool(amsgrad)
 
     def update_step(self, grad, var, lr):
         t = self.iterations + 1

@@ -20,8 +20,25 @@ class Optimizer:
         decay: Keras 2 time decay: the rate used at update ``t`` is ``lr / (1 + decay * t)``.
         clipnorm: clip each gradient to this L2 norm. clipvalue: clip each entry to ±value.
         global_clipnorm: clip all gradients together to this global norm.
-        weight_decay: decoupled weight decay (``p -= lr * wd * p`` before the update).
+        weight_decay: decoupled weight decay (``p -= lr * wd * p`` before the update, as Keras 3
+            applies it).
+
+    Saving and restoring the optimizer's state (for ``model.save``/``load_model``):
+
+    * ``get_slot_state(variables)`` returns a dict, in a deterministic order, of host values:
+      ``"iterations"`` (int), any optimizer-wide scalars (e.g. Nadam's ``"u_product"``, a float),
+      and one entry per slot named ``"slot/<i>/<slot name>"`` (a host ``numpy.ndarray`` shaped
+      like the variable), where ``<i>`` is the position of the variable in ``variables``. Keys are
+      ordered by variable index, then slot name, so the same model gives the same key order.
+    * ``set_slot_state(variables, state)`` puts such a dict back (arrays are copied onto the
+      device in each variable's dtype); the next update continues exactly where the saved
+      optimizer stopped. Pass the variables in the same order both times (``model.trainable_weights``).
     """
+
+    slot_names: tuple[str, ...] = ()
+    """The slots this optimizer keeps per variable (informative; slots are made on first use)."""
+    scalar_state: tuple[str, ...] = ()
+    """Attributes holding optimizer-wide numbers that are part of the saved state."""
 
     def __init__(self, learning_rate: Any = 0.001, name: str | None = None, **kwargs: Any):
         unknown = set(kwargs) - _BASE_KWARGS
@@ -41,10 +58,17 @@ class Optimizer:
             v = getattr(self, key)
             if v is not None and (not isinstance(v, (int, float)) or v <= 0):
                 raise ValueError(f"{type(self).__name__} {key} must be a positive number, got {v!r}.")
+        if self.weight_decay is not None and (isinstance(self.weight_decay, bool)
+                                              or not isinstance(self.weight_decay, (int, float))
+                                              or self.weight_decay < 0):
+            raise ValueError(f"{type(self).__name__} weight_decay must be a number >= 0, got {self.weight_decay!r}.")
         if self.decay < 0:
             raise ValueError(f"{type(self).__name__} decay must be >= 0, got {self.decay}.")
         self.iterations = 0
         self._slots: dict[int, dict[str, Any]] = {}
+        self._slot_owners: dict[int, ops.Variable] = {}  # keeps ids stable while slots exist
+        self._exclude_ids: set[int] = set()
+        self._exclude_names: tuple[str, ...] = ()
 
     # --- learning rate -----------------------------------------------------------------
     @property
@@ -76,12 +100,82 @@ class Optimizer:
         return lr
 
     # --- slots -------------------------------------------------------------------------
-    def slot(self, var: ops.Variable, name: str) -> Any:
-        """A zero-initialised backend array shaped like ``var``, kept per variable."""
+    def slot(self, var: ops.Variable, name: str, initial_value: float = 0.0) -> Any:
+        """A backend array shaped like ``var`` (filled with ``initial_value`` when first made), kept
+        per variable."""
         slots = self._slots.setdefault(id(var), {})
         if name not in slots:
-            slots[name] = ops.backend_object().zeros(var.shape, var.dtype)
+            be = ops.backend_object()
+            slots[name] = (be.zeros(var.shape, var.dtype) if initial_value == 0.0
+                           else be.full(var.shape, initial_value, var.dtype))
+            self._slot_owners[id(var)] = var
         return slots[name]
+
+    def get_slot_state(self, variables: list[ops.Variable]) -> dict[str, Any]:
+        """The optimizer's state for ``variables`` as host values (see the class docstring).
+
+        Returns ``{"iterations": int, <scalar_state names>: float, "slot/<i>/<name>": ndarray, ...}``.
+        Variables the optimizer has not updated yet have no slot entries.
+        """
+        be = ops.backend_object()
+        state: dict[str, Any] = {"iterations": int(self.iterations)}
+        for key in self.scalar_state:
+            state[key] = float(getattr(self, key))
+        for i, var in enumerate(variables):
+            slots = self._slots.get(id(var), {})
+            for name in sorted(slots):
+                state[f"slot/{i}/{name}"] = be.to_numpy(be.copy(slots[name]))
+        return state
+
+    def set_slot_state(self, variables: list[ops.Variable], state: dict[str, Any]) -> None:
+        """Restore a state made by ``get_slot_state`` for the same variables, in the same order.
+
+        Raises ``ValueError`` naming the entry when a slot refers to a variable index that does not
+        exist or has a different shape from its variable.
+        """
+        be = ops.backend_object()
+        if "iterations" not in state:
+            raise ValueError(f"{type(self).__name__}.set_slot_state: the state has no 'iterations' entry; "
+                             "pass a dict made by get_slot_state().")
+        new_slots: dict[int, dict[str, Any]] = {}
+        for key, value in state.items():
+            if not key.startswith("slot/"):
+                continue
+            _, index, name = key.split("/", 2)
+            i = int(index)
+            if not 0 <= i < len(variables):
+                raise ValueError(f"{type(self).__name__}.set_slot_state: entry {key!r} refers to variable {i}, "
+                                 f"but {len(variables)} variables were given; pass the same variables, in the "
+                                 "same order, as when the state was saved.")
+            var = variables[i]
+            shape = tuple(getattr(value, "shape", ()))
+            if shape != tuple(var.shape):
+                raise ValueError(f"{type(self).__name__}.set_slot_state: entry {key!r} has shape {shape} but "
+                                 f"variable {i} ({var.name!r}) has shape {tuple(var.shape)}; the saved optimizer "
+                                 "state belongs to a different model.")
+            new_slots.setdefault(id(var), {})[name] = be.copy(be.asarray(value, dtype=var.dtype))
+        self.iterations = int(state["iterations"])
+        for key in self.scalar_state:
+            if key in state:
+                setattr(self, key, float(state[key]))
+        for i, var in enumerate(variables):
+            self._slots.pop(id(var), None)
+            if id(var) in new_slots:
+                self._slots[id(var)] = new_slots[id(var)]
+                self._slot_owners[id(var)] = var
+
+    # --- weight decay ------------------------------------------------------------------
+    def exclude_from_weight_decay(self, var_list: list[ops.Variable] | None = None,
+                                  var_names: list[str] | None = None) -> None:
+        """Keras 3: skip weight decay for these variables, or for variables whose name contains
+        one of ``var_names``."""
+        self._exclude_ids |= {id(v) for v in (var_list or [])}
+        self._exclude_names = tuple(self._exclude_names) + tuple(var_names or ())
+
+    def _decays(self, var: ops.Variable) -> bool:
+        if not self.weight_decay or id(var) in self._exclude_ids:
+            return False
+        return not any(n in getattr(var, "name", "") for n in self._exclude_names)
 
     # --- applying ----------------------------------------------------------------------
     def _clip(self, grads: list[Any]) -> list[Any]:
@@ -109,9 +203,10 @@ class Optimizer:
         grads = self._clip(grads)
         lr = self.current_learning_rate()
         be = ops.backend_object()
+        self._prepare_step()
         for g, (_, var) in zip(grads, pairs):
-            if self.weight_decay:
-                be.assign(var.value, be.multiply(var.value, 1.0 - lr * self.weight_decay))
+            if self._decays(var):  # Keras 3: p -= p * wd * lr, before the update rule
+                be.subtract(var.value, be.multiply(var.value, lr * self.weight_decay), out=var.value)
             self.update_step(g, var, lr)
             if var.constraint is not None:
                 var.assign(var.constraint(var))
@@ -120,7 +215,11 @@ class Optimizer:
     def apply(self, grads: list[Any], variables: list[ops.Variable]) -> None:
         self.apply_gradients(zip(grads, variables))
 
+    def _prepare_step(self) -> None:
+        """Called once per ``apply_gradients`` before the per-variable updates (Nadam's schedule)."""
+
     def update_step(self, grad: Any, var: ops.Variable, lr: float) -> None:
+        """Update ``var.value`` in place from the backend array ``grad`` at rate ``lr``."""
         raise NotImplementedError
 
     # --- config ------------------------------------------------------------------------
@@ -145,6 +244,17 @@ class Optimizer:
                 raise ValueError(f"Unknown learning-rate schedule {lr['class_name']!r} in the optimizer config.")
             config["learning_rate"] = schedule_cls(**lr.get("config", {}))
         return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"
+
+
+def resolve_epsilon(epsilon: float | None) -> float:
+    """Keras 2 wrote ``epsilon=None`` for "use ``K.epsilon()``"."""
+    if epsilon is None:
+        from .. import _config
+        return float(_config.epsilon())
+    return float(epsilon)
 
 
 def _takes_no_arguments(fn: Any) -> bool:

@@ -21,9 +21,11 @@ class SGD(Optimizer):
         >>> SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
     """
 
+    slot_names = ("momentum",)
+
     def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  name: str | None = None, **kwargs: Any):
-        super().__init__(learning_rate, name=name, **kwargs)
+        super().__init__(learning_rate, name=name or "sgd", **kwargs)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"SGD momentum must be in [0, 1], got {momentum}.")
         self.momentum = float(momentum)

@@ -27,6 +27,9 @@ class Activation(Layer):
     def call(self, inputs: Any) -> ops.Tensor:
         return self.activation(inputs)
 
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)

@@ -48,6 +48,9 @@ class Dropout(Layer):
         mask = ops.dropout(ops.ones(shape, inputs.dtype), self.rate, seed, counter)
         return ops.multiply(inputs, ops.stop_gradient(mask))
 
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"rate": self.rate, "noise_shape": None if self.noise_shape is None else list(self.noise_shape),

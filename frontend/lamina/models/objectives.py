@@ -1,0 +1,170 @@
+"""What ``compile`` sets up per model output: the loss, its weight and the metrics, plus the
+running totals that ``fit``/``evaluate`` keep on the device."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import ops
+
+
+def _per_output(value: Any, names: list[str], what: str, default: Any) -> list:
+    """Spread a compile argument over the outputs: one value for all, a list, or a dict by name."""
+    if isinstance(value, dict):
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(f"compile() got {what} for unknown output(s) {sorted(unknown)}; the model's "
+                             f"outputs are {names}.")
+        return [value.get(n, default) for n in names]
+    if isinstance(value, (list, tuple)) and what != "metrics":
+        if len(value) != len(names):
+            raise ValueError(f"compile() got {len(value)} {what} for a model with {len(names)} outputs "
+                             f"({names}); give one per output, or a dict by output name.")
+        return list(value)
+    return [value for _ in names]
+
+
+class Objectives:
+    """Per-output losses, loss weights and metrics, resolved from ``compile``'s arguments."""
+
+    def __init__(self, loss: Any, loss_weights: Any, metrics: Any, output_names: list[str]):
+        self.output_names = list(output_names)
+        losses = _per_output(loss, self.output_names, "losses", None)
+        self.loss_fns = [None if spec is None else losses_module.get(spec) for spec in losses]
+        if all(fn is None for fn in self.loss_fns):
+            raise ValueError("compile() needs a loss for at least one output, e.g. loss='categorical_crossentropy'.")
+        weights = _per_output(1.0 if loss_weights is None else loss_weights, self.output_names, "loss_weights", 1.0)
+        self.loss_weights = [float(w) for w in weights]
+        self.metric_specs = self._metric_specs(metrics)
+        for fn, specs in zip(self.loss_fns, self.metric_specs):
+            for m in specs:  # resolve now, so an unknown name fails in compile, not mid-training
+                metrics_module.get(m, fn, None)
+
+    def _metric_specs(self, metrics: Any) -> list[list]:
+        n = len(self.output_names)
+        if metrics is None:
+            return [[] for _ in range(n)]
+        if isinstance(metrics, dict):
+            per = _per_output(metrics, self.output_names, "metrics", [])
+            return [list(m) if isinstance(m, (list, tuple)) else ([] if m is None else [m]) for m in per]
+        if not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        if n > 1 and len(metrics) == n and all(isinstance(m, (list, tuple)) for m in metrics):
+            return [list(m) for m in metrics]
+        return [list(metrics) for _ in range(n)]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.output_names) > 1
+
+    def _metric_name(self, spec: Any, metric: Any, output: int) -> str:
+        base = spec if isinstance(spec, str) else metric.name
+        return f"{self.output_names[output]}_{base}" if self.multi else base
+
+    def names(self) -> list[str]:
+        """Log keys in order: loss, per-output losses (several outputs), then metrics."""
+        names = ["loss"]
+        if self.multi:
+            names += [f"{n}_loss" for n, fn in zip(self.output_names, self.loss_fns) if fn is not None]
+        for i, specs in enumerate(self.metric_specs):
+            for spec in specs:
+                metric = metrics_module.get(spec, self.loss_fns[i], None)
+                names.append(self._metric_name(spec, metric, i))
+        return names
+
+    def loss_for(self, i: int, y: Any, y_pred: ops.Tensor, sw: Any) -> ops.Tensor:
+        fn = self.loss_fns[i]
+        if isinstance(fn, losses_module.Loss):
+            return fn(y, y_pred, sample_weight=sw)
+        per = fn(y, y_pred)
+        if sw is not None:
+            w = ops.cast(sw, per.dtype)
+            while w.ndim < per.ndim:
+                w = ops.expand_dims(w, -1)
+            per = ops.multiply(per, w)
+        n = 1
+        for d in per.shape:
+            n *= d
+        return ops.divide(ops.sum(per), float(max(n, 1)))
+
+    def total_loss(self, ys: list, preds: list, sw: Any, extra: list) -> tuple[ops.Tensor, list]:
+        """Weighted sum of the output losses plus ``extra`` penalties, and each output's loss."""
+        total = None
+        parts = []
+        for i, fn in enumerate(self.loss_fns):
+            if fn is None:
+                parts.append(None)
+                continue
+            loss = self.loss_for(i, ys[i], preds[i], sw)
+            parts.append(loss)
+            term = loss if self.loss_weights[i] == 1.0 else ops.multiply(loss, self.loss_weights[i])
+            total = term if total is None else ops.add(total, term)
+        for penalty in extra:
+            total = ops.add(total, penalty)
+        return total, parts
+
+    def totals(self, output_shapes: list) -> "Totals":
+        metrics = []
+        for i, specs in enumerate(self.metric_specs):
+            shape = output_shapes[i] if output_shapes else None
+            for spec in specs:
+                metric = metrics_module.get(spec, self.loss_fns[i], shape)
+                metric.reset_state()
+                metrics.append((i, metric))
+        return Totals(self, metrics)
+
+    def check_targets(self, ys: list, output_shapes: list | None) -> None:
+        if not output_shapes:
+            return
+        for i, (y, shape, fn) in enumerate(zip(ys, output_shapes, self.loss_fns)):
+            if fn is not None and y is not None and shape is not None:
+                _check_target(y, tuple(shape), fn, self.output_names[i] if self.multi else None)
+
+
+class Totals:
+    """Loss sums (weighted by batch size) and metric states for one pass, kept on the device."""
+
+    def __init__(self, objectives: Objectives, metrics: list):
+        self.objectives = objectives
+        self.metrics = metrics
+        self.sums: list[Any] = []
+        self.count = 0
+
+    def update(self, total: ops.Tensor, parts: list, n: int, ys: list, preds: list, sw: Any) -> None:
+        values = [total] + ([p for p in parts if p is not None] if self.objectives.multi else [])
+        values = [ops.multiply(ops.stop_gradient(v), float(n)) for v in values]
+        self.sums = values if not self.sums else [ops.add(a, b) for a, b in zip(self.sums, values)]
+        self.count += n
+        for i, metric in self.metrics:
+            metric.update_state(ys[i], preds[i], sample_weight=sw)
+
+    def read(self, prefix: str = "") -> dict[str, float]:
+        """Every value in one device-to-host transfer."""
+        if not self.sums:
+            return {}
+        parts = [ops.divide(s, float(self.count)) for s in self.sums] + [m.result() for _, m in self.metrics]
+        values = ops.stack([ops.cast(p, "float64") for p in parts]).numpy()
+        return {prefix + k: float(v) for k, v in zip(self.objectives.names(), values.tolist())}
+
+
+def _check_target(y: Any, output_shape: tuple, fn: Any, output: str | None) -> None:
+    """The two classic mix-ups between one-hot and integer targets, caught before training."""
+    where = f" for output {output!r}" if output else ""
+    core = getattr(fn, "fn", fn)
+    classes = output_shape[-1] if output_shape else None
+    if core is losses_module.sparse_categorical_crossentropy:
+        if y.ndim == len(output_shape) and y.shape[-1] == classes and classes not in (None, 1):
+            raise ValueError(f"sparse_categorical_crossentropy{where} expects integer class labels of shape "
+                             f"({len(y)},) but got targets of shape {tuple(y.shape)}, which look one-hot; use "
+                             "loss='categorical_crossentropy', or pass y.argmax(axis=-1).")
+        return
+    if core is losses_module.categorical_crossentropy and classes not in (None, 1):
+        if y.ndim < len(output_shape) or (y.ndim == len(output_shape) and y.shape[-1] == 1):
+            raise ValueError(f"categorical_crossentropy{where} expects one-hot targets of shape ({len(y)}, "
+                             f"{classes}) but got targets of shape {tuple(y.shape)} (integer labels?); use "
+                             "loss='sparse_categorical_crossentropy', or one-hot encode them with "
+                             "lamina.utils.to_categorical(y, num_classes).")
+    if y.ndim == len(output_shape) and classes is not None and y.shape[-1] not in (classes, 1):
+        raise ValueError(f"The model's output{where} has shape {tuple(output_shape)} but the targets have "
+                         f"shape {tuple(y.shape)}; the last axes must match.")

@@ -1,0 +1,52 @@
+"""Registering custom classes and functions so saved models can find them by name again."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+_REGISTERED: dict[str, Any] = {}
+_SCOPES: list[dict[str, Any]] = []
+
+
+def register_lamina_serializable(package: str = "Custom", name: str | None = None) -> Callable:
+    """Class or function decorator: ``@register_lamina_serializable()`` makes the object loadable
+    by ``load_model`` without ``custom_objects``. It is known as ``"package>name"`` and, when
+    unambiguous, by its plain name (Keras' ``register_keras_serializable`` is the same thing)."""
+    def decorate(obj: Any) -> Any:
+        key = f"{package}>{name or obj.__name__}"
+        _REGISTERED[key] = obj
+        _REGISTERED.setdefault(name or obj.__name__, obj)
+        obj._lamina_registered_name = key
+        return obj
+    return decorate
+
+
+register_keras_serializable = register_lamina_serializable
+
+
+class custom_object_scope:
+    """``with custom_object_scope({"MyLayer": MyLayer}): load_model(path)``."""
+
+    def __init__(self, *objects: dict[str, Any]):
+        self.objects: dict[str, Any] = {}
+        for mapping in objects:
+            self.objects.update(mapping)
+
+    def __enter__(self) -> "custom_object_scope":
+        _SCOPES.append(self.objects)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _SCOPES.remove(self.objects)
+
+
+def get_registered_object(name: str, custom_objects: dict[str, Any] | None = None) -> Any:
+    """The custom object for ``name``: explicit ``custom_objects`` first, then open scopes, then
+    the registry; ``None`` when unknown."""
+    for table in [custom_objects or {}] + list(reversed(_SCOPES)) + [_REGISTERED]:
+        if name in table:
+            return table[name]
+    return None
+
+
+def registered_name(obj: Any) -> str:
+    return getattr(obj, "_lamina_registered_name", None) or getattr(obj, "__name__", type(obj).__name__)

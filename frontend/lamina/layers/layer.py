@@ -65,7 +65,9 @@ class Layer:
         self.input_spec_shape: tuple | None = None
         self.batch_input_shape = self._input_shape_from_kwargs(kwargs)
         self.activity_regularizer = None
-        self._activity_losses: list[Any] = []
+        self._call_losses: list[Any] = []  # penalties added during the latest call
+        self._callable_losses: list[Any] = []  # zero-argument callables, re-evaluated on access
+        self._call_metrics: dict[str, Any] = {}
         self._inbound_nodes: list[Any] = []
 
     # --- shapes ------------------------------------------------------------------------
@@ -165,10 +167,27 @@ class Layer:
 
     @property
     def losses(self) -> list[ops.Tensor]:
-        """Weight-regularisation penalties (recomputed on access, so they are differentiable)
-        plus the activity penalties of the last call."""
+        """Weight-regularisation penalties (recomputed on access, so they are differentiable),
+        the losses added with ``add_loss``, and the activity penalties of the latest call."""
         out = [w.regularizer(w) for w in self._weights if w.regularizer is not None]
-        return out + list(self._activity_losses)
+        out += [fn() for fn in self._callable_losses]
+        return out + list(self._call_losses)
+
+    def add_loss(self, loss: Any) -> None:
+        """Add a penalty to the training loss: a tensor computed in ``call`` (counted for that
+        call) or a zero-argument callable (re-evaluated at every step, e.g. a weight penalty)."""
+        if callable(loss) and not isinstance(loss, ops.Tensor):
+            self._callable_losses.append(loss)
+        else:
+            self._call_losses.append(ops.convert_to_tensor(loss))
+
+    def add_metric(self, value: Any, name: str | None = None, aggregation: str = "mean") -> None:
+        """Report ``value`` (computed in ``call``) as a metric averaged over the epoch (Keras 2 API)."""
+        if name is None:
+            raise ValueError(f"Layer {self.name!r}: add_metric needs a name, e.g. add_metric(x, name='mean_act').")
+        if aggregation != "mean":
+            raise ValueError(f"add_metric supports aggregation='mean' only, got {aggregation!r}.")
+        self._call_metrics[name] = ops.mean(ops.stop_gradient(ops.convert_to_tensor(value)))
 
     # --- calling -----------------------------------------------------------------------
     def build(self, input_shape: tuple) -> None:
@@ -197,10 +216,16 @@ class Layer:
         self._maybe_build(shape)
         if _accepts_training(type(self)):
             kwargs["training"] = training
+        self._call_losses = []
+        self._call_metrics = {}
         outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
-            self._activity_losses = [ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1)))]
+            self._call_losses.append(
+                ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1))))
         return outputs
+
+    def _collected_metrics(self) -> dict[str, Any]:
+        return dict(self._call_metrics)
 
     def _call_symbolic(self, inputs: Any, kwargs: dict) -> Any:
         """Record this call in the graph: build for the symbolic shapes, infer output shapes."""

@@ -137,19 +137,11 @@ class Model(Layer):
             out.extend(layer.losses)
         return out
 
-    def add_loss(self, loss: Any) -> None:
-        """Add a penalty to the training loss: a zero-argument callable (recomputed each step,
-        so it has gradients) or a tensor computed inside ``call``."""
-        self._extra_losses = getattr(self, "_extra_losses", [])
-        self._extra_losses.append(loss)
-
-    def _added_losses(self) -> list[ops.Tensor]:
-        out = []
-        for item in getattr(self, "_extra_losses", []):
-            out.append(item() if callable(item) else item)
-        if getattr(self, "_call_losses", None):
-            out.extend(self._call_losses)
-        return out
+    def _collected_metrics(self) -> dict[str, Any]:
+        found = dict(self._call_metrics)
+        for layer in self._all_layers():
+            found.update(layer._collected_metrics())
+        return found
 
     # --- compile -------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
@@ -266,7 +258,6 @@ class Model(Layer):
 
     # --- one step ------------------------------------------------------------------------
     def _forward(self, xs: list, training: bool) -> list[ops.Tensor]:
-        self._call_losses = []
         out = self(xs[0] if len(xs) == 1 else xs, training=training)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
@@ -275,14 +266,14 @@ class Model(Layer):
         variables = self.trainable_weights
         with ops.GradientTape() as tape:
             preds = self._forward(xs, training=True)
-            total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses + self._added_losses())
+            total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses)
         grads = tape.gradient(total, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return total, parts, preds
 
     def test_step(self, xs: list, ys: list, sample_weight: Any = None) -> tuple:
         preds = self._forward(xs, training=False)
-        total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses + self._added_losses())
+        total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses)
         return total, parts, preds
 
     # --- fit -----------------------------------------------------------------------------
@@ -371,7 +362,7 @@ class Model(Layer):
                 wb = None if wb is None else ops.Tensor(wb)
                 cbs.call("on_train_batch_begin", step, None)
                 total, parts, preds = self.train_step(xb, yb, wb)
-                totals.update(total, parts, hi - lo, yb, preds, wb)
+                totals.update(total, parts, hi - lo, yb, preds, wb, self._collected_metrics())
                 pending.append(total.value)
                 last = step == steps - 1
                 want_bar = bar.wants_update(step + 1) and not last
@@ -436,7 +427,7 @@ class Model(Layer):
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", step, None)
             total, parts, preds = self.test_step(xb, yb, wb)
-            totals.update(total, parts, xb[0].shape[0], yb, preds, wb)
+            totals.update(total, parts, xb[0].shape[0], yb, preds, wb, self._collected_metrics())
             if bar is not None and step + 1 < steps and bar.wants_update(step + 1):
                 bar.update(step + 1, list(totals.read().items()))
             if callbacks is not None:
@@ -530,7 +521,7 @@ class Model(Layer):
         wb = None if sw is None else ops.Tensor(be.asarray(sw))
         total, parts, preds = self.train_step(xb, yb, wb)
         totals = self._objectives.totals(output_shapes)
-        totals.update(total, parts, len(xs[0]), yb, preds, wb)
+        totals.update(total, parts, len(xs[0]), yb, preds, wb, self._collected_metrics())
         return self._batch_results(totals.read(), return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, reset_metrics: bool = True,

@@ -128,24 +128,32 @@ class Totals:
     def __init__(self, objectives: Objectives, metrics: list):
         self.objectives = objectives
         self.metrics = metrics
+        self.added: dict[str, Any] = {}  # add_metric values: name -> Mean, batch-size weighted
         self.sums: list[Any] = []
         self.count = 0
 
-    def update(self, total: ops.Tensor, parts: list, n: int, ys: list, preds: list, sw: Any) -> None:
+    def update(self, total: ops.Tensor, parts: list, n: int, ys: list, preds: list, sw: Any,
+               added: dict | None = None) -> None:
         values = [total] + ([p for p in parts if p is not None] if self.objectives.multi else [])
         values = [ops.multiply(ops.stop_gradient(v), float(n)) for v in values]
         self.sums = values if not self.sums else [ops.add(a, b) for a, b in zip(self.sums, values)]
         self.count += n
         for i, metric in self.metrics:
             metric.update_state(ys[i], preds[i], sample_weight=sw)
+        for name, value in (added or {}).items():
+            if name not in self.added:
+                self.added[name] = metrics_module.Mean(name=name)
+            self.added[name].update_state(value, sample_weight=float(n))
 
     def read(self, prefix: str = "") -> dict[str, float]:
         """Every value in one device-to-host transfer."""
         if not self.sums:
             return {}
         parts = [ops.divide(s, float(self.count)) for s in self.sums] + [m.result() for _, m in self.metrics]
+        parts += [m.result() for m in self.added.values()]
         values = ops.stack([ops.cast(p, "float64") for p in parts]).numpy()
-        return {prefix + k: float(v) for k, v in zip(self.objectives.names(), values.tolist())}
+        names = self.objectives.names() + list(self.added)
+        return {prefix + k: float(v) for k, v in zip(names, values.tolist())}
 
 
 def _check_target(y: Any, output_shape: tuple, fn: Any, output: str | None) -> None:

@@ -77,6 +77,9 @@ class Dense(Layer):
         return self.activation(y)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if self.built and input_shape[-1] not in (None, self.input_dim):
+            raise ValueError(f"Layer {self.name!r} (Dense) was built for inputs whose last axis is {self.input_dim}, "
+                             f"but got shape {tuple(input_shape)}; use a new Dense layer for this input.")
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self) -> dict:

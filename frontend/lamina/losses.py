@@ -6,7 +6,7 @@ where Keras takes it); ``Loss`` classes add the reduction (mean over the batch b
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import _config, ops
 from ._lookup import resolve, snake_case
@@ -109,10 +109,13 @@ def squared_hinge(y_true, y_pred):
 
 
 def _signed_labels(y_true: ops.Tensor) -> ops.Tensor:
-    """Keras converts {0, 1} labels to {-1, 1} for the hinge losses (only when every label is 0 or 1)."""
-    is_binary = float(ops.min(ops.cast(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)),
-                                       y_true.dtype))) == 1.0 if y_true.shape and 0 not in y_true.shape else False
-    return ops.subtract(ops.multiply(y_true, 2.0), 1.0) if is_binary else y_true
+    """Keras converts {0, 1} labels to {-1, 1} for the hinge losses (only when every label is 0 or 1).
+
+    The test runs on the device (a 0-d condition fed to ``where``), so no value is read back."""
+    if not y_true.shape or 0 in y_true.shape:
+        return y_true
+    is_binary = ops.min(ops.cast(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)), y_true.dtype))
+    return ops.where(ops.equal(is_binary, 1.0), ops.subtract(ops.multiply(y_true, 2.0), 1.0), y_true)
 
 
 def categorical_hinge(y_true, y_pred):
@@ -159,6 +162,44 @@ def huber(y_true, y_pred, delta: float = 1.0):
     return ops.mean(ops.add(ops.multiply(ops.square(quad), 0.5), ops.multiply(lin, delta)), axis=-1)
 
 
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1):
+    """Focal loss (Lin et al. 2017) on binary cross-entropy, as Keras defines it:
+    ``mean((1 - p_t)^gamma * bce)`` with ``p_t = y p + (1 - y)(1 - p)``; with class balancing each
+    term is also weighted by ``alpha`` (positives) or ``1 - alpha`` (negatives)."""
+    y_true, y_pred = _prep(y_true, y_pred)
+    if label_smoothing:
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    eps = _config.epsilon()
+    p = ops.clip(y_pred, eps, 1.0 - eps)
+    bce = ops.negative(ops.add(ops.multiply(y_true, ops.log(p)),
+                               ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))))
+    p_t = ops.add(ops.multiply(y_true, y_pred), ops.multiply(ops.subtract(1.0, y_true), ops.subtract(1.0, y_pred)))
+    focal = ops.multiply(ops.power(ops.subtract(1.0, p_t), gamma), bce)
+    if apply_class_balancing:
+        weight = ops.add(ops.multiply(y_true, alpha), ops.multiply(ops.subtract(1.0, y_true), 1.0 - alpha))
+        focal = ops.multiply(weight, focal)
+    return ops.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1):
+    """Focal loss on categorical cross-entropy, as Keras defines it:
+    ``sum(alpha (1 - p)^gamma * -y log(p))`` with ``p`` renormalised and clipped to [eps, 1 - eps]."""
+    y_true, y_pred = _prep(y_true, y_pred)
+    y_true = _smooth(y_true, label_smoothing, y_pred.shape[axis])
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    eps = _config.epsilon()
+    p = ops.clip(ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True)), eps, 1.0 - eps)
+    cce = ops.negative(ops.multiply(y_true, ops.log(p)))
+    weighting = ops.multiply(ops.power(ops.subtract(1.0, p), gamma), alpha)
+    return ops.sum(ops.multiply(weighting, cce), axis=axis)
+
+
 # Keras short names.
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -166,30 +207,49 @@ mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
+huber_loss = huber
 cosine_proximity = cosine_similarity
+
+
+class Reduction:
+    """Keras 2's reduction names (``tf.keras.losses.Reduction``)."""
+
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls) -> tuple[str, ...]:
+        return (cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE)
 
 
 class Loss:
     """A loss object: ``loss(y_true, y_pred, sample_weight=None)`` returns the reduced scalar.
 
+    Subclass it and write ``call(y_true, y_pred)`` (per-sample losses) for a custom loss.
+
     Args:
-        reduction: ``"sum_over_batch_size"`` (default, a mean), ``"sum"`` or ``"none"``.
+        reduction: ``"sum_over_batch_size"`` (default, a mean; Keras 2's ``"auto"`` means the
+            same), ``"sum"`` or ``"none"``.
         name: the loss name.
     """
 
     fn: Callable = staticmethod(mean_squared_error)
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **kwargs: Any):
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, dtype: str | None = None,
+                 **kwargs: Any):
         if reduction == "auto":
             reduction = "sum_over_batch_size"
         if reduction not in ("sum_over_batch_size", "sum", "none", "mean"):
             raise ValueError(f"Loss reduction must be 'sum_over_batch_size', 'sum' or 'none', got {reduction!r}.")
         self.reduction = reduction
         self.name = name or snake_case(type(self).__name__)
+        self.dtype = dtype
         self.kwargs = kwargs
 
     def call(self, y_true, y_pred):
-        return type(self).fn(y_true, y_pred, **self.kwargs)
+        return self.fn(y_true, y_pred, **self.kwargs)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         per = self.call(y_true, y_pred)
@@ -203,11 +263,38 @@ class Loss:
         return ops.divide(total, float(max(math.prod(per.shape), 1)))
 
     def get_config(self) -> dict:
-        return {"reduction": self.reduction, "name": self.name, **self.kwargs}
+        config = {"reduction": self.reduction, "name": self.name, **self.kwargs}
+        if self.dtype is not None:
+            config["dtype"] = self.dtype
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Loss":
         return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} reduction={self.reduction!r}>"
+
+
+class LossFunctionWrapper(Loss):
+    """A ``Loss`` around any function ``fn(y_true, y_pred, **kwargs)`` (Keras 2's wrapper)."""
+
+    def __init__(self, fn: Callable, reduction: str = "sum_over_batch_size", name: str | None = None,
+                 **kwargs: Any):
+        super().__init__(reduction=reduction, name=name or getattr(fn, "__name__", None), **kwargs)
+        self.fn = fn
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "fn": getattr(self.fn, "__name__", None)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Loss":
+        config = dict(config)
+        fn = config.pop("fn", None)
+        if fn not in _TABLE:
+            raise ValueError(f"LossFunctionWrapper.from_config: unknown loss function {fn!r}; pass "
+                             "custom_objects={name: function} to deserialize a custom loss.")
+        return cls(_TABLE[fn], **config)
 
 
 def _match_weight_rank(weight: ops.Tensor, values: ops.Tensor) -> ops.Tensor:
@@ -220,53 +307,123 @@ def _match_weight_rank(weight: ops.Tensor, values: ops.Tensor) -> ops.Tensor:
     return weight
 
 
-def _loss_class(name: str, fn: Callable, **defaults: Any) -> type:
-    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None, **kwargs: Any):
-        merged = {**defaults, **kwargs}
-        Loss.__init__(self, reduction=reduction, name=name, **merged)
-    return type(name, (Loss,), {"fn": staticmethod(fn), "__init__": __init__,
-                                "__doc__": f"Class form of ``{fn.__name__}``."})
+def _loss_class(class_name: str, fn: Callable, default_name: str | None = None, **defaults: Any) -> type:
+    """A ``Loss`` class for ``fn`` with Keras' constructor: ``fn``'s own arguments first (positional
+    in Keras' order), then ``reduction``, ``name``, ``dtype``."""
+    params = list(defaults)
+    default_name = default_name or snake_case(class_name)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        order = params + ["reduction", "name", "dtype"]
+        if len(args) > len(order):
+            raise TypeError(f"{class_name} takes at most {len(order)} positional arguments ({', '.join(order)}), "
+                            f"got {len(args)}.")
+        for key, value in zip(order, args):
+            if key in kwargs:
+                raise TypeError(f"{class_name} got multiple values for argument {key!r}.")
+            kwargs[key] = value
+        reduction = kwargs.pop("reduction", "sum_over_batch_size")
+        name = kwargs.pop("name", None)
+        dtype = kwargs.pop("dtype", None)
+        unknown = set(kwargs) - set(params)
+        if unknown:
+            valid = ", ".join(params + ["reduction", "name", "dtype"])
+            raise TypeError(f"{class_name} got unexpected keyword argument(s) {', '.join(sorted(unknown))}; "
+                            f"it accepts {valid}.")
+        Loss.__init__(self, reduction=reduction, name=name or default_name, dtype=dtype, **{**defaults, **kwargs})
+
+    args = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
+    doc = (f"Class form of ``{fn.__name__}`` (default name ``{default_name!r}``).\n\n"
+           f"    Args: {args + ', ' if args else ''}reduction='sum_over_batch_size', name, dtype.")
+    return type(class_name, (Loss,), {"fn": staticmethod(fn), "__init__": __init__, "__doc__": doc,
+                                      "__module__": __name__})
 
 
 MeanSquaredError = _loss_class("MeanSquaredError", mean_squared_error)
 MeanAbsoluteError = _loss_class("MeanAbsoluteError", mean_absolute_error)
 MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mean_absolute_percentage_error)
 MeanSquaredLogarithmicError = _loss_class("MeanSquaredLogarithmicError", mean_squared_logarithmic_error)
-CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", categorical_crossentropy)
-SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy", sparse_categorical_crossentropy)
-BinaryCrossentropy = _loss_class("BinaryCrossentropy", binary_crossentropy)
+CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", categorical_crossentropy,
+                                      from_logits=False, label_smoothing=0.0, axis=-1)
+SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
+                                            from_logits=False, ignore_class=None, axis=-1)
+BinaryCrossentropy = _loss_class("BinaryCrossentropy", binary_crossentropy,
+                                 from_logits=False, label_smoothing=0.0, axis=-1)
+BinaryFocalCrossentropy = _loss_class("BinaryFocalCrossentropy", binary_focal_crossentropy,
+                                      apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                                      label_smoothing=0.0, axis=-1)
+CategoricalFocalCrossentropy = _loss_class("CategoricalFocalCrossentropy", categorical_focal_crossentropy,
+                                           alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
 Hinge = _loss_class("Hinge", hinge)
 SquaredHinge = _loss_class("SquaredHinge", squared_hinge)
 CategoricalHinge = _loss_class("CategoricalHinge", categorical_hinge)
 LogCosh = _loss_class("LogCosh", log_cosh)
 KLDivergence = _loss_class("KLDivergence", kl_divergence)
 Poisson = _loss_class("Poisson", poisson)
-CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity)
-Huber = _loss_class("Huber", huber)
+CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, axis=-1)
+Huber = _loss_class("Huber", huber, "huber_loss", delta=1.0)
 
 _FUNCTIONS = [mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
               mean_squared_logarithmic_error, categorical_crossentropy, sparse_categorical_crossentropy,
-              binary_crossentropy, hinge, squared_hinge, categorical_hinge, log_cosh, kl_divergence, poisson,
-              cosine_similarity, huber]
+              binary_crossentropy, binary_focal_crossentropy, categorical_focal_crossentropy, hinge, squared_hinge,
+              categorical_hinge, log_cosh, kl_divergence, poisson, cosine_similarity, huber]
 _TABLE: dict[str, Any] = {f.__name__: f for f in _FUNCTIONS}
 _TABLE.update({"mse": mse, "mae": mae, "mape": mape, "msle": msle, "kld": kld, "logcosh": log_cosh,
                "kullback_leibler_divergence": kl_divergence, "cosine_proximity": cosine_similarity,
                "huber_loss": huber})
 _CLASSES = [MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
-            CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, Hinge, SquaredHinge,
-            CategoricalHinge, LogCosh, KLDivergence, Poisson, CosineSimilarity, Huber]
+            CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, BinaryFocalCrossentropy,
+            CategoricalFocalCrossentropy, Hinge, SquaredHinge, CategoricalHinge, LogCosh, KLDivergence, Poisson,
+            CosineSimilarity, Huber]
 _CLASS_TABLE = {c.__name__: c for c in _CLASSES}
+_CLASS_TABLE["LossFunctionWrapper"] = LossFunctionWrapper
 
 
-def get(identifier: Any) -> Callable:
-    """A loss function or ``Loss`` object for a name (``"mse"``, ``"categorical_crossentropy"``…)."""
-    if isinstance(identifier, str) and identifier in _CLASS_TABLE:
+def serialize(loss: Any) -> Any:
+    """JSON-ready form: ``{"class_name", "config"}`` for a ``Loss``, the function's name for a function."""
+    if isinstance(loss, Loss):
+        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    if isinstance(loss, str):
+        return loss
+    if callable(loss):
+        return getattr(loss, "__name__", None) or type(loss).__name__
+    raise TypeError(f"Could not serialize loss {loss!r}: expected a Loss, a name or a function.")
+
+
+def deserialize(config: Any, custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """The inverse of ``serialize`` (also accepts Keras 3's ``{"class_name": "function", "config": name}``);
+    ``custom_objects`` maps names of user-defined losses (classes or functions) to them."""
+    if isinstance(config, Mapping) and config.get("class_name") == "function":
+        config = config.get("config")
+    if isinstance(config, Mapping) and "class_name" in config:
+        name = config["class_name"]
+        cls = (custom_objects or {}).get(name) or _CLASS_TABLE.get(name)
+        if cls is None and name in _TABLE:  # a function named as a class: Keras 2 configs do this
+            return _TABLE[name]
+        if cls is None:
+            valid = ", ".join(sorted(_CLASS_TABLE))
+            raise ValueError(f"Unknown loss class {name!r}; valid loss classes are: {valid} (pass "
+                             "custom_objects={name: cls} for your own).")
+        cfg = dict(config.get("config") or {})
+        return cls.from_config(cfg) if hasattr(cls, "from_config") else cls(**cfg)
+    return get(config, custom_objects=custom_objects)
+
+
+def get(identifier: Any, custom_objects: Mapping[str, Any] | None = None) -> Any:
+    """A loss function or ``Loss`` object for a name (``"mse"``, ``"categorical_crossentropy"``…),
+    a class name (``"Huber"`` → ``Huber()``), a serialized dict, a ``Loss`` or any callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str) and custom_objects and identifier in custom_objects:
+        found = custom_objects[identifier]
+        return found() if isinstance(found, type) else found
+    if isinstance(identifier, str) and identifier in _CLASS_TABLE and identifier != "LossFunctionWrapper":
         return _CLASS_TABLE[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASS_TABLE:  # a serialized Loss
-        return _CLASS_TABLE[identifier["class_name"]].from_config(identifier.get("config", {}))
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier, custom_objects)
     if isinstance(identifier, str) and identifier.upper() in ("MSE", "MAE", "MAPE", "MSLE", "KLD"):
         identifier = identifier.lower()
-    return resolve("loss", identifier, _TABLE)
+    return resolve("loss", identifier, _TABLE, custom_objects=custom_objects)
 
 
 def loss_name(fn: Any) -> str:

@@ -98,6 +98,8 @@ def cosine_similarity(y_true, y_pred, axis: int = -1):
 
 def _divide_no_nan(a: Any, b: Any) -> ops.Tensor:
     """a / b, and 0 where b == 0 (Keras' ``divide_no_nan``)."""
+    if isinstance(b, (int, float)):  # a host count: no device work to decide, and a keeps its dtype
+        return ops.divide(a, float(b)) if b else ops.zeros_like(ops.convert_to_tensor(a))
     a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
     zero = ops.equal(b, 0.0)
     safe = ops.where(zero, ops.ones_like(b), b)

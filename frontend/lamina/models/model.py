@@ -17,6 +17,7 @@ from .. import __version__, callbacks as callbacks_module, ops, optimizers
 from ..layers.layer import Layer
 from ..utils import data as data_utils
 from ..utils.progbar import Progbar
+from . import saving_methods
 from .objectives import Objectives
 
 
@@ -199,6 +200,7 @@ class Model(Layer):
         if self.built and self.weights:
             return
         shapes = [(None,) + tuple(x.shape[1:]) for x in xs]
+        self._build_input_shape = shapes[0] if len(shapes) == 1 else shapes
         try:
             self.build(shapes[0] if len(shapes) == 1 else shapes)
         except (NotImplementedError, TypeError):
@@ -337,6 +339,7 @@ class Model(Layer):
             if val is not None:
                 print(f"Train on {n} samples, validate on {len(val[0][0])} samples")
         seeds = ops.SeedGenerator()
+        seeds.counter = initial_epoch  # epoch e shuffles with counter e, also when resuming
         self.stop_training = False
         cbs.call("on_train_begin", None)
         epoch_logs: dict[str, float] = {}
@@ -555,6 +558,20 @@ class Model(Layer):
             raise ValueError(f"Model {self.name!r} is not built yet, so it has no weights to count; give the "
                              "first layer an input_shape or call the model on data first.")
         return sum(_size(w.shape) for w in self.weights)
+
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, **kwargs: Any) -> None:
+        """Write the model (config, weights, optimizer state) to one ``.lamina`` zip file, atomically."""
+        saving_methods.save(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True, save_format: Any = None, **kwargs: Any) -> None:
+        """Write the weights only (``.npz``; ``.weights.h5`` when h5py is installed), atomically."""
+        saving_methods.save_weights(self, filepath, overwrite=overwrite, save_format=save_format, **kwargs)
+
+    def load_weights(self, filepath: Any, by_name: bool = False, skip_mismatch: bool = False, **kwargs: Any) -> None:
+        return saving_methods.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch, **kwargs)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return saving_methods.to_json(self, **kwargs)
 
     def summary(self, line_length: int | None = None, positions: list | None = None, print_fn: Any = None) -> None:
         from .summary import print_summary

@@ -47,6 +47,11 @@ def _loss_name(loss: Any) -> str | None:
     return {"CategoricalCrossentropy": "categorical_crossentropy"}.get(name, name)
 
 
+def _as_column(y: Any) -> Any:
+    """1-D targets as ``(samples, 1)``, as Keras 2 standardised them for a model with one output unit."""
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
 class BaseWrapper:
     """Shared logic of the two wrappers.
 
@@ -110,6 +115,7 @@ class BaseWrapper:
         y = data_utils.to_host_array(y, "y")
         if _loss_name(getattr(self.model, "loss", None)) == "categorical_crossentropy" and y.ndim != 2:
             y = to_categorical(y)
+        y = _as_column(y)
         fit_args = self.filter_sk_params(_sequential().fit)
         fit_args.update(kwargs)
         return self.model.fit(x, y, **fit_args)
@@ -181,7 +187,7 @@ class KerasClassifier(BaseWrapper):
         kwargs = self.filter_sk_params(_sequential().evaluate, kwargs)
         if _loss_name(getattr(self.model, "loss", None)) == "categorical_crossentropy" and y.ndim != 2:
             y = to_categorical(y, num_classes=self.n_classes_)
-        outputs = self.model.evaluate(x, y, **kwargs)
+        outputs = self.model.evaluate(x, _as_column(y), **kwargs)
         if not isinstance(outputs, list):
             outputs = [outputs]
         for name, output in zip(self.model.metrics_names, outputs):
@@ -209,7 +215,7 @@ class KerasRegressor(BaseWrapper):
         if not hasattr(self, "model"):
             raise ValueError("KerasRegressor.score() needs a fitted model; call fit(x, y) first.")
         kwargs = self.filter_sk_params(_sequential().evaluate, kwargs)
-        loss = self.model.evaluate(x, y, **kwargs)
+        loss = self.model.evaluate(x, _as_column(data_utils.to_host_array(y, "y")), **kwargs)
         if isinstance(loss, list):
             return -float(loss[0])
         return -float(loss)

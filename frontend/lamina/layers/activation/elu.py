@@ -29,6 +29,9 @@ class ELU(Layer):
     def call(self, inputs: Any) -> ops.Tensor:
         return ops.elu(inputs, self.alpha)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["alpha"] = self.alpha

@@ -41,6 +41,9 @@ class LeakyReLU(Layer):
     def call(self, inputs: Any) -> ops.Tensor:
         return ops.leaky_relu(inputs, self.negative_slope)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["negative_slope"] = self.negative_slope

@@ -58,6 +58,9 @@ class PReLU(Layer):
     def call(self, inputs: Any) -> ops.Tensor:
         return ops.add(ops.relu(inputs), ops.multiply(self.alpha, ops.minimum(inputs, 0.0)))
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({

@@ -39,6 +39,9 @@ class ReLU(Layer):
         return activations.relu(inputs, negative_slope=self.negative_slope, max_value=self.max_value,
                                 threshold=self.threshold)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"max_value": self.max_value, "negative_slope": self.negative_slope,

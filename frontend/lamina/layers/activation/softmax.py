@@ -38,6 +38,9 @@ class Softmax(Layer):
             return ops.exp(ops.subtract(inputs, ops.logsumexp(inputs, axis=tuple(self.axis), keepdims=True)))
         return ops.softmax(inputs, axis=self.axis)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["axis"] = self.axis

@@ -29,6 +29,9 @@ class ThresholdedReLU(Layer):
     def call(self, inputs: Any) -> ops.Tensor:
         return ops.where(ops.greater(inputs, self.theta), inputs, 0.0)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["theta"] = self.theta

@@ -32,6 +32,9 @@ class ActivityRegularization(Layer):
     def call(self, inputs: Any) -> Any:
         return inputs
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"l1": self.l1, "l2": self.l2})

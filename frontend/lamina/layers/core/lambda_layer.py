@@ -57,8 +57,8 @@ class Lambda(Layer):
         function: the function; it receives the input tensor (or list of tensors), plus
             ``training`` and ``mask`` when its signature takes them.
         output_shape: the output shape without the batch axis (a tuple), or a function of the
-            full input shape; ``None`` (default) lets the caller infer the shape by running the
-            function.
+            full input shape; ``None`` (default) infers the shape by running the function once on
+            a small batch of zeros.
         mask: a mask, or a function ``(inputs, mask) -> mask``.
         arguments: extra keyword arguments for ``function``.
 
@@ -94,11 +94,12 @@ class Lambda(Layer):
         return self.function(inputs, **kwargs)
 
     def compute_output_shape(self, input_shape: Any) -> tuple | None:
-        """``(batch,) + output_shape`` for a tuple, ``output_shape(input_shape)`` for a function,
-        ``None`` (infer by calling) when no ``output_shape`` was given."""
+        """``(batch,) + output_shape`` for a tuple, ``output_shape(input_shape)`` for a function;
+        without ``output_shape``, inferred by running the function once on zeros (``Layer``'s
+        default)."""
         spec = self.output_shape_spec
         if spec is None:
-            return None
+            return super().compute_output_shape(input_shape)
         if callable(spec):
             out = spec(input_shape)
             if out is None:

@@ -67,6 +67,9 @@ class AlphaDropout(Layer):
         x = ops.add(ops.multiply(inputs, keep), dropped)
         return ops.add(ops.multiply(x, a), b)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"rate": self.rate, "noise_shape": None if self.noise_shape is None else list(self.noise_shape),

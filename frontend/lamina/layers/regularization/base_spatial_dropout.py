@@ -53,6 +53,10 @@ class _SpatialDropout(Dropout):
         mask = ops.dropout(ops.ones(shape, inputs.dtype), self.rate, seed, counter)
         return ops.multiply(inputs, ops.stop_gradient(mask))
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        self._noise_shape(tuple(input_shape))  # checks the rank
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("noise_shape", None)

@@ -39,6 +39,9 @@ class GaussianDropout(Layer):
                                   seed=self.seed_generator)
         return ops.multiply(inputs, noise)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"rate": self.rate, "seed": self.seed})

@@ -38,6 +38,9 @@ class GaussianNoise(Layer):
                                   seed=self.seed_generator)
         return ops.add(inputs, noise)
 
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(input_shape)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"stddev": self.stddev, "seed": self.seed})

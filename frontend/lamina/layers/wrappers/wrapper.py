@@ -1,7 +1,6 @@
 """``Wrapper``: the base of layers that wrap another layer (its weights are the wrapper's)."""
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from ... import ops
@@ -48,22 +47,15 @@ class Wrapper(Layer):
         return list(Layer.losses.fget(self)) + list(self.layer.losses)
 
     def get_config(self) -> dict:
+        from .. import serialize  # registered custom classes go by their registered name
         config = super().get_config()
-        config["layer"] = {"class_name": type(self.layer).__name__, "config": self.layer.get_config()}
+        config["layer"] = serialize(self.layer)
         return config
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Wrapper":
-        from .. import get as get_layer_class  # lamina.layers' table; imported late (it imports us)
+        from .. import deserialize  # lamina.layers' lookup; imported late (it imports this package)
         config = dict(config)
         spec = config.pop("layer")
-        if isinstance(spec, Layer):
-            inner = spec
-        else:
-            name = spec["class_name"]
-            inner_cls = (custom_objects or {}).get(name) or get_layer_class(name)
-            if "custom_objects" in inspect.signature(inner_cls.from_config).parameters:
-                inner = inner_cls.from_config(spec["config"], custom_objects=custom_objects)
-            else:
-                inner = inner_cls.from_config(spec["config"])
+        inner = spec if isinstance(spec, Layer) else deserialize(spec, custom_objects=custom_objects)
         return cls(inner, **config)

@@ -1,0 +1,40 @@
+"""The bodies of ``Model.save``, ``save_weights``, ``load_weights`` and ``to_json``.
+
+``Model`` delegates to these in one line each; the work happens in ``lamina.saving`` (a host-side
+module that may use NumPy), imported on first use so that importing ``lamina.models`` stays light.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def save(model: Any, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True,
+         **kwargs: Any) -> None:
+    """``model.save(path)``: architecture, weights, compile arguments and optimizer state in one
+    ``.lamina`` (or ``.keras``) zip file, written atomically. See ``lamina.saving.save_model``."""
+    from ..saving.saving_api import save_model
+    save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs)
+
+
+def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True, save_format: str | None = None,
+                 **kwargs: Any) -> None:
+    """``model.save_weights(path)``: ``.npz`` by default, Keras 2 HDF5 for ``.h5``/``.weights.h5``."""
+    from ..saving.saving_api import save_weights as _save_weights
+    kwargs.pop("options", None)
+    if kwargs:
+        raise TypeError(f"save_weights() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
+    _save_weights(model, filepath, overwrite=overwrite, save_format=save_format)
+
+
+def load_weights(model: Any, filepath: str | os.PathLike, by_name: bool = False, skip_mismatch: bool = False,
+                 **kwargs: Any) -> None:
+    """``model.load_weights(path, by_name=False, skip_mismatch=False)``."""
+    from ..saving.saving_api import load_weights as _load_weights
+    return _load_weights(model, filepath, by_name=by_name, skip_mismatch=skip_mismatch, **kwargs)
+
+
+def to_json(model: Any, **kwargs: Any) -> str:
+    """``model.to_json()``: the architecture as JSON (``json.dumps`` options pass through)."""
+    from ..saving.saving_api import model_to_json
+    return model_to_json(model, **kwargs)

@@ -99,6 +99,7 @@ class CupyBackend(ArrayBackend):
             ) from None
         self.xp = cupy
         self.device_id = index
+        self._scalars: dict[tuple, Any] = {}
         self.tf32_allowed = configure_tf32(cupy)
         fused = os.environ.get("LAMINA_CUPY_FUSED", "1").strip() != "0"
         self._kernels = KernelLibrary(cupy, enabled=fused)
@@ -187,6 +188,17 @@ class CupyBackend(ArrayBackend):
     # --- transfer -----------------------------------------------------------------------
     def asarray(self, x: Any, dtype: str | None = None) -> Any:
         cupy = self.xp
+        if type(x) in (float, int, bool):
+            # Python scalars (1e-7, batch sizes, 1.0 …) recur every step; uploading each one is a
+            # blocking host-to-device copy, so each distinct (value, dtype) is uploaded once.
+            # Lamina never writes into an op's operands, so sharing these 0-d arrays is safe.
+            key = (type(x), x, dtype)
+            cached = self._scalars.get(key)
+            if cached is None:
+                if len(self._scalars) >= 1024:
+                    self._scalars.clear()
+                cached = self._scalars[key] = cupy.asarray(x, dtype=dtype)
+            return cached
         if isinstance(x, np.ndarray) and dtype is not None:
             target = np.dtype(dtype)
             # float64 -> float32 (or narrower) on the host: fewer bytes cross the bus. Float to

@@ -38,7 +38,8 @@ def set_image_dim_ordering(value: str) -> None:
 
 def variable(value: Any, dtype: str | None = None, name: str | None = None) -> ops.Variable:
     t = ops.convert_to_tensor(value, dtype=dtype or _config.floatx())
-    return ops.Variable(t.value, name=name or "variable")
+    # A copy: the converted value may be shared (a cached scalar, the caller's array).
+    return ops.Variable(_backends.current().copy(t.value), name=name or "variable")
 
 
 def constant(value: Any, dtype: str | None = None, shape: Sequence[int] | None = None) -> ops.Tensor:

@@ -422,3 +422,25 @@ def test_adadelta_default_trains_where_keras3_rate_barely_moves():
     start = float(np.mean(y ** 2))
     assert fit(optimizers.Adadelta()) < 1e-3 * start
     assert fit(optimizers.Adadelta(learning_rate=0.001)) > 0.99 * start
+
+
+def test_keras2_and_keras3_saved_configs_load():
+    # standalone Keras 2.2 (an .h5 training_config) and Keras 3 (.keras) optimizer configs
+    k2 = optimizers.deserialize({"class_name": "Nadam", "config": {"lr": 0.002, "beta_1": 0.9, "beta_2": 0.999,
+                                                                   "epsilon": None, "schedule_decay": 0.004}})
+    assert (k2.learning_rate, k2.epsilon, k2.schedule_decay) == (0.002, 1e-7, 0.004)
+    k2a = optimizers.deserialize({"class_name": "Adadelta", "config": {"lr": 1.0, "rho": 0.95, "decay": 0.0,
+                                                                       "epsilon": 1e-07}})
+    assert k2a.learning_rate == 1.0
+    k3 = optimizers.deserialize({
+        "module": "keras.optimizers", "class_name": "AdamW", "registered_name": None,
+        "config": {"name": "adamw", "learning_rate": {
+            "module": "keras.optimizers.schedules", "class_name": "ExponentialDecay", "registered_name": None,
+            "config": {"initial_learning_rate": 0.01, "decay_steps": 10, "decay_rate": 0.5, "staircase": False,
+                       "name": "ExponentialDecay"}},
+            "weight_decay": 0.01, "clipnorm": None, "global_clipnorm": None, "clipvalue": None, "use_ema": False,
+            "ema_momentum": 0.99, "ema_overwrite_frequency": None, "loss_scale_factor": None,
+            "gradient_accumulation_steps": None, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07,
+            "amsgrad": False}})
+    assert isinstance(k3, optimizers.AdamW) and k3.weight_decay == 0.01
+    assert isinstance(k3.learning_rate, schedules.ExponentialDecay)

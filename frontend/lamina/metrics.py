@@ -335,6 +335,15 @@ def _confusion_inputs(y_true: Any, y_pred: Any, sample_weight: Any, *, top_k: in
     return y_pred, labels, weights
 
 
+def _threshold_tensor(metric: Any, dtype: str) -> ops.Tensor:
+    """The metric's thresholds on the device, uploaded once per backend and dtype."""
+    cache = metric.__dict__.setdefault("_threshold_cache", {})
+    key = (id(ops.backend_object()), dtype)
+    if key not in cache:
+        cache[key] = ops.convert_to_tensor(metric.thresholds, dtype)
+    return cache[key]
+
+
 def _confusion_counts(preds: ops.Tensor, labels: ops.Tensor, weights: ops.Tensor, thresholds: ops.Tensor,
                       per_label: bool = False) -> tuple[ops.Tensor, ...]:
     """Weighted (tp, fp, tn, fn) for each threshold (a prediction is positive when ``> threshold``).
@@ -385,7 +394,7 @@ class _ConfusionMatrixMetric(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         preds, labels, weights = _confusion_inputs(y_true, y_pred, sample_weight, top_k=self.top_k,
                                                    class_id=self.class_id)
-        thr = ops.convert_to_tensor(self.thresholds, preds.dtype)
+        thr = _threshold_tensor(self, preds.dtype)
         tp, fp, tn, fn = _confusion_counts(preds, labels, weights, thr)
         self.true_positives = _accumulate(self.true_positives, tp)
         self.false_positives = _accumulate(self.false_positives, fp)
@@ -507,7 +516,7 @@ class AUC(Metric):
         preds, labels, weights = _confusion_inputs(
             y_true, y_pred, sample_weight, from_logits=self.from_logits,
             label_weights=None if self.multi_label else self.label_weights)
-        thr = ops.convert_to_tensor(self.thresholds, preds.dtype)
+        thr = _threshold_tensor(self, preds.dtype)
         tp, fp, tn, fn = _confusion_counts(preds, labels, weights, thr, per_label=self.multi_label)
         self.true_positives = _accumulate(self.true_positives, tp)
         self.false_positives = _accumulate(self.false_positives, fp)

@@ -59,7 +59,7 @@ class Objectives:
         return len(self.output_names) > 1
 
     def _metric_name(self, spec: Any, metric: Any, output: int) -> str:
-        base = spec if isinstance(spec, str) else metric.name
+        base = metric.name  # 'acc' stays 'acc'; a class-name string like 'AUC' becomes 'auc', as Keras
         return f"{self.output_names[output]}_{base}" if self.multi else base
 
     def names(self) -> list[str]:

@@ -9,6 +9,9 @@ from .. import ops
 from .._lookup import snake_case
 from .schedules import LearningRateSchedule
 
+# Keys tf.keras 2 / Keras 3 write into optimizer configs that carry no meaning here.
+_FOREIGN_KEYS = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "jit_compile", "is_legacy_optimizer",
+                 "loss_scale_factor", "gradient_accumulation_steps", "module", "registered_name")
 _BASE_KWARGS = {"lr", "decay", "clipnorm", "clipvalue", "global_clipnorm", "name", "weight_decay"}
 
 
@@ -235,14 +238,23 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict) -> "Optimizer":
+        """Rebuild from ``get_config()``; also reads tf.keras 2 and Keras 3 configs, whose extra
+        bookkeeping keys (``use_ema``, ``jit_compile``, ``is_legacy_optimizer``…) are dropped."""
         config = dict(config)
+        for key in _FOREIGN_KEYS:
+            value = config.pop(key, None)
+            if key in ("use_ema", "gradient_accumulation_steps", "loss_scale_factor") and value:
+                import warnings
+                warnings.warn(f"{cls.__name__}.from_config: {key}={value!r} is not supported by Lamina and is "
+                              "ignored.", stacklevel=2)
         lr = config.get("learning_rate")
         if isinstance(lr, dict) and "class_name" in lr:
             from . import schedules
             schedule_cls = getattr(schedules, lr["class_name"], None)
             if not (isinstance(schedule_cls, type) and issubclass(schedule_cls, LearningRateSchedule)):
                 raise ValueError(f"Unknown learning-rate schedule {lr['class_name']!r} in the optimizer config.")
-            config["learning_rate"] = schedule_cls(**lr.get("config", {}))
+            schedule_config = {k: v for k, v in (lr.get("config") or {}).items() if k != "name"}  # Keras 3 adds name
+            config["learning_rate"] = schedule_cls(**schedule_config)
         return cls(**config)
 
     def __repr__(self) -> str:

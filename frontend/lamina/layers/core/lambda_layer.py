@@ -5,7 +5,6 @@ import inspect
 import sys
 from typing import Any, Callable
 
-from ... import ops
 from ..layer import Layer
 
 

@@ -115,8 +115,9 @@ class Dot(Layer):
         if not isinstance(inputs, (list, tuple)):
             raise ValueError(f"Layer {self.name!r} (Dot) must be called on a list of two inputs, "
                              f"e.g. Dot(axes=1)([a, b]); got a single tensor of shape {tuple(inputs.shape)}.")
-        x1, x2 = [ops.convert_to_tensor(x) for x in inputs] if len(inputs) == 2 else (None, None)
-        _, _, axes = self._checked([x.shape for x in inputs] if x1 is None else [x1.shape, x2.shape])
+        inputs = [ops.convert_to_tensor(x) for x in inputs]
+        _, _, axes = self._checked([x.shape for x in inputs])
+        x1, x2 = inputs
         if self.normalize:
             x1 = l2_normalize(x1, axes[0])
             x2 = l2_normalize(x2, axes[1])

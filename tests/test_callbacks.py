@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -565,6 +564,41 @@ def test_model_checkpoint_real_save_weights_best_only(tmp_path):
     fresh.load_weights(path)
     for got, want in zip(fresh.get_weights(), recorder.weights[1]):
         np.testing.assert_array_equal(got, want)
+
+
+@needs_save
+def test_checkpoint_and_csv_logger_resume_an_interrupted_run_losing_nothing(tmp_path):
+    from lamina.models import load_model
+    x, y = data()
+
+    def fresh():
+        model = mlp(features=6, classes=3, hidden=8)
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        return model
+
+    straight = fresh()
+    expected = straight.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0).history["loss"]
+
+    class Crash(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt  # the process is killed after epoch 2's checkpoint
+
+    ckpt, log = str(tmp_path / "run" / "last.lamina"), tmp_path / "log.csv"
+    model, first_log = fresh(), CSVLogger(log, append=True)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0,
+                  callbacks=[ModelCheckpoint(ckpt), first_log, Crash()])
+    first_log.csv_file.close()  # what the dying process's exit does
+    assert [r[0] for r in read_csv(log)] == ["epoch", "0", "1"]
+    resumed = load_model(ckpt)
+    resumed.fit(x, y, batch_size=16, epochs=4, initial_epoch=2, shuffle=False, verbose=0,
+                callbacks=[ModelCheckpoint(ckpt), CSVLogger(log, append=True)])
+    for got, want in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    rows = read_csv(log)
+    assert rows[0] == ["epoch", "accuracy", "loss"] and [r[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected, rtol=1e-6)
 
 
 # --- TerminateOnNaN ------------------------------------------------------------------------------

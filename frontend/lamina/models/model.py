@@ -333,7 +333,9 @@ class Model(Layer):
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], self,
                                             {"batch_size": batch_size, "epochs": epochs, "steps": steps,
-                                             "samples": n, "verbose": verbose})
+                                             "samples": n, "verbose": verbose, "do_validation": val is not None,
+                                             "metrics": self.metrics_names + ["val_" + m for m in self.metrics_names]
+                                             if val is not None else self.metrics_names})
         if verbose:
             _announce_backend()
             if val is not None:

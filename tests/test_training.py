@@ -257,3 +257,20 @@ def test_data_larger_than_the_device_is_uploaded_batch_by_batch(monkeypatch):
         monkeypatch.undo()
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_one_dimensional_targets_for_a_single_unit_output():
+    """Keras 2 reshaped y of shape (n,) to (n, 1); without that the loss broadcasts to (n, n)."""
+    from lamina.layers import Dense
+    from lamina.models import Sequential
+    x, _, labels = blobs(n=200, classes=2)
+    y = labels.astype("float32")
+    results = []
+    for targets in (y, y[:, None]):
+        lamina.utils.set_random_seed(11)
+        model = Sequential([Dense(8, input_shape=(20,), activation="tanh"), Dense(1, activation="sigmoid")])
+        model.compile(optimizer=SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"])
+        hist = model.fit(x, targets, batch_size=20, epochs=5, verbose=0, validation_split=0.2)
+        results.append(hist.history)
+    assert results[0] == results[1]
+    assert results[0]["accuracy"][-1] > 0.9

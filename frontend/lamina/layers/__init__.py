@@ -1,13 +1,24 @@
 """``lamina.layers``: Keras layers by name."""
 from typing import Any
 
-from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
+from .core import Activation, ActivityRegularization, Dense, Dropout, Flatten, Lambda, Permute, RepeatVector, Reshape
 from .input_layer import Input, InputLayer
 from .layer import Layer
+from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
+                      concatenate, dot, maximum, minimum, multiply, subtract)
+from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
+                             SpatialDropout3D)
 from .symbolic import KerasTensor
+from .wrappers import TimeDistributed, Wrapper
+from . import advanced_activations, merge, noise, wrappers  # noqa: E402  Keras 2 module paths
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor", "Layer", "Reshape",
-           "deserialize", "get", "serialize"]
+__all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "Concatenate", "Dense", "Dot",
+           "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "Input", "InputLayer", "KerasTensor",
+           "Lambda", "Layer", "LeakyReLU", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",
+           "RepeatVector", "Reshape", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+           "Subtract", "ThresholdedReLU", "TimeDistributed", "Wrapper", "add", "average", "concatenate",
+           "deserialize", "dot", "get", "maximum", "minimum", "multiply", "serialize", "subtract"]
 
 
 def _table() -> dict:

@@ -317,9 +317,9 @@ class Model(Layer):
             sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
 
         output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
-        self._objectives.check_targets(ys, output_shapes)
+        ys = self._objectives.check_targets(ys, output_shapes)
         if val is not None:
-            self._objectives.check_targets(val[1], output_shapes)
+            val = (val[0], self._objectives.check_targets(val[1], output_shapes), val[2])
 
         be = ops.backend_object()
         n = len(xs[0])
@@ -456,7 +456,7 @@ class Model(Layer):
             raise ValueError("evaluate() needs inputs x and targets y (one target per sample).")
         xs, ys, sw = self._prepare(x, y, sample_weight)
         output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
-        self._objectives.check_targets(ys, output_shapes)
+        ys = self._objectives.check_targets(ys, output_shapes)
         if steps is not None:
             limit = data_utils.positive_int(steps, "steps") * batch_size
             xs, ys, sw = [a[:limit] for a in xs], [a[:limit] for a in ys], None if sw is None else sw[:limit]
@@ -519,7 +519,7 @@ class Model(Layer):
         if class_weight is not None:
             sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
         output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
-        self._objectives.check_targets(ys, output_shapes)
+        ys = self._objectives.check_targets(ys, output_shapes)
         be = ops.backend_object()
         xb = [ops.Tensor(be.asarray(a)) for a in xs]
         yb = [ops.Tensor(be.asarray(a)) for a in ys]
@@ -534,7 +534,7 @@ class Model(Layer):
         self._require_compiled("test_on_batch")
         xs, ys, sw = self._prepare(x, y, sample_weight)
         output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
-        self._objectives.check_targets(ys, output_shapes)
+        ys = self._objectives.check_targets(ys, output_shapes)
         logs = self._evaluate_arrays(xs, ys, sw, max(len(xs[0]), 1), output_shapes)
         return self._batch_results(logs, return_dict)
 

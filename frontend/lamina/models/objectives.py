@@ -114,12 +114,19 @@ class Objectives:
                 metrics.append((i, metric))
         return Totals(self, metrics)
 
-    def check_targets(self, ys: list, output_shapes: list | None) -> None:
+    def check_targets(self, ys: list, output_shapes: list | None) -> list:
+        """The targets, checked against the outputs; 1-D targets for an output of width 1 get their
+        trailing axis, as Keras 2 did (else (n,) against (n, 1) would broadcast to (n, n))."""
         if not output_shapes:
-            return
+            return ys
+        out = []
         for i, (y, shape, fn) in enumerate(zip(ys, output_shapes, self.loss_fns)):
+            if y is not None and shape is not None and y.ndim == len(shape) - 1 and shape[-1] == 1:
+                y = y.reshape(y.shape + (1,))
             if fn is not None and y is not None and shape is not None:
                 _check_target(y, tuple(shape), fn, self.output_names[i] if self.multi else None)
+            out.append(y)
+        return out
 
 
 class Totals:

@@ -33,12 +33,18 @@ def to_host_array(x: Any, what: str) -> np.ndarray:
     return arr
 
 
+def _contiguous(a: Any) -> Any:
+    # Batches are gathered with take(), which copies a whole non-contiguous array first (a strided
+    # view such as pairs[:, 0] would cost a full copy per batch); one copy per fit instead.
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) and not a.flags.c_contiguous else a
+
+
 def cast_inputs(x: np.ndarray) -> np.ndarray:
-    """Integer, bool and non-floatx float inputs become floatx, as Keras does."""
+    """Integer, bool and non-floatx float inputs become floatx, as Keras does (C-contiguous)."""
     floatx = _config.floatx()
     if getattr(x, "dtype", None) is not None and str(x.dtype) != floatx and x.dtype.kind in "biuf":
         return x.astype(floatx)
-    return x
+    return _contiguous(x)
 
 
 def cast_targets(y: np.ndarray) -> np.ndarray:
@@ -48,7 +54,7 @@ def cast_targets(y: np.ndarray) -> np.ndarray:
         return y.astype(floatx)
     if y.dtype.kind == "b":
         return y.astype(floatx)
-    return y
+    return _contiguous(y)
 
 
 def check_same_length(x: Any, y: Any, sample_weight: Any = None) -> int:

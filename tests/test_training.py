@@ -33,22 +33,17 @@ def test_fit_learns_and_history_has_keras_keys():
 
 def test_validation_split_takes_the_last_samples_before_shuffling():
     x, y, _ = blobs(n=100)
-    seen = []
-
-    class Spy(Callback):
-        pass
-
-    model = compiled()
-    original = model._evaluate_arrays
-
-    def spy(xs, ys, *a, **k):
-        seen.append((xs[0].copy(), ys[0].copy()))
-        return original(xs, ys, *a, **k)
-
-    model._evaluate_arrays = spy
-    model.fit(x, y, batch_size=10, epochs=1, validation_split=0.3, verbose=0, shuffle=True)
-    np.testing.assert_array_equal(seen[0][0], x[70:])
-    np.testing.assert_array_equal(seen[0][1], y[70:])
+    histories = []
+    for kwargs in ({"x": x, "y": y, "validation_split": 0.3},
+                   {"x": x[:70], "y": y[:70], "validation_data": (x[70:], y[70:])}):
+        model = compiled(seed=4)
+        lamina.utils.set_random_seed(9)  # fit's shuffle seed comes from the global stream
+        histories.append(model.fit(batch_size=10, epochs=2, verbose=0, shuffle=True, **kwargs).history)
+    assert histories[0] == histories[1]
+    other = compiled(seed=4)
+    lamina.utils.set_random_seed(9)
+    moved = other.fit(x[30:], y[30:], validation_data=(x[:30], y[:30]), batch_size=10, epochs=2, verbose=0)
+    assert moved.history["val_loss"] != histories[0]["val_loss"]
 
 
 def test_reported_loss_is_batch_size_weighted_mean():
@@ -274,3 +269,43 @@ def test_one_dimensional_targets_for_a_single_unit_output():
         results.append(hist.history)
     assert results[0] == results[1]
     assert results[0]["accuracy"][-1] > 0.9
+
+
+def test_generators_and_sequences_train_like_arrays():
+    """fit/evaluate/predict accept a Keras 2 generator (with steps) or a Sequence."""
+    x, y, _ = blobs(n=120)
+
+    class Batches(lamina.utils.Sequence):
+        def __init__(self):
+            self.epochs_seen = 0
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[i * 30:(i + 1) * 30], y[i * 30:(i + 1) * 30]
+
+        def on_epoch_end(self):
+            self.epochs_seen += 1
+
+    def generator():
+        while True:
+            for i in range(4):
+                yield x[i * 30:(i + 1) * 30], y[i * 30:(i + 1) * 30]
+
+    model_a, model_b, model_c = compiled(seed=2), compiled(seed=2), compiled(seed=2)
+    seq = Batches()
+    ha = model_a.fit(seq, epochs=3, shuffle=False, verbose=0)
+    hb = model_b.fit_generator(generator(), steps_per_epoch=4, epochs=3, verbose=0)
+    hc = model_c.fit(x, y, batch_size=30, epochs=3, shuffle=False, verbose=0)
+    assert seq.epochs_seen == 3
+    np.testing.assert_allclose(ha.history["loss"], hc.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(hb.history["loss"], hc.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(model_a.evaluate_generator(generator(), steps=4),
+                               model_c.evaluate(x, y, batch_size=30, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(model_b.predict_generator((b[0] for b in generator()), steps=4),
+                               model_c.predict(x), rtol=1e-5)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        model_a.fit(generator(), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"\(x, y\)"):
+        model_a.fit((b[0] for b in generator()), steps_per_epoch=2, verbose=0)

@@ -298,48 +298,53 @@ class Model(Layer):
             raise ValueError(f"initial_epoch must be a non-negative integer, got {initial_epoch!r}.")
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}.")
-        if x is None or y is None:
+        if x is None:
             raise ValueError("fit() needs inputs x and targets y (one target per sample).")
-        xs, ys, sw = self._prepare(x, y, sample_weight)
-
-        # Validation data: an explicit tuple wins; else the last fraction, taken before shuffling.
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
-            val = self._prepare(validation_data[0], validation_data[1],
-                                validation_data[2] if len(validation_data) == 3 else None)
-        elif validation_split:
-            at = data_utils.split_at(len(xs[0]), validation_split)
-            val = ([a[at:] for a in xs], [a[at:] for a in ys], None if sw is None else sw[at:])
-            xs, ys, sw = [a[:at] for a in xs], [a[:at] for a in ys], None if sw is None else sw[:at]
-        if class_weight is not None:
-            sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
-
-        output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
-        ys = self._objectives.check_targets(ys, output_shapes)
-        if val is not None:
-            val = (val[0], self._objectives.check_targets(val[1], output_shapes), val[2])
+        if _is_stream(x):
+            if y is not None:
+                raise ValueError("fit() got a generator or Sequence as x and also y; the generator yields "
+                                 "(x, y) or (x, y, sample_weight) batches itself.")
+            feed: Any = _StreamFeed(self, x, steps_per_epoch, "steps_per_epoch", shuffle=bool(shuffle))
+            val = None
+            if validation_data is not None:
+                val = (_StreamFeed(self, validation_data, validation_steps, "validation_steps", shuffle=False)
+                       if _is_stream(validation_data) else self._array_validation(validation_data, batch_size,
+                                                                                validation_batch_size))
+        else:
+            if y is None:
+                raise ValueError("fit() needs inputs x and targets y (one target per sample).")
+            xs, ys, sw = self._prepare(x, y, sample_weight)
+            # Validation data: an explicit tuple wins; else the last fraction, taken before shuffling.
+            val_arrays = None
+            if validation_data is not None and not _is_stream(validation_data):
+                val = self._array_validation(validation_data, batch_size, validation_batch_size)
+            elif validation_data is not None:
+                val = _StreamFeed(self, validation_data, validation_steps, "validation_steps", shuffle=False)
+            else:
+                val = None
+                if validation_split:
+                    at = data_utils.split_at(len(xs[0]), validation_split)
+                    val_arrays = ([a[at:] for a in xs], [a[at:] for a in ys], None if sw is None else sw[at:])
+                    xs, ys, sw = [a[:at] for a in xs], [a[:at] for a in ys], None if sw is None else sw[:at]
+            if class_weight is not None:
+                sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
+            feed = _ArrayFeed(self, xs, ys, sw, batch_size, shuffle, steps_per_epoch)
+            if val_arrays is not None:
+                val = _ArrayFeed(self, *val_arrays, validation_batch_size or batch_size, False, None)
 
         be = ops.backend_object()
-        n = len(xs[0])
-        steps = -(-n // batch_size)
-        if steps_per_epoch is not None:
-            steps = min(steps, data_utils.positive_int(steps_per_epoch, "steps_per_epoch"))
-        x_src = [_BatchSource(be, a) for a in xs]
-        y_src = [_BatchSource(be, a) for a in ys]
-        w_src = _BatchSource(be, None if sw is None else sw.astype(self.dtype))
-
+        steps = feed.steps
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], self,
                                             {"batch_size": batch_size, "epochs": epochs, "steps": steps,
-                                             "samples": n, "verbose": verbose, "do_validation": val is not None,
+                                             "samples": feed.samples, "verbose": verbose,
+                                             "do_validation": val is not None,
                                              "metrics": self.metrics_names + ["val_" + m for m in self.metrics_names]
                                              if val is not None else self.metrics_names})
         if verbose:
             _announce_backend()
-            if val is not None:
-                print(f"Train on {n} samples, validate on {len(val[0][0])} samples")
+            if val is not None and feed.samples is not None and val.samples is not None:
+                print(f"Train on {feed.samples} samples, validate on {val.samples} samples")
         seeds = ops.SeedGenerator()
         seeds.counter = initial_epoch  # epoch e shuffles with counter e, also when resuming
         self.stop_training = False
@@ -351,23 +356,16 @@ class Model(Layer):
             cbs.call("on_epoch_begin", epoch, None)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            totals = self._objectives.totals(output_shapes)
-            seed, counter = seeds.next()
-            order = data_utils.epoch_order(n, shuffle, batch_size, seed, counter)
-            order_dev = None if order is None else be.asarray(order)  # on the device, once per epoch
+            totals = None
             bar = Progbar(steps, verbose=verbose, unit_name="step")
             pending: list[Any] = []  # batch losses not yet checked for NaN
             finished = True
-            for step in range(steps):
-                lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-                key = slice(lo, hi)
-                xb = [ops.Tensor(s.batch(key, order, order_dev)) for s in x_src]
-                yb = [ops.Tensor(s.batch(key, order, order_dev)) for s in y_src]
-                wb = w_src.batch(key, order, order_dev)
-                wb = None if wb is None else ops.Tensor(wb)
+            for step, (xb, yb, wb, size) in enumerate(feed.epoch(*seeds.next())):
+                if totals is None:
+                    totals = self._objectives.totals(feed.output_shapes)
                 cbs.call("on_train_batch_begin", step, None)
                 total, parts, preds = self.train_step(xb, yb, wb)
-                totals.update(total, parts, hi - lo, yb, preds, wb, self._collected_metrics())
+                totals.update(total, parts, size, yb, preds, wb, self._collected_metrics())
                 pending.append(total.value)
                 last = step == steps - 1
                 want_bar = bar.wants_update(step + 1) and not last
@@ -389,11 +387,10 @@ class Model(Layer):
                 cbs.call("on_train_batch_end", step, batch_logs)
                 if self.stop_training:
                     break
-            epoch_logs = totals.read()
+            epoch_logs = totals.read() if totals is not None else {}
             if val is not None and finished and ((epoch + 1 - initial_epoch) % validation_freq == 0
                                                  or epoch == epochs - 1):
-                epoch_logs.update(self._evaluate_arrays(val[0], val[1], val[2], validation_batch_size or batch_size,
-                                                        output_shapes, prefix="val_"))
+                epoch_logs.update(self._evaluate_feed(val, prefix="val_"))
             bar.update(steps, list(epoch_logs.items()), finalize=True)
             cbs.call("on_epoch_end", epoch, epoch_logs)
         cbs.call("on_train_end", epoch_logs)
@@ -401,6 +398,40 @@ class Model(Layer):
         history.params = cbs.callbacks[-1].params
         self.history = history
         return history
+
+    def _array_validation(self, validation_data: Any, batch_size: int, validation_batch_size: int | None) -> Any:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                             "or a generator/Sequence of such batches.")
+        xs, ys, sw = self._prepare(validation_data[0], validation_data[1],
+                                   validation_data[2] if len(validation_data) == 3 else None)
+        return _ArrayFeed(self, xs, ys, sw, validation_batch_size or batch_size, False, None)
+
+    def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1, verbose: Any = 1,
+                      callbacks: list | None = None, validation_data: Any = None, validation_steps: int | None = None,
+                      class_weight: dict | None = None, max_queue_size: int = 10, workers: int = 1,
+                      use_multiprocessing: bool = False, shuffle: bool = True, initial_epoch: int = 0,
+                      **kwargs: Any) -> callbacks_module.History:
+        """Keras 2: train on batches from a generator or ``Sequence`` (same as ``fit(generator)``).
+        ``max_queue_size``/``workers``/``use_multiprocessing`` are accepted; batches are read in order."""
+        if class_weight is not None:
+            raise ValueError("fit_generator(class_weight=...) is not supported; yield (x, y, sample_weight) "
+                             "batches from the generator instead.")
+        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=kwargs.pop("nb_epoch", epochs),
+                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
+                        validation_steps=validation_steps, shuffle=shuffle, initial_epoch=initial_epoch, **kwargs)
+
+    def evaluate_generator(self, generator: Any, steps: int | None = None, callbacks: list | None = None,
+                           max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False,
+                           verbose: Any = 0) -> Any:
+        """Keras 2: ``evaluate`` over batches from a generator or ``Sequence``."""
+        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+
+    def predict_generator(self, generator: Any, steps: int | None = None, callbacks: list | None = None,
+                          max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False,
+                          verbose: Any = 0) -> Any:
+        """Keras 2: ``predict`` over batches from a generator or ``Sequence`` (x, or (x, y) batches)."""
+        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose)
 
     @staticmethod
     def _first_nonfinite(pending: list[Any]) -> int | None:
@@ -414,90 +445,84 @@ class Model(Layer):
         return None
 
     # --- evaluate / predict ---------------------------------------------------------------
-    def _evaluate_arrays(self, xs: list, ys: list, sw: Any, batch_size: int, output_shapes: list | None,
-                         prefix: str = "", bar: Progbar | None = None, callbacks: Any = None) -> dict[str, float]:
-        be = ops.backend_object()
-        totals = self._objectives.totals(output_shapes)
-        x_src = [_BatchSource(be, a) for a in xs]
-        y_src = [_BatchSource(be, a) for a in ys]
-        w_src = _BatchSource(be, sw)
-        n = len(xs[0])
-        steps = -(-n // batch_size)
-        for step in range(steps):
-            key = slice(step * batch_size, min((step + 1) * batch_size, n))
-            xb = [ops.Tensor(s.batch(key, None, None)) for s in x_src]
-            yb = [ops.Tensor(s.batch(key, None, None)) for s in y_src]
-            wb = w_src.batch(key, None, None)
-            wb = None if wb is None else ops.Tensor(wb)
+    def _evaluate_feed(self, feed: Any, prefix: str = "", bar: Progbar | None = None,
+                       callbacks: Any = None) -> dict[str, float]:
+        totals = None
+        steps = feed.steps
+        for step, (xb, yb, wb, size) in enumerate(feed.epoch(None, None)):
+            if totals is None:
+                totals = self._objectives.totals(feed.output_shapes)
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", step, None)
             total, parts, preds = self.test_step(xb, yb, wb)
-            totals.update(total, parts, xb[0].shape[0], yb, preds, wb, self._collected_metrics())
-            if bar is not None and step + 1 < steps and bar.wants_update(step + 1):
+            totals.update(total, parts, size, yb, preds, wb, self._collected_metrics())
+            if bar is not None and (steps is None or step + 1 < steps) and bar.wants_update(step + 1):
                 bar.update(step + 1, list(totals.read().items()))
             if callbacks is not None:
                 callbacks.call("on_test_batch_end", step, None)
-        logs = totals.read(prefix)
+        logs = totals.read(prefix) if totals is not None else {}
         if bar is not None:
-            bar.update(steps, list(logs.items()), finalize=True)
+            bar.update(steps or 0, list(logs.items()), finalize=True)
         return logs
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: list | None = None,
                  return_dict: bool = False, **kwargs: Any) -> Any:
         """Loss (and metrics) on the given data: a scalar without metrics or extra outputs, else a
-        list in ``metrics_names`` order (a dict with ``return_dict=True``)."""
+        list in ``metrics_names`` order (a dict with ``return_dict=True``). ``x`` may also be a
+        generator or ``Sequence`` of ``(x, y)`` batches (then ``steps`` says how many)."""
         if kwargs:
             raise TypeError(f"evaluate() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         self._require_compiled("evaluate")
         verbose = _resolve_verbose(verbose)
         batch_size = 32 if batch_size is None else data_utils.positive_int(batch_size, "batch_size")
-        if x is None or y is None:
+        if x is None or (y is None and not _is_stream(x)):
             raise ValueError("evaluate() needs inputs x and targets y (one target per sample).")
-        xs, ys, sw = self._prepare(x, y, sample_weight)
-        output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
-        ys = self._objectives.check_targets(ys, output_shapes)
-        if steps is not None:
-            limit = data_utils.positive_int(steps, "steps") * batch_size
-            xs, ys, sw = [a[:limit] for a in xs], [a[:limit] for a in ys], None if sw is None else sw[:limit]
-        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose})
+        if _is_stream(x):
+            feed: Any = _StreamFeed(self, x, steps, "steps", shuffle=False)
+        else:
+            xs, ys, sw = self._prepare(x, y, sample_weight)
+            if steps is not None:
+                limit = data_utils.positive_int(steps, "steps") * batch_size
+                xs, ys, sw = [a[:limit] for a in xs], [a[:limit] for a in ys], None if sw is None else sw[:limit]
+            feed = _ArrayFeed(self, xs, ys, sw, batch_size, False, None)
+        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "steps": feed.steps})
         cbs.call("on_test_begin", None)
-        bar = Progbar(-(-len(xs[0]) // batch_size), verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(xs, ys, sw, batch_size, output_shapes, bar=bar, callbacks=cbs)
+        bar = Progbar(feed.steps, verbose=verbose) if verbose else None
+        logs = self._evaluate_feed(feed, bar=bar, callbacks=cbs)
         cbs.call("on_test_end", logs)
         return self._batch_results(logs, return_dict)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0, steps: int | None = None,
                 callbacks: list | None = None, **kwargs: Any) -> Any:
-        """Model outputs for ``x`` as host NumPy arrays (a list for several outputs)."""
+        """Model outputs for ``x`` as host NumPy arrays (a list for several outputs). ``x`` may also be
+        a generator or ``Sequence`` yielding ``x`` or ``(x, y)`` batches."""
         if kwargs:
             raise TypeError(f"predict() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         verbose = _resolve_verbose(verbose)
         batch_size = 32 if batch_size is None else data_utils.positive_int(batch_size, "batch_size")
-        xs = [data_utils.cast_inputs(a) for a in self._as_list(x, self.input_names, "input")]
-        self._check_inputs(xs)
-        self._ensure_built(xs)
         be = ops.backend_object()
-        sources = [_BatchSource(be, a) for a in xs]
-        n = len(xs[0])
-        n_steps = -(-n // batch_size)
-        if steps is not None:
-            n_steps = min(n_steps, data_utils.positive_int(steps, "steps"))
-        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose})
+        if _is_stream(x):
+            feed: Any = _StreamFeed(self, x, steps, "steps", shuffle=False, targets=False)
+        else:
+            xs = [data_utils.cast_inputs(a) for a in self._as_list(x, self.input_names, "input")]
+            self._check_inputs(xs)
+            self._ensure_built(xs)
+            feed = _ArrayFeed(self, xs, None, None, batch_size, False, steps)
+        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "steps": feed.steps})
         cbs.call("on_predict_begin", None)
-        bar = Progbar(n_steps, verbose=verbose) if verbose else None
+        bar = Progbar(feed.steps, verbose=verbose) if verbose else None
         outs: list[list] = []
-        for step in range(n_steps):
-            key = slice(step * batch_size, min((step + 1) * batch_size, n))
+        for step, (xb, _yb, _wb, _size) in enumerate(feed.epoch(None, None)):
             cbs.call("on_predict_batch_begin", step, None)
-            preds = self._forward([ops.Tensor(s.batch(key, None, None)) for s in sources], training=False)
+            preds = self._forward(xb, training=False)
             outs.append([p.value for p in preds])
             cbs.call("on_predict_batch_end", step, None)
             if bar is not None:
                 bar.update(step + 1)
         cbs.call("on_predict_end", None)
         if not outs:
-            shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs]) or [(None,)]
+            shapes = feed.output_shapes or [(None,)]
             results = [be.to_numpy(be.zeros((0,) + tuple(s[1:]), self.dtype)) for s in shapes]
         else:
             results = [be.to_numpy(be.concatenate([o[i] for o in outs], axis=0)) for i in range(len(outs[0]))]
@@ -535,7 +560,7 @@ class Model(Layer):
         xs, ys, sw = self._prepare(x, y, sample_weight)
         output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
         ys = self._objectives.check_targets(ys, output_shapes)
-        logs = self._evaluate_arrays(xs, ys, sw, max(len(xs[0]), 1), output_shapes)
+        logs = self._evaluate_feed(_ArrayFeed(self, xs, ys, sw, max(len(xs[0]), 1), False, None))
         return self._batch_results(logs, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -578,6 +603,101 @@ class Model(Layer):
     def summary(self, line_length: int | None = None, positions: list | None = None, print_fn: Any = None) -> None:
         from .summary import print_summary
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+
+def _is_stream(x: Any) -> bool:
+    """A Python generator/iterator or a Keras-style ``Sequence`` (len + indexing, not an array)."""
+    if hasattr(x, "__next__"):
+        return True
+    return hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "shape") \
+        and not isinstance(x, (list, tuple, dict, str, bytes))
+
+
+class _ArrayFeed:
+    """Batches of in-memory arrays: uploaded once when the device holds them, shuffled per epoch
+    from the Philox stream, gathered on the device."""
+
+    def __init__(self, model: Model, xs: list, ys: list | None, sw: Any, batch_size: int, shuffle: Any,
+                 steps: int | None):
+        be = ops.backend_object()
+        self.model, self.be, self.batch_size, self.shuffle = model, be, batch_size, shuffle
+        self.samples = len(xs[0])
+        self.steps = -(-self.samples // batch_size)
+        if steps is not None:
+            self.steps = min(self.steps, data_utils.positive_int(steps, "steps"))
+        self.output_shapes = model._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
+        if ys is not None:
+            ys = model._objectives.check_targets(ys, self.output_shapes)
+        self.x_src = [_BatchSource(be, a) for a in xs]
+        self.y_src = [_BatchSource(be, a) for a in ys] if ys is not None else []
+        self.w_src = _BatchSource(be, None if sw is None else sw.astype(model.dtype))
+
+    def epoch(self, seed: int | None, counter: int | None):
+        order = None
+        if seed is not None:
+            order = data_utils.epoch_order(self.samples, self.shuffle, self.batch_size, seed, counter)
+        order_dev = None if order is None else self.be.asarray(order)  # on the device, once per epoch
+        for step in range(self.steps):
+            lo, hi = step * self.batch_size, min((step + 1) * self.batch_size, self.samples)
+            key = slice(lo, hi)
+            xb = [ops.Tensor(s.batch(key, order, order_dev)) for s in self.x_src]
+            yb = [ops.Tensor(s.batch(key, order, order_dev)) for s in self.y_src]
+            wb = self.w_src.batch(key, order, order_dev)
+            yield xb, yb, None if wb is None else ops.Tensor(wb), hi - lo
+
+
+class _StreamFeed:
+    """Batches from a generator (``(x, y)`` or ``(x, y, sample_weight)`` items, or ``x`` alone for
+    predict) or a ``Sequence`` (indexed; its ``on_epoch_end`` is called after each epoch)."""
+
+    def __init__(self, model: Model, source: Any, steps: int | None, what: str, shuffle: bool,
+                 targets: bool = True):
+        self.model, self.source, self.shuffle, self.targets = model, source, shuffle, targets
+        self.is_sequence = not hasattr(source, "__next__")
+        if steps is None:
+            if not self.is_sequence:
+                raise ValueError(f"A generator has no length; pass {what}=N (the number of batches per epoch).")
+            steps = len(source)
+        self.steps = data_utils.positive_int(steps, what)
+        self.samples = None
+        self.output_shapes: list | None = None
+
+    def _unpack(self, item: Any) -> tuple:
+        if not self.targets:
+            x = item[0] if isinstance(item, tuple) else item
+            return x, None, None
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise ValueError(f"A training generator must yield (x, y) or (x, y, sample_weight) tuples, got "
+                             f"{type(item).__name__}{'' if not isinstance(item, tuple) else f' of length {len(item)}'}.")
+        return item if len(item) == 3 else (item[0], item[1], None)
+
+    def epoch(self, seed: int | None, counter: int | None):
+        be = ops.backend_object()
+        order = list(range(self.steps))
+        if self.is_sequence and self.shuffle and seed is not None:
+            order = [int(i) for i in data_utils.epoch_order(self.steps, True, 1, seed, counter)]
+        for i in order:
+            try:
+                item = self.source[i] if self.is_sequence else next(self.source)
+            except StopIteration:
+                raise ValueError(f"The generator stopped after fewer batches than the {self.steps} asked for; "
+                                 "make it loop forever (while True: ...) or lower the steps.") from None
+            x, y, sw = self._unpack(item)
+            if self.targets:
+                xs, ys, sw = self.model._prepare(x, y, sw)
+            else:
+                xs = [data_utils.cast_inputs(a) for a in self.model._as_list(x, self.model.input_names, "input")]
+                self.model._check_inputs(xs)
+                self.model._ensure_built(xs)
+                ys = None
+            if self.output_shapes is None:
+                self.output_shapes = self.model._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
+            if ys is not None:
+                ys = self.model._objectives.check_targets(ys, self.output_shapes)
+            yield ([ops.Tensor(be.asarray(a)) for a in xs], [ops.Tensor(be.asarray(a)) for a in ys or []],
+                   None if sw is None else ops.Tensor(be.asarray(sw.astype(self.model.dtype))), len(xs[0]))
+        if self.is_sequence and hasattr(self.source, "on_epoch_end"):
+            self.source.on_epoch_end()
 
 
 class _BatchSource:

@@ -2,5 +2,6 @@
 from ..ops.random import set_random_seed
 from .np_utils import normalize, to_categorical
 from .progbar import Progbar
+from .sequence import Sequence
 
-__all__ = ["Progbar", "normalize", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "Sequence", "normalize", "set_random_seed", "to_categorical"]

@@ -1,0 +1,4 @@
+"""Embedding layers (Keras 2 module path ``keras.layers.embeddings``)."""
+from .embedding import Embedding
+
+__all__ = ["Embedding"]

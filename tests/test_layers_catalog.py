@@ -26,27 +26,7 @@ from lamina.layers.wrappers import TimeDistributed
 RNG = np.random.default_rng(2024)
 
 
-def _np(x):
-    return np.asarray(ops.convert_to_numpy(x))
-
-
-def _t(a):
-    return ops.convert_to_tensor(np.asarray(a, dtype=np.float64))
-
-
-def numeric_grad(f, arrays, eps=1e-6):
-    """Central finite differences of the scalar ``f(*arrays)`` (NumPy float64 arrays)."""
-    grads = []
-    for k, a in enumerate(arrays):
-        g = np.zeros_like(a)
-        for idx in np.ndindex(a.shape):
-            plus = [b.copy() for b in arrays]
-            minus = [b.copy() for b in arrays]
-            plus[k][idx] += eps
-            minus[k][idx] -= eps
-            g[idx] = (f(*plus) - f(*minus)) / (2 * eps)
-        grads.append(g)
-    return grads
+from _gradcheck import _np, _t, numeric_grad, roundtrip  # noqa: E402
 
 
 def check_gradients(fn, arrays, rtol=1e-6, atol=1e-8):
@@ -68,11 +48,6 @@ def check_gradients(fn, arrays, rtol=1e-6, atol=1e-8):
         np.testing.assert_allclose(_np(got), want, rtol=rtol, atol=atol)
 
 
-def roundtrip(layer):
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    return clone
 
 
 # --- merge layers ---------------------------------------------------------------------------------

@@ -3,17 +3,20 @@ from typing import Any
 
 from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
 from .core import Activation, ActivityRegularization, Dense, Dropout, Flatten, Lambda, Permute, RepeatVector, Reshape
+from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .layer import Layer
+from .normalization import BatchNormalization, LayerNormalization
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                       concatenate, dot, maximum, minimum, multiply, subtract)
 from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
                              SpatialDropout3D)
 from .symbolic import KerasTensor
 from .wrappers import TimeDistributed, Wrapper
-from . import advanced_activations, merge, noise, wrappers  # noqa: E402  Keras 2 module paths
+from . import advanced_activations, embeddings, merge, noise, normalization, wrappers  # noqa: E402  Keras 2 paths
 
-__all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "Concatenate", "Dense", "Dot",
+__all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "BatchNormalization",
+           "Concatenate", "Dense", "Dot", "Embedding", "LayerNormalization",
            "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "Input", "InputLayer", "KerasTensor",
            "Lambda", "Layer", "LeakyReLU", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",
            "RepeatVector", "Reshape", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",

@@ -499,4 +499,7 @@ PROTOCOL_COVERAGE = {
     "random_uniform": "test_random.py::test_uniform_formula",
     "random_normal": "test_random.py::test_normal_formula",
     "dropout_mask": "test_random.py::test_dropout_mask_formula",
+    **{m: "test_conv.py::test_conv" for m in ("conv", "conv_input_grad", "conv_kernel_grad")},
+    "conv_transpose": "test_conv.py::test_conv_transpose",
+    **{m: "test_conv.py::test_pooling" for m in ("max_pool", "max_pool_grad", "avg_pool", "avg_pool_grad")},
 }

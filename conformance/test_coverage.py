@@ -50,6 +50,8 @@ OPS_COVERAGE = {
     "GradientTape": "test_ops_gradients.py",
     "Variable": "test_ops_gradients.py::test_variables_are_watched_automatically",
     "Tensor": "test_ops_forward.py::test_tensor_operators",
+    **{n: "test_conv.py::test_ops_forward + test_conv.py::test_ops_channels_first + test_conv.py::test_ops_gradient"
+       for n in ("conv", "conv_transpose", "depthwise_conv", "separable_conv", "max_pool", "average_pool")},
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import philox
+from .conv import ConvolutionMixin
 
 _TWO_M24 = 2.0 ** -24
 _TWO_M53 = 2.0 ** -53
@@ -24,7 +25,7 @@ def _norm_axis(axis: Any) -> Any:
     return axis
 
 
-class ArrayBackend:
+class ArrayBackend(ConvolutionMixin):
     """Shared implementation of :class:`lamina.backends.protocol.Backend` over ``self.xp``."""
 
     name = "base"

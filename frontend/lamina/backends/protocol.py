@@ -181,3 +181,56 @@ class Backend(Protocol):
         """(N, C, *spatial) → (N, *spatial, C)."""
     def to_channels_first(self, x: Array) -> Array:
         """(N, *spatial, C) → (N, C, *spatial)."""
+
+    # --- convolution and pooling ------------------------------------------------------------
+    # Layout: channels_last. ``x`` is (N, *spatial, C_in) with 1, 2 or 3 (any >= 1) spatial
+    # dimensions; a convolution kernel is (*kernel_size, C_in / groups, C_out), Keras' layout.
+    # ``strides``, ``dilation_rate`` and ``pool_size`` are an int (every spatial axis) or one int
+    # per spatial axis. Padding follows TensorFlow, per spatial axis of length L, stride s and
+    # dilated kernel k' = d (k - 1) + 1: 'valid' pads nothing and gives floor((L - k') / s) + 1
+    # outputs; 'same' gives ceil(L / s) outputs with max((out - 1) s + k' - L, 0) zeros, half
+    # (rounded down) before and the rest after; 'causal' (1-D only) pads k' - 1 zeros before and
+    # none after. Results are new arrays of the inputs' common float dtype; the shape functions in
+    # ``lamina.backends.conv`` (conv_output_shape, conv_transpose_output_shape) give the shapes.
+    # A geometry that leaves no output (kernel longer than a 'valid' input), channel counts that
+    # do not match, or 'causal' on more than one spatial axis raise ValueError naming the shapes.
+    def conv(self, x: Array, kernel: Array, strides: Any = 1, padding: str = "valid",
+             dilation_rate: Any = 1, groups: int = 1) -> Array:
+        """Cross-correlation (no kernel flip, as every DL library): out[n, o, co] =
+        sum over taps t and c of a group of xpad[n, o*s + t*d, c] * kernel[t, c, co], where output
+        channel co uses input channels [g C_in/G, (g+1) C_in/G) of its group g = co // (C_out/G).
+        ``groups = C_in`` with kernel (*k, 1, C_in * M) is a depthwise convolution with channel
+        multiplier M (output channel c*M + m reads input channel c). Output (N, *out, C_out)."""
+    def conv_input_grad(self, grad: Array, kernel: Array, input_shape: Shape, strides: Any = 1,
+                        padding: str = "valid", dilation_rate: Any = 1, groups: int = 1) -> Array:
+        """d(sum(conv(x, kernel) * grad)) / dx for an ``x`` of ``input_shape``: the adjoint of
+        ``conv`` in its input (``grad`` has conv's output shape). Input rows and columns that no
+        window reaches (trailing ones under 'valid' with strides) get zero."""
+    def conv_kernel_grad(self, x: Array, grad: Array, kernel_shape: Shape, strides: Any = 1,
+                         padding: str = "valid", dilation_rate: Any = 1, groups: int = 1) -> Array:
+        """d(sum(conv(x, kernel) * grad)) / dkernel, of ``kernel_shape``."""
+    def conv_transpose(self, x: Array, kernel: Array, strides: Any = 1, padding: str = "valid",
+                       output_padding: Any = None, dilation_rate: Any = 1) -> Array:
+        """Transposed convolution as Keras' Conv2DTranspose: ``kernel`` is (*k, C_out, C_in), the
+        output length per axis is Keras' ``deconv_output_length`` (``valid``: L s + max(k' - s, 0),
+        ``same``: L s; with ``output_padding`` p: (L - 1) s + k' - 2 pad + p, pad = k' // 2 for
+        'same', 0 for 'valid'; 0 <= p < stride) and the result equals
+        ``conv_input_grad(x, kernel, output_shape, strides, padding, dilation_rate)``: the
+        convolution of an output-shaped array with ``padding`` maps back to x's shape. Its
+        gradients are therefore ``conv(grad, kernel, …)`` (input) and
+        ``conv_kernel_grad(grad, x, kernel.shape, …)`` (kernel). Padding 'causal' is refused."""
+    def max_pool(self, x: Array, pool_size: Any, strides: Any = None, padding: str = "valid") -> Array:
+        """Maximum over each window; ``strides=None`` means ``pool_size``. 'same' padding never
+        enters the maximum (it acts as -inf); NaN in a window gives NaN."""
+    def max_pool_grad(self, x: Array, pooled: Array, grad: Array, pool_size: Any, strides: Any = None,
+                      padding: str = "valid") -> Array:
+        """Gradient of ``max_pool`` w.r.t. ``x`` (``pooled = max_pool(x, …)``, ``grad`` of its
+        shape): each window's gradient goes entirely to the FIRST element equal to the window's
+        maximum in row-major window order (TensorFlow's CPU rule); overlapping windows add. A
+        window whose maximum is NaN passes no gradient."""
+    def avg_pool(self, x: Array, pool_size: Any, strides: Any = None, padding: str = "valid") -> Array:
+        """Mean over each window; 'same' padding is excluded from the count (Keras/TensorFlow)."""
+    def avg_pool_grad(self, grad: Array, input_shape: Shape, pool_size: Any, strides: Any = None,
+                      padding: str = "valid") -> Array:
+        """Gradient of ``avg_pool`` w.r.t. an input of ``input_shape``: grad / count spread over
+        each window's real elements; overlapping windows add."""

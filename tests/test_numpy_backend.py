@@ -57,3 +57,14 @@ def test_dropout_mask_threshold_is_exact():
     words = philox.philox_words(3, 9, 100_000)
     np.testing.assert_array_equal(mask.reshape(-1) > 0, (words >> np.uint64(40)) >= philox.keep_threshold(0.25))
     assert mask.dtype == np.float32 and set(np.unique(mask)) == {0.0, np.float32(1 / 0.75)}
+
+
+def test_weights_are_stored_in_c_order():
+    """BLAS is several times slower on column-major operands, and updates keep the layout."""
+    import lamina
+    wide = lamina.initializers.Orthogonal(seed=1)((4, 16))
+    assert wide.flags.c_contiguous
+    np.testing.assert_allclose(wide @ wide.T, np.eye(4), atol=1e-5)
+    layer = lamina.layers.LSTM(16)
+    layer(np.zeros((2, 3, 4), "float32"))
+    assert all(w.value.flags.c_contiguous for w in layer.weights)

@@ -7,15 +7,17 @@ from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .layer import Layer
 from .normalization import BatchNormalization, LayerNormalization
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                       concatenate, dot, maximum, minimum, multiply, subtract)
 from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
                              SpatialDropout3D)
 from .symbolic import KerasTensor
 from .wrappers import TimeDistributed, Wrapper
-from . import advanced_activations, embeddings, merge, noise, normalization, wrappers  # noqa: E402  Keras 2 paths
+from . import advanced_activations, embeddings, merge, noise, normalization, recurrent, wrappers  # noqa: E402,F401
 
 __all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "BatchNormalization",
+           "Bidirectional", "GRU", "LSTM", "SimpleRNN",
            "Concatenate", "Dense", "Dot", "Embedding", "LayerNormalization",
            "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "Input", "InputLayer", "KerasTensor",
            "Lambda", "Layer", "LeakyReLU", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",

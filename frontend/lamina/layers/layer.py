@@ -116,7 +116,10 @@ class Layer:
         shape = tuple(int(s) for s in shape)
         dtype = dtype or self.dtype
         init = initializers.get(initializer)
-        value = ops.convert_to_tensor(init(shape, dtype), dtype=dtype).value
+        host = init(shape, dtype)
+        if hasattr(host, "flags") and not host.flags.c_contiguous:
+            host = host.copy(order="C")  # weights are updated in place; BLAS is slower on other layouts
+        value = ops.convert_to_tensor(host, dtype=dtype).value
         var = ops.Variable(value, name=f"{self.name}/{name or 'weight'}", trainable=trainable,
                            constraint=constraints.get(constraint))
         var.regularizer = regularizers.get(regularizer)

@@ -1,0 +1,174 @@
+"""``Bidirectional``: runs a recurrent layer forwards and a copy of it backwards, and merges them."""
+from __future__ import annotations
+
+from typing import Any
+
+from ... import ops
+from ..layer import Layer
+from ..wrappers.wrapper import Wrapper
+from .rnn import BaseRNN
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _reverse_time(x: ops.Tensor) -> ops.Tensor:
+    return ops.getitem(x, (slice(None), slice(None, None, -1)))
+
+
+class Bidirectional(Wrapper):
+    """Bidirectional wrapper for ``SimpleRNN``, ``LSTM`` and ``GRU``.
+
+    The backward layer is a copy of ``layer`` (same config, fresh weights, ``go_backwards``
+    flipped) unless ``backward_layer`` is given. With ``return_sequences`` the backward outputs
+    are turned back into forward time order before merging, so step ``t`` of the result sees the
+    whole sequence.
+
+    Args:
+        layer: the recurrent layer to run forwards.
+        merge_mode: ``"concat"`` (default; features ``2 * units``), ``"sum"``, ``"mul"``, ``"ave"``,
+            or ``None`` (return ``[forward_output, backward_output]``).
+        backward_layer: optional recurrent layer for the backward direction (its
+            ``return_sequences`` / ``return_state`` must match ``layer``'s).
+
+    Call arguments: ``initial_state``: the forward layer's states followed by the backward
+    layer's (e.g. ``[h_f, c_f, h_b, c_b]`` for LSTM); ``training``.
+    With ``return_state`` the layer returns ``[output(s)..., *forward_states, *backward_states]``.
+
+    Weights: the forward layer's, then the backward layer's.
+
+    Example:
+        >>> model.add(Bidirectional(LSTM(64), input_shape=(28, 28)))   # -> (None, 128)
+    """
+
+    def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
+                 weights: Any = None, **kwargs: Any):
+        if not isinstance(layer, BaseRNN):
+            raise ValueError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {layer!r}.")
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(f"Bidirectional merge_mode must be one of {list(_MERGE_MODES)}, got {merge_mode!r}.")
+        kwargs.setdefault("name", f"bidirectional_{layer.name}")
+        super().__init__(layer, **kwargs)
+        if backward_layer is None:
+            config = layer.get_config()
+            config["go_backwards"] = not layer.go_backwards
+            config["name"] = f"backward_{layer.name}"
+            config.pop("batch_input_shape", None)
+            backward_layer = type(layer).from_config(config)
+        elif not isinstance(backward_layer, BaseRNN):
+            raise ValueError(f"Bidirectional backward_layer must be a recurrent layer, got {backward_layer!r}.")
+        elif (backward_layer.return_sequences != layer.return_sequences
+              or backward_layer.return_state != layer.return_state
+              or backward_layer.go_backwards == layer.go_backwards):
+            raise ValueError("Bidirectional backward_layer must have the same return_sequences and return_state "
+                             "as layer and the opposite go_backwards.")
+        self.forward_layer = layer
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        if weights is not None:  # Keras 2: forward weights then backward weights
+            self._initial_weights = weights
+
+    # --- weights -------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[ops.Variable]:
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    @property
+    def trainable_weights(self) -> list[ops.Variable]:
+        if not self.trainable:
+            return []
+        return self.forward_layer.trainable_weights + self.backward_layer.trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list[ops.Variable]:
+        if not self.trainable:
+            return self.weights
+        return self.forward_layer.non_trainable_weights + self.backward_layer.non_trainable_weights
+
+    trainable_variables = trainable_weights
+    variables = weights
+
+    @property
+    def losses(self) -> list[ops.Tensor]:
+        return list(Layer.losses.fget(self)) + self.forward_layer.losses + self.backward_layer.losses
+
+    # --- calling -------------------------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        shape = BaseRNN._sequence_shape(input_shape)
+        for layer in (self.forward_layer, self.backward_layer):
+            if not layer.built:
+                layer.build(shape)
+                layer.built = True
+        self.built = True
+
+    def __call__(self, inputs: Any, training: bool | None = None, initial_state: Any = None, **kwargs: Any) -> Any:
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            inputs = [inputs] + states
+        return super().__call__(inputs, training=training, **kwargs)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if isinstance(inputs, (list, tuple)):
+            x, states = inputs[0], list(inputs[1:])
+        else:
+            x, states = inputs, []
+        n_f, n_b = self.forward_layer._STATES, self.backward_layer._STATES
+        if states and len(states) != n_f + n_b:
+            raise ValueError(f"Layer {self.name!r} (Bidirectional) takes {n_f + n_b} initial states (forward then "
+                             f"backward), got {len(states)}.")
+        fw = self.forward_layer(x, training=training, initial_state=states[:n_f] or None)
+        bw = self.backward_layer(x, training=training, initial_state=states[n_f:] or None)
+        fw_states = bw_states = []
+        if self.return_state:
+            fw, fw_states = fw[0], fw[1:]
+            bw, bw_states = bw[0], bw[1:]
+        if self.return_sequences:
+            bw = _reverse_time(bw)
+        if self.merge_mode == "concat":
+            out = [ops.concatenate([fw, bw], axis=-1)]
+        elif self.merge_mode == "sum":
+            out = [ops.add(fw, bw)]
+        elif self.merge_mode == "mul":
+            out = [ops.multiply(fw, bw)]
+        elif self.merge_mode == "ave":
+            out = [ops.multiply(ops.add(fw, bw), 0.5)]
+        else:
+            out = [fw, bw]
+        out = out + list(fw_states) + list(bw_states)
+        return out[0] if len(out) == 1 else out
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        fw = self.forward_layer.compute_output_shape(input_shape)
+        bw = self.backward_layer.compute_output_shape(input_shape)
+        fw_states = bw_states = []
+        if self.return_state:
+            fw, fw_states = fw[0], fw[1:]
+            bw, bw_states = bw[0], bw[1:]
+        if self.merge_mode == "concat":
+            out = [tuple(fw[:-1]) + (fw[-1] + bw[-1],)]
+        elif self.merge_mode is None:
+            out = [tuple(fw), tuple(bw)]
+        else:
+            out = [tuple(fw)]
+        out = out + list(fw_states) + list(bw_states)
+        return out[0] if len(out) == 1 else out
+
+    # --- config --------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        from .. import serialize
+        config = super().get_config()
+        config["merge_mode"] = self.merge_mode
+        config["backward_layer"] = serialize(self.backward_layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Bidirectional":
+        from .. import deserialize
+        from . import GRU, LSTM, SimpleRNN
+        known = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+        known.update(custom_objects or {})
+        config = dict(config)
+        specs = {k: config.pop(k) for k in ("layer", "backward_layer") if k in config}
+        built = {k: v if isinstance(v, Layer) else deserialize(v, custom_objects=known) for k, v in specs.items()}
+        return cls(built["layer"], backward_layer=built.get("backward_layer"), **config)

@@ -1,0 +1,84 @@
+"""``LSTM``: the long short-term memory layer (Hochreiter & Schmidhuber 1997), Keras' formulation."""
+from __future__ import annotations
+
+from typing import Any
+
+from ... import initializers, ops
+from .rnn import BaseRNN
+
+
+class _UnitForgetBias(initializers.Initializer):
+    """``bias_initializer`` for the i and c, o blocks, ones for the forget block (not serialised:
+    the layer rebuilds it from ``unit_forget_bias``)."""
+
+    def __init__(self, base: Any, units: int):
+        self.base, self.units = base, units
+
+    def __call__(self, shape, dtype=None):
+        u = self.units
+        parts = [ops.convert_to_tensor(self.base((u,), dtype), dtype), ops.ones((u,), dtype),
+                 ops.convert_to_tensor(self.base((2 * u,), dtype), dtype)]
+        return ops.concatenate(parts, axis=0)
+
+
+class LSTM(BaseRNN):
+    """Long short-term memory layer.
+
+    Per step, with ``z = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias`` split into the blocks
+    i, f, c, o (Keras' order)::
+
+        i = recurrent_activation(z_i)   f = recurrent_activation(z_f)   o = recurrent_activation(z_o)
+        c_t = f * c_{t-1} + i * activation(z_c)
+        h_t = o * activation(c_t)
+
+    Args:
+        units: size of the output and of both states.
+        activation: default ``"tanh"``.
+        recurrent_activation: default ``"sigmoid"`` (Keras 3; Keras 2 used ``"hard_sigmoid"`` —
+            pass it to reproduce Keras 2 models; Keras 1 name ``inner_activation``).
+        unit_forget_bias: initialise the forget block of the bias to ones (default True).
+        use_bias, initializers, regularizers, constraints, dropout, recurrent_dropout, seed,
+        return_sequences, return_state, go_backwards: as in ``SimpleRNN``.
+
+    Call arguments: ``initial_state=[h0, c0]``, each ``(batch, units)``; ``training``.
+    With ``return_state=True`` the layer returns ``[output, h, c]``.
+
+    Weights (Keras layout, so ``set_weights`` takes Keras' arrays): ``kernel (input_dim, 4 * units)``,
+    ``recurrent_kernel (units, 4 * units)``, ``bias (4 * units,)``.
+
+    Example:
+        >>> model.add(LSTM(128, input_shape=(28, 28)))   # (None, 28, 28) -> (None, 128)
+    """
+
+    _GATES = 4
+    _STATES = 2
+
+    def __init__(self, units: int | None = None, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 unit_forget_bias: bool = True, **kwargs: Any):
+        kwargs.pop("forget_bias_init", None)  # Keras 1; unit_forget_bias replaces it
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _bias_init(self) -> Any:
+        if self.unit_forget_bias:
+            return _UnitForgetBias(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def _step(self, xk_t, states, rec_mask):
+        h, c = states
+        if rec_mask is not None:
+            h = ops.multiply(h, rec_mask)
+        z = ops.add(xk_t, ops.matmul(h, self.recurrent_kernel))
+        act, rec = self.activation, self.recurrent_activation
+        i = rec(self._gate(z, 0))
+        f = rec(self._gate(z, 1))
+        g = act(self._gate(z, 2))
+        o = rec(self._gate(z, 3))
+        c = ops.add(ops.multiply(f, c), ops.multiply(i, g))
+        h = ops.multiply(o, act(c))
+        return h, [h, c]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["unit_forget_bias"] = self.unit_forget_bias
+        return config

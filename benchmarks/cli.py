@@ -12,6 +12,7 @@ Examples::
     python -m benchmarks --quick               # 1 round of 1/5 epochs: a smoke test (~1-2 min)
     python -m benchmarks --sweep --peers numpy-hand,torch
     python -m benchmarks --blas-env both --json /tmp/run.json --png /tmp/run.png
+    python -m benchmarks --workloads conv,lstm --rounds 3   # the layer workloads alone (lamina, torch)
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from . import report
 from .sysinfo import BLAS_VARS, CpuMeter, blas_summary, cpu_name
+from .layers import LAYER_WORKLOADS
 from .workloads import TRAIN_N, VAL_N, sweep_points
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,8 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None, help="rounds of every process (default 3; 1 with --quick)")
     p.add_argument("--epochs", type=int, default=1, help="timed epochs per process and round (default 1)")
     p.add_argument("--workloads", default="w1,w1-infer",
-                   help="comma list of w1, w1-infer (default both; --sweep adds the sweep; 'none' with --sweep: "
-                        "the sweep alone)")
+                   help="comma list of w1, w1-infer, conv, lstm (default w1,w1-infer; conv and lstm -- a Conv2D "
+                        "forward+backward and one LSTM training step, lamina and torch only -- run only when "
+                        "named; --sweep adds the sweep; 'none' with --sweep: the sweep alone)")
     p.add_argument("--sweep", action="store_true",
                    help="also run the batch-size (32..1024) and width (256..4096) sweep of W1, a few steps per point")
     p.add_argument("--peers", default="all",
@@ -94,9 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.workload_list = [w.strip() for w in args.workloads.split(",") if w.strip() and w.strip() != "none"]
     if not args.workload_list and not args.sweep:
         p.error("--workloads none leaves nothing to run; add --sweep")
-    bad = set(args.workload_list) - {"w1", "w1-infer"}
+    bad = set(args.workload_list) - {"w1", "w1-infer", *LAYER_WORKLOADS}
     if bad:
-        p.error(f"unknown workload(s) {', '.join(sorted(bad))}; choose from w1, w1-infer (and --sweep)")
+        p.error(f"unknown workload(s) {', '.join(sorted(bad))}; choose from w1, w1-infer, conv, lstm (and --sweep)")
     return args
 
 
@@ -116,7 +119,9 @@ def blas_configs(mode: str) -> list[dict]:
 
 def plan_jobs(args) -> tuple[list[dict], list[dict]]:
     """(jobs to run, rows known to be unavailable without starting a process)."""
-    jobs: list[dict] = [{"impl": "floor", "backend": "numpy"}]
+    w1_like = args.sweep or any(w in ("w1", "w1-infer") for w in args.workload_list)
+    # The GEMM floor, the hand-written NumPy MLP and Keras only do W1: not started for conv/lstm alone.
+    jobs: list[dict] = [{"impl": "floor", "backend": "numpy"}] if w1_like else []
     skipped: list[dict] = []
     if args.backends == "all":
         sys.path.insert(0, str(REPO / "frontend"))
@@ -133,6 +138,8 @@ def plan_jobs(args) -> tuple[list[dict], list[dict]]:
         tuple(p.strip() for p in args.peers.split(",") if p.strip())
     explicit = args.peers not in ("all", "none")
     for peer in peers:
+        if not w1_like and peer in ("numpy-hand", "keras"):
+            continue
         if peer == "numpy-hand":
             jobs.append({"impl": "numpy-hand", "backend": "numpy"})
         elif peer == "torch":
@@ -222,6 +229,7 @@ def _progress(result: dict) -> str:
         return f"{name}: W1 {f['w1']:.3f} s/epoch, W1-infer {f['w1-infer']:.3f} s" + \
             ("" if other is None else f" (other load {100 * other:.0f}%)")
     parts = [f"{wl} {statistics.fmean(result[wl]['seconds']):.3f} s" for wl in ("w1", "w1-infer") if wl in result]
+    parts += [f"{wl} {statistics.median(result[wl]['seconds']):.4f} s/call" for wl in LAYER_WORKLOADS if wl in result]
     if "sweep" in result:
         parts.append(f"sweep {len(result['sweep'])} points")
     other = result.get("foreign_cpu")
@@ -324,8 +332,11 @@ def render(meta: dict, results: list[dict]) -> list[dict]:
     for cfg in configs:
         print(f"OPENBLAS env [{cfg['label']}]: {cfg['description']}; NumPy's BLAS: "
               f"{meta['blas'].get(cfg['label'], {}).get('summary', '?')}")
-    print(f"{args.get('rounds')} round(s) x {args.get('epochs')} epoch(s) per process; epoch = {TRAIN_N:,} training + "
-          f"{VAL_N:,} validation samples, batch 200{'; --quick: 1/5 epoch measured, x5' if args.get('quick') else ''}")
+    if any(not w.startswith(LAYER_WORKLOADS) for w in workloads):
+        print(f"{args.get('rounds')} round(s) x {args.get('epochs')} epoch(s) per process; epoch = {TRAIN_N:,} training + "
+              f"{VAL_N:,} validation samples, batch 200{'; --quick: 1/5 epoch measured, x5' if args.get('quick') else ''}")
+    else:
+        print(f"{args.get('rounds')} round(s) per process{'; --quick: fewer timed calls' if args.get('quick') else ''}")
     print()
     print(report.format_table(rows, show_config=True))
     print()
@@ -336,6 +347,11 @@ def render(meta: dict, results: list[dict]) -> list[dict]:
           "the process's high-water mark (includes the data set and the library import). other load = CPU "
           "used by other processes while this one ran, as a share of all cores (median over rounds): above ~10% "
           "the timing is inflated by a busy machine.")
+    if any(w in LAYER_WORKLOADS for w in workloads):
+        print("CONV / LSTM rows: seconds per call (not per epoch), median/min/max over every timed call of every "
+              "round after warm-up; samples/s counts the batch of 128; no GEMM floor (x floor '-'). CONV = "
+              "Conv2D 32->64 3x3 valid on (128, 26, 26, 32), forward + input and kernel gradients; LSTM = one "
+              "train step of LSTM(128) on (128, 28, 28) -> Dense(10), categorical cross-entropy, Adam.")
     return rows
 
 

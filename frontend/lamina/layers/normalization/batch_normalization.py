@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import constraints, initializers, ops, regularizers
-from ..layer import Layer
-from ._axes import check_axis_argument, normalized_axes
-
-_HALF = ("float16", "bfloat16")
+from ... import initializers, ops
+from ._axes import AffineNormalization, normalized_axes
 
 
-class BatchNormalization(Layer):
+class BatchNormalization(AffineNormalization):
     """Normalises each feature (slice along ``axis``) to zero mean and unit variance, then scales by
     ``gamma`` and shifts by ``beta``.
 
@@ -64,31 +61,18 @@ class BatchNormalization(Layer):
             if kwargs.pop(name, default) not in (default,):
                 raise ValueError(f"BatchNormalization({name}=...) is not supported by Lamina; leave it at "
                                  f"{default!r}.")
-        super().__init__(**kwargs)
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
         if mode != 0:
             raise ValueError(f"BatchNormalization mode={mode!r} (Keras 1 sample-wise/per-batch modes) is not "
                              "supported; only mode=0 (feature-wise, the Keras 2/3 behaviour) exists.")
-        self.axis = check_axis_argument("BatchNormalization", axis)
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNormalization momentum must be a number in [0, 1], got {momentum!r}.")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon < 0:
-            raise ValueError(f"BatchNormalization epsilon must be a non-negative number, got {epsilon!r}.")
         self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
         self.synchronized = bool(synchronized)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
-        self.supports_masking = True
-        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
-        self._axes: tuple[int, ...] = ()
+        self.moving_mean = self.moving_variance = None
         self._input_rank = 0
 
     def build(self, input_shape: tuple) -> None:
@@ -98,20 +82,12 @@ class BatchNormalization(Layer):
             shape: tuple = (int(input_shape[self._axes[0]]),)
         else:  # Keras 2: several axes give weights broadcastable against the input
             shape = tuple(int(input_shape[i]) if i in self._axes else 1 for i in range(len(input_shape)))
-        if self.scale:
-            self.gamma = self.add_weight("gamma", shape, initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
-        if self.center:
-            self.beta = self.add_weight("beta", shape, initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+        self._add_affine_weights(shape)
         self.moving_mean = self.add_weight("moving_mean", shape, initializer=self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,
                                                initializer=self.moving_variance_initializer, trainable=False)
         self.built = True
-
-    def _broadcast_shape(self, x: ops.Tensor) -> tuple[int, ...]:
-        return tuple(x.shape[i] if i in self._axes else 1 for i in range(x.ndim))
 
     def call(self, inputs: Any, training: bool | None = None) -> ops.Tensor:
         x = ops.convert_to_tensor(inputs)
@@ -123,30 +99,17 @@ class BatchNormalization(Layer):
             if x.shape[a] != expected:
                 raise ValueError(f"Layer {self.name!r} (BatchNormalization) was built for {expected} features on "
                                  f"axis {a}, but got inputs of shape {x.shape}.")
-        out_dtype = x.dtype
-        if out_dtype in _HALF:
-            x = ops.cast(x, "float32")
-        bshape = self._broadcast_shape(x)
         reduce_axes = tuple(i for i in range(x.ndim) if i not in self._axes)
 
-        def param(var: ops.Variable) -> ops.Tensor:
-            t = var if var.dtype == x.dtype else ops.cast(var, x.dtype)
-            return ops.reshape(t, bshape)
-
-        if training and self.trainable:
-            mean = ops.mean(x, axis=reduce_axes, keepdims=True)
-            variance = ops.var(x, axis=reduce_axes, keepdims=True)
-            self._update_moving(self.moving_mean, mean)
-            self._update_moving(self.moving_variance, variance)
-        else:
-            mean, variance = param(self.moving_mean), param(self.moving_variance)
-        inv = ops.divide(1.0, ops.sqrt(ops.add(variance, self.epsilon)))
-        if self.scale:
-            inv = ops.multiply(inv, param(self.gamma))
-        y = ops.multiply(ops.subtract(x, mean), inv)
-        if self.center:
-            y = ops.add(y, param(self.beta))
-        return ops.cast(y, out_dtype) if y.dtype != out_dtype else y
+        def statistics(x: ops.Tensor, param: Any) -> tuple:
+            if training and self.trainable:
+                mean = ops.mean(x, axis=reduce_axes, keepdims=True)
+                variance = ops.var(x, axis=reduce_axes, keepdims=True)
+                self._update_moving(self.moving_mean, mean)
+                self._update_moving(self.moving_variance, variance)
+                return mean, variance
+            return param(self.moving_mean), param(self.moving_variance)
+        return self._normalize(x, statistics)
 
     def _update_moving(self, moving: ops.Variable, batch: ops.Tensor) -> None:
         """``moving <- moving * momentum + batch * (1 - momentum)``, outside the gradient tape."""
@@ -156,21 +119,11 @@ class BatchNormalization(Layer):
         moving.assign(ops.add(ops.multiply(ops.stop_gradient(moving), self.momentum),
                               ops.multiply(batch, 1.0 - self.momentum)))
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({
-            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
-            "scale": self.scale, "synchronized": self.synchronized,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "momentum": self.momentum, "synchronized": self.synchronized,
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
         })
         return config

@@ -30,7 +30,7 @@ class Dropout(Layer):
         rate = kwargs.pop("p", rate)
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}; "
+            raise ValueError(f"{type(self).__name__} rate must be a number in [0, 1), got {rate!r}; "
                              "use e.g. Dropout(0.5) to drop half of the inputs.")
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
@@ -44,9 +44,17 @@ class Dropout(Layer):
         seed, counter = self.seed_generator.next()
         if self.noise_shape is None:
             return ops.dropout(inputs, self.rate, seed, counter)
-        shape = tuple(inputs.shape[i] if s is None else s for i, s in enumerate(self.noise_shape))
-        mask = ops.dropout(ops.ones(shape, inputs.dtype), self.rate, seed, counter)
+        mask = ops.dropout(ops.ones(self._mask_shape(inputs.shape), inputs.dtype), self.rate, seed, counter)
         return ops.multiply(inputs, ops.stop_gradient(mask))
+
+    def _mask_shape(self, shape: tuple) -> tuple:
+        """``noise_shape`` with its ``None`` entries taken from the input's shape."""
+        if self.noise_shape is None:
+            return tuple(shape)
+        if len(self.noise_shape) != len(shape):
+            raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) has noise_shape {self.noise_shape}, "
+                             f"which does not match the rank of its input of shape {tuple(shape)}.")
+        return tuple(n if s is None else s for s, n in zip(self.noise_shape, shape))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)

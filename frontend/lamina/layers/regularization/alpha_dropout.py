@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from ... import ops
-from ..layer import Layer
+from ..core.dropout import Dropout
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-class AlphaDropout(Layer):
+class AlphaDropout(Dropout):
     """Sets dropped inputs to SELU's negative saturation value ``-alpha * scale`` and applies the
     affine map that restores the input's mean and variance (Keras' formula, for inputs of mean 0
     and variance 1)::
@@ -36,24 +36,6 @@ class AlphaDropout(Layer):
         >>> model.add(AlphaDropout(0.1))
     """
 
-    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"AlphaDropout rate must be a number in [0, 1), got {rate!r}.")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
-        self.seed_generator = ops.SeedGenerator(seed)
-        self.supports_masking = True
-
-    def _mask_shape(self, shape: tuple) -> tuple:
-        if self.noise_shape is None:
-            return tuple(shape)
-        if len(self.noise_shape) != len(shape):
-            raise ValueError(f"Layer {self.name!r} (AlphaDropout) has noise_shape {self.noise_shape}, which "
-                             f"does not match the rank of its input of shape {tuple(shape)}.")
-        return tuple(n if s is None else s for s, n in zip(self.noise_shape, shape))
-
     def call(self, inputs: Any, training: bool | None = None) -> ops.Tensor:
         if not training or self.rate == 0.0:
             return inputs
@@ -66,12 +48,3 @@ class AlphaDropout(Layer):
         dropped = ops.multiply(ops.subtract(1.0, keep), alpha_p)
         x = ops.add(ops.multiply(inputs, keep), dropped)
         return ops.add(ops.multiply(x, a), b)
-
-    def compute_output_shape(self, input_shape: Any) -> tuple:
-        return tuple(input_shape)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update({"rate": self.rate, "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
-                       "seed": self.seed})
-        return config

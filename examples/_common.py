@@ -29,9 +29,12 @@ def parse_args(doc: str, default_epochs: int, argv: list[str] | None,
 
 def load_mnist(sample_shape: tuple) -> tuple:
     """MNIST scaled to [0, 1], reshaped to ``sample_shape`` per image, with one-hot labels."""
-    from lamina.datasets import mnist
+    from lamina.datasets import DatasetNotFoundError, mnist
     from lamina.utils import to_categorical
-    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    try:
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    except DatasetNotFoundError as exc:  # offline and not cached: the one sentence, not a traceback
+        raise SystemExit(str(exc)) from None
     x_train = x_train.reshape((-1,) + tuple(sample_shape)).astype("float32") / 255.0
     x_test = x_test.reshape((-1,) + tuple(sample_shape)).astype("float32") / 255.0
     return (x_train, to_categorical(y_train, 10)), (x_test, to_categorical(y_test, 10))

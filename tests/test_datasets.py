@@ -1,6 +1,6 @@
 """Tests for lamina.datasets (MNIST, Fashion-MNIST). They never touch the network:
 ``_cache.fetch_url`` is replaced in every test, and the real files come from the shared
-offline copy (``$LAMINA_TEST_DATA`` or ``<repo>/../shared/data``).
+offline copy (``$LAMINA_DATASETS``, ``$LAMINA_TEST_DATA`` or ``<repo>/../shared/data``).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import shared_data_dir
 from lamina.datasets import DatasetNotFoundError, _cache, fashion_mnist, mnist
 
 IDX = _cache.IDX_FILES
@@ -20,15 +21,10 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("LAMINA_TEST_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-SHARED = _shared_data()
+SHARED = shared_data_dir() or Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(
     not all((SHARED / ds / f).is_file() for ds in ("mnist", "fashion-mnist") for f in IDX),
-    reason=f"the offline MNIST/Fashion-MNIST .gz files are not in {SHARED} (set LAMINA_TEST_DATA)",
+    reason=f"the offline MNIST/Fashion-MNIST .gz files are not in {SHARED} (set LAMINA_DATASETS or LAMINA_TEST_DATA)",
 )
 
 
@@ -53,7 +49,7 @@ def shared_env(monkeypatch):
 @pytest.fixture(scope="module")
 def mnist_arrays():
     if not all((SHARED / "mnist" / f).is_file() for f in IDX):
-        pytest.skip(f"the offline MNIST .gz files are not in {SHARED} (set LAMINA_TEST_DATA)")
+        pytest.skip(f"the offline MNIST .gz files are not in {SHARED} (set LAMINA_DATASETS or LAMINA_TEST_DATA)")
     old = os.environ.get("LAMINA_DATASETS")
     os.environ["LAMINA_DATASETS"] = str(SHARED)
     try:

@@ -160,13 +160,20 @@ def test_normal_statistics(backend):
     assert np.all(np.isfinite(z))
 
 
+def _dropout_halves(backend, seed, counter, n):
+    """The 32-bit piece deciding each element of a dropout draw: element i is half i % 2 (low
+    first) of word i // 2. Computed with shifts, independently of any byte-order view."""
+    w = backend.to_numpy(backend.random_bits(seed, counter, (n + 1) // 2))  # checked word for word above
+    return np.stack([w & np.uint64(0xFFFFFFFF), w >> np.uint64(32)], axis=1).reshape(-1)[:n]
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 0.9])
 def test_dropout_mask_formula(backend, dtype, rate):
-    """keep = (w >> 40) >= ceil(rate * 2**24); mask = keep / (1 - rate) in the dtype."""
+    """keep = (half >> 8) >= ceil(rate * 2**24); mask = keep / (1 - rate) in the dtype."""
     shape = (200, 500)
     seed, counter = 77, 8
-    w = backend.to_numpy(backend.random_bits(seed, counter, int(np.prod(shape))))  # checked word for word above
-    keep = ((w >> np.uint64(40)) >= np.uint64(math.ceil(rate * 2 ** 24))).reshape(shape)
+    halves = _dropout_halves(backend, seed, counter, int(np.prod(shape)))
+    keep = ((halves >> np.uint64(8)) >= np.uint64(math.ceil(rate * 2 ** 24))).reshape(shape)
     ref = keep * np.asarray(1.0 / (1.0 - rate), dtype)
     got = backend.to_numpy(backend.dropout_mask(shape, rate, seed, counter, dtype))
     assert_exact(got, ref.astype(dtype), f"dropout_mask rate={rate} {dtype}", dtype=dtype)
@@ -176,17 +183,26 @@ def test_dropout_mask_formula(backend, dtype, rate):
 
 
 def test_dropout_mask_threshold_is_inclusive(backend, dtype):
-    """A word whose top 24 bits equal ceil(rate * 2**24) exactly is kept (>=, not >). Rates of the
+    """An element whose 24 bits equal ceil(rate * 2**24) exactly is kept (>=, not >). Rates of the
     form k / 2**24 are exact in float64, so each boundary can be hit on purpose."""
-    w = backend.to_numpy(backend.random_bits(5, 3, 8))
+    halves = _dropout_halves(backend, 5, 3, 8)
     for i in range(8):
-        k = int(w[i] >> np.uint64(40))
+        k = int(halves[i] >> np.uint64(8))
         if not 0 < k < 2 ** 24 - 1:
             continue
         at = backend.to_numpy(backend.dropout_mask((8,), k / 2 ** 24, 5, 3, dtype))
         above = backend.to_numpy(backend.dropout_mask((8,), (k + 1) / 2 ** 24, 5, 3, dtype))
         assert at[i] != 0, f"element {i}: top bits {k} == threshold must be kept (rate {k}/2**24)"
         assert above[i] == 0, f"element {i}: top bits {k} < threshold {k + 1} must be dropped"
+
+
+def test_dropout_mask_highest_threshold_keeps_nothing(backend, dtype):
+    """A rate within 2**-24 of 1 rounds the threshold up to 2**24, which no 24-bit value reaches
+    (and which does not fit a 32-bit comparison shifted by 8: the edge an implementation trips on)."""
+    rate = 1.0 - 2.0 ** -30
+    assert math.ceil(rate * 2 ** 24) == 2 ** 24
+    got = backend.to_numpy(backend.dropout_mask((9, 7), rate, 4, 1, dtype))
+    assert got.shape == (9, 7) and not got.any()
 
 
 def test_dropout_mask_same_for_every_dtype(backend):

@@ -220,17 +220,24 @@ def _emulate_uniform(k0, k1, d0, d1, d2, out, n, lo, span):
     out[...] = lo + span * u
 
 
+def _keep(k0, k1, d0, d1, d2, n, thr):
+    """Dropout keep bits as the kernels define them: two elements per word, 24 bits each."""
+    w = _words(k0, k1, d0, d1, d2, (int(n) + 1) // 2)
+    halves = np.stack([w & np.uint64(0xFFFFFFFF), w >> np.uint64(32)], axis=1).reshape(-1)[:int(n)]
+    return (halves >> np.uint64(8)) >= np.uint64(thr)
+
+
 EMULATIONS = {
     "lamina_philox_bits": lambda k0, k1, d0, d1, d2, out, n: out.__setitem__(
         Ellipsis, _words(k0, k1, d0, d1, d2, n)),
     "lamina_philox_uniform_f32": _emulate_uniform,
     "lamina_philox_uniform_f64": _emulate_uniform,
     "lamina_philox_dropout_f32": lambda k0, k1, d0, d1, d2, out, n, thr, scale: out.__setitem__(
-        Ellipsis, np.where((_words(k0, k1, d0, d1, d2, n) >> np.uint64(40)) >= thr, scale, 0)),
+        Ellipsis, np.where(_keep(k0, k1, d0, d1, d2, n, thr), scale, 0)),
     "lamina_philox_dropout_f64": lambda k0, k1, d0, d1, d2, out, n, thr, scale: out.__setitem__(
-        Ellipsis, np.where((_words(k0, k1, d0, d1, d2, n) >> np.uint64(40)) >= thr, scale, 0)),
+        Ellipsis, np.where(_keep(k0, k1, d0, d1, d2, n, thr), scale, 0)),
     "lamina_philox_keep": lambda k0, k1, d0, d1, d2, out, n, thr: out.__setitem__(
-        Ellipsis, (_words(k0, k1, d0, d1, d2, n) >> np.uint64(40)) >= thr),
+        Ellipsis, _keep(k0, k1, d0, d1, d2, n, thr)),
     "lamina_sgd_f32": _emulate_sgd, "lamina_sgd_f64": _emulate_sgd,
     "lamina_adam_f32": _emulate_adam, "lamina_adam_f64": _emulate_adam,
     "lamina_rmsprop_f32": _emulate_rmsprop, "lamina_rmsprop_f64": _emulate_rmsprop,
@@ -956,7 +963,7 @@ def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
         assert [int(w, 16) for w in m32] == [int(w) for w in want], case
         want = reference.dropout_mask((n,), rate, seed, counter, "float64").view(np.uint64)
         assert [int(w, 16) for w in m64] == [int(w) for w in want], case
-        want = philox.keep_mask_from_words(want_words, rate)
+        want = philox.keep_mask(seed, counter, n, rate)
         assert [c == "1" for c in keep[0]] == list(want) if n else keep == [], case
 
 

@@ -43,8 +43,10 @@ def test_dropout_masks_and_shuffles_repeat_across_processes():
 def test_dropout_mask_follows_the_documented_formula():
     layer = Dropout(0.3, seed=99)
     out = layer(np.ones((8, 50), "float32"), training=True).numpy()
-    words = philox.philox_words(99, 0, 400)  # first call of the layer's generator uses counter 0
-    keep = (words >> np.uint64(40)) >= np.uint64(int(np.ceil(0.3 * 2 ** 24)))
+    # First call of the layer's generator: counter 0; 400 elements take 200 words, two apiece.
+    words = philox.philox_words(99, 0, 200)
+    halves = np.stack([words & np.uint64(0xFFFFFFFF), words >> np.uint64(32)], axis=1).reshape(-1)
+    keep = (halves >> np.uint64(8)) >= np.uint64(int(np.ceil(0.3 * 2 ** 24)))
     np.testing.assert_array_equal(out.reshape(-1) != 0, keep)
     np.testing.assert_allclose(out[out != 0], 1 / 0.7, rtol=1e-6)
     out2 = layer(np.ones((8, 50), "float32"), training=True).numpy()  # next counter: a new mask

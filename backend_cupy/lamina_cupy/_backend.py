@@ -378,7 +378,8 @@ class CupyBackend(ArrayBackend):
             out = cupy.empty((size,), dtype=np.bool_)
             args = tuple(_U64(k) for k in key) + (out, _U64(size), threshold)
             name = "lamina_philox_keep"
-        if size and not self._kernels.run("dropout_mask", "philox", name, (size + 3) // 4, args):
+        # One thread per Philox block, and a block decides eight elements (two per word).
+        if size and not self._kernels.run("dropout_mask", "philox", name, (size + 7) // 8, args):
             return super().dropout_mask(shape, rate, seed, counter, dtype)
         if target in _FLOAT_SUFFIX:
             return out.reshape(shape)

@@ -9,7 +9,9 @@
 //   element i of a draw is 64-bit word i % 4 of block i / 4
 // and from a word w:
 //   float32 uniform  (w >> 40) * 2^-24        float64 uniform  (w >> 11) * 2^-53
-//   dropout keep     (w >> 40) >= ceil(rate * 2^24), kept value 1 / (1 - rate)
+//   dropout keep     two elements per word: element i of a dropout draw uses the 32-bit half
+//                    i % 2 (0 = low) of word i / 2 and is kept when (half >> 8) >= ceil(rate * 2^24);
+//                    kept value 1 / (1 - rate)
 //
 // Everything up to the kernels is __host__ __device__ and free of CUDA-only names, so the test
 // suite compiles this file as plain C++ (g++ -x c++, where the CUDA qualifiers are defined away
@@ -91,8 +93,9 @@ __host__ __device__ inline double lamina_uniform_f64(lamina_u64 w) {
     return (double)(w >> 11) * 1.1102230246251565e-16;  // 2^-53
 }
 
-__host__ __device__ inline bool lamina_keep(lamina_u64 w, lamina_u64 threshold) {
-    return (w >> 40) >= threshold;
+// Half h (0 = low, 1 = high) of word w decides one element. A threshold of 2^24 keeps nothing.
+__host__ __device__ inline bool lamina_keep(lamina_u64 w, int h, lamina_u64 threshold) {
+    return (((w >> (32 * h)) & 0xFFFFFFFFULL) >> 8) >= threshold;
 }
 
 // lo + span * u rounded twice, as NumPy computes it: never contracted into one fused multiply-add.
@@ -114,9 +117,9 @@ __host__ __device__ inline double lamina_affine_f64(double lo, double span, doub
 #endif
 }
 
-// --- one block's share of each output: elements [4b, min(4b + 4, n)) ---------------------------
-// The kernels run these for b = 0 .. ceil(n / 4) - 1, one block per thread; the host harness runs
-// the same functions in a loop.
+// --- one block's share of each output: elements [4b, min(4b + 4, n)), or [8b, min(8b + 8, n)) for
+// the dropout outputs (two elements per word). The kernels run these for b = 0 .. ceil(n / 4) - 1
+// (ceil(n / 8) - 1), one block per thread; the host harness runs the same functions in a loop.
 
 __host__ __device__ inline void lamina_philox_fill_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                         lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
@@ -163,8 +166,10 @@ __host__ __device__ inline void lamina_philox_fill_dropout_f32(lamina_u64 k0, la
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
     for (int j = 0; j < 4; ++j) {
-        lamina_u64 i = 4 * b + j;
-        if (i < n) out[i] = lamina_keep(w[j], threshold) ? scale : 0.0f;
+        for (int h = 0; h < 2; ++h) {
+            lamina_u64 i = 8 * b + 2 * j + h;
+            if (i < n) out[i] = lamina_keep(w[j], h, threshold) ? scale : 0.0f;
+        }
     }
 }
 
@@ -176,8 +181,10 @@ __host__ __device__ inline void lamina_philox_fill_dropout_f64(lamina_u64 k0, la
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
     for (int j = 0; j < 4; ++j) {
-        lamina_u64 i = 4 * b + j;
-        if (i < n) out[i] = lamina_keep(w[j], threshold) ? scale : 0.0;
+        for (int h = 0; h < 2; ++h) {
+            lamina_u64 i = 8 * b + 2 * j + h;
+            if (i < n) out[i] = lamina_keep(w[j], h, threshold) ? scale : 0.0;
+        }
     }
 }
 
@@ -188,18 +195,23 @@ __host__ __device__ inline void lamina_philox_fill_keep(lamina_u64 k0, lamina_u6
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
     for (int j = 0; j < 4; ++j) {
-        lamina_u64 i = 4 * b + j;
-        if (i < n) out[i] = lamina_keep(w[j], threshold) ? 1 : 0;
+        for (int h = 0; h < 2; ++h) {
+            lamina_u64 i = 8 * b + 2 * j + h;
+            if (i < n) out[i] = lamina_keep(w[j], h, threshold) ? 1 : 0;
+        }
     }
 }
 
 #if !defined(LAMINA_PHILOX_HOST_ONLY)
-// --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) blocks --------------
+// --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) (dropout: n / 8) blocks --------------
 
-#define LAMINA_FOR_EACH_BLOCK(b, n)                                                        \
+#define LAMINA_FOR_EACH_BLOCK_OF(b, n, per)                                                \
     for (lamina_u64 b = (lamina_u64)blockIdx.x * blockDim.x + threadIdx.x,                  \
-                    b##_count = ((n) + 3) / 4;                                              \
+                    b##_count = ((n) + (per) - 1) / (per);                                  \
          b < b##_count; b += (lamina_u64)blockDim.x * gridDim.x)
+// Four elements a block (one per word); the dropout kernels take eight (two per word).
+#define LAMINA_FOR_EACH_BLOCK(b, n) LAMINA_FOR_EACH_BLOCK_OF(b, n, 4)
+#define LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) LAMINA_FOR_EACH_BLOCK_OF(b, n, 8)
 
 extern "C" __global__ void lamina_philox_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, lamina_u64* out,
@@ -227,7 +239,7 @@ extern "C" __global__ void lamina_philox_dropout_f32(lamina_u64 k0, lamina_u64 k
                                                      lamina_u64 d1, lamina_u64 d2, float* out,
                                                      lamina_u64 n, lamina_u64 threshold,
                                                      float scale) {
-    LAMINA_FOR_EACH_BLOCK(b, n) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) {
         lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
     }
 }
@@ -236,7 +248,7 @@ extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k
                                                      lamina_u64 d1, lamina_u64 d2, double* out,
                                                      lamina_u64 n, lamina_u64 threshold,
                                                      double scale) {
-    LAMINA_FOR_EACH_BLOCK(b, n) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) {
         lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
     }
 }
@@ -244,7 +256,7 @@ extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k
 extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, unsigned char* out,
                                               lamina_u64 n, lamina_u64 threshold) {
-    LAMINA_FOR_EACH_BLOCK(b, n) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) {
         lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, out, threshold);
     }
 }

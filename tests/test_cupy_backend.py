@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zlib
 import types
 from pathlib import Path
 
@@ -905,6 +906,10 @@ def _compilers():
     found.append(pytest.param(
         [cxx, "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-x", "c++"] if cxx else None,
         id="host-c++", marks=pytest.mark.skipif(cxx is None, reason="no C++ compiler found")))
+    found.append(pytest.param(  # the schoolbook high product that hosts without __int128 use
+        [cxx, "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-DLAMINA_PHILOX_PORTABLE_MULHI", "-x", "c++"]
+        if cxx else None, id="host-c++-portable-mulhi",
+        marks=pytest.mark.skipif(cxx is None, reason="no C++ compiler found")))
     found.append(pytest.param(
         [NVCC, "-x", "cu"] if NVCC else None, id="nvcc-host",
         marks=pytest.mark.skipif(NVCC is None, reason="nvcc not found")))
@@ -920,7 +925,7 @@ def _harness_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("compiler", _compilers())
 def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
-    exe = _harness_dir / f"harness_{Path(compiler[0]).name}"
+    exe = _harness_dir / f"harness_{Path(compiler[0]).name}_{zlib.crc32(' '.join(compiler).encode()):08x}"
     if not exe.exists():
         done = subprocess.run([*compiler, str(_harness_dir / "harness.cpp"), "-I", str(KERNEL_DIR),
                                "-o", str(exe)], capture_output=True, text=True, timeout=600)

@@ -1,14 +1,33 @@
-"""The NumPy backend's cache-blocked optimizer updates equal the shared base code bit for bit
-(the CUDA kernels round in the same order, so all backends agree exactly)."""
+"""The NumPy backend's fast paths — the compiled helper (``_kernels.cpp``) and the cache-blocked
+NumPy code it falls back to — equal the shared base code bit for bit (the CUDA kernels round in
+the same order, so all backends agree exactly)."""
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 
 import numpy as np
 import pytest
 
+import lamina_numpy
 from lamina.backends.base import ArrayBackend
 from lamina_numpy import NumpyBackend, _CHUNK
 
 SHAPES = [(3,), (_CHUNK + 17,), (301, 129)]
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def path(request, monkeypatch):
+    """Run a test once through the compiled helper and once through the NumPy code."""
+    if request.param == "compiled":
+        if not lamina_numpy.compiled_kernels():
+            pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    else:
+        monkeypatch.setattr(lamina_numpy, "_KERNELS", None)
+    return request.param
 
 
 def state(shape, dtype, seed):
@@ -23,7 +42,7 @@ class PlainNumpy(ArrayBackend):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"])
-def test_blocked_update_equals_base(shape, dtype, rule):
+def test_fast_update_equals_base(shape, dtype, rule, path):
     results = []
     for be in (NumpyBackend(), PlainNumpy()):
         p, g, a, b, c = state(shape, dtype, 0)
@@ -69,3 +88,47 @@ def test_weights_are_stored_in_c_order():
     layer = lamina.layers.LSTM(16)
     layer(np.zeros((2, 3, 4), "float32"))
     assert all(w.value.flags.c_contiguous for w in layer.weights)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, rate", [((200, 500), 0.5), ((7,), 0.3), ((33, 3), 0.999), ((0,), 0.5),
+                                         ((1,), 0.0), ((5, 2), 1.0 - 2.0 ** -30)])
+def test_dropout_mask_equals_base(shape, rate, dtype, path):
+    got = NumpyBackend().dropout_mask(shape, rate, 11, 4, dtype)
+    want = PlainNumpy().dropout_mask(shape, rate, 11, 4, dtype)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_float16_dropout_and_updates_use_the_numpy_code():
+    be = NumpyBackend()
+    np.testing.assert_array_equal(be.dropout_mask((9,), 0.5, 2, 3, "float16"),
+                                  PlainNumpy().dropout_mask((9,), 0.5, 2, 3, "float16"))
+    p, g = np.ones(4, np.float16), np.ones(4, np.float16)
+    be.sgd_update(p, g, None, 0.5, 0.0, False)
+    np.testing.assert_array_equal(p, np.full(4, 0.5, np.float16))
+
+
+def test_bad_dropout_rate_keeps_the_base_error():
+    with pytest.raises(ValueError, match="rate must be in"):
+        NumpyBackend().dropout_mask((3,), 1.0, 0, 0, "float32")
+
+
+def test_compiled_helper_is_built_where_a_compiler_is():
+    """CI installs with a C++ compiler present, so a silently failed build would hide here."""
+    cxx = sysconfig.get_config_var("CXX") or "c++"
+    if shutil.which(cxx.split()[0]) is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler on this machine: the NumPy code serves")
+    if os.environ.get("LAMINA_NUMPY_KERNELS", "1") == "0":
+        pytest.skip("LAMINA_NUMPY_KERNELS=0 switches the helper off")
+    assert lamina_numpy.compiled_kernels(), (
+        "lamina_numpy._kernels was not built although a C++ compiler is installed; reinstall with "
+        "pip install -e . and read the build log")
+
+
+def test_environment_switch_turns_the_helper_off():
+    code = "import lamina_numpy; print(lamina_numpy.compiled_kernels())"
+    env = dict(os.environ, LAMINA_NUMPY_KERNELS="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -22,23 +22,13 @@ NVRTC_OPTIONS = ("--fmad=false",)
 THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 65535  # kernels loop grid-stride, so any n fits
 
-_MASK64 = (1 << 64) - 1
-
-
 def kernel_source(name: str) -> str:
     """The CUDA source of ``kernels/<name>.cu`` (shipped as package data)."""
     return resources.files(__package__).joinpath("kernels", f"{name}.cu").read_text(encoding="utf-8")
 
 
-def philox_kernel_args(seed: int, counter: int) -> tuple[int, int, int, int, int]:
-    """``(k0, k1, d0, d1, d2)``: the key words of ``seed`` and the words of draw ``counter``.
-
-    The host stream starts NumPy's 256-bit counter at ``(counter << 64) - 1`` mod 2**256, so
-    block ``b`` uses counter ``(b, counter mod 2**192 split into three words)``.
-    """
-    k0, k1 = philox.split_seed(seed)
-    draw = int(counter) % (1 << 192)
-    return k0, k1, draw & _MASK64, (draw >> 64) & _MASK64, (draw >> 128) & _MASK64
+# The kernels' Philox arguments; defined beside the stream they index (the CPU helper uses it too).
+philox_kernel_args = philox.kernel_args
 
 
 def launch_shape(work_items: int) -> tuple[tuple[int], tuple[int]]:

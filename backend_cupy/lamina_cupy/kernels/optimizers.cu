@@ -12,10 +12,36 @@
 // All arrays are C-contiguous, of one shape and one dtype (the caller checks, and otherwise uses
 // the generic CuPy code). The __global__ functions are extern "C" (no name mangling) with a float
 // and a double variant each, so CuPy needs no name_expressions.
+//
+// The update steps are also plain C++ where no CUDA compiler is at work: the NumPy backend's
+// compiled helper (backend_numpy/lamina_numpy/_kernels.cpp) includes this file, so CPU and GPU
+// run one definition of each update. There every operation is an ordinary IEEE operation, which
+// rounds on its own as long as the compiler does not contract a*b+c into a fused multiply-add:
+// the helper is built with -ffp-contract=off.
+
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+#ifndef __host__
+#define __host__
+#endif
+#ifndef __device__
+#define __device__
+#endif
+#define LAMINA_OPTIMIZERS_HOST_ONLY 1
+#endif
 
 typedef unsigned long long lamina_u64;
 
 // Separately rounded arithmetic, overloaded for float and double.
+#if defined(LAMINA_OPTIMIZERS_HOST_ONLY)
+template <typename T> inline T lm_add(T a, T b) { return a + b; }
+template <typename T> inline T lm_sub(T a, T b) { return a - b; }
+template <typename T> inline T lm_mul(T a, T b) { return a * b; }
+template <typename T> inline T lm_div(T a, T b) { return a / b; }
+// GCC/Clang builtins (correctly rounded, like sqrtf/sqrt) instead of <cmath>: this file must
+// stay free of #include, which NVRTC cannot resolve.
+inline float lm_sqrt(float a) { return __builtin_sqrtf(a); }
+inline double lm_sqrt(double a) { return __builtin_sqrt(a); }
+#else
 __device__ inline float lm_add(float a, float b) { return __fadd_rn(a, b); }
 __device__ inline float lm_sub(float a, float b) { return __fsub_rn(a, b); }
 __device__ inline float lm_mul(float a, float b) { return __fmul_rn(a, b); }
@@ -26,18 +52,23 @@ __device__ inline double lm_sub(double a, double b) { return __dsub_rn(a, b); }
 __device__ inline double lm_mul(double a, double b) { return __dmul_rn(a, b); }
 __device__ inline double lm_div(double a, double b) { return __ddiv_rn(a, b); }
 __device__ inline double lm_sqrt(double a) { return __dsqrt_rn(a); }
+#endif
 
 // NumPy's maximum: NaN wins.
 template <typename T>
-__device__ inline T lm_maximum(T a, T b) {
+__host__ __device__ inline T lm_maximum(T a, T b) {
     if (a != a) return a;
     if (b != b) return b;
     return a >= b ? a : b;
 }
 
+#if defined(LAMINA_OPTIMIZERS_HOST_ONLY)
+#define LAMINA_FOR_EACH(i, n) for (lamina_u64 i = 0; i < (n); ++i)
+#else
 #define LAMINA_FOR_EACH(i, n) \
     for (lamina_u64 i = (lamina_u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (lamina_u64)blockDim.x * gridDim.x)
+#endif
 
 // --- SGD -----------------------------------------------------------------------------------------
 // mode 0: p -= lr g                                   (velocity is not read; pass any array)
@@ -45,7 +76,7 @@ __device__ inline T lm_maximum(T a, T b) {
 // mode 2: v = m v - lr g; p += m v - lr g             (Nesterov)
 // Base order: v *= m; step = g lr; v -= step; then p += v, or p += v m; p -= step.
 template <typename T>
-__device__ inline void lamina_sgd_step(T* param, const T* grad, T* velocity, lamina_u64 n, T lr,
+__host__ __device__ inline void lamina_sgd_step(T* param, const T* grad, T* velocity, lamina_u64 n, T lr,
                                        T momentum, int mode) {
     LAMINA_FOR_EACH(i, n) {
         T g = grad[i];
@@ -67,6 +98,7 @@ __device__ inline void lamina_sgd_step(T* param, const T* grad, T* velocity, lam
     }
 }
 
+#if !defined(LAMINA_OPTIMIZERS_HOST_ONLY)
 extern "C" __global__ void lamina_sgd_f32(float* param, const float* grad, float* velocity,
                                           lamina_u64 n, float lr, float momentum, int mode) {
     lamina_sgd_step(param, grad, velocity, n, lr, momentum, mode);
@@ -76,6 +108,7 @@ extern "C" __global__ void lamina_sgd_f64(double* param, const double* grad, dou
                                           lamina_u64 n, double lr, double momentum, int mode) {
     lamina_sgd_step(param, grad, velocity, n, lr, momentum, mode);
 }
+#endif
 
 // --- Adam / AMSGrad ------------------------------------------------------------------------------
 // m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); with amsgrad: vhat = max(vhat, v), used for v;
@@ -83,7 +116,7 @@ extern "C" __global__ void lamina_sgd_f64(double* param, const double* grad, dou
 // in double and rounded to T by the caller, as the base code does. Without amsgrad, vhat is not
 // read (pass any array).
 template <typename T>
-__device__ inline void lamina_adam_step(T* param, const T* grad, T* m, T* v, T* vhat, lamina_u64 n,
+__host__ __device__ inline void lamina_adam_step(T* param, const T* grad, T* m, T* v, T* vhat, lamina_u64 n,
                                         T alpha, T one_minus_b1, T one_minus_b2, T epsilon,
                                         int amsgrad) {
     LAMINA_FOR_EACH(i, n) {
@@ -102,6 +135,7 @@ __device__ inline void lamina_adam_step(T* param, const T* grad, T* m, T* v, T* 
     }
 }
 
+#if !defined(LAMINA_OPTIMIZERS_HOST_ONLY)
 extern "C" __global__ void lamina_adam_f32(float* param, const float* grad, float* m, float* v,
                                            float* vhat, lamina_u64 n, float alpha,
                                            float one_minus_b1, float one_minus_b2, float epsilon,
@@ -117,12 +151,13 @@ extern "C" __global__ void lamina_adam_f64(double* param, const double* grad, do
     lamina_adam_step(param, grad, m, v, vhat, n, alpha, one_minus_b1, one_minus_b2, epsilon,
                      amsgrad);
 }
+#endif
 
 // --- RMSprop -------------------------------------------------------------------------------------
 // v = rho v + (1 - rho) g^2; p -= lr g / sqrt(v + eps). Base order: v *= rho; v += c (g g);
 // p -= (lr g) / sqrt(v + eps), with c = 1 - rho rounded to T by the caller.
 template <typename T>
-__device__ inline void lamina_rmsprop_step(T* param, const T* grad, T* velocity, lamina_u64 n,
+__host__ __device__ inline void lamina_rmsprop_step(T* param, const T* grad, T* velocity, lamina_u64 n,
                                            T lr, T rho, T one_minus_rho, T epsilon) {
     LAMINA_FOR_EACH(i, n) {
         T g = grad[i];
@@ -132,6 +167,7 @@ __device__ inline void lamina_rmsprop_step(T* param, const T* grad, T* velocity,
     }
 }
 
+#if !defined(LAMINA_OPTIMIZERS_HOST_ONLY)
 extern "C" __global__ void lamina_rmsprop_f32(float* param, const float* grad, float* velocity,
                                               lamina_u64 n, float lr, float rho,
                                               float one_minus_rho, float epsilon) {
@@ -143,3 +179,4 @@ extern "C" __global__ void lamina_rmsprop_f64(double* param, const double* grad,
                                               double one_minus_rho, double epsilon) {
     lamina_rmsprop_step(param, grad, velocity, n, lr, rho, one_minus_rho, epsilon);
 }
+#endif  // !LAMINA_OPTIMIZERS_HOST_ONLY

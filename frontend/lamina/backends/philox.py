@@ -59,6 +59,14 @@ def philox_words(seed: int, counter: int, n: int, first_block: int = 0) -> np.nd
     return gen.random_raw(int(n))
 
 
+def kernel_args(seed: int, counter: int) -> tuple[int, int, int, int, int]:
+    """``(k0, k1, d0, d1, d2)`` for the compiled kernels: the key words of ``seed`` and the words
+    of draw ``counter``, so that block ``b`` of the draw has counter ``(b, d0, d1, d2)``."""
+    k0, k1 = split_seed(seed)
+    draw = int(counter) % (1 << 192)
+    return k0, k1, draw & MASK64, (draw >> 64) & MASK64, (draw >> 128) & MASK64
+
+
 def keep_threshold(rate: float) -> int:
     """The integer a word's top 24 bits must reach for a dropout keep."""
     return int(math.ceil(float(rate) * (1 << 24)))

@@ -1,0 +1,19 @@
+"""Build step for the NumPy backend's optional compiled helper (everything else is in pyproject.toml).
+
+``lamina_numpy._kernels`` fuses the optimizer updates and dropout masks of a training step
+(backend_numpy/lamina_numpy/_kernels.cpp, which includes the CUDA backend's kernel sources as
+plain C++). It is optional: where no C++ compiler is found the install still succeeds and the
+NumPy backend uses its NumPy code, which computes the same bits, only slower.
+"""
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension(
+    "lamina_numpy._kernels",
+    sources=["backend_numpy/lamina_numpy/_kernels.cpp"],
+    include_dirs=["backend_cupy/lamina_cupy/kernels"],
+    depends=["backend_cupy/lamina_cupy/kernels/philox.cu", "backend_cupy/lamina_cupy/kernels/optimizers.cu"],
+    # -ffp-contract=off: every operation rounds on its own, as NumPy and the CUDA kernels do.
+    extra_compile_args=["-std=c++11", "-O3", "-ffp-contract=off", "-fno-math-errno"],
+    language="c++",
+    optional=True,
+)])

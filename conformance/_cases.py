@@ -395,6 +395,9 @@ GRAD_CASES = (
     _u("logsumexp_axis-1", real(-5, 5), lambda x: ops.logsumexp(x, axis=-1)),
     _u("logsumexp_axis0_keepdims", real(-5, 5), lambda x: ops.logsumexp(x, axis=0, keepdims=True)),
     # matmul: 2-d, batched, broadcast batch, 1-d promotion; dot
+    *(_g(f"dense_{act}", lambda x, k, b, act=act: ops.dense(x, k, b, act), ((3, 4), _R), ((4, 2), _R), ((2,), _R))
+      for act in ops.DENSE_ACTIVATIONS),
+    _g("dense_no_bias", lambda x, k: ops.dense(x, k, None, "tanh"), ((3, 4), _R), ((4, 2), _R)),
     _g("matmul", ops.matmul, ((3, 4), _R), ((4, 2), _R)),
     _g("matmul_batched", ops.matmul, ((2, 3, 4), _R), ((2, 4, 2), _R)),
     _g("matmul_batch_broadcast", ops.matmul, ((1, 3, 4), _R), ((2, 4, 2), _R)),

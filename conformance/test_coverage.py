@@ -30,6 +30,8 @@ OPS_COVERAGE = {
        for n in ("sum", "mean", "max", "min", "prod", "var", "std", "logsumexp")},
     "argmax": "test_ops_forward.py::test_ops_argmax_argmin", "argmin": "test_ops_forward.py::test_ops_argmax_argmin",
     "matmul": "test_ops_forward.py::test_ops_matmul + test_ops_gradients.py::test_gradient",
+    "dense": "test_ops_forward.py::test_ops_dense_equals_composition + test_ops_gradients.py::test_gradient",
+    "DENSE_ACTIVATIONS": "test_ops_forward.py::test_ops_dense_equals_composition",
     "dot": "test_ops_forward.py::test_ops_matmul + test_ops_gradients.py::test_gradient",
     **{n: "test_ops_forward.py::test_ops_shapes + test_ops_gradients.py::test_gradient"
        for n in ("reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "getitem",

@@ -121,6 +121,42 @@ def test_ops_matmul(backend, dtype, label, la, lb):
         assert_close(got, ref, matmul_bound(a64, b64, ref, dtype), f"ops.{name} {dtype} [{label}]", dtype=dtype)
 
 
+@pytest.mark.parametrize("activation", ops.DENSE_ACTIVATIONS)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_ops_dense_equals_composition(backend, dtype, activation, use_bias):
+    """ops.dense is activation(x @ kernel + bias) to the bit, values and every gradient (so its
+    accuracy is that of matmul and the activation, which are checked against float64 above)."""
+    rng = rng_for("ops-dense", activation, use_bias, dtype)
+    arrays = [backend.asarray(sample(real(-2, 2), rng, shape, dtype)) for shape in ((5, 7), (7, 3), (3,))]
+    compose = {"linear": lambda y: y, "tanh": ops.tanh, "sigmoid": ops.sigmoid, "relu": ops.relu,
+               "softmax": ops.softmax}[activation]
+    results = []
+    for fused in (True, False):
+        x, k, b = (ops.Variable(a) for a in arrays)
+        with ops.GradientTape() as tape:
+            bias = b if use_bias else None
+            if fused:
+                y = ops.dense(x, k, bias, activation)
+            else:
+                y = ops.matmul(x, k)
+                y = compose(ops.add(y, b) if use_bias else y)
+            loss = ops.sum(ops.multiply(y, ops.cos(y)))  # a cotangent that differs per element
+        grads = tape.gradient(loss, [x, k, b])
+        results.append([y.numpy()] + [None if g is None else g.numpy() for g in grads])
+    for name, got, want in zip(("value", "d/dx", "d/dkernel", "d/dbias"), *results):
+        if want is None:
+            assert got is None, name
+        else:
+            assert_exact(got, want, f"ops.dense {activation} {name} {dtype}", dtype=dtype)
+
+
+def test_ops_dense_rejects_bad_input():
+    with pytest.raises(ValueError, match="activations"):
+        ops.dense(np.ones((2, 3), "float32"), np.ones((3, 4), "float32"), None, "elu")
+    with pytest.raises(ValueError, match="kernel"):
+        ops.dense(np.ones((2, 3), "float32"), np.ones((4, 4), "float32"))
+
+
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_ops_softmax_log_softmax(backend, dtype, axis):
     rng = rng_for("ops-softmax", axis, dtype)

@@ -156,3 +156,64 @@ def dropout(x: Any, rate: float, seed: int, counter: int) -> Tensor:
     be = B()
     mask = be.dropout_mask(x.shape, rate, seed, counter, x.dtype)
     return make(be.multiply(x.value, mask), (x,), lambda g: (be.multiply(g, mask),))
+
+
+# Activations whose derivative can be computed from the output alone, so ``dense`` may apply them
+# in place and keep no pre-activation buffer.
+DENSE_ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softmax")
+
+
+def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> Tensor:
+    """``activation(x @ kernel + bias)`` for a 2-D ``x`` as one recorded op: the Dense layer's step.
+
+    Args:
+        x: ``(batch, input_dim)``. kernel: ``(input_dim, units)``. bias: ``(units,)`` or ``None``.
+        activation: one of ``DENSE_ACTIVATIONS``.
+
+    One tape entry instead of three; the bias (and tanh) are applied in place in the product's
+    fresh buffer, and the backward pass makes one temporary for the pre-activation gradient. The
+    values are bit for bit those of ``activation(add(matmul(x, kernel), bias))``: the same
+    operations in the same order.
+    """
+    x, kernel = convert_to_tensor(x), convert_to_tensor(kernel)
+    bias = None if bias is None else convert_to_tensor(bias)
+    if activation not in DENSE_ACTIVATIONS:
+        raise ValueError(f"dense supports the activations {DENSE_ACTIVATIONS}, got {activation!r}; "
+                         "apply other activations after ops.dense(..., activation='linear').")
+    if x.ndim != 2 or kernel.ndim != 2 or x.shape[1] != kernel.shape[0]:
+        raise ValueError(f"dense needs x (batch, n) and kernel (n, units), got shapes {x.shape} and {kernel.shape}.")
+    be = B()
+    y = be.matmul(x.value, kernel.value)
+    if bias is not None:
+        be.add(y, bias.value, out=y)
+    if activation == "tanh":
+        be.tanh(y, out=y)
+    elif activation == "sigmoid":
+        y = be.sigmoid(y)
+    elif activation == "relu":
+        y = be.maximum(y, be.zeros((), y.dtype))
+    elif activation == "softmax":
+        y = be.softmax(y, axis=-1)
+
+    def vjp(g):
+        if activation == "tanh":  # g * (1 - y^2)
+            d = be.square(y)
+            be.subtract(1.0, d, out=d)
+            be.multiply(g, d, out=d)
+        elif activation == "sigmoid":  # g * (y (1 - y))
+            d = be.subtract(1.0, y)
+            be.multiply(y, d, out=d)
+            be.multiply(g, d, out=d)
+        elif activation == "relu":
+            d = be.multiply(g, be.cast(be.greater(y, 0), y.dtype))
+        elif activation == "softmax":
+            gy = be.multiply(g, y)
+            d = be.subtract(gy, be.multiply(y, be.sum(gy, axis=-1, keepdims=True)))
+        else:
+            d = g
+        gx = be.matmul(d, be.transpose(kernel.value)) if x._tracked else None
+        gk = be.matmul(be.transpose(x.value), d) if kernel._tracked else None
+        if bias is None:
+            return gx, gk
+        return gx, gk, (be.sum(d, axis=(0,)) if bias._tracked else None)
+    return make(y, (x, kernel) if bias is None else (x, kernel, bias), vjp)

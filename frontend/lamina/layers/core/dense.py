@@ -7,6 +7,10 @@ from ... import activations, constraints, initializers, ops, regularizers
 from ..layer import Layer
 
 
+# Activations that ops.dense applies itself (each derivative follows from the output).
+_FUSED = {getattr(activations, name): name for name in ops.DENSE_ACTIVATIONS}
+
+
 class Dense(Layer):
     """A densely connected layer.
 
@@ -54,6 +58,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.kernel = self.bias = None
+        self.supports_masking = True  # per time step, so a sequence mask passes through
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -71,6 +76,9 @@ class Dense(Layer):
         if inputs.shape[-1] != self.input_dim:
             raise ValueError(f"Layer {self.name!r} (Dense) expects inputs whose last axis is {self.input_dim}, "
                              f"but got shape {inputs.shape}; reshape the data or change input_shape.")
+        fused = _FUSED.get(self.activation)
+        if fused is not None and inputs.ndim == 2:  # one recorded op instead of three (same values)
+            return ops.dense(inputs, self.kernel, self.bias, fused)
         y = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             y = ops.add(y, self.bias)

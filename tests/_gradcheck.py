@@ -35,3 +35,27 @@ def roundtrip(layer):
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
     return clone
+
+
+def check_layer_gradients(layer, x, out_w=None, rng=None, **call_kwargs):
+    """Assert that the tape's gradients of ``sum(layer(x, **call_kwargs) * out_w)`` for ``x`` and
+    every trainable weight match central finite differences (float64 layer and ``x``).
+    ``out_w`` defaults to random weights from ``rng``, so every output entry matters."""
+    layer(_t(x), **call_kwargs)  # builds the layer
+    weights = [w.copy() for w in layer.get_weights()]
+    if out_w is None:
+        out_w = (rng or np.random.default_rng(0)).normal(size=_np(layer(_t(x), **call_kwargs)).shape)
+
+    def scalar(xx, *ws):
+        layer.set_weights(list(ws))
+        return float(np.sum(_np(layer(_t(xx), **call_kwargs)) * out_w))
+
+    numeric = numeric_grad(scalar, [x] + weights)
+    layer.set_weights(weights)
+    xt = _t(x)
+    with ops.GradientTape() as tape:
+        tape.watch(xt)
+        loss = ops.sum(ops.multiply(layer(xt, **call_kwargs), out_w))
+    analytic = tape.gradient(loss, [xt] + layer.trainable_weights)
+    for got, want in zip(analytic, numeric):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-6, atol=1e-8)

@@ -1,6 +1,7 @@
 """Recurrent layers (SimpleRNN, LSTM, GRU, Bidirectional): outputs against direct float64 NumPy
 loops written here (the obviously correct definitions), gradients against central finite
-differences, merge modes, config round trips, dropout masks, and a tiny sequence task that trains."""
+differences, merge modes, config round trips, dropout masks, masks (a padded batch equals each
+sequence run alone), stateful layers (two halves equal the whole), and a tiny sequence task that trains."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from lamina import ops
 from lamina.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
-from _gradcheck import _np, _t, numeric_grad, roundtrip
+from _gradcheck import _np, _t, check_layer_gradients, roundtrip
 
 RNG = np.random.default_rng(7)
 
@@ -141,8 +142,8 @@ def test_keras_weight_layout_and_defaults():
     old = LSTM(output_dim=4, inner_activation="hard_sigmoid", dropout_W=0.1, dropout_U=0.2)  # Keras 1/2 names
     assert (old.units, old.dropout, old.recurrent_dropout) == (4, 0.1, 0.2)
     assert old.get_config()["recurrent_activation"] == "hard_sigmoid"
-    with pytest.raises(NotImplementedError, match="stateful"):
-        LSTM(4, stateful=True)
+    with pytest.raises(ValueError, match="stateful, so it needs a fixed batch size"):
+        LSTM(4, stateful=True).build((None, 7, 2))
     with pytest.raises(ValueError, match="units"):
         GRU(0)
 
@@ -151,24 +152,8 @@ def test_keras_weight_layout_and_defaults():
 def test_gradients_match_finite_differences(cls, extra):
     x = RNG.normal(size=(2, 3, 2))
     layer = make(cls, 3, 2, return_sequences=True, **extra)
-    weights = layer.get_weights()
-    h0 = RNG.normal(size=(2, 3))
-    out_w = RNG.normal(size=(2, 3, 3))
-    states = [h0] * N_STATES[cls]
-
-    def scalar(x_, *ws):
-        layer.set_weights(list(ws))
-        return float(np.sum(_np(layer(_t(x_), initial_state=[_t(s) for s in states])) * out_w))
-
-    numeric = numeric_grad(scalar, [x] + weights)
-    layer.set_weights(weights)
-    xt = _t(x)
-    with ops.GradientTape() as tape:
-        tape.watch(xt)
-        loss = ops.sum(ops.multiply(layer(xt, initial_state=[_t(s) for s in states]), out_w))
-    analytic = tape.gradient(loss, [xt] + layer.trainable_weights)
-    for got, want in zip(analytic, numeric):
-        np.testing.assert_allclose(_np(got), want, rtol=1e-6, atol=1e-8)
+    h0 = _t(RNG.normal(size=(2, 3)))
+    check_layer_gradients(layer, x, RNG.normal(size=(2, 3, 3)), initial_state=[h0] * N_STATES[cls])
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
@@ -276,3 +261,185 @@ def test_tiny_sequence_task_trains(cls):
     losses = history.history["loss"]
     assert losses[-1] < 0.5 * losses[0]
     assert history.history["accuracy"][-1] > 0.9
+
+
+# --- masks ---------------------------------------------------------------------------------------
+
+LENGTHS = [5, 3, 1]
+
+
+def padded_batch(features, garbage=True):
+    """Three sequences of LENGTHS, right-padded to 5 steps with noise (which the mask must hide)."""
+    x = RNG.normal(size=(len(LENGTHS), max(LENGTHS), features))
+    mask = np.arange(max(LENGTHS))[None, :] < np.array(LENGTHS)[:, None]
+    if not garbage:
+        x[~mask] = 0.0
+    return x, mask
+
+
+@pytest.mark.parametrize("cls, extra", CASES, ids=IDS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_masked_batch_equals_each_sequence_alone(cls, extra, go_backwards):
+    x, mask = padded_batch(3)
+    seq = make(cls, 4, 3, return_sequences=True, return_state=True, go_backwards=go_backwards, **extra)
+    got = seq(x, mask=mask)
+    last = cls(4, dtype="float64", return_state=True, go_backwards=go_backwards, **extra)
+    last.build((None, None, 3))
+    last.set_weights(seq.get_weights())
+    got_last = last(x, mask=mask.astype("float64"))  # a 0/1 mask means the same
+    steps = x.shape[1]
+    for i, n in enumerate(LENGTHS):
+        want_seq, want_states = reference(seq, x[i:i + 1, :n], backwards=go_backwards)
+        out = _np(got[0])[i]
+        if go_backwards:
+            # processing order: the padded steps come first, before any output, so they give zeros
+            np.testing.assert_array_equal(out[:steps - n], 0.0)
+            np.testing.assert_allclose(out[steps - n:], want_seq[0], rtol=1e-10, atol=1e-12)
+        else:
+            np.testing.assert_allclose(out[:n], want_seq[0], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(out[n:], np.repeat(want_seq[0, -1:], steps - n, 0), rtol=1e-10, atol=1e-12)
+        for g, w in zip(got[1:], want_states):
+            np.testing.assert_allclose(_np(g)[i], w[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(_np(got_last[0])[i], want_seq[0, -1], rtol=1e-10, atol=1e-12)
+
+
+def test_mask_zero_output_initial_state_and_gradient():
+    x, mask = padded_batch(2)
+    layer = make(LSTM, 3, 2, return_sequences=True, zero_output_for_mask=True)
+    h0, c0 = RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3))
+    out = _np(layer(x, mask=mask, initial_state=[h0, c0]))
+    np.testing.assert_array_equal(out[~mask], 0.0)
+    for i, n in enumerate(LENGTHS):
+        want, _ = reference(layer, x[i:i + 1, :n], [h0[i:i + 1], c0[i:i + 1]])
+        np.testing.assert_allclose(out[i, :n], want[0], rtol=1e-10, atol=1e-12)
+    # masked steps get no gradient: the inputs under the mask do not influence anything
+    xt = _t(x)
+    with ops.GradientTape() as tape:
+        tape.watch(xt)
+        loss = ops.sum(ops.square(layer(xt, mask=mask)))
+    grad = _np(tape.gradient(loss, xt))
+    np.testing.assert_array_equal(grad[~mask], 0.0)
+    assert np.all(np.abs(grad[mask]).sum(axis=-1) > 0)
+    with pytest.raises(ValueError, match=r"mask of shape \(batch, time\)"):
+        layer(x, mask=mask[:, :4])
+
+
+def test_compute_mask_keras_rules():
+    mask = ops.convert_to_tensor(np.array([[True, False]]))
+    assert LSTM(2, return_sequences=True).compute_mask(None, mask) is mask
+    assert LSTM(2).compute_mask(None, mask) is None
+    assert LSTM(2, return_sequences=True, return_state=True).compute_mask(None, mask) == [mask, None, None]
+    assert GRU(2, return_state=True).compute_mask(None, [mask, None]) == [None, None]
+    bi = Bidirectional(GRU(2, return_sequences=True), merge_mode=None)
+    assert bi.compute_mask(None, mask) == [mask, mask]
+    assert Bidirectional(LSTM(2, return_state=True)).compute_mask(None, mask) == [None] * 5
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bidirectional_with_mask(return_sequences):
+    x, mask = padded_batch(3)
+    layer = Bidirectional(GRU(4, return_sequences=return_sequences, dtype="float64"), dtype="float64")
+    layer.build((None, 5, 3))
+    layer.set_weights([RNG.normal(scale=0.5, size=w.shape) for w in layer.weights])
+    w = layer.get_weights()
+    got = _np(layer(x, mask=mask))
+    for i, n in enumerate(LENGTHS):
+        fw, _ = ref_gru(x[i:i + 1, :n], *w[:3], True)
+        bw, _ = ref_gru(x[i:i + 1, :n], *w[3:], True, backwards=True)
+        if return_sequences:
+            want = np.concatenate([fw[0], bw[0, ::-1]], -1)
+            np.testing.assert_allclose(got[i, :n], want, rtol=1e-10, atol=1e-12)
+            np.testing.assert_array_equal(got[i, n:], 0.0)  # Keras: zero outputs at masked steps
+        else:
+            np.testing.assert_allclose(got[i], np.concatenate([fw[0, -1], bw[0, -1]]), rtol=1e-10, atol=1e-12)
+    assert layer.forward_layer.zero_output_for_mask is return_sequences
+
+
+def test_embedding_mask_reaches_the_rnn():
+    from lamina.layers import Embedding
+    from lamina.models import Sequential
+    tokens = np.array([[4, 2, 7, 0, 0], [3, 0, 0, 0, 0]])
+    model = Sequential([Embedding(10, 3, mask_zero=True, dtype="float64"), LSTM(4, dtype="float64")])
+    got = _np(model(tokens))
+    for i, n in enumerate([3, 1]):
+        np.testing.assert_allclose(got[i], _np(model(tokens[i:i + 1, :n]))[0], rtol=1e-10, atol=1e-12)
+
+
+# --- stateful ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, extra", CASES, ids=IDS)
+def test_stateful_halves_equal_the_whole_sequence(cls, extra):
+    x = RNG.normal(size=(2, 6, 3))
+    layer = cls(4, dtype="float64", stateful=True, return_sequences=True, return_state=True, **extra)
+    layer.build((2, None, 3))
+    layer.set_weights([RNG.normal(scale=0.5, size=w.shape) for w in layer.weights])
+    assert len(layer.weights) == 3 and all(w.trainable for w in layer.weights)  # states are not weights
+    want_seq, want_states = reference(layer, x)
+    first = layer(x[:, :3])
+    second = layer(x[:, 3:])
+    np.testing.assert_allclose(_np(first[0]), want_seq[:, :3], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_np(second[0]), want_seq[:, 3:], rtol=1e-10, atol=1e-12)
+    for got, want, kept in zip(second[1:], want_states, layer.states):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(_np(kept), want, rtol=1e-10, atol=1e-12)
+    layer.reset_states()
+    np.testing.assert_array_equal(_np(layer.states[0]), 0.0)
+    np.testing.assert_allclose(_np(layer(x[:, :3])[0]), want_seq[:, :3], rtol=1e-10, atol=1e-12)
+    given = [RNG.normal(size=(2, 4)) for _ in range(N_STATES[cls])]
+    layer.reset_states(given)
+    want_given, _ = reference(layer, x, given)
+    np.testing.assert_allclose(_np(layer(x)[0]), want_given, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="fixed batch size of 2, but got a batch of 3"):
+        layer(RNG.normal(size=(3, 6, 3)))
+    with pytest.raises(ValueError, match="states have shape"):
+        layer.reset_states([np.zeros((3, 4))] * N_STATES[cls])
+
+
+def test_stateful_states_hold_no_graph_and_config_roundtrip():
+    layer = LSTM(3, stateful=True, batch_input_shape=(2, 4, 2), dtype="float64")
+    layer.build((2, 4, 2))
+    x = _t(RNG.normal(size=(2, 4, 2)))
+    with ops.GradientTape() as tape:
+        loss = ops.sum(layer(x))
+    grads = tape.gradient(loss, layer.trainable_weights)
+    assert all(g is not None for g in grads)
+    assert all(not s._tracked and not s._parents for s in layer.states)
+    config = roundtrip(layer).get_config()
+    assert config["stateful"] is True and config["batch_input_shape"] == [2, 4, 2]
+    plain = LSTM(3)
+    plain.reset_states()  # not stateful: nothing to reset (Keras 3)
+    assert plain.states is None
+    with pytest.raises(ValueError, match="not stateful"):
+        plain.reset_states([np.zeros((1, 3))] * 2)
+
+
+def test_stateful_models_reset_states_and_need_a_batch_size():
+    from lamina.layers import Dense, Input
+    from lamina.models import Model, Sequential
+    x = RNG.normal(size=(4, 6, 3)).astype("float32")
+    model = Sequential([GRU(5, stateful=True, batch_input_shape=(4, 3, 3)), Dense(2)])
+    model.compile(loss="mse", optimizer="sgd")
+    whole = Sequential([GRU(5, input_shape=(6, 3)), Dense(2)])
+    whole.set_weights(model.get_weights())
+    model.predict(x[:, :3], batch_size=4, verbose=0)
+    np.testing.assert_allclose(model.predict(x[:, 3:], batch_size=4, verbose=0), whole.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    model.reset_states()
+    np.testing.assert_array_equal(_np(model.layers[0].states[0]), 0.0)
+    model.fit(x[:, :3], np.zeros((4, 2), "float32"), batch_size=4, epochs=2, shuffle=False, verbose=0)
+    assert not np.allclose(_np(model.layers[0].states[0]), 0.0)
+    assert not model.layers[0].states[0]._tracked
+
+    inp = Input((3, 3), batch_size=2)
+    bi = Bidirectional(LSTM(2, stateful=True))
+    functional = Model(inp, bi(inp))
+    functional.predict(x[:2, :3], batch_size=2, verbose=0)
+    assert len(bi.states) == 4 and not np.allclose(_np(bi.states[0]), 0.0)
+    functional.reset_states()
+    assert all(np.all(_np(s) == 0.0) for s in bi.states)
+
+    with pytest.raises(ValueError, match="stateful, so it needs a fixed batch size"):
+        Sequential([LSTM(2, stateful=True, input_shape=(3, 3))])  # built here, as the shape is known
+    later = Sequential([LSTM(2, stateful=True)])
+    with pytest.raises(ValueError, match="stateful, so it needs a fixed batch size"):
+        later.predict(x[:, :3], verbose=0)

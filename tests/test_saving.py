@@ -535,6 +535,7 @@ LAYER_TABLE = {
     "Activation": (lambda: lamina.layers.Activation("tanh"), (None, 3)),
     "Dropout": (lambda: Dropout(0.3, noise_shape=(None, 1), seed=4), (None, 3)),
     "Flatten": (lambda: lamina.layers.Flatten(), (None, 2, 3)),
+    "Masking": (lambda: lamina.layers.Masking(mask_value=-1.0), (None, 2, 3)),
     "Reshape": (lambda: lamina.layers.Reshape((3, 2)), (None, 6)),
     "Lambda": (lambda: lamina.layers.Lambda(_named_function, output_shape=(3,)), (None, 3)),
     "RepeatVector": (lambda: lamina.layers.RepeatVector(4), (None, 3)),

@@ -253,14 +253,7 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         per = self.call(y_true, y_pred)
-        if sample_weight is not None:
-            per = ops.multiply(per, _match_weight_rank(ops.cast(ops.convert_to_tensor(sample_weight), per.dtype), per))
-        if self.reduction == "none":
-            return per
-        total = ops.sum(per)
-        if self.reduction == "sum":
-            return total
-        return ops.divide(total, float(max(math.prod(per.shape), 1)))
+        return reduce_weighted_values(per, sample_weight, getattr(y_pred, "_keras_mask", None), self.reduction)
 
     def get_config(self) -> dict:
         config = {"reduction": self.reduction, "name": self.name, **self.kwargs}
@@ -295,6 +288,27 @@ class LossFunctionWrapper(Loss):
             raise ValueError(f"LossFunctionWrapper.from_config: unknown loss function {fn!r}; pass "
                              "custom_objects={name: function} to deserialize a custom loss.")
         return cls(_TABLE[fn], **config)
+
+
+def reduce_weighted_values(per: ops.Tensor, sample_weight: Any = None, mask: Any = None,
+                           reduction: str = "sum_over_batch_size") -> ops.Tensor:
+    """Per-entry losses times ``sample_weight`` and ``mask``, then reduced (``"none"``, ``"sum"``, or
+    the mean). With a mask (the ``_keras_mask`` of the prediction, e.g. ``(batch, time)``) the mean
+    is over the kept entries only, as in Keras 3; a mask of higher rank than the losses (a loss that
+    averages over time itself) cannot be applied per entry and is left out."""
+    if sample_weight is not None:
+        per = ops.multiply(per, _match_weight_rank(ops.cast(ops.convert_to_tensor(sample_weight), per.dtype), per))
+    count: Any = float(max(math.prod(per.shape), 1))
+    if mask is not None and 0 < ops.convert_to_tensor(mask).ndim <= per.ndim:
+        keep = ops.broadcast_to(_match_weight_rank(ops.cast(ops.convert_to_tensor(mask), per.dtype), per), per.shape)
+        per = ops.multiply(per, keep)
+        count = ops.maximum(ops.sum(keep), 1.0)
+    if reduction == "none":
+        return per
+    total = ops.sum(per)
+    if reduction == "sum":
+        return total
+    return ops.divide(total, count)
 
 
 def _match_weight_rank(weight: ops.Tensor, values: ops.Tensor) -> ops.Tensor:

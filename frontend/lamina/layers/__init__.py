@@ -7,7 +7,8 @@ from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Co
                             Deconvolution3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D,
                             SeparableConvolution1D, SeparableConvolution2D, UpSampling1D, UpSampling2D, UpSampling3D,
                             ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
-from .core import Activation, ActivityRegularization, Dense, Dropout, Flatten, Lambda, Permute, RepeatVector, Reshape
+from .core import (Activation, ActivityRegularization, Dense, Dropout, Flatten, Lambda, Masking, Permute,
+                   RepeatVector, Reshape)
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .layer import Layer
@@ -17,21 +18,21 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgP
                       GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D,
                       MaxPooling1D, MaxPooling2D, MaxPooling3D)
-from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from .recurrent import GRU, LSTM, Bidirectional, ConvLSTM2D, SimpleRNN
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                       concatenate, dot, maximum, minimum, multiply, subtract)
 from .regularization import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
                              SpatialDropout3D)
 from .symbolic import KerasTensor
 from .wrappers import TimeDistributed, Wrapper
-from . import (advanced_activations, convolutional, embeddings, merge, noise, normalization, pooling,  # noqa: E402,F401
-               recurrent, wrappers)  # Keras 2 module paths
+from . import (advanced_activations, convolutional, convolutional_recurrent, embeddings, merge,  # noqa: E402,F401
+               noise, normalization, pooling, recurrent, wrappers)  # Keras 2 module paths
 
 __all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "BatchNormalization",
-           "Bidirectional", "GRU", "LSTM", "SimpleRNN",
+           "Bidirectional", "ConvLSTM2D", "GRU", "LSTM", "SimpleRNN",
            "Concatenate", "Dense", "Dot", "Embedding", "LayerNormalization",
            "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "Input", "InputLayer", "KerasTensor",
-           "Lambda", "Layer", "LeakyReLU", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",
+           "Lambda", "Layer", "LeakyReLU", "Masking", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",
            "RepeatVector", "Reshape", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
            "Subtract", "ThresholdedReLU", "TimeDistributed", "Wrapper", "add", "average", "concatenate",
            "deserialize", "dot", "get", "maximum", "minimum", "multiply", "serialize", "subtract",

@@ -21,17 +21,36 @@ def reset_names() -> None:
     _NAME_COUNTS.clear()
 
 
-_TAKES_TRAINING: dict[type, bool] = {}
+_CALL_PARAMS: dict[type, tuple[frozenset, bool]] = {}
+
+
+def _call_params(cls: type) -> tuple[frozenset, bool]:
+    """The names of ``cls.call``'s arguments and whether it takes ``**kwargs`` (read once per class)."""
+    if cls not in _CALL_PARAMS:
+        import inspect
+        params = inspect.signature(cls.call).parameters
+        _CALL_PARAMS[cls] = (frozenset(params),
+                             any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()))
+    return _CALL_PARAMS[cls]
 
 
 def _accepts_training(cls: type) -> bool:
-    """Whether ``cls.call`` has a ``training`` argument (checked once per class)."""
-    if cls not in _TAKES_TRAINING:
-        import inspect
-        params = inspect.signature(cls.call).parameters
-        _TAKES_TRAINING[cls] = "training" in params or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    return _TAKES_TRAINING[cls]
+    """Whether ``cls.call`` has a ``training`` argument."""
+    names, var_keyword = _call_params(cls)
+    return "training" in names or var_keyword
+
+
+def _mask_of(inputs: Any) -> Any:
+    """The ``_keras_mask`` the input tensor(s) carry: one mask, a list for list inputs, or None."""
+    if isinstance(inputs, list):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return masks if any(m is not None for m in masks) else None
+    return getattr(inputs, "_keras_mask", None)
+
+
+def _alias(t: ops.Tensor) -> ops.Tensor:
+    """A new tensor with ``t``'s value and gradient, so that it can carry a mask of its own."""
+    return ops.tape.make(t.value, (t,), lambda g: (g,))
 
 
 _BASE_KWARGS = {"input_shape", "input_dim", "batch_input_shape", "batch_size", "weights", "input_length"}
@@ -207,6 +226,15 @@ class Layer:
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return inputs
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask of the output(s), given the inputs and their mask (boolean, ``(batch, time)``
+        for sequences; a list for list inputs/outputs; ``None`` for no mask).
+
+        The default passes ``mask`` on when ``supports_masking`` is set and drops it otherwise
+        (Keras 3 drops it too, rather than raising as Keras 2 did).
+        """
+        return mask if self.supports_masking else None
+
     def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if symbolic.is_symbolic(inputs):
             return self._call_symbolic(inputs, kwargs)
@@ -219,13 +247,48 @@ class Layer:
         self._maybe_build(shape)
         if _accepts_training(type(self)):
             kwargs["training"] = training
+        mask = self._incoming_mask(inputs, kwargs)
         self._call_losses = []
         self._call_metrics = {}
         outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
             self._call_losses.append(
                 ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1))))
-        return outputs
+        return self._set_output_masks(inputs, outputs, mask)
+
+    def _incoming_mask(self, inputs: Any, kwargs: dict) -> Any:
+        """The mask of this call — the caller's ``mask=`` if given, else the inputs' — put into
+        ``kwargs`` when ``call`` has a ``mask`` argument."""
+        explicit = kwargs.pop("mask", None)
+        mask = explicit if explicit is not None else _mask_of(inputs)
+        names, var_keyword = _call_params(type(self))
+        if "mask" in names or (explicit is not None and var_keyword):
+            kwargs["mask"] = mask
+        return mask
+
+    def _set_output_masks(self, inputs: Any, outputs: Any, mask: Any) -> Any:
+        """Attach ``compute_mask``'s result to the output tensor(s) as ``_keras_mask``."""
+        many = isinstance(outputs, (list, tuple))
+        outs = list(outputs) if many else [outputs]
+        ins = inputs if isinstance(inputs, list) else [inputs]
+        passed_through = [any(o is x for x in ins) for o in outs]
+        # A new output that already has a mask got it inside call (from inner layers, e.g. a
+        # model used as a layer); it stands, as in Keras 3.
+        if all(not isinstance(o, ops.Tensor) or (o._keras_mask is not None and not p)
+               for o, p in zip(outs, passed_through)):
+            return outputs
+        masks = self.compute_mask(inputs, mask)
+        masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+        masks += [None] * (len(outs) - len(masks))
+        for i, (o, m, p) in enumerate(zip(outs, masks, passed_through)):
+            if not isinstance(o, ops.Tensor) or (o._keras_mask is not None and not p):
+                continue
+            if p and o._keras_mask is not m:
+                o = outs[i] = _alias(o)  # never change the mask of a tensor other layers may read
+            o._keras_mask = None if m is None else ops.convert_to_tensor(m)
+        if not many:
+            return outs[0]
+        return outs if isinstance(outputs, list) else tuple(outs)
 
     def _collected_metrics(self) -> dict[str, Any]:
         return dict(self._call_metrics)
@@ -237,6 +300,12 @@ class Layer:
         if isinstance(inputs, list) and not all(isinstance(t, symbolic.KerasTensor) for t in inputs):
             raise TypeError(f"Layer {self.name!r} got a list mixing symbolic tensors (from Input) and "
                             "concrete values; pass only tensors from the same graph.")
+        tensor_kwargs = sorted(k for k, v in kwargs.items() if symbolic.is_symbolic(v))
+        if tensor_kwargs:
+            raise TypeError(f"Layer {self.name!r} got symbolic tensors as keyword arguments "
+                            f"({', '.join(tensor_kwargs)}), which functional models cannot replay; masks flow from "
+                            "the inputs by themselves (Embedding(mask_zero=True), Masking), or compute the value "
+                            "inside a custom layer.")
         shapes = symbolic.shape_of(inputs)
         try:
             self._maybe_build(shapes if isinstance(shapes, list) else tuple(shapes))

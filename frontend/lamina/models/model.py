@@ -566,6 +566,17 @@ class Model(Layer):
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(x, batch_size=max(len(self._as_list(x, self.input_names, "input")[0]), 1))
 
+    # --- stateful layers -----------------------------------------------------------------
+    def reset_states(self) -> None:
+        """Set the carried states of every stateful layer (recurrent ``stateful=True``) to zeros."""
+        for layer in self.layers:
+            if callable(getattr(layer, "reset_states", None)):
+                layer.reset_states()
+
+    def reset_state(self) -> None:
+        """Keras 3 spelling of ``reset_states``."""
+        self.reset_states()
+
     # --- weights and summary -------------------------------------------------------------
     def get_weights(self) -> list[Any]:
         return [w.numpy() for w in self.weights]

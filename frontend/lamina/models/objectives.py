@@ -74,19 +74,12 @@ class Objectives:
         return names
 
     def loss_for(self, i: int, y: Any, y_pred: ops.Tensor, sw: Any) -> ops.Tensor:
+        """Output ``i``'s loss: the mean over samples (over the unmasked steps when the prediction
+        carries a mask), weighted by ``sw``."""
         fn = self.loss_fns[i]
         if isinstance(fn, losses_module.Loss):
             return fn(y, y_pred, sample_weight=sw)
-        per = fn(y, y_pred)
-        if sw is not None:
-            w = ops.cast(sw, per.dtype)
-            while w.ndim < per.ndim:
-                w = ops.expand_dims(w, -1)
-            per = ops.multiply(per, w)
-        n = 1
-        for d in per.shape:
-            n *= d
-        return ops.divide(ops.sum(per), float(max(n, 1)))
+        return losses_module.reduce_weighted_values(fn(y, y_pred), sw, getattr(y_pred, "_keras_mask", None))
 
     def total_loss(self, ys: list, preds: list, sw: Any, extra: list) -> tuple[ops.Tensor, list]:
         """Weighted sum of the output losses plus ``extra`` penalties, and each output's loss."""
@@ -146,7 +139,7 @@ class Totals:
         self.sums = values if not self.sums else [ops.add(a, b) for a, b in zip(self.sums, values)]
         self.count += n
         for i, metric in self.metrics:
-            metric.update_state(ys[i], preds[i], sample_weight=sw)
+            metric.update_state(ys[i], preds[i], sample_weight=_with_mask(sw, preds[i]))
         for name, value in (added or {}).items():
             if name not in self.added:
                 self.added[name] = metrics_module.Mean(name=name)
@@ -161,6 +154,18 @@ class Totals:
         values = ops.stack([ops.cast(p, "float64") for p in parts]).numpy()
         names = self.objectives.names() + list(self.added)
         return {prefix + k: float(v) for k, v in zip(names, values.tolist())}
+
+
+def _with_mask(sw: Any, y_pred: Any) -> Any:
+    """Sample weights times the prediction's per-step mask, so metrics skip padded steps as the
+    loss does."""
+    mask = getattr(y_pred, "_keras_mask", None)
+    if mask is None or mask.ndim != y_pred.ndim - 1:
+        return sw
+    keep = ops.cast(mask, y_pred.dtype)
+    if sw is None:
+        return keep
+    return ops.multiply(keep, losses_module._match_weight_rank(ops.cast(sw, keep.dtype), keep))
 
 
 def _check_target(y: Any, output_shape: tuple, fn: Any, output: str | None) -> None:

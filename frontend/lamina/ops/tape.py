@@ -22,7 +22,8 @@ def B() -> Any:
 class Tensor:
     """A backend array plus, while recording, the node that produced it."""
 
-    __slots__ = ("value", "_parents", "_vjp", "_tracked", "__weakref__")
+    # ``_keras_mask``: the boolean mask a layer attached to its output (Keras' name), or None.
+    __slots__ = ("value", "_parents", "_vjp", "_tracked", "_keras_mask", "__weakref__")
     __array_priority__ = 1000  # so numpy_array + tensor defers to Tensor.__radd__
 
     def __init__(self, value: Any, parents: tuple = (), vjp: Callable | None = None,
@@ -31,6 +32,7 @@ class Tensor:
         self._parents = parents
         self._vjp = vjp
         self._tracked = tracked
+        self._keras_mask = None
 
     # --- array-like facts --------------------------------------------------------------
     @property

@@ -17,6 +17,8 @@ class Softmax(Layer):
 
     Call arguments:
         mask: optional boolean tensor broadcastable to the input; False entries get probability ~0.
+            A mask of one rank less (per time step, as ``Masking`` and ``Embedding(mask_zero=True)``
+            give) covers all features of a step.
 
     Input shape: any. Output shape: same as input.
 
@@ -32,7 +34,12 @@ class Softmax(Layer):
     def call(self, inputs: Any, mask: Any = None) -> ops.Tensor:
         if mask is not None:
             keep = ops.cast(ops.convert_to_tensor(mask), inputs.dtype)
-            inputs = ops.add(inputs, ops.multiply(ops.subtract(1.0, keep), _MASKED))
+            if keep.ndim == inputs.ndim - 1:
+                # A per-step mask (Masking, Embedding) covers whole steps. Along the features of
+                # one step it would shift every logit alike, changing nothing but the rounding.
+                keep = None if self.axis in (-1, inputs.ndim - 1) else ops.expand_dims(keep, -1)
+            if keep is not None:
+                inputs = ops.add(inputs, ops.multiply(ops.subtract(1.0, keep), _MASKED))
         if isinstance(self.axis, list):
             # exp(x - logsumexp(x, axes)) normalises jointly over several axes.
             return ops.exp(ops.subtract(inputs, ops.logsumexp(inputs, axis=tuple(self.axis), keepdims=True)))

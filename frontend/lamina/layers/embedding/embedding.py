@@ -18,8 +18,9 @@ class Embedding(Layer):
             name: ``init``).
         embeddings_regularizer, activity_regularizer: penalties (Keras 1 name ``W_regularizer``).
         embeddings_constraint: applied after each update (Keras 1 name ``W_constraint``).
-        mask_zero: whether index 0 is padding; ``compute_mask`` then returns ``inputs != 0``, and
-            index 0 must stay free (``input_dim`` = vocabulary size + 1).
+        mask_zero: whether index 0 is padding; the output then carries the mask ``inputs != 0``,
+            which later layers receive (recurrent layers skip padded steps, the loss ignores
+            them), and index 0 must stay free (``input_dim`` = vocabulary size + 1).
         input_length: (Keras 2) length of the input sequences, a constant; when given it sets
             the input shape ``(input_length,)`` of the first layer of a ``Sequential`` model.
 
@@ -34,10 +35,6 @@ class Embedding(Layer):
     would stall the device once per call, so it is skipped there; an out-of-range index then
     follows the backend's ``take`` (CuPy wraps around), as TensorFlow's GPU kernels do not check
     either.
-
-    Limitation: the mask from ``mask_zero=True`` is available through ``compute_mask`` but is not
-    yet propagated by models to later layers (RNNs, losses); padded steps therefore count as
-    ordinary inputs downstream.
 
     Example:
         >>> model.add(Embedding(1000, 64, input_length=10))  # (batch, 10) -> (batch, 10, 64)

@@ -96,6 +96,19 @@ class _Merge(Layer):
         self.built = True
 
     # --- calling -----------------------------------------------------------------------
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras' rule: a position is kept where every input that has a mask keeps it."""
+        masks = [ops.convert_to_tensor(m) for m in mask if m is not None] if isinstance(mask, (list, tuple)) else []
+        if not masks:
+            return None
+        top = max(m.ndim for m in masks)
+        out = None
+        for m in masks:
+            while m.ndim < top:  # as the inputs: new axes right after the batch axis
+                m = ops.expand_dims(m, 1)
+            out = m if out is None else ops.logical_and(out, m)
+        return out
+
     def _merge_function(self, inputs: list[ops.Tensor]) -> ops.Tensor:
         raise NotImplementedError
 

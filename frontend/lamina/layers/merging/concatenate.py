@@ -68,6 +68,19 @@ class Concatenate(Layer):
         self.compute_output_shape([x.shape for x in inputs])
         return ops.concatenate(inputs, axis=self.axis)
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """Keras' rule: the masks, widened to their inputs' shapes (an input without one keeps
+        everything), are joined like the inputs; a position is kept where all its features are."""
+        if not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(inputs, mask):
+            m = ops.ones(x.shape, "float32") if m is None else ops.cast(m, "float32")
+            if m.ndim < x.ndim:
+                m = ops.broadcast_to(ops.expand_dims(m, -1), x.shape)
+            full.append(m)
+        return ops.greater(ops.min(ops.concatenate(full, axis=self.axis), axis=-1), 0)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["axis"] = self.axis

@@ -19,7 +19,8 @@ class BatchNormalization(AffineNormalization):
         moving_variance = moving_variance * momentum + batch_variance * (1 - momentum)
 
     (``batch_variance`` is the biased variance, as in Keras 3; Keras 2's fused TensorFlow kernel
-    used the unbiased one.) The update is not recorded by the gradient tape.
+    used the unbiased one.) The update is not recorded by the gradient tape. With a mask (e.g.
+    from ``Masking``), the batch statistics count only the kept time steps, as in Keras 3.
 
     Inference (``training`` False or None, or the layer frozen with ``trainable=False`` — the
     Keras 3 rule, which fine-tuning relies on): the moving statistics are used and nothing changes.
@@ -89,7 +90,7 @@ class BatchNormalization(AffineNormalization):
                                                initializer=self.moving_variance_initializer, trainable=False)
         self.built = True
 
-    def call(self, inputs: Any, training: bool | None = None) -> ops.Tensor:
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> ops.Tensor:
         x = ops.convert_to_tensor(inputs)
         if x.ndim != self._input_rank:
             raise ValueError(f"Layer {self.name!r} (BatchNormalization) was built for inputs of rank "
@@ -103,8 +104,11 @@ class BatchNormalization(AffineNormalization):
 
         def statistics(x: ops.Tensor, param: Any) -> tuple:
             if training and self.trainable:
-                mean = ops.mean(x, axis=reduce_axes, keepdims=True)
-                variance = ops.var(x, axis=reduce_axes, keepdims=True)
+                if mask is None:
+                    mean = ops.mean(x, axis=reduce_axes, keepdims=True)
+                    variance = ops.var(x, axis=reduce_axes, keepdims=True)
+                else:
+                    mean, variance = _masked_moments(x, mask, reduce_axes)
                 self._update_moving(self.moving_mean, mean)
                 self._update_moving(self.moving_variance, variance)
                 return mean, variance
@@ -127,3 +131,16 @@ class BatchNormalization(AffineNormalization):
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
         })
         return config
+
+
+def _masked_moments(x: ops.Tensor, mask: Any, axes: tuple) -> tuple[ops.Tensor, ops.Tensor]:
+    """Mean and variance over the positions the mask keeps (padding would skew them), as Keras 3."""
+    w = ops.cast(ops.convert_to_tensor(mask), x.dtype)
+    while w.ndim < x.ndim:  # a (batch, time) mask covers every feature of a step
+        w = ops.expand_dims(w, -1)
+    w = ops.broadcast_to(w, x.shape)
+    count = ops.maximum(ops.sum(w, axis=axes, keepdims=True), 1.0)
+    mean = ops.divide(ops.sum(ops.multiply(x, w), axis=axes, keepdims=True), count)
+    variance = ops.divide(ops.sum(ops.multiply(ops.square(ops.subtract(x, mean)), w), axis=axes, keepdims=True),
+                          count)
+    return mean, variance

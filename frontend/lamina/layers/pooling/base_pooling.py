@@ -51,10 +51,21 @@ class _GlobalPooling(SpatialLayer):
         super().__init__(data_format, **kwargs)
         self.keepdims = bool(keepdims)
 
-    def call(self, inputs: Any) -> ops.Tensor:
+    def call(self, inputs: Any, mask: Any = None) -> ops.Tensor:
         self._split(inputs.shape)
+        if mask is not None and self.mode != "max" and self.rank == 1:
+            return self._masked_mean(inputs, mask)
         reduce = ops.max if self.mode == "max" else ops.mean
         return reduce(inputs, axis=self.spatial_axes(), keepdims=self.keepdims)
+
+    def _masked_mean(self, inputs: ops.Tensor, mask: Any) -> ops.Tensor:
+        """The mean over the steps the ``(batch, steps)`` mask keeps, as Keras' GlobalAveragePooling1D
+        (0 for a sequence that is all padding)."""
+        w = ops.cast(ops.convert_to_tensor(mask), inputs.dtype)
+        w = ops.expand_dims(w, 1 if self.data_format == "channels_first" else -1)
+        axes = self.spatial_axes()
+        total = ops.sum(ops.multiply(inputs, w), axis=axes, keepdims=self.keepdims)
+        return ops.divide(total, ops.maximum(ops.sum(w, axis=axes, keepdims=self.keepdims), 1.0))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         batch, spatial, channels = self._split(input_shape)
@@ -96,13 +107,15 @@ def pooling_class(name: str, rank: int, mode: str) -> type:
 def global_pooling_class(name: str, rank: int, mode: str) -> type:
     """A Keras global pooling layer class: ``GlobalMaxPoolingND``/``GlobalAveragePoolingND``."""
     what = "maximum" if mode == "max" else "mean"
+    masked = "\n    With a mask (``Masking``, ``Embedding(mask_zero=True)``) only the kept steps are averaged."
+    masked = masked if mode != "max" and rank == 1 else ""
     doc = f"""Global {what} over the {rank} spatial axes.
 
     Args:
         data_format: ``None`` means the global ``image_data_format`` (Keras 1 ``dim_ordering``).
         keepdims: keep the spatial axes with length 1 (default False).
 
-    Input ``{_SHAPES[rank][0]}``; output ``(batch, channels)``.
+    Input ``{_SHAPES[rank][0]}``; output ``(batch, channels)``.{masked}
 
     Example:
         >>> model.add({name}())

@@ -27,9 +27,14 @@ class GRU(BaseRNN):
             ``"hard_sigmoid"``).
         reset_after: see above (default True).
         use_bias, initializers, regularizers, constraints, dropout, recurrent_dropout, seed,
-        return_sequences, return_state, go_backwards: as in ``SimpleRNN``.
+        return_sequences, return_state, go_backwards, stateful, zero_output_for_mask: as in ``SimpleRNN``.
 
-    Call arguments: ``initial_state=h0`` of shape ``(batch, units)``; ``training``.
+    Call arguments: ``inputs``; ``mask`` (boolean ``(batch, time)``; see ``SimpleRNN``);
+    ``training``; ``initial_state=h0`` of shape ``(batch, units)``.
+
+    Input shape: ``(batch, time, features)``.
+    Output shape: ``(batch, units)``, or ``(batch, time, units)`` with ``return_sequences``; with
+    ``return_state`` the list ``[output, h]``.
 
     Weights (Keras layout): ``kernel (input_dim, 3 * units)``, ``recurrent_kernel (units, 3 * units)``,
     ``bias (2, 3 * units)`` (row 0 input bias, row 1 recurrent bias) with ``reset_after``, else ``(3 * units,)``.

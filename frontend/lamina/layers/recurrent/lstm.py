@@ -21,7 +21,36 @@ class _UnitForgetBias(initializers.Initializer):
         return ops.concatenate(parts, axis=0)
 
 
-class LSTM(BaseRNN):
+class LSTMGates:
+    """The LSTM cell shared by ``LSTM`` and ``ConvLSTM2D`` (mixed in before ``BaseRNN``): the gate
+    math of one step, written against the ``_recurrent`` / ``_gate`` hooks, so it holds for
+    matrix products and for convolutions alike; and the unit forget bias."""
+
+    _GATES = 4
+    _STATES = 2
+    unit_forget_bias: bool = True
+
+    def _bias_init(self) -> Any:
+        if self.unit_forget_bias:
+            return _UnitForgetBias(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def _step(self, xk_t, states, rec_mask):
+        h, c = states
+        if rec_mask is not None:
+            h = ops.multiply(h, rec_mask)
+        z = ops.add(xk_t, self._recurrent(h))
+        act, rec = self.activation, self.recurrent_activation
+        i = rec(self._gate(z, 0))
+        f = rec(self._gate(z, 1))
+        g = act(self._gate(z, 2))
+        o = rec(self._gate(z, 3))
+        c = ops.add(ops.multiply(f, c), ops.multiply(i, g))
+        h = ops.multiply(o, act(c))
+        return h, [h, c]
+
+
+class LSTM(LSTMGates, BaseRNN):
     """Long short-term memory layer.
 
     Per step, with ``z = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias`` split into the blocks
@@ -38,45 +67,28 @@ class LSTM(BaseRNN):
             pass it to reproduce Keras 2 models; Keras 1 name ``inner_activation``).
         unit_forget_bias: initialise the forget block of the bias to ones (default True).
         use_bias, initializers, regularizers, constraints, dropout, recurrent_dropout, seed,
-        return_sequences, return_state, go_backwards: as in ``SimpleRNN``.
+        return_sequences, return_state, go_backwards, stateful, zero_output_for_mask: as in ``SimpleRNN``.
 
-    Call arguments: ``initial_state=[h0, c0]``, each ``(batch, units)``; ``training``.
-    With ``return_state=True`` the layer returns ``[output, h, c]``.
+    Call arguments: ``inputs``; ``mask`` (boolean ``(batch, time)``, usually propagated from
+    ``Embedding(mask_zero=True)`` or ``Masking``); ``training``; ``initial_state=[h0, c0]``, each
+    ``(batch, units)``.
+
+    Input shape: ``(batch, time, features)``.
+    Output shape: ``(batch, units)``, or ``(batch, time, units)`` with ``return_sequences``;
+    with ``return_state=True`` the layer returns ``[output, h, c]`` (states ``(batch, units)``).
 
     Weights (Keras layout, so ``set_weights`` takes Keras' arrays): ``kernel (input_dim, 4 * units)``,
     ``recurrent_kernel (units, 4 * units)``, ``bias (4 * units,)``.
 
     Example:
         >>> model.add(LSTM(128, input_shape=(28, 28)))   # (None, 28, 28) -> (None, 128)
+        >>> model.add(LSTM(16, stateful=True, batch_input_shape=(8, 10, 3)))   # carries states between batches
     """
-
-    _GATES = 4
-    _STATES = 2
 
     def __init__(self, units: int | None = None, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  unit_forget_bias: bool = True, **kwargs: Any):
-        kwargs.pop("forget_bias_init", None)  # Keras 1; unit_forget_bias replaces it
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
-
-    def _bias_init(self) -> Any:
-        if self.unit_forget_bias:
-            return _UnitForgetBias(self.bias_initializer, self.units)
-        return self.bias_initializer
-
-    def _step(self, xk_t, states, rec_mask):
-        h, c = states
-        if rec_mask is not None:
-            h = ops.multiply(h, rec_mask)
-        z = ops.add(xk_t, ops.matmul(h, self.recurrent_kernel))
-        act, rec = self.activation, self.recurrent_activation
-        i = rec(self._gate(z, 0))
-        f = rec(self._gate(z, 1))
-        g = act(self._gate(z, 2))
-        o = rec(self._gate(z, 3))
-        c = ops.add(ops.multiply(f, c), ops.multiply(i, g))
-        h = ops.multiply(o, act(c))
-        return h, [h, c]
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -23,15 +23,28 @@ class SimpleRNN(BaseRNN):
         seed: seed of the dropout masks' Philox stream.
         return_sequences: output every step ``(batch, time, units)`` instead of the last ``(batch, units)``.
         return_state: also return the final state: ``[output, h]``.
-        go_backwards: read the sequence from the last step to the first (sequences come out in
-            that processing order, as in Keras).
+        go_backwards: read the sequence (and its mask) from the last step to the first
+            (sequences come out in that processing order, as in Keras).
+        stateful: carry the last states of each batch over as the initial states of the next
+            (sample ``i`` to sample ``i``); needs a fixed batch size (``batch_input_shape`` or
+            ``batch_size=`` on the first layer, ``Input(batch_size=...)``). ``reset_states()``
+            sets them back to zeros.
+        zero_output_for_mask: with ``return_sequences``, output zeros at masked steps instead of
+            repeating the previous output (default False, as Keras).
 
-    Call arguments: ``initial_state=h0`` of shape ``(batch, units)``; ``training``.
+    Call arguments: ``inputs``; ``mask``: boolean ``(batch, time)``, False at padding (usually
+    propagated from ``Embedding(mask_zero=True)`` or ``Masking``): a masked step keeps the state
+    and repeats the previous output; ``training``; ``initial_state=h0`` of shape ``(batch, units)``.
+
+    Input shape: ``(batch, time, features)``.
+    Output shape: ``(batch, units)``, or ``(batch, time, units)`` with ``return_sequences``; with
+    ``return_state`` the list ``[output, h]``.
 
     Weights: ``kernel (input_dim, units)``, ``recurrent_kernel (units, units)``, ``bias (units,)``.
 
     Example:
         >>> model.add(SimpleRNN(32, input_shape=(10, 8)))   # (None, 10, 8) -> (None, 32)
+        >>> model = Sequential([Embedding(1000, 16, mask_zero=True), SimpleRNN(8)])   # index 0 = padding, skipped
     """
 
     _GATES = 1

@@ -254,6 +254,8 @@ class Layer:
         if self.activity_regularizer is not None:
             self._call_losses.append(
                 ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1))))
+        if mask is None and type(self).compute_mask is Layer.compute_mask:
+            return outputs  # no mask in, none made: nothing to attach (the common, hot case)
         return self._set_output_masks(inputs, outputs, mask)
 
     def _incoming_mask(self, inputs: Any, kwargs: dict) -> Any:

@@ -19,6 +19,9 @@ def B() -> Any:
     return backends.current()
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 class Tensor:
     """A backend array plus, while recording, the node that produced it."""
 
@@ -41,7 +44,11 @@ class Tensor:
 
     @property
     def dtype(self) -> str:
-        return str(self.value.dtype)
+        d = self.value.dtype
+        name = _DTYPE_NAMES.get(d)
+        if name is None:  # str(dtype) runs Python code in NumPy: once per dtype, not per call
+            name = _DTYPE_NAMES[d] = str(d)
+        return name
 
     @property
     def ndim(self) -> int:

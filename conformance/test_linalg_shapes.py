@@ -175,6 +175,14 @@ def test_scatter_add(backend, dtype, label, shape, key):
     ref = np.zeros(shape, dtype)
     np.add.at(ref, key, values)
     assert_exact(got, ref, f"scatter_add [{label}]", dtype=dtype)
+    # out=: added into an existing array in place (the tape accumulates slice gradients this way)
+    start = rng.integers(-4, 5, shape).astype(dtype)
+    out = backend.asarray(start.copy())
+    back = backend.scatter_add(shape, _native_key(backend, key), backend.asarray(values), dtype, out=out)
+    assert back is out, "scatter_add(out=...) must return out"
+    ref = start.copy()
+    np.add.at(ref, key, values)
+    assert_exact(backend.to_numpy(out), ref, f"scatter_add out= [{label}]", dtype=dtype)
 
 
 def test_pad(backend, dtype):

@@ -139,8 +139,9 @@ class Backend(Protocol):
         """Gather along ``axis`` (indices int, in range; negative counts from the end)."""
     def getitem(self, x: Array, key: Any) -> Array:
         """NumPy basic and advanced indexing."""
-    def scatter_add(self, shape: Shape, key: Any, values: Array, dtype: str) -> Array:
-        """Zeros of ``shape`` with ``values`` added at ``key`` (repeated indices accumulate)."""
+    def scatter_add(self, shape: Shape, key: Any, values: Array, dtype: str, out: Array | None = None) -> Array:
+        """Zeros of ``shape`` with ``values`` added at ``key`` (repeated indices accumulate); with
+        ``out`` (of ``shape`` and ``dtype``), ``values`` are added into it in place and it is returned."""
     def pad(self, x: Array, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Array: ...
     def one_hot(self, indices: Array, depth: int, dtype: str) -> Array:
         """``indices`` (int) → ``indices.shape + (depth,)``; out-of-range indices give all zeros."""

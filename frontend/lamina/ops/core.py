@@ -10,7 +10,7 @@ import math
 from typing import Any, Sequence
 
 from .. import _config
-from .tape import B, Tensor, make
+from .tape import B, SliceGradient, Tensor, make
 
 Axis = int | Sequence[int] | None
 
@@ -551,7 +551,7 @@ def getitem(x: Any, key: Any) -> Tensor:
     x = convert_to_tensor(x)
     be = B()
     key = _native_key(key)
-    return make(be.getitem(x.value, key), (x,), lambda g: (be.scatter_add(x.shape, key, g, x.dtype),))
+    return make(be.getitem(x.value, key), (x,), lambda g: (SliceGradient(x.shape, key, g, x.dtype),))
 
 
 def _native_key(key: Any) -> Any:

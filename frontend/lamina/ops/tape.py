@@ -223,6 +223,18 @@ def _topological(target: Tensor) -> list[Tensor]:
     return order
 
 
+class SliceGradient:
+    """A VJP result that is zero except at ``key``: ``values`` belong at ``x[key]`` of an ``x`` of
+    ``shape``. The tape adds it into the one gradient buffer of ``x`` in place, instead of making
+    a zero array per contribution: an RNN reads its input one time step at a time, and T dense
+    gradients of the whole sequence would cost O(T^2) (measured: 80% of an LSTM training step)."""
+
+    __slots__ = ("shape", "key", "values", "dtype")
+
+    def __init__(self, shape: tuple, key: Any, values: Any, dtype: str):
+        self.shape, self.key, self.values, self.dtype = shape, key, values, dtype
+
+
 def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None) -> list[Any]:
     """Gradients (as Tensors) of ``target`` with respect to ``sources``."""
     be = B()
@@ -234,6 +246,9 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
         og = output_gradients.value if isinstance(output_gradients, Tensor) else output_gradients
         seed = be.asarray(og, dtype=target.dtype)
     grads: dict[int, Any] = {id(target): seed}
+    # Gradient buffers the tape allocated itself: only these may be added into in place (a VJP may
+    # hand the same array to several parents, e.g. add's g, so its arrays are never written).
+    owned: set[int] = set()
     for node in reversed(_topological(target)):
         g = grads.get(id(node))
         if g is None or node._vjp is None:
@@ -242,7 +257,21 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
             if pg is None or not (isinstance(parent, Tensor) and parent._tracked):
                 continue
             key = id(parent)
-            grads[key] = pg if key not in grads else be.add(grads[key], pg)
+            have = grads.get(key)
+            if isinstance(pg, SliceGradient):
+                if have is None:
+                    have = be.zeros(pg.shape, pg.dtype)
+                elif key not in owned:
+                    have = be.copy(have)
+                grads[key] = be.scatter_add(pg.shape, pg.key, pg.values, pg.dtype, out=have)
+                owned.add(key)
+            elif have is None:
+                grads[key] = pg
+            elif key in owned and have.shape == pg.shape and have.dtype == pg.dtype:
+                be.add(have, pg, out=have)  # same rounding as a new array, one allocation fewer
+            else:
+                grads[key] = be.add(have, pg)
+                owned.add(key)
     out = []
     for s in sources:
         g = grads.get(id(s))

@@ -6,7 +6,8 @@
 # (a) pip install --no-deps --no-build-isolation -e .   (offline: numpy/cupy/pytest/torch already there;
 #     needs setuptools>=70.1 or wheel; if it fails, the rest runs from the source folders)
 # (b) nvidia-smi -L and CuPy's view of the device
-# (c) pytest conformance --backend cupy, and tests/test_cupy_backend.py (keeps going on failure)
+# (c) pytest conformance --backend cupy, tests/test_cupy_backend.py, and the conv/RNN/mask layer
+#     tests with LAMINA_BACKEND=cupy (keeps going on failure)
 # (d) the MNIST MLP (W1), 3 epochs from one seed on CuPy and on NumPy: s/epoch, test accuracy,
 #     and the largest absolute difference between the two backends' final weights
 # (e) W1 on PyTorch CUDA (eager, hand loop) on the same card, plus `python -m benchmarks`
@@ -98,6 +99,13 @@ PYEOF
 # (c) conformance and the CuPy backend's tests ----------------------------------------------------
 run conformance_cupy 150 "$PY" -m pytest conformance --backend cupy -q -p no:cacheprovider || PROBLEMS+=("conformance on cupy failed or timed out (conformance_cupy.log)")
 run test_cupy_backend 90 "$PY" -m pytest tests/test_cupy_backend.py -q -p no:cacheprovider || PROBLEMS+=("tests/test_cupy_backend.py failed or timed out")
+# The layer tests that exercise convolutions, recurrent loops, masks and slice gradients end to end,
+# with the CuPy backend selected (they compare against float64 NumPy references written in loops).
+if [ $GPU -eq 1 ]; then
+    LAMINA_BACKEND=cupy run layers_cupy 150 "$PY" -m pytest tests/test_layers_rnn.py tests/test_conv_lstm2d.py \
+        tests/test_masking.py tests/test_layers_conv.py -m "not slow" -q -p no:cacheprovider \
+        || PROBLEMS+=("layer tests with LAMINA_BACKEND=cupy failed or timed out (layers_cupy.log)")
+fi
 if [ $GPU -eq 1 ] && grep -qE '^[0-9]+ skipped' "$OUT/conformance_cupy.log"; then
     PROBLEMS+=("conformance on cupy only skipped although a GPU is present")
 fi

@@ -84,8 +84,9 @@ class NumpyBackend(ArrayBackend):
                    and a.shape == first.shape for a in arrays)
 
     @staticmethod
-    def _compiled(*arrays) -> bool:
-        return _KERNELS is not None and arrays[0].dtype in _KERNEL_DTYPES and NumpyBackend._blockable(*arrays)
+    def _compiled(dtype: np.dtype) -> bool:
+        """Whether the helper takes arrays of ``dtype`` (callers have checked ``_blockable``)."""
+        return _KERNELS is not None and dtype in _KERNEL_DTYPES
 
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         arrays = (param, grad) if velocity is None else (param, grad, velocity)
@@ -93,7 +94,7 @@ class NumpyBackend(ArrayBackend):
             return super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
         t = param.dtype.type
         lr, m = t(lr), t(momentum)
-        if self._compiled(*arrays):  # one pass; the scalars rounded to the dtype first, as below
+        if self._compiled(param.dtype):  # one pass; the scalars rounded to the dtype first, as below
             mode = 0 if velocity is None else 2 if nesterov else 1
             _KERNELS.sgd(param, grad, velocity, float(lr), float(m), mode)
             return
@@ -120,7 +121,7 @@ class NumpyBackend(ArrayBackend):
             return super().adam_update(param, grad, m, v, vhat, alpha, beta_1, beta_2, epsilon)
         t = param.dtype.type
         a, c1, c2, eps = t(alpha), t(1.0 - beta_1), t(1.0 - beta_2), t(epsilon)
-        if self._compiled(*arrays):
+        if self._compiled(param.dtype):
             _KERNELS.adam(param, grad, m, v, vhat, float(a), float(c1), float(c2), float(eps))
             return
         for parts in self._chunks(*arrays):
@@ -148,7 +149,7 @@ class NumpyBackend(ArrayBackend):
             return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
         t = param.dtype.type
         lr, r, c, eps = t(lr), t(rho), t(1.0 - rho), t(epsilon)
-        if self._compiled(param, grad, velocity):
+        if self._compiled(param.dtype):
             _KERNELS.rmsprop(param, grad, velocity, float(lr), float(r), float(c), float(eps))
             return
         for p, g, v, s, d in self._chunks(param, grad, velocity):
@@ -166,7 +167,7 @@ class NumpyBackend(ArrayBackend):
     def dropout_mask(self, shape, rate, seed, counter, dtype):
         try:
             target = np.dtype(dtype)
-            usable = _KERNELS is not None and target in _KERNEL_DTYPES and 0.0 <= float(rate) < 1.0
+            usable = self._compiled(target) and 0.0 <= float(rate) < 1.0
         except (TypeError, ValueError):
             usable = False
         if not usable:

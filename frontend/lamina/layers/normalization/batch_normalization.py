@@ -5,6 +5,7 @@ from typing import Any
 
 from ... import initializers, ops
 from ._axes import AffineNormalization, normalized_axes
+from .._masked import masked_mean, step_weights
 
 
 class BatchNormalization(AffineNormalization):
@@ -135,12 +136,6 @@ class BatchNormalization(AffineNormalization):
 
 def _masked_moments(x: ops.Tensor, mask: Any, axes: tuple) -> tuple[ops.Tensor, ops.Tensor]:
     """Mean and variance over the positions the mask keeps (padding would skew them), as Keras 3."""
-    w = ops.cast(ops.convert_to_tensor(mask), x.dtype)
-    while w.ndim < x.ndim:  # a (batch, time) mask covers every feature of a step
-        w = ops.expand_dims(w, -1)
-    w = ops.broadcast_to(w, x.shape)
-    count = ops.maximum(ops.sum(w, axis=axes, keepdims=True), 1.0)
-    mean = ops.divide(ops.sum(ops.multiply(x, w), axis=axes, keepdims=True), count)
-    variance = ops.divide(ops.sum(ops.multiply(ops.square(ops.subtract(x, mean)), w), axis=axes, keepdims=True),
-                          count)
-    return mean, variance
+    keep = step_weights(mask, x)  # a (batch, time) mask covers every feature of a step
+    mean = masked_mean(x, keep, axes, keepdims=True)
+    return mean, masked_mean(ops.square(ops.subtract(x, mean)), keep, axes, keepdims=True)

@@ -6,6 +6,7 @@ from typing import Any
 from ... import ops
 from ..convolutional._reshaping import SpatialLayer
 from ..convolutional.base_conv import as_tuple, check_padding, spatial_output
+from .._masked import masked_mean, step_weights
 
 
 class _Pooling(SpatialLayer):
@@ -61,11 +62,8 @@ class _GlobalPooling(SpatialLayer):
     def _masked_mean(self, inputs: ops.Tensor, mask: Any) -> ops.Tensor:
         """The mean over the steps the ``(batch, steps)`` mask keeps, as Keras' GlobalAveragePooling1D
         (0 for a sequence that is all padding)."""
-        w = ops.cast(ops.convert_to_tensor(mask), inputs.dtype)
-        w = ops.expand_dims(w, 1 if self.data_format == "channels_first" else -1)
-        axes = self.spatial_axes()
-        total = ops.sum(ops.multiply(inputs, w), axis=axes, keepdims=self.keepdims)
-        return ops.divide(total, ops.maximum(ops.sum(w, axis=axes, keepdims=self.keepdims), 1.0))
+        keep = step_weights(mask, inputs, 1 if self.data_format == "channels_first" else -1)
+        return masked_mean(inputs, keep, self.spatial_axes(), self.keepdims)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         batch, spatial, channels = self._split(input_shape)

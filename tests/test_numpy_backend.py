@@ -19,15 +19,22 @@ from lamina_numpy import NumpyBackend, _CHUNK
 SHAPES = [(3,), (_CHUNK + 17,), (301, 129)]
 
 
-@pytest.fixture(params=["compiled", "numpy"])
+@pytest.fixture(params=["compiled", "compiled-scalar", "numpy"])
 def path(request, monkeypatch):
-    """Run a test once through the compiled helper and once through the NumPy code."""
-    if request.param == "compiled":
+    """Run a test through the compiled helper (with and without its vector loops) and through the
+    NumPy code."""
+    if request.param.startswith("compiled"):
         if not lamina_numpy.compiled_kernels():
             pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    else:
-        monkeypatch.setattr(lamina_numpy, "_KERNELS", None)
-    return request.param
+        kernels = lamina_numpy._KERNELS
+        has_vector = kernels.use_vector_paths(request.param == "compiled")
+        if request.param == "compiled-scalar" and not has_vector:
+            pytest.skip("this CPU has no vector path, so 'compiled' already ran the scalar loops")
+        yield request.param
+        kernels.use_vector_paths(True)
+        return
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", None)
+    yield request.param
 
 
 def state(shape, dtype, seed):
@@ -92,12 +99,16 @@ def test_weights_are_stored_in_c_order():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape, rate", [((200, 500), 0.5), ((7,), 0.3), ((33, 3), 0.999), ((0,), 0.5),
-                                         ((1,), 0.0), ((5, 2), 1.0 - 2.0 ** -30)])
+                                         ((1,), 0.0), ((5, 2), 1.0 - 2.0 ** -30), ((64,), 0.5),
+                                         ((8 * 8 * 3 + 8 + 5,), 0.25), ((40, 9), 1.0 - 2.0 ** -30),
+                                         ((129, 7), 0.0)])
 def test_dropout_mask_equals_base(shape, rate, dtype, path):
+    # The shapes cover whole 8-block vector tiles, leftover whole blocks and a ragged last block;
+    # the rates a keep-all, a keep-nothing (threshold 2^24) and ordinary thresholds.
     got = NumpyBackend().dropout_mask(shape, rate, 11, 4, dtype)
     want = PlainNumpy().dropout_mask(shape, rate, 11, 4, dtype)
     assert got.shape == want.shape and got.dtype == want.dtype
-    np.testing.assert_array_equal(got, want)
+    assert got.tobytes() == want.tobytes()  # bit for bit, +0.0 and -0.0 told apart
 
 
 def test_float16_dropout_and_updates_use_the_numpy_code():
@@ -132,3 +143,18 @@ def test_environment_switch_turns_the_helper_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(200, 500), (7,), (0, 3)])
+def test_tanh_grad_equals_base(shape, dtype, path):
+    rng = np.random.default_rng(5)
+    y = np.tanh(rng.standard_normal(shape) * 3).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    want = PlainNumpy().tanh_grad(y, g)
+    got = NumpyBackend().tanh_grad(y, g)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    out = np.empty_like(g)
+    assert NumpyBackend().tanh_grad(y, g, out=out) is out and out.tobytes() == want.tobytes()
+    NumpyBackend().tanh_grad(y, g, out=g)  # in place into the incoming gradient
+    assert g.tobytes() == want.tobytes()

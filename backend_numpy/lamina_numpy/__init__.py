@@ -163,6 +163,16 @@ class NumpyBackend(ArrayBackend):
             s /= d
             p -= s
 
+    # --- tanh's gradient in one pass instead of three -----------------------------------------
+    def tanh_grad(self, y, g, out=None):
+        if (self._compiled(getattr(y, "dtype", None)) and isinstance(g, np.ndarray) and self._blockable(y, g)
+                and (out is None or self._blockable(y, out))):
+            if out is None:
+                out = np.empty(g.shape, dtype=g.dtype)
+            _KERNELS.tanh_grad(y, g, out)
+            return out
+        return super().tanh_grad(y, g, out)
+
     # --- dropout masks: Philox words and the keep test in one pass ---------------------------
     def dropout_mask(self, shape, rate, seed, counter, dtype):
         try:

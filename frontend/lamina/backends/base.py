@@ -140,6 +140,18 @@ class ArrayBackend(ConvolutionMixin):
     def tanh(self, x, out=None):
         return self.xp.tanh(x, out=out)
 
+    def tanh_grad(self, y, g, out=None):
+        xp = self.xp
+        if not isinstance(y, xp.ndarray):  # a Python number stays weakly typed, as in multiply
+            y = float(y)
+            return xp.multiply(g, 1.0 - y * y, out=out)
+        d = xp.square(y)
+        if isinstance(d, xp.ndarray):  # a 0-d input squares to a scalar, which has no out=
+            xp.subtract(1.0, d, out=d)
+        else:
+            d = 1.0 - d
+        return xp.multiply(g, d, out=out)
+
     def sigmoid(self, x):
         xp = self.xp
         # exp(-|x|) never overflows; pick the algebraically equal form that avoids cancellation.

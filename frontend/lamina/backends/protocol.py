@@ -87,6 +87,9 @@ class Backend(Protocol):
     def sin(self, x: Array) -> Array: ...
     def cos(self, x: Array) -> Array: ...
     def tanh(self, x: Array, out: Array | None = None) -> Array: ...
+    def tanh_grad(self, y: Array, g: Array, out: Array | None = None) -> Array:
+        """``g * (1 - y * y)``: tanh's gradient from its output ``y``, each step rounded on its own
+        (a one-pass kernel then equals the three ops bit for bit); broadcasts like ``multiply``."""
     def sigmoid(self, x: Array) -> Array:
         """1 / (1 + exp(-x)) without overflow for any finite x, a few ulp of the exact value."""
     def erf(self, x: Array) -> Array:

@@ -28,7 +28,9 @@ def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
 
 def tanh(x: Any) -> Tensor:
     be = B()
-    return _unary(x, be.tanh, lambda v, y: be.subtract(1.0, be.square(y)))
+    x = convert_to_tensor(x)
+    y = be.tanh(x.value)
+    return make(y, (x,), lambda g: (be.tanh_grad(y, g),))
 
 
 def sigmoid(x: Any) -> Tensor:
@@ -197,9 +199,7 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
 
     def vjp(g):
         if activation == "tanh":  # g * (1 - y^2)
-            d = be.square(y)
-            be.subtract(1.0, d, out=d)
-            be.multiply(g, d, out=d)
+            d = be.tanh_grad(y, g)
         elif activation == "sigmoid":  # g * (y (1 - y))
             d = be.subtract(1.0, y)
             be.multiply(y, d, out=d)

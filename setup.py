@@ -1,11 +1,30 @@
-"""Build step for the NumPy backend's optional compiled helper (everything else is in pyproject.toml).
+"""Build step for the NumPy backend's optional compiled extensions (everything else is in pyproject.toml).
 
 ``lamina_numpy._kernels`` fuses the optimizer updates and dropout masks of a training step
 (backend_numpy/lamina_numpy/_kernels.cpp, which includes the CUDA backend's kernel sources as
 plain C++). It is optional: where no C++ compiler is found the install still succeeds and the
 NumPy backend uses its NumPy code, which computes the same bits, only slower.
+
+``lamina_numpy._pool`` is a caching allocator for NumPy array data (backend_numpy/lamina_numpy/
+_pool.cpp, used through lamina_numpy._memory). It needs NumPy's C headers, so it is left out when
+NumPy cannot be imported here; like the helper it is optional and NumPy's allocator serves without it.
 """
 from setuptools import Extension, setup
+
+try:
+    import numpy
+except ImportError:  # no headers to build against: install without the pool
+    numpy = None
+
+_POOL = [] if numpy is None else [Extension(
+    "lamina_numpy._pool",
+    sources=["backend_numpy/lamina_numpy/_pool.cpp"],
+    include_dirs=[numpy.get_include()],
+    extra_compile_args=["-std=c++11", "-O3", "-pthread"],
+    extra_link_args=["-pthread"],
+    language="c++",
+    optional=True,
+)]
 
 setup(ext_modules=[Extension(
     "lamina_numpy._kernels",
@@ -16,4 +35,4 @@ setup(ext_modules=[Extension(
     extra_compile_args=["-std=c++11", "-O3", "-ffp-contract=off", "-fno-math-errno"],
     language="c++",
     optional=True,
-)])
+)] + _POOL)

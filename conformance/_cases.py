@@ -486,6 +486,7 @@ PROTOCOL_COVERAGE = {
     "expand_dims": "test_linalg_shapes.py::test_expand_dims_squeeze",
     "squeeze": "test_linalg_shapes.py::test_expand_dims_squeeze",
     "can_hold": "test_creation.py::test_can_hold",
+    "memory_scope": "test_creation.py::test_memory_scope",
     "broadcast_to": "test_linalg_shapes.py::test_broadcast_to",
     "concatenate": "test_linalg_shapes.py::test_concatenate_stack",
     "stack": "test_linalg_shapes.py::test_concatenate_stack",

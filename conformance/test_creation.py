@@ -44,6 +44,23 @@ def test_can_hold(backend):
     assert isinstance(backend.can_hold(1 << 60), bool)
 
 
+def test_memory_scope(backend):
+    """Training loops run inside ``memory_scope``; arrays made there (also in nested scopes and in
+    buffers the backend reuses) keep their values after the scopes end and the cache is released."""
+    kept = []
+    with backend.memory_scope(release=True):
+        with backend.memory_scope():
+            for i in range(3):  # later arrays may reuse the memory of freed earlier ones
+                scratch = backend.full((64, 64), float(i), "float32")
+                kept.append(backend.add(scratch, 1.0))
+                del scratch
+        kept.append(backend.full((64, 64), 7.0, "float32"))
+    after = backend.zeros((64, 64), "float32")  # outside: must not hand out a kept array's memory
+    for i, want in enumerate([1.0, 2.0, 3.0, 7.0]):
+        np.testing.assert_array_equal(backend.to_numpy(kept[i]), np.full((64, 64), want, np.float32))
+    np.testing.assert_array_equal(backend.to_numpy(after), np.zeros((64, 64), np.float32))
+
+
 def test_is_array(backend):
     x = backend.asarray(np.ones(3))
     assert backend.is_array(x)

@@ -9,6 +9,8 @@ import numpy as np
 from lamina.backends import philox
 from lamina.backends.base import ArrayBackend
 
+from . import _memory
+
 __all__ = ["NumpyBackend", "compiled_kernels"]
 
 
@@ -61,6 +63,14 @@ class NumpyBackend(ArrayBackend):
 
     def to_numpy(self, x):
         return np.asarray(x)
+
+    # --- array memory from Lamina's cache during training and inference ----------------------
+    def memory_scope(self, release: bool = False):
+        """NumPy array data from the caching allocator (``_pool.cpp``) inside the block, so that a
+        steady-state step takes no new memory from the system; ``LAMINA_NUMPY_POOL=0`` turns it
+        off. ``release``: give the cache back when the outermost releasing scope ends (after fit,
+        evaluate, predict), so nothing stays held once training is over."""
+        return _memory.memory_scope(release=release)
 
     # --- cache-blocked optimizer updates ---------------------------------------------------
     # Each update performs the same rounding steps, in the same order, as the base class and

@@ -6,6 +6,8 @@ NumPy and CuPy share this code; a subclass sets ``xp`` and overrides only what i
 """
 from __future__ import annotations
 
+import contextlib
+
 import math
 from typing import Any, Sequence
 
@@ -48,6 +50,9 @@ class ArrayBackend(ConvolutionMixin):
 
     def can_hold(self, nbytes: int) -> bool:
         return True  # host memory: the data set is already there
+
+    def memory_scope(self, release: bool = False) -> Any:
+        return contextlib.nullcontext()  # the array library's own allocator serves
 
     def is_array(self, x: Any) -> bool:
         return isinstance(x, self.xp.ndarray)

@@ -25,7 +25,7 @@ namespace ``xp``). Common rules, stated once:
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, ContextManager, Protocol, Sequence, runtime_checkable
 
 Array = Any
 Axis = int | tuple[int, ...] | None
@@ -44,6 +44,10 @@ class Backend(Protocol):
         """One line naming the device, for the training log."""
     def synchronize(self) -> None:
         """Block until queued device work has finished (no-op on the CPU)."""
+    def memory_scope(self, release: bool = False) -> ContextManager[None]:
+        """A context in which the backend may serve array memory from its own cache (training
+        and inference loops run inside one); ``release=True`` returns the cache to the system when
+        the outermost such scope ends. Arrays made inside stay valid after it."""
     def can_hold(self, nbytes: int) -> bool:
         """True when a data set of ``nbytes`` fits comfortably in device memory (then ``fit``
         uploads it once; otherwise it uploads one batch at a time)."""

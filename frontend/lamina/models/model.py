@@ -9,9 +9,10 @@ input/output order, or a dict by input/output name.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from .. import __version__, callbacks as callbacks_module, ops, optimizers
 from ..layers.layer import Layer
@@ -19,6 +20,23 @@ from ..utils import data as data_utils
 from ..utils.progbar import Progbar
 from . import saving_methods
 from .objectives import Objectives
+
+
+def _memory_scoped(release: bool) -> Callable:
+    """Run a training or inference method inside the backend's memory scope, so a steady-state step
+    reuses the buffers the previous one freed (the NumPy backend's caching allocator). ``release``:
+    hand the cache back when the outermost such call returns (fit, evaluate, predict); the
+    per-batch methods keep it for the next call."""
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            scope = getattr(ops.backend_object(), "memory_scope", None)  # optional for third parties
+            if scope is None:
+                return method(self, *args, **kwargs)
+            with scope(release=release):
+                return method(self, *args, **kwargs)
+        return run
+    return wrap
 
 
 class NotCompiledError(ValueError, RuntimeError):
@@ -279,6 +297,7 @@ class Model(Layer):
         return total, parts, preds
 
     # --- fit -----------------------------------------------------------------------------
+    @_memory_scoped(release=True)
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: Any = "auto", callbacks: list | None = None, validation_split: float = 0.0,
             validation_data: Any = None, shuffle: Any = True, class_weight: dict | None = None,
@@ -465,6 +484,7 @@ class Model(Layer):
             bar.update(steps or 0, list(logs.items()), finalize=True)
         return logs
 
+    @_memory_scoped(release=True)
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: list | None = None,
                  return_dict: bool = False, **kwargs: Any) -> Any:
@@ -493,6 +513,7 @@ class Model(Layer):
         cbs.call("on_test_end", logs)
         return self._batch_results(logs, return_dict)
 
+    @_memory_scoped(release=True)
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0, steps: int | None = None,
                 callbacks: list | None = None, **kwargs: Any) -> Any:
         """Model outputs for ``x`` as host NumPy arrays (a list for several outputs). ``x`` may also be
@@ -536,6 +557,7 @@ class Model(Layer):
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
+    @_memory_scoped(release=False)
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: dict | None = None,
                        reset_metrics: bool = True, return_dict: bool = False) -> Any:
         """One gradient update on one batch; returns loss (and metrics) for that batch."""
@@ -554,6 +576,7 @@ class Model(Layer):
         totals.update(total, parts, len(xs[0]), yb, preds, wb, self._collected_metrics())
         return self._batch_results(totals.read(), return_dict)
 
+    @_memory_scoped(release=False)
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, reset_metrics: bool = True,
                       return_dict: bool = False) -> Any:
         self._require_compiled("test_on_batch")
@@ -563,6 +586,7 @@ class Model(Layer):
         logs = self._evaluate_feed(_ArrayFeed(self, xs, ys, sw, max(len(xs[0]), 1), False, None))
         return self._batch_results(logs, return_dict)
 
+    @_memory_scoped(release=False)
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(x, batch_size=max(len(self._as_list(x, self.input_names, "input")[0]), 1))
 

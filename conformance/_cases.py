@@ -443,6 +443,11 @@ GRAD_CASES = (
     _g("operators", lambda a, b: ((a + 1.0) * b - a / (b * b + 1.0)) ** 2.0 - (-a) + abs(b), ((3, 4), _R), ((3, 4), _AWAY0)),
     _g("matmul_operator_T", lambda a, b: a @ b.T, ((3, 4), _R), ((2, 4), _R)),
     _g("dense_tanh", lambda x, w, b: ops.tanh(ops.add(ops.matmul(x, w), b)), ((2, 3), _R), ((3, 4), _R), ((4,), _R)),
+    _g("categorical_crossentropy", lambda t, p: ops.categorical_crossentropy(t, p), ((3, 4), _POS), ((3, 4), _POS)),
+    _g("categorical_crossentropy_axis0", lambda t, p: ops.categorical_crossentropy(t, p, axis=0), ((3, 4), _POS),
+       ((3, 4), _POS)),
+    _g("categorical_crossentropy_logits", lambda t, z: ops.categorical_crossentropy(t, z, from_logits=True),
+       ((3, 4), _POS), ((3, 4), real(-3, 3))),
     _g("crossentropy", lambda z: ops.negative(ops.sum(ops.multiply(ops.one_hot(np.array([1, 0, 3]), 4, "float64"),
                                                                 ops.log_softmax(z)))), ((3, 4), real(-3, 3))),
 )

@@ -45,6 +45,7 @@ OPS_COVERAGE = {
     "softmax": "test_ops_forward.py::test_ops_softmax_log_softmax + test_nn.py + test_ops_gradients.py::test_gradient",
     "log_softmax": "test_ops_forward.py::test_ops_softmax_log_softmax + test_nn.py + test_ops_gradients.py::test_gradient",
     "dropout": "test_ops_forward.py::test_ops_dropout + test_ops_gradients.py::test_gradient",
+    "categorical_crossentropy": "test_ops_forward.py::test_ops_categorical_crossentropy + test_ops_gradients.py::test_gradient",
     "random_uniform": "test_random.py::test_ops_random_uses_seed_and_counter",
     "random_normal": "test_random.py::test_ops_random_uses_seed_and_counter",
     "SeedGenerator": "test_random.py::test_ops_random_uses_seed_and_counter",

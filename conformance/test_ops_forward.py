@@ -153,6 +153,45 @@ def test_ops_dense_equals_composition(backend, dtype, activation, use_bias):
             assert_exact(got, want, f"ops.dense {activation} {name} {dtype}", dtype=dtype)
 
 
+def _cce_composition(t, p, axis):
+    """Keras' definition, op by op: renormalise, clip to [epsilon, 1 - epsilon], -sum(t log p)."""
+    p = ops.divide(p, ops.sum(p, axis=axis, keepdims=True))
+    return ops.negative(ops.sum(ops.multiply(t, ops.log(ops.clip(p, 1e-7, 1.0 - 1e-7))), axis=axis))
+
+
+@pytest.mark.parametrize("shape, axis", [((6, 5), -1), ((6, 5), 0), ((2, 3, 4), -1)])
+def test_ops_categorical_crossentropy(backend, dtype, shape, axis):
+    """Probabilities (some far below epsilon, so the clip binds) and logits against float64
+    references; the fused op equals the composition to the bit, values and both gradients."""
+    rng = rng_for("ops-cce", shape, axis, dtype)
+    hp = sample(real(0.0, 1.0), rng, shape, dtype) ** 4  # many tiny values
+    hp.reshape(-1)[::7] = 0.0
+    ht = sample(real(0.0, 1.0), rng, shape, dtype)
+    p64, t64 = hp.astype(np.float64), ht.astype(np.float64)
+    q = np.clip(p64 / p64.sum(axis=axis, keepdims=True), 1e-7, 1.0 - 1e-7)
+    terms = t64 * -np.log(q)
+    ref = terms.sum(axis=axis)
+    got = ops.categorical_crossentropy(backend.asarray(ht), backend.asarray(hp), axis=axis)
+    assert got.dtype == dtype
+    bound = 16 * eps(dtype) * (np.abs(terms) + t64).sum(axis=axis) + 1e-30
+    assert_close(got.numpy(), ref, bound, f"ops.categorical_crossentropy {dtype} axis={axis}", dtype=dtype)
+    hz = sample(real(-5.0, 5.0), rng, shape, dtype)
+    z64 = hz.astype(np.float64)
+    lterms = -t64 * ref_log_softmax(z64, axis)
+    got = ops.categorical_crossentropy(backend.asarray(ht), backend.asarray(hz), from_logits=True, axis=axis)
+    bound = 16 * eps(dtype) * (np.abs(lterms) + t64 * (np.abs(z64).max(axis=axis, keepdims=True) + 1)).sum(axis=axis)
+    assert_close(got.numpy(), lterms.sum(axis=axis), bound, f"cce from logits {dtype} axis={axis}", dtype=dtype)
+    results = []
+    for fused in (True, False):
+        t, p = ops.Variable(backend.asarray(ht)), ops.Variable(backend.asarray(hp))
+        with ops.GradientTape() as tape:
+            per = ops.categorical_crossentropy(t, p, axis=axis) if fused else _cce_composition(t, p, axis)
+            loss = ops.sum(ops.multiply(per, ops.cos(per)))  # a cotangent that differs per sample
+        results.append([per.numpy()] + [g.numpy() for g in tape.gradient(loss, [t, p])])
+    for name, got, want in zip(("value", "d/dtarget", "d/doutput"), *results):
+        assert_exact(got, want, f"ops.categorical_crossentropy {name} {dtype} axis={axis}", dtype=dtype)
+
+
 def test_ops_dense_rejects_bad_input():
     with pytest.raises(ValueError, match="activations"):
         ops.dense(np.ones((2, 3), "float32"), np.ones((3, 4), "float32"), None, "elu")

@@ -55,13 +55,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_sm
     """-sum(y_true * log(p)); probabilities are renormalised and clipped to [eps, 1-eps] as in Keras."""
     y_true, y_pred = _prep(y_true, y_pred)
     y_true = _smooth(y_true, label_smoothing, y_pred.shape[axis])
-    if from_logits:
-        logp = ops.log_softmax(y_pred, axis=axis)
-    else:
-        eps = _config.epsilon()
-        p = ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True))
-        logp = ops.log(ops.clip(p, eps, 1.0 - eps))
-    return ops.negative(ops.sum(ops.multiply(y_true, logp), axis=axis))
+    return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1,

@@ -299,3 +299,20 @@ def test_a_recurrent_layer_receives_the_embedding_mask(float64, return_sequences
     for a, b in zip(padded.get_weights(), unpadded.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
+
+
+def test_a_per_sample_metric_on_a_masked_sequence_weights_samples_by_their_kept_steps(float64):
+    """The (batch, time) mask cannot weight a metric that is one value per sample; each sample then
+    counts by the share of its steps that are kept (before: a NumPy broadcasting error)."""
+    def per_sample(y_true, y_pred):
+        return ops.mean(ops.square(ops.subtract(y_true, y_pred)), axis=(1, 2))
+
+    model = Sequential([Embedding(10, 4, mask_zero=True, input_shape=(5,)), layers.LSTM(3, return_sequences=True),
+                        Dense(2, activation="softmax")])
+    model.compile("sgd", loss="categorical_crossentropy", metrics=[per_sample])
+    x = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [6, 7, 8, 9, 1]])
+    y = np.eye(2)[np.array([[0, 1, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 1, 1, 0]])]
+    values = ((y - model.predict(x, verbose=0)) ** 2).mean(axis=(1, 2))
+    kept = np.array([3, 2, 5]) / 5
+    got = model.evaluate(x, y, verbose=0, return_dict=True)["per_sample"]
+    np.testing.assert_allclose(got, (values * kept).sum() / kept.sum(), rtol=1e-12)

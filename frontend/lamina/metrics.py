@@ -165,8 +165,13 @@ class Mean(Metric):
             for d in values.shape:
                 n *= d
         else:
-            w = ops.cast(ops.convert_to_tensor(sample_weight), values.dtype)
-            w = ops.broadcast_to(_losses._match_weight_rank(w, values), values.shape) if values.ndim else w
+            w = _losses._match_weight_rank(ops.cast(ops.convert_to_tensor(sample_weight), values.dtype), values)
+            if w.ndim > values.ndim and tuple(w.shape[:values.ndim]) == tuple(values.shape):
+                # Weights finer than the values: a per-sample metric on a masked sequence output gets
+                # (batch, time) mask weights. Each value is weighted by the mean of its weights, i.e.
+                # by the share of its steps that are kept (a fully padded sample counts zero).
+                w = ops.mean(w, axis=tuple(range(values.ndim, w.ndim)))
+            w = ops.broadcast_to(w, values.shape) if values.ndim else w
             s, n = ops.sum(ops.multiply(values, w)), ops.sum(w)  # the weight total stays on the device
         self.total = _accumulate(self.total, s)
         if isinstance(n, int) and isinstance(self.count, (int, float)):

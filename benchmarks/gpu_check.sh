@@ -10,7 +10,8 @@
 #     tests with LAMINA_BACKEND=cupy (keeps going on failure)
 # (d) the MNIST MLP (W1), 3 epochs from one seed on CuPy and on NumPy: s/epoch, test accuracy,
 #     and the largest absolute difference between the two backends' final weights
-# (e) W1 on PyTorch CUDA (eager, hand loop) on the same card, plus `python -m benchmarks`
+# (e) W1 on PyTorch CUDA (eager, hand loop) on the same card, kernel launches and host syncs per step
+#     (benchmarks.step_counts), plus `python -m benchmarks`
 #     (2 rounds: Lamina cupy/numpy, NumPy hand loop, PyTorch CPU/CUDA, GEMM floor)
 # (f) a short summary table, printed last
 #
@@ -138,6 +139,9 @@ fi
 if [ -n "$DATA" ]; then
     if [ $GPU -eq 1 ]; then
         run train_torch_cuda 120 "$PY" -m benchmarks.train_compare --impl torch --backend cuda --epochs "$EPOCHS" --seed 1 --out "$OUT" || PROBLEMS+=("PyTorch CUDA training failed (is torch built with CUDA?)")
+        # Per W1 step: protocol calls, host transfers per displayed update, and torch.profiler's
+        # kernel/copy/sync counts for Lamina on CuPy and for PyTorch's eager step (the issue's item 5).
+        run step_counts 90 "$PY" -m benchmarks.step_counts --backend cupy --steps 20 --profile --json "$OUT/step_counts.json" || PROBLEMS+=("step counts on cupy failed (step_counts.log)")
         if [ "$(elapsed)" -lt 210 ]; then
             run bench 150 "$PY" -m benchmarks --rounds 2 --peers numpy-hand,torch --blas-env as-set --json "$OUT/bench.json" || PROBLEMS+=("python -m benchmarks failed")
         else

@@ -119,6 +119,20 @@ def summary(out: Path) -> int:
             rows.append((f"{label} s/epoch", "not run (see the log above)"))
     cmp_ = load("weights-compare.json")
     rows.append(("max |w_cupy - w_numpy|", f"{cmp_['max_abs_diff']:.3e}" if cmp_ else "not compared"))
+    counts = load("step_counts.json")
+    if counts:
+        c = counts["lamina"]
+        rows.append(("W1 step: protocol calls", f"{c['protocol_calls_per_step']:.0f} per step (launches to expect)"))
+        rows.append(("fit: host transfers", f"{c['fit_transfers_per_update']:.2f} per displayed update "
+                                            f"({c['fit_host_transfers']} for {c['fit_progress_updates']} updates)"))
+        for who, label in (("lamina_cupy", "Lamina cupy"), ("torch_cuda", "PyTorch CUDA")):
+            q = (counts.get("profile") or {}).get(who)
+            if q:
+                rows.append((f"{label} per step (profiler)", f"{q['kernels_per_step']:.1f} kernels, "
+                                                             f"{q['copies_per_step']:.1f} copies, blocking "
+                                                             f"{sum(q['blocking_calls_per_step'].values()):.2f}"))
+        if "error" in (counts.get("profile") or {}):
+            rows.append(("profiler", counts["profile"]["error"][:120]))
     floor = bench_rows.get(("floor: GEMMs only", "numpy", "w1"))
     if floor:
         rows.append(("W1 GEMM floor on the host CPU", f"{floor['median_s']:.3f} s/epoch"))

@@ -10,6 +10,7 @@ input/output order, or a dict by input/output name.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import warnings
 from typing import Any, Callable
@@ -378,6 +379,7 @@ class Model(Layer):
             totals = None
             bar = Progbar(steps, verbose=verbose, unit_name="step")
             pending: list[Any] = []  # batch losses not yet checked for NaN
+            last_logs: dict[str, float] | None = None  # read at the epoch's last step
             finished = True
             for step, (xb, yb, wb, size) in enumerate(feed.epoch(*seeds.next())):
                 if totals is None:
@@ -388,25 +390,34 @@ class Model(Layer):
                 pending.append(total.value)
                 last = step == steps - 1
                 want_bar = bar.wants_update(step + 1) and not last
+                batch_logs = None
                 if be.host_sync_cheap or want_bar or last or cbs.needs_batch_logs:
-                    bad = self._first_nonfinite(pending)
+                    # One device-to-host transfer per displayed update (and per epoch end): the
+                    # logs and the batch losses still to be checked for NaN come back together.
+                    if want_bar or last or cbs.needs_batch_logs:
+                        batch_logs, losses = totals.read_with(pending)
+                        last_logs = batch_logs if last else None
+                    else:
+                        losses = [float(v) for v in be.to_numpy(be.stack([be.reshape(p, ()) for p in pending]))]
+                    bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
                     if bad is not None:
                         batch_index = step - len(pending) + 1 + bad
                         print(f"Batch {batch_index} of epoch {epoch + 1}: the loss is not finite "
-                              f"({bad_value(pending[bad])}); training stopped, as TerminateOnNaN does. Lower "
+                              f"({losses[bad]!r}); training stopped, as TerminateOnNaN does. Lower "
                               "the learning rate, scale the inputs, or clip gradients (clipnorm=1.0).",
                               file=sys.stderr)
                         self.stop_training = True
                         finished = False
                         break
                     pending.clear()
-                batch_logs = totals.read() if (want_bar or cbs.needs_batch_logs) else None
                 if want_bar:
                     bar.update(step + 1, list(batch_logs.items()))
                 cbs.call("on_train_batch_end", step, batch_logs)
                 if self.stop_training:
                     break
-            epoch_logs = totals.read() if totals is not None else {}
+            if last_logs is None:
+                last_logs = totals.read() if totals is not None else {}
+            epoch_logs = last_logs
             if val is not None and finished and ((epoch + 1 - initial_epoch) % validation_freq == 0
                                                  or epoch == epochs - 1):
                 epoch_logs.update(self._evaluate_feed(val, prefix="val_"))
@@ -451,17 +462,6 @@ class Model(Layer):
                           verbose: Any = 0) -> Any:
         """Keras 2: ``predict`` over batches from a generator or ``Sequence`` (x, or (x, y) batches)."""
         return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose)
-
-    @staticmethod
-    def _first_nonfinite(pending: list[Any]) -> int | None:
-        if not pending:
-            return None
-        be = ops.backend_object()
-        values = be.to_numpy(be.stack([be.reshape(p, ()) for p in pending]))
-        for i, v in enumerate(values.reshape(-1).tolist()):
-            if v != v or v in (float("inf"), float("-inf")):
-                return i
-        return None
 
     # --- evaluate / predict ---------------------------------------------------------------
     def _evaluate_feed(self, feed: Any, prefix: str = "", bar: Progbar | None = None,
@@ -762,10 +762,3 @@ def _size(shape: tuple) -> int:
     for s in shape:
         n *= s
     return n
-
-
-def bad_value(v: Any) -> str:
-    try:
-        return repr(float(ops.backend_object().to_numpy(v)))
-    except Exception:
-        return "non-finite"

@@ -147,13 +147,22 @@ class Totals:
 
     def read(self, prefix: str = "") -> dict[str, float]:
         """Every value in one device-to-host transfer."""
-        if not self.sums:
-            return {}
-        parts = [ops.divide(s, float(self.count)) for s in self.sums] + [m.result() for _, m in self.metrics]
-        parts += [m.result() for m in self.added.values()]
-        values = ops.stack([ops.cast(p, "float64") for p in parts]).numpy()
+        return self.read_with([], prefix)[0]
+
+    def read_with(self, extra: list, prefix: str = "") -> tuple[dict[str, float], list[float]]:
+        """The logs and the 0-d device values ``extra`` (e.g. batch losses still to be checked for
+        NaN) in one device-to-host transfer: on a GPU every transfer waits for the queued work."""
+        parts = []
+        if self.sums:
+            parts = [ops.divide(s, float(self.count)) for s in self.sums] + [m.result() for _, m in self.metrics]
+            parts += [m.result() for m in self.added.values()]
+        parts += [ops.reshape(e, ()) for e in extra]
+        if not parts:
+            return {}, []
+        values = ops.stack([ops.cast(p, "float64") for p in parts]).numpy().tolist()
+        logs = values[:len(values) - len(extra)]
         names = self.objectives.names() + list(self.added)
-        return {prefix + k: float(v) for k, v in zip(names, values.tolist())}
+        return {prefix + k: float(v) for k, v in zip(names, logs)}, values[len(logs):]
 
 
 def _with_mask(sw: Any, y_pred: Any) -> Any:

@@ -355,6 +355,19 @@ def test_bidirectional_with_mask(return_sequences):
     assert layer.forward_layer.zero_output_for_mask is return_sequences
 
 
+def test_bidirectional_leaves_the_given_layer_alone():
+    """Keras treats the wrapped layer as a template: both directions are new layers built from its
+    config, so setting zero_output_for_mask on them does not change the user's object."""
+    template = GRU(4, return_sequences=True, name="gru_t")
+    layer = Bidirectional(template)
+    assert layer.forward_layer is not template and layer.backward_layer is not template
+    assert template.zero_output_for_mask is False
+    assert layer.forward_layer.zero_output_for_mask is True and layer.backward_layer.zero_output_for_mask is True
+    assert (layer.forward_layer.name, layer.backward_layer.name) == ("forward_gru_t", "backward_gru_t")
+    assert not layer.forward_layer.go_backwards and layer.backward_layer.go_backwards
+    assert Bidirectional.from_config(layer.get_config()).forward_layer.name == "forward_gru_t"
+
+
 def test_embedding_mask_reaches_the_rnn():
     from lamina.layers import Embedding
     from lamina.models import Sequential

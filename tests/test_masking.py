@@ -316,3 +316,18 @@ def test_a_per_sample_metric_on_a_masked_sequence_weights_samples_by_their_kept_
     kept = np.array([3, 2, 5]) / 5
     got = model.evaluate(x, y, verbose=0, return_dict=True)["per_sample"]
     np.testing.assert_allclose(got, (values * kept).sum() / kept.sum(), rtol=1e-12)
+
+
+def test_model_compute_mask_returns_what_its_layers_make():
+    tokens = np.array([[4, 2, 7, 0, 0], [3, 0, 0, 0, 0]])
+    seq = Sequential([Embedding(10, 3, mask_zero=True, input_shape=(5,)), layers.LSTM(2, return_sequences=True)])
+    np.testing.assert_array_equal(_np(seq.compute_mask(tokens)), tokens != 0)
+    inp = Input((5,))
+    emb = Embedding(10, 3, mask_zero=True)(inp)
+    func = Model(inp, [layers.LSTM(2, return_sequences=True)(emb), layers.LSTM(2)(emb)])
+    seq_mask, last_mask = func.compute_mask(tokens)
+    np.testing.assert_array_equal(_np(seq_mask), tokens != 0)
+    assert last_mask is None  # the last step only: no time axis left to mask
+    dense = Sequential([Dense(3, input_shape=(4,))])  # passes a given mask on
+    np.testing.assert_array_equal(_np(dense.compute_mask(np.ones((2, 4)), np.array([True, False]))), [True, False])
+    assert Sequential([Dense(3, input_shape=(4,))]).compute_mask(np.ones((2, 4))) is None

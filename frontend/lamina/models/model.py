@@ -16,7 +16,7 @@ import warnings
 from typing import Any, Callable
 
 from .. import __version__, callbacks as callbacks_module, ops, optimizers
-from ..layers.layer import Layer
+from ..layers.layer import Layer, _alias
 from ..utils import data as data_utils
 from ..utils.progbar import Progbar
 from . import saving_methods
@@ -634,6 +634,28 @@ class Model(Layer):
 
     def to_json(self, **kwargs: Any) -> str:
         return saving_methods.to_json(self, **kwargs)
+
+    # --- masks -------------------------------------------------------------------------------
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The masks of the model's outputs for ``inputs`` (and their masks), as its layers make
+        them; ``None`` for an output without a mask. Runs the model in inference mode."""
+        many = isinstance(inputs, (list, tuple))
+        values = list(inputs) if many else [inputs]
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(values)
+        tensors = []
+        for x, m in zip(values, masks):
+            t = ops.convert_to_tensor(x)
+            if m is not None:
+                t = _alias(t)
+                t._keras_mask = ops.convert_to_tensor(m)
+            tensors.append(t)
+        outputs = self.call(tensors if many else tensors[0], training=False)
+        if isinstance(outputs, (list, tuple)):
+            return [getattr(o, "_keras_mask", None) for o in outputs]
+        return getattr(outputs, "_keras_mask", None)
+
+    def _set_output_masks(self, inputs: Any, outputs: Any, mask: Any) -> Any:
+        return outputs  # the layers inside attached their masks already; nothing to recompute
 
     def summary(self, line_length: int | None = None, positions: list | None = None, print_fn: Any = None) -> None:
         from .summary import print_summary

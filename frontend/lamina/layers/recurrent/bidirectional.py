@@ -59,13 +59,16 @@ class Bidirectional(Wrapper):
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Bidirectional merge_mode must be one of {list(_MERGE_MODES)}, got {merge_mode!r}.")
         kwargs.setdefault("name", f"bidirectional_{layer.name}")
+        # As in Keras, the given layer is a template: both directions are rebuilt from its config, so
+        # the user's object is never changed (zero_output_for_mask below) nor shared.
+        template = layer.get_config()
+        template.pop("batch_input_shape", None)
+        base_name = layer.name[len("forward_"):] if layer.name.startswith("forward_") else layer.name
+        layer = type(layer).from_config({**template, "name": f"forward_{base_name}"})
         super().__init__(layer, **kwargs)
         if backward_layer is None:
-            config = layer.get_config()
-            config["go_backwards"] = not layer.go_backwards
-            config["name"] = f"backward_{layer.name}"
-            config.pop("batch_input_shape", None)
-            backward_layer = type(layer).from_config(config)
+            backward_layer = type(layer).from_config({**template, "name": f"backward_{base_name}",
+                                                      "go_backwards": not layer.go_backwards})
         elif not isinstance(backward_layer, BaseRNN):
             raise ValueError(f"Bidirectional backward_layer must be a recurrent layer, got {backward_layer!r}.")
         elif (backward_layer.return_sequences != layer.return_sequences

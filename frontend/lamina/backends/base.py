@@ -7,7 +7,6 @@ NumPy and CuPy share this code; a subclass sets ``xp`` and overrides only what i
 from __future__ import annotations
 
 import contextlib
-
 import math
 from typing import Any, Sequence
 

@@ -417,7 +417,7 @@ class Model(Layer):
                     break
             if last_logs is None:
                 last_logs = totals.read() if totals is not None else {}
-            epoch_logs = last_logs
+            epoch_logs = dict(last_logs)  # the last batch's logs stay as the callbacks saw them
             if val is not None and finished and ((epoch + 1 - initial_epoch) % validation_freq == 0
                                                  or epoch == epochs - 1):
                 epoch_logs.update(self._evaluate_feed(val, prefix="val_"))

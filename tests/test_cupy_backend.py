@@ -244,6 +244,8 @@ EMULATIONS = {
     "lamina_rmsprop_f32": _emulate_rmsprop, "lamina_rmsprop_f64": _emulate_rmsprop,
     "lamina_sigmoid_f32": _emulate_sigmoid, "lamina_sigmoid_f64": _emulate_sigmoid,
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
+    "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
+    "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
 }
 
 
@@ -664,7 +666,16 @@ def test_fake_activations_match_numpy(monkeypatch):
     np.testing.assert_array_equal(backend.erf(half), reference.erf(half))
     assert backend.erf(half).dtype == np.float16
     assert backend.sigmoid(np.zeros((0, 2), np.float32)).shape == (0, 2)
-    assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64"} == set(fake.launches)
+    for dtype in ("float32", "float64"):
+        y = np.tanh(x64[:, :5]).astype(dtype)
+        g = np.linspace(-3, 3, 10).reshape(2, 5).astype(dtype)
+        want = reference.tanh_grad(y, g)
+        got = backend.tanh_grad(y, g)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        assert backend.tanh_grad(y.T, g.T).tobytes() == reference.tanh_grad(y.T, g.T).tobytes()
+        assert backend.tanh_grad(y, g, out=g) is g and g.tobytes() == want.tobytes()  # in place
+    assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64",
+            "lamina_tanh_grad_f32", "lamina_tanh_grad_f64"} == set(fake.launches)
 
 
 def test_fake_transfer_and_matmul(monkeypatch):
@@ -702,11 +713,12 @@ def test_fake_kernel_failure_falls_back_with_one_warning(monkeypatch, caplog):
             x = np.linspace(-3, 3, 7, dtype=np.float32)
             np.testing.assert_array_equal(backend.sigmoid(x), reference.sigmoid(x))
             np.testing.assert_array_equal(backend.erf(x), reference.erf(x))
+            np.testing.assert_array_equal(backend.tanh_grad(np.tanh(x), x), reference.tanh_grad(np.tanh(x), x))
     for (kind, arrays), (_, expected) in zip(got, _run_optimizers(reference, "float32")):
         for a, e in zip(arrays, expected):
             np.testing.assert_array_equal(a, e, err_msg=kind)
     ops = {"sgd_update", "adam_update", "rmsprop_update", "random_bits", "random_uniform",
-           "dropout_mask", "sigmoid", "erf"}
+           "dropout_mask", "sigmoid", "erf", "tanh_grad"}
     warnings = [r for r in caplog.records if r.name == "lamina.cupy"]
     assert sorted(r.args[0] for r in warnings) == sorted(ops)  # one warning per op, never repeated
     assert all("invalid option" in r.getMessage() for r in warnings)
@@ -1115,6 +1127,19 @@ def test_gpu_sigmoid_and_erf(gpu, dtype):
     np.testing.assert_array_equal(gpu.to_numpy(gpu.sigmoid(strided)), contiguous)
     status = gpu.kernel_status()
     assert status["sigmoid"] == "ok" and status["erf"] == "ok"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_tanh_grad_is_the_numpy_backends_bit_for_bit(gpu, dtype):
+    rng = np.random.default_rng(4)
+    y = np.tanh(rng.standard_normal((300, 77)) * 3).astype(dtype)
+    g = rng.standard_normal((300, 77)).astype(dtype)
+    want = NumpyBackend().tanh_grad(y, g)
+    got = gpu.to_numpy(gpu.tanh_grad(gpu.asarray(y), gpu.asarray(g)))
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert gpu.to_numpy(gpu.tanh_grad(gpu.asarray(y).T, gpu.asarray(g).T)).tobytes() == want.T.copy().tobytes()
+    assert gpu.kernel_status()["tanh_grad"] == "ok"
 
 
 @pytest.mark.gpu

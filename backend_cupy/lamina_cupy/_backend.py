@@ -243,6 +243,22 @@ class CupyBackend(ArrayBackend):
                 return out
         return super().sigmoid(x)
 
+    def tanh_grad(self, y, g, out=None):
+        cupy = self.xp
+        if (isinstance(y, cupy.ndarray) and isinstance(g, cupy.ndarray) and y.dtype in _FLOAT_SUFFIX
+                and g.dtype == y.dtype and g.shape == y.shape and self._kernels.usable("tanh_grad")
+                and (out is None or (isinstance(out, cupy.ndarray) and out.shape == y.shape
+                                     and out.dtype == y.dtype and out.flags.c_contiguous))):
+            result = cupy.empty(y.shape, dtype=y.dtype) if out is None else out
+            if y.size == 0:
+                return result
+            # Element i reads y[i] and g[i] before writing out[i], so out may be g itself.
+            args = (cupy.ascontiguousarray(y), cupy.ascontiguousarray(g), result, _U64(y.size))
+            if self._kernels.run("tanh_grad", "activations", f"lamina_tanh_grad_{_FLOAT_SUFFIX[y.dtype]}",
+                                 y.size, args):
+                return result
+        return super().tanh_grad(y, g, out)
+
     def erf(self, x):
         if isinstance(x, self.xp.ndarray) and x.dtype.kind == "f" and self._kernels.usable("erf"):
             # float16 goes through float64, as the base implementation does.

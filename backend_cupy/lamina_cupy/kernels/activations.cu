@@ -44,3 +44,21 @@ extern "C" __global__ void lamina_erf_f32(const float* x, float* out, lamina_u64
 extern "C" __global__ void lamina_erf_f64(const double* x, double* out, lamina_u64 n) {
     LAMINA_FOR_EACH(i, n) { out[i] = erf(x[i]); }
 }
+
+// --- tanh_grad: g * (1 - y * y), tanh's gradient from its output ------------------------------
+// One launch instead of square, subtract and multiply; each operation rounded on its own (the
+// *_rn intrinsics, never a fused multiply-add), so the bits are those of the three separate ops
+// and of the NumPy backend.
+extern "C" __global__ void lamina_tanh_grad_f32(const float* y, const float* g, float* out, lamina_u64 n) {
+    LAMINA_FOR_EACH(i, n) {
+        float yi = y[i];
+        out[i] = __fmul_rn(g[i], __fsub_rn(1.0f, __fmul_rn(yi, yi)));
+    }
+}
+
+extern "C" __global__ void lamina_tanh_grad_f64(const double* y, const double* g, double* out, lamina_u64 n) {
+    LAMINA_FOR_EACH(i, n) {
+        double yi = y[i];
+        out[i] = __dmul_rn(g[i], __dsub_rn(1.0, __dmul_rn(yi, yi)));
+    }
+}

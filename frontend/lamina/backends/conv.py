@@ -250,12 +250,16 @@ class ConvolutionMixin:
             return xpad
         return xpad[(slice(None),) + tuple(slice(b, b + n) for (b, _), n in zip(g.pads, g.spatial))]
 
-    def _blocks(self, g: _Conv, itemsize: int):
-        """Batch ranges whose patch matrices fit ``conv_block_bytes`` (one range on a device)."""
+    def _blocks(self, g: _Conv, itemsize: int, per_image: int | None = None, share: float = 1.0):
+        """Batch ranges whose patch matrices (or ``per_image`` bytes each) fit ``share`` of
+        ``conv_block_bytes`` (one range on a device)."""
         budget = self.conv_block_bytes
         if budget is None:
             budget = HOST_BLOCK_BYTES if self.xp is np else 0
-        per_image = max(math.prod(g.out) * g.depth * g.groups * itemsize, 1)
+        budget = int(budget * share)
+        if per_image is None:
+            per_image = math.prod(g.out) * g.depth * g.groups * itemsize
+        per_image = max(per_image, 1)
         step = g.n if budget <= 0 else max(1, budget // per_image)
         return [(n0, min(n0 + step, g.n)) for n0 in range(0, g.n, max(step, 1))]
 
@@ -332,16 +336,23 @@ class ConvolutionMixin:
         g = _conv_geometry("conv_input_grad", input_shape, kernel.shape, strides, padding, dilation_rate, groups)
         self._check_grad("conv_input_grad", grad, g)
         cg, cog = g.cin // g.groups, g.cout // g.groups
-        gg = self._grouped_grad(grad, g)  # (G, M, C_out/G)
         # kernel tap t as (G, C_out/G, C_in/G): the transposed weights of each group
         taps = xp.reshape(kernel, (math.prod(g.kernel), cg, g.groups, cog))
+        taps = [xp.ascontiguousarray(xp.transpose(taps[t], (1, 2, 0))) for t in range(taps.shape[0])]
+        offsets = list(itertools.product(*(range(k) for k in g.kernel)))
         dx = xp.zeros((g.n,) + g.padded + (g.cin,), dtype=xp.result_type(grad.dtype, kernel.dtype))
-        dxg = xp.reshape(dx, (g.n,) + g.padded + (g.groups, cg))
-        for t, offset in enumerate(itertools.product(*(range(k) for k in g.kernel))):
-            # per tap: one product (M, C_out) @ (C_out, C_in) and one slice-add (col2im)
-            part = xp.matmul(gg, xp.transpose(taps[t], (1, 2, 0)))  # (G, M, C_in/G)
-            part = xp.moveaxis(xp.reshape(part, (g.groups, g.n) + g.out + (cg,)), 0, -2)
-            dxg[_window(g, offset) + (slice(None),)] += part
+        # Batch blocks whose input gradient, upstream gradient and one tap's product stay in cache
+        # while all taps are added (half the patch budget; measured 35 -> 15 ms for mnist_cnn's
+        # conv2 on a Zen 5 core pair); each element still receives the taps in the same order.
+        per_image = (math.prod(g.padded) * g.cin + math.prod(g.out) * (g.cout + g.cin)) * dx.itemsize
+        for n0, n1 in self._blocks(g, dx.itemsize, per_image, share=0.5):
+            gg = self._grouped_grad(grad[n0:n1], g)  # (G, M_b, C_out/G)
+            dxg = xp.reshape(dx[n0:n1], (n1 - n0,) + g.padded + (g.groups, cg))
+            for t, offset in enumerate(offsets):
+                # per tap: one product (M_b, C_out) @ (C_out, C_in) and one slice-add (col2im)
+                part = xp.matmul(gg, taps[t])  # (G, M_b, C_in/G)
+                part = xp.moveaxis(xp.reshape(part, (g.groups, n1 - n0) + g.out + (cg,)), 0, -2)
+                dxg[_window(g, offset) + (slice(None),)] += part
         return self._crop(dx, g)
 
     def conv_transpose(self, x, kernel, strides=1, padding="valid", output_padding=None, dilation_rate=1):

@@ -1143,6 +1143,37 @@ def test_gpu_tanh_grad_is_the_numpy_backends_bit_for_bit(gpu, dtype):
 
 
 @pytest.mark.gpu
+def test_gpu_training_steps_take_no_new_device_memory(gpu):
+    """The performance issue's memory target on the GPU: after warm-up, W1 training steps take
+    every buffer from CuPy's pool; the pool asks the device for nothing more."""
+    import lamina
+    from lamina.layers import Dense, Dropout
+    from lamina.models import Sequential
+    from lamina.optimizers import SGD
+
+    previous = backends.current().name
+    backends.set_backend("cupy")
+    try:
+        lamina.utils.set_random_seed(3)
+        model = Sequential([Dense(500, activation="tanh", input_shape=(784,)), Dropout(0.5),
+                            Dense(500, activation="tanh"), Dropout(0.5), Dense(10, activation="softmax")])
+        model.compile(loss="categorical_crossentropy", optimizer=SGD(0.01, momentum=0.9, nesterov=True),
+                      metrics=["accuracy"])
+        rng = np.random.default_rng(0)
+        x = rng.random((200, 784), dtype=np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 200)]
+        for _ in range(3):
+            model.train_on_batch(x, y)
+        pool = gpu.xp.get_default_memory_pool()
+        before = pool.total_bytes()
+        for _ in range(10):
+            model.train_on_batch(x, y)
+        assert pool.total_bytes() == before, (before, pool.total_bytes())
+    finally:
+        backends.set_backend(previous)
+
+
+@pytest.mark.gpu
 def test_gpu_erf_float16_and_tanh_out(gpu):
     x = np.linspace(-3, 3, 101).astype(np.float16)
     np.testing.assert_array_equal(gpu.to_numpy(gpu.erf(gpu.asarray(x))), NumpyBackend().erf(x))

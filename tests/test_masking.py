@@ -331,3 +331,28 @@ def test_model_compute_mask_returns_what_its_layers_make():
     dense = Sequential([Dense(3, input_shape=(4,))])  # passes a given mask on
     np.testing.assert_array_equal(_np(dense.compute_mask(np.ones((2, 4)), np.array([True, False]))), [True, False])
     assert Sequential([Dense(3, input_shape=(4,))]).compute_mask(np.ones((2, 4))) is None
+
+
+def test_model_subclasses_keep_their_own_mask_rules():
+    class OwnMask(Model):
+        def call(self, x):  # no training argument
+            return ops.multiply(x, 2.0)
+
+        def compute_mask(self, inputs, mask=None):
+            return ops.convert_to_tensor(np.array([[True, False, True]]))
+
+    class PassesMask(Model):
+        def __init__(self):
+            super().__init__()
+            self.supports_masking = True
+
+        def call(self, x):
+            return ops.multiply(x, 2.0)
+
+    x = np.ones((1, 3, 2))
+    np.testing.assert_array_equal(_np(OwnMask()(x)._keras_mask), [[True, False, True]])
+    tokens = np.array([[4, 0, 2]])
+    out = PassesMask()(Embedding(6, 2, mask_zero=True)(tokens))
+    np.testing.assert_array_equal(_np(out._keras_mask), tokens != 0)
+    plain = PassesMask()
+    assert plain.compute_mask(x) is None  # runs call without a training argument

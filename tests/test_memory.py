@@ -105,3 +105,22 @@ def test_fit_takes_no_new_buffers_after_warm_up_and_releases_the_cache_at_the_en
     # Steps 4..20 (including the second epoch's, with a new shuffle) take nothing new.
     assert misses[-1] == misses[3], misses
     assert memory.pool_stats()["cached_bytes"] == 0  # fit handed the cache back when it returned
+
+
+def test_predict_on_batch_keeps_the_cache_for_the_next_call():
+    """predict_on_batch runs predict inside its own (non-releasing) scope: the cache survives
+    between calls, so repeated calls take their buffers from it."""
+    memory = _pool_or_skip()
+    memory.release_memory()
+    model = _w1_model()
+    x = np.random.default_rng(2).random((200, 784), dtype=np.float32)
+    model.predict_on_batch(x)
+    before = memory.pool_stats()
+    for _ in range(3):
+        model.predict_on_batch(x)
+    after = memory.pool_stats()
+    # One new block per call: the returned predictions, which the caller frees outside any scope
+    # (so they go back to the system). Everything else comes from the cache.
+    assert after["misses"] - before["misses"] == 3, (before, after)
+    assert after["hits"] - before["hits"] >= 3 * 3
+    memory.release_memory()

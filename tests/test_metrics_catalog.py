@@ -347,6 +347,10 @@ def test_mean_and_sum():
     m = metrics.Mean(name="avg")
     m.update_state([1.0, 2.0, 3.0], sample_weight=[0.0, 0.0, 0.0])
     assert float(m.result()) == 0.0  # divide_no_nan, as Keras
+    m = metrics.Mean()
+    m.update_state(2.0, sample_weight=[1.0, 1.0, 1.0])  # a scalar value weighs the sum of its weights
+    m.update_state(5.0, sample_weight=[1.0])
+    assert float(m.result()) == pytest.approx(2.75)
 
 
 def test_other_wrapped_metrics_match_their_functions():

@@ -158,3 +158,26 @@ def test_tanh_grad_equals_base(shape, dtype, path):
     assert NumpyBackend().tanh_grad(y, g, out=out) is out and out.tobytes() == want.tobytes()
     NumpyBackend().tanh_grad(y, g, out=g)  # in place into the incoming gradient
     assert g.tobytes() == want.tobytes()
+
+
+def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
+    """With the keep-nothing threshold (2^24) every element is 0 * scale, as the CUDA kernel writes
+    it (so -0.0 for a negative scale and NaN for an infinite one), on every path."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here")
+    from lamina.backends import philox
+
+    kernels = lamina_numpy._KERNELS
+    args = philox.kernel_args(5, 2)
+    try:
+        for vector in (True, False):
+            kernels.use_vector_paths(vector)
+            for scale in (-2.0, float("inf")):
+                for n in (3, 64, 77):
+                    out = np.empty(n, np.float32)
+                    kernels.dropout(out, *args, 1 << 24, scale)
+                    with np.errstate(invalid="ignore"):  # 0 * inf is NaN, on purpose
+                        want = np.full(n, np.float32(0.0) * np.float32(scale))
+                    assert out.tobytes() == want.tobytes()
+    finally:
+        kernels.use_vector_paths(True)

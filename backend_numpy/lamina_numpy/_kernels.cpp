@@ -139,27 +139,25 @@ PyObject* rmsprop(PyObject*, PyObject* args) {
 // --- dropout masks -----------------------------------------------------------------------------
 // The keep test of lamina_keep, (half >> 8) >= threshold, is half >= threshold * 256; computed as
 // 1 - the sign bit of the 64-bit difference, it is arithmetic that no compiler turns into a branch
-// (a branch on random bits mispredicts half the time). A threshold of 2^24 keeps nothing.
+// (a branch on random bits mispredicts half the time). A threshold of 2^24 keeps nothing, and the
+// dropped value is 0 * scale, as in the CUDA kernel.
 struct KeepRule {
-    lamina_u64 t32;
-    bool none;
-    explicit KeepRule(lamina_u64 threshold)
-        : t32(threshold >= (1ULL << 24) ? 0 : threshold << 8), none(threshold >= (1ULL << 24)) {}
+    lamina_u64 t32;  // threshold * 256, the threshold capped at 2^24: no 32-bit half reaches 2^32
+    explicit KeepRule(lamina_u64 threshold) : t32((threshold < (1ULL << 24) ? threshold : (1ULL << 24)) << 8) {}
 };
 
 // Scalar: block by block, element 2j + h of block b is half h (0 = low) of word j.
 template <typename T>
 void fill_dropout_scalar(T* out, lamina_u64 first, lamina_u64 full, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                          lamina_u64 d1, lamina_u64 d2, KeepRule rule, T scale) {
-    const T kept = rule.none ? (T)0 : scale;
     for (lamina_u64 b = first; b < full; ++b) {
         lamina_u64 w[4];
         lamina_philox_block(k0, k1, d0, d1, d2, b, w);
         T* o = out + 8 * b;
         for (int j = 0; j < 4; ++j) {
             lamina_u64 lo = w[j] & 0xFFFFFFFFULL, hi = w[j] >> 32;
-            o[2 * j] = (T)(long long)(1 - ((lo - rule.t32) >> 63)) * kept;
-            o[2 * j + 1] = (T)(long long)(1 - ((hi - rule.t32) >> 63)) * kept;
+            o[2 * j] = (T)(long long)(1 - ((lo - rule.t32) >> 63)) * scale;
+            o[2 * j + 1] = (T)(long long)(1 - ((hi - rule.t32) >> 63)) * scale;
         }
     }
 }
@@ -186,7 +184,6 @@ template <typename T>
 __attribute__((target("avx512f,avx512dq,avx512vl"))) void fill_dropout_avx512(
     T* out, lamina_u64 full, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2,
     KeepRule rule, T scale) {
-    const T kept = rule.none ? (T)0 : scale;
     const lamina_v8u64 lane = {0, 1, 2, 3, 4, 5, 6, 7};
     lamina_u64 b = 0;
     for (; b + 8 <= full; b += 8) {
@@ -214,8 +211,8 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) void fill_dropout_avx512(
             lamina_v8u64 klo = 1 - (((words[j] & 0xFFFFFFFFULL) - rule.t32) >> 63);
             lamina_v8u64 khi = 1 - (((words[j] >> 32) - rule.t32) >> 63);
             for (int l = 0; l < 8; ++l) {
-                tile[2 * j][l] = (T)(long long)klo[l] * kept;
-                tile[2 * j + 1][l] = (T)(long long)khi[l] * kept;
+                tile[2 * j][l] = (T)(long long)klo[l] * scale;
+                tile[2 * j + 1][l] = (T)(long long)khi[l] * scale;
             }
         }
         for (int l = 0; l < 8; ++l)

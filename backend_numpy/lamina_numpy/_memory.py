@@ -42,7 +42,7 @@ def pool_available() -> bool:
     return _pool is not None
 
 
-_releasing = threading.local()  # per thread: how many release=True scopes are open
+_open = threading.local()  # per thread: how many scopes are open
 
 
 @contextlib.contextmanager
@@ -52,23 +52,24 @@ def memory_scope(release: bool = False) -> Iterator[None]:
     NumPy keeps its allocator in a context variable, so this affects the current thread (and
     context) only, and scopes nest: each one puts back the allocator it found. Arrays made inside
     stay valid after the scope ends; their memory returns to the pool when they are freed.
-    ``release=True``: when the outermost such scope of this thread ends, the cached blocks go back
-    to the system (``fit`` and ``evaluate`` use it; ``train_on_batch`` keeps the cache warm).
+    ``release=True``: when this is the thread's outermost scope, the cached blocks go back to the
+    system when it ends (``fit``, ``evaluate``, ``predict``; ``train_on_batch`` keeps the cache warm
+    for the next call, and a ``predict`` inside ``predict_on_batch`` releases nothing). Blocks
+    freed while no scope is open anywhere go straight back to the system.
     """
     if _pool is None:
         yield
         return
-    depth = getattr(_releasing, "depth", 0) + (1 if release else 0)
-    _releasing.depth = depth
+    depth = getattr(_open, "depth", 0) + 1
+    _open.depth = depth
     token = _pool.install()
     try:
         yield
     finally:
         _pool.restore(token)
-        if release:
-            _releasing.depth = depth - 1
-            if depth == 1:
-                _pool.release()
+        _open.depth = depth - 1
+        if release and depth == 1:
+            _pool.release()
 
 
 def pool_stats() -> dict[str, int]:

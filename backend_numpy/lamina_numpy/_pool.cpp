@@ -64,7 +64,11 @@ struct Pool {
     size_t cap_bytes = 0;      // guarded by lock
     // Counters read without the lock by stats(); relaxed is enough for statistics.
     std::atomic<uint64_t> hits{0}, misses{0}, small{0}, dropped{0}, bad_frees{0};
+    std::atomic<uint64_t> outside{0};  // blocks freed with no scope open (returned to the system)
     std::atomic<int64_t> in_use_bytes{0};
+    // Scopes open in any thread (install() raises it, restore() lowers it). A block freed while
+    // none is open goes back to the system, so nothing stays cached once training is over.
+    std::atomic<int64_t> open_scopes{0};
 };
 
 // Never deleted: arrays made by this handler may be freed during interpreter shutdown, after
@@ -136,7 +140,7 @@ void give_back(void* p) {
     }
     size_t capacity = h->capacity;
     pool->in_use_bytes.fetch_sub(static_cast<int64_t>(capacity), std::memory_order_relaxed);
-    if (capacity >= kPage) {
+    if (capacity >= kPage && pool->open_scopes.load(std::memory_order_relaxed) > 0) {
         std::lock_guard<std::mutex> guard(pool->lock);
         // Blocks over a quarter of the cap would crowd out the many smaller ones a step needs.
         if (capacity <= pool->cap_bytes / 4 && pool->cached_bytes + capacity <= pool->cap_bytes) {
@@ -151,6 +155,8 @@ void give_back(void* p) {
             }
         }
         pool->dropped.fetch_add(1, std::memory_order_relaxed);
+    } else if (capacity >= kPage) {
+        pool->outside.fetch_add(1, std::memory_order_relaxed);
     }
     std::free(h->raw);
 }
@@ -220,7 +226,9 @@ void after_fork() { if (pool) pool->lock.unlock(); }
 
 PyObject* py_install(PyObject*, PyObject*) {
     // NumPy keeps the handler in a context variable; the previous one is the token for restore().
-    return PyDataMem_SetHandler(handler_capsule);
+    PyObject* previous = PyDataMem_SetHandler(handler_capsule);
+    if (previous != nullptr) pool->open_scopes.fetch_add(1, std::memory_order_relaxed);
+    return previous;
 }
 
 PyObject* py_restore(PyObject*, PyObject* token) {
@@ -230,6 +238,7 @@ PyObject* py_restore(PyObject*, PyObject* token) {
     }
     PyObject* previous = PyDataMem_SetHandler(token == Py_None ? nullptr : token);
     if (previous == nullptr) return nullptr;
+    if (pool->open_scopes.fetch_sub(1, std::memory_order_relaxed) <= 0) pool->open_scopes.store(0);
     Py_DECREF(previous);
     Py_RETURN_NONE;
 }
@@ -258,6 +267,7 @@ PyObject* py_stats(PyObject*, PyObject*) {
         !set_item(d, "small", pool->small.load(std::memory_order_relaxed)) ||
         !set_item(d, "dropped", pool->dropped.load(std::memory_order_relaxed)) ||
         !set_item(d, "bad_frees", pool->bad_frees.load(std::memory_order_relaxed)) ||
+        !set_item(d, "outside", pool->outside.load(std::memory_order_relaxed)) ||
         !set_item(d, "cached_bytes", cached_bytes) || !set_item(d, "cached_blocks", cached_blocks) ||
         !set_item(d, "in_use_bytes", in_use > 0 ? static_cast<unsigned long long>(in_use) : 0) ||
         !set_item(d, "cap_bytes", cap_bytes)) {
@@ -298,6 +308,7 @@ PyObject* py_reset_stats(PyObject*, PyObject*) {
     pool->small.store(0);
     pool->dropped.store(0);
     pool->bad_frees.store(0);
+    pool->outside.store(0);
     Py_RETURN_NONE;
 }
 
@@ -309,7 +320,7 @@ PyMethodDef methods[] = {
     {"stats", py_stats, METH_NOARGS,
      "stats() -> dict: hits (served from the cache), misses (new blocks of >= 4 KiB from the "
      "system), small (requests under 4 KiB, never cached), dropped (freed blocks the cap sent back "
-     "to the system), bad_frees, cached_bytes, cached_blocks, in_use_bytes, cap_bytes."},
+     "to the system), outside (blocks freed with no scope open, returned to the system), bad_frees, cached_bytes, cached_blocks, in_use_bytes, cap_bytes."},
     {"release", py_release, METH_NOARGS, "release() -> int: free every cached block; the bytes freed."},
     {"set_cap", py_set_cap, METH_O,
      "set_cap(bytes) -> int: set the most bytes the cache may hold (trimming it now); the old cap."},

@@ -166,7 +166,7 @@ class Mean(Metric):
                 n *= d
         else:
             w = _losses._match_weight_rank(ops.cast(ops.convert_to_tensor(sample_weight), values.dtype), values)
-            if w.ndim > values.ndim and tuple(w.shape[:values.ndim]) == tuple(values.shape):
+            if values.ndim >= 1 and w.ndim > values.ndim and tuple(w.shape[:values.ndim]) == tuple(values.shape):
                 # Weights finer than the values: a per-sample metric on a masked sequence output gets
                 # (batch, time) mask weights. Each value is weighted by the mean of its weights, i.e.
                 # by the share of its steps that are kept (a fully padded sample counts zero).

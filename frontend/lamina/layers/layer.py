@@ -254,9 +254,13 @@ class Layer:
         if self.activity_regularizer is not None:
             self._call_losses.append(
                 ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1))))
-        if mask is None and type(self).compute_mask is Layer.compute_mask:
+        if mask is None and not self._makes_masks():
             return outputs  # no mask in, none made: nothing to attach (the common, hot case)
         return self._set_output_masks(inputs, outputs, mask)
+
+    def _makes_masks(self) -> bool:
+        """Whether this layer's ``compute_mask`` may create a mask from no mask."""
+        return type(self).compute_mask is not Layer.compute_mask
 
     def _incoming_mask(self, inputs: Any, kwargs: dict) -> Any:
         """The mask of this call — the caller's ``mask=`` if given, else the inputs' — put into
@@ -268,8 +272,8 @@ class Layer:
             kwargs["mask"] = mask
         return mask
 
-    def _set_output_masks(self, inputs: Any, outputs: Any, mask: Any) -> Any:
-        """Attach ``compute_mask``'s result to the output tensor(s) as ``_keras_mask``."""
+    def _set_output_masks(self, inputs: Any, outputs: Any, mask: Any, compute: Any = None) -> Any:
+        """Attach ``compute_mask``'s result (or ``compute``'s) to the output tensor(s) as ``_keras_mask``."""
         many = isinstance(outputs, (list, tuple))
         outs = list(outputs) if many else [outputs]
         ins = inputs if isinstance(inputs, list) else [inputs]
@@ -279,7 +283,7 @@ class Layer:
         if all(not isinstance(o, ops.Tensor) or (o._keras_mask is not None and not p)
                for o, p in zip(outs, passed_through)):
             return outputs
-        masks = self.compute_mask(inputs, mask)
+        masks = (compute or self.compute_mask)(inputs, mask)
         masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
         masks += [None] * (len(outs) - len(masks))
         for i, (o, m, p) in enumerate(zip(outs, masks, passed_through)):

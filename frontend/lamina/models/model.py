@@ -16,7 +16,7 @@ import warnings
 from typing import Any, Callable
 
 from .. import __version__, callbacks as callbacks_module, ops, optimizers
-from ..layers.layer import Layer, _alias
+from ..layers.layer import Layer, _accepts_training, _alias
 from ..utils import data as data_utils
 from ..utils.progbar import Progbar
 from . import saving_methods
@@ -649,13 +649,22 @@ class Model(Layer):
                 t = _alias(t)
                 t._keras_mask = ops.convert_to_tensor(m)
             tensors.append(t)
-        outputs = self.call(tensors if many else tensors[0], training=False)
+        kwargs = {"training": False} if _accepts_training(type(self)) else {}
+        outputs = self.call(tensors if many else tensors[0], **kwargs)
         if isinstance(outputs, (list, tuple)):
             return [getattr(o, "_keras_mask", None) for o in outputs]
         return getattr(outputs, "_keras_mask", None)
 
-    def _set_output_masks(self, inputs: Any, outputs: Any, mask: Any) -> Any:
-        return outputs  # the layers inside attached their masks already; nothing to recompute
+    def _makes_masks(self) -> bool:
+        return type(self).compute_mask is not Model.compute_mask
+
+    def _set_output_masks(self, inputs: Any, outputs: Any, mask: Any, compute: Any = None) -> Any:
+        # The layers inside attached their masks already; Model.compute_mask would run the model
+        # again, so outputs without one get Layer's rule (the input mask if supports_masking). A
+        # subclass's own compute_mask is used as for any layer.
+        if compute is None and not self._makes_masks():
+            compute = functools.partial(Layer.compute_mask, self)
+        return super()._set_output_masks(inputs, outputs, mask, compute)
 
     def summary(self, line_length: int | None = None, positions: list | None = None, print_fn: Any = None) -> None:
         from .summary import print_summary

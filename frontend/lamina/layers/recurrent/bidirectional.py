@@ -18,8 +18,9 @@ def _reverse_time(x: ops.Tensor) -> ops.Tensor:
 class Bidirectional(Wrapper):
     """Bidirectional wrapper for ``SimpleRNN``, ``LSTM``, ``GRU`` and ``ConvLSTM2D``.
 
-    The backward layer is a copy of ``layer`` (same config, fresh weights, ``go_backwards``
-    flipped) unless ``backward_layer`` is given. With ``return_sequences`` the backward outputs
+    As in Keras, ``layer`` is a template: the forward layer is a new layer from its config (named
+    ``forward_<name>``, fresh weights), and so is the backward layer (``backward_<name>``,
+    ``go_backwards`` flipped) unless ``backward_layer`` is given. With ``return_sequences`` the backward outputs
     are turned back into forward time order before merging, so step ``t`` of the result sees the
     whole sequence.
 

@@ -51,7 +51,8 @@ def memory_scope(release: bool = False) -> Iterator[None]:
 
     NumPy keeps its allocator in a context variable, so this affects the current thread (and
     context) only, and scopes nest: each one puts back the allocator it found. Arrays made inside
-    stay valid after the scope ends; their memory returns to the pool when they are freed.
+    stay valid after the scope ends; freed while a scope is open (in any thread) their memory goes
+    to the cache, otherwise back to the system.
     ``release=True``: when this is the thread's outermost scope, the cached blocks go back to the
     system when it ends (``fit``, ``evaluate``, ``predict``; ``train_on_batch`` keeps the cache warm
     for the next call, and a ``predict`` inside ``predict_on_batch`` releases nothing). Blocks

@@ -320,7 +320,8 @@ PyMethodDef methods[] = {
     {"stats", py_stats, METH_NOARGS,
      "stats() -> dict: hits (served from the cache), misses (new blocks of >= 4 KiB from the "
      "system), small (requests under 4 KiB, never cached), dropped (freed blocks the cap sent back "
-     "to the system), outside (blocks freed with no scope open, returned to the system), bad_frees, cached_bytes, cached_blocks, in_use_bytes, cap_bytes."},
+     "to the system), outside (blocks freed with no scope open, returned to the system), "
+     "bad_frees, cached_bytes, cached_blocks, in_use_bytes, cap_bytes."},
     {"release", py_release, METH_NOARGS, "release() -> int: free every cached block; the bytes freed."},
     {"set_cap", py_set_cap, METH_O,
      "set_cap(bytes) -> int: set the most bytes the cache may hold (trimming it now); the old cap."},

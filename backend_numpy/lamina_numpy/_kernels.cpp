@@ -137,31 +137,6 @@ PyObject* rmsprop(PyObject*, PyObject* args) {
 }
 
 // --- dropout masks -----------------------------------------------------------------------------
-// The keep test of lamina_keep, (half >> 8) >= threshold, is half >= threshold * 256; computed as
-// 1 - the sign bit of the 64-bit difference, it is arithmetic that no compiler turns into a branch
-// (a branch on random bits mispredicts half the time). A threshold of 2^24 keeps nothing, and the
-// dropped value is 0 * scale, as in the CUDA kernel.
-struct KeepRule {
-    lamina_u64 t32;  // threshold * 256, the threshold capped at 2^24: no 32-bit half reaches 2^32
-    explicit KeepRule(lamina_u64 threshold) : t32((threshold < (1ULL << 24) ? threshold : (1ULL << 24)) << 8) {}
-};
-
-// Scalar: block by block, element 2j + h of block b is half h (0 = low) of word j.
-template <typename T>
-void fill_dropout_scalar(T* out, lamina_u64 first, lamina_u64 full, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
-                         lamina_u64 d1, lamina_u64 d2, KeepRule rule, T scale) {
-    for (lamina_u64 b = first; b < full; ++b) {
-        lamina_u64 w[4];
-        lamina_philox_block(k0, k1, d0, d1, d2, b, w);
-        T* o = out + 8 * b;
-        for (int j = 0; j < 4; ++j) {
-            lamina_u64 lo = w[j] & 0xFFFFFFFFULL, hi = w[j] >> 32;
-            o[2 * j] = (T)(long long)(1 - ((lo - rule.t32) >> 63)) * scale;
-            o[2 * j + 1] = (T)(long long)(1 - ((hi - rule.t32) >> 63)) * scale;
-        }
-    }
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LAMINA_HAVE_AVX512 1
 // AVX-512: eight Philox blocks at once, one per 64-bit lane. AVX-512 has no 64x64 -> 128-bit
@@ -180,10 +155,16 @@ __attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) inline void 
     lo = (mid << 32) | (p0 & m);
 }
 
+// Blocks 0 .. 8k - 1 of the mask (k groups of eight whole blocks, elements [0, 64k)); returns 8k.
+// The keep test of lamina_keep, (half >> 8) >= threshold, is half >= threshold * 256 (the
+// threshold capped at 2^24, which no 32-bit half reaches), computed as 1 - the sign bit of the
+// 64-bit difference: arithmetic, never a branch on random bits. Dropped values are 0 * scale, as
+// in lamina_philox_fill_dropout_*.
 template <typename T>
-__attribute__((target("avx512f,avx512dq,avx512vl"))) void fill_dropout_avx512(
+__attribute__((target("avx512f,avx512dq,avx512vl"))) lamina_u64 fill_dropout_avx512(
     T* out, lamina_u64 full, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2,
-    KeepRule rule, T scale) {
+    lamina_u64 threshold, T scale) {
+    const lamina_u64 t32 = (threshold < (1ULL << 24) ? threshold : (1ULL << 24)) << 8;
     const lamina_v8u64 lane = {0, 1, 2, 3, 4, 5, 6, 7};
     lamina_u64 b = 0;
     for (; b + 8 <= full; b += 8) {
@@ -208,8 +189,8 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) void fill_dropout_avx512(
         T tile[8][8];
         const lamina_v8u64 words[4] = {c0, c1, c2, c3};
         for (int j = 0; j < 4; ++j) {
-            lamina_v8u64 klo = 1 - (((words[j] & 0xFFFFFFFFULL) - rule.t32) >> 63);
-            lamina_v8u64 khi = 1 - (((words[j] >> 32) - rule.t32) >> 63);
+            lamina_v8u64 klo = 1 - (((words[j] & 0xFFFFFFFFULL) - t32) >> 63);
+            lamina_v8u64 khi = 1 - (((words[j] >> 32) - t32) >> 63);
             for (int l = 0; l < 8; ++l) {
                 tile[2 * j][l] = (T)(long long)klo[l] * scale;
                 tile[2 * j + 1][l] = (T)(long long)khi[l] * scale;
@@ -218,7 +199,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) void fill_dropout_avx512(
         for (int l = 0; l < 8; ++l)
             for (int e = 0; e < 8; ++e) out[8 * (b + l) + e] = tile[e][l];
     }
-    fill_dropout_scalar(out, b, full, k0, k1, d0, d1, d2, rule, scale);
+    return b;
 }
 
 bool has_avx512() {
@@ -228,21 +209,17 @@ bool has_avx512() {
 }
 #endif
 
-// The mask's whole blocks by the fastest path this CPU has, then the ragged last block by the
-// shared definition (lamina_philox_fill_dropout_*). tests/test_numpy_backend.py compares the bits
-// with the NumPy code for many shapes and rates.
-template <typename T, typename Tail>
+// A mask: groups of eight blocks by AVX-512 where the CPU has it, the rest block by block with the
+// shared definition (lamina_philox_fill_dropout_*, which the CUDA kernel runs too).
+// tests/test_numpy_backend.py compares the bits with the NumPy code, with the vector path on and off.
+template <typename T, typename Block>
 void fill_dropout(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
-                  lamina_u64 d2, lamina_u64 threshold, T scale, Tail tail) {
-    lamina_u64 full = n / 8;  // blocks whose eight elements all exist
-    KeepRule rule(threshold);
+                  lamina_u64 d2, lamina_u64 threshold, T scale, Block block) {
+    lamina_u64 b = 0, blocks = (n + 7) / 8;  // eight elements per Philox block
 #if defined(LAMINA_HAVE_AVX512)
-    if (has_avx512() && !g_scalar_only)
-        fill_dropout_avx512(out, full, k0, k1, d0, d1, d2, rule, scale);
-    else
+    if (has_avx512() && !g_scalar_only) b = fill_dropout_avx512(out, n / 8, k0, k1, d0, d1, d2, threshold, scale);
 #endif
-        fill_dropout_scalar(out, 0, full, k0, k1, d0, d1, d2, rule, scale);
-    if (full * 8 < n) tail(k0, k1, d0, d1, d2, full, n, out, threshold, scale);
+    for (; b < blocks; ++b) block(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
 }
 
 // dropout(out, k0, k1, d0, d1, d2, threshold, scale): out[i] = scale or 0 by the keep rule.

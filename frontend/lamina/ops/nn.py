@@ -166,13 +166,12 @@ def categorical_crossentropy(target: Any, output: Any, from_logits: bool = False
     about a third of the framework's time per step (``docs/performance.md``).
     """
     target, output = convert_to_tensor(target), convert_to_tensor(output)
-    if from_logits:
-        logp = log_softmax(output, axis=axis)
-        return core.negative(core.sum(core.multiply(target, logp), axis=axis))
     eps = _config.epsilon()
-    if target.shape != output.shape or target.dtype != output.dtype:  # broadcasting: the composition
-        p = core.divide(output, core.sum(output, axis=axis, keepdims=True))
-        logp = core.log(core.clip(p, eps, 1.0 - eps))
+    if from_logits or target.shape != output.shape or target.dtype != output.dtype:  # the composition
+        if from_logits:
+            logp = log_softmax(output, axis=axis)
+        else:
+            logp = core.log(core.clip(core.divide(output, core.sum(output, axis=axis, keepdims=True)), eps, 1.0 - eps))
         return core.negative(core.sum(core.multiply(target, logp), axis=axis))
     be = B()
     t, y = target.value, output.value

@@ -258,10 +258,8 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
                 continue
             key = id(parent)
             have = grads.get(key)
-            if isinstance(pg, SliceGradient):
-                if have is None:
-                    have = be.zeros(pg.shape, pg.dtype)
-                elif key not in owned:
+            if isinstance(pg, SliceGradient):  # into the one buffer of x (scatter_add makes it when None)
+                if have is not None and key not in owned:
                     have = be.copy(have)
                 grads[key] = be.scatter_add(pg.shape, pg.key, pg.values, pg.dtype, out=have)
                 owned.add(key)

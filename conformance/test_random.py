@@ -160,20 +160,35 @@ def test_normal_statistics(backend):
     assert np.all(np.isfinite(z))
 
 
-def _dropout_halves(backend, seed, counter, n):
-    """The 32-bit piece deciding each element of a dropout draw: element i is half i % 2 (low
-    first) of word i // 2. Computed with shifts, independently of any byte-order view."""
-    w = backend.to_numpy(backend.random_bits(seed, counter, (n + 1) // 2))  # checked word for word above
-    return np.stack([w & np.uint64(0xFFFFFFFF), w >> np.uint64(32)], axis=1).reshape(-1)[:n]
+def _slot_rule(rate):
+    """The documented slot width and threshold: the fewest of 1, 2, 4, 8, 16 bits for which
+    rate * 2**s is whole (kept when the slot reaches it), else 32 bits whose top 24 must reach
+    ceil(rate * 2**24)."""
+    for bits in (1, 2, 4, 8, 16):
+        if (rate * 2 ** bits).is_integer():
+            return bits, int(rate * 2 ** bits)
+    return 32, math.ceil(rate * 2 ** 24) << 8
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 0.9])
-def test_dropout_mask_formula(backend, dtype, rate):
-    """keep = (half >> 8) >= ceil(rate * 2**24); mask = keep / (1 - rate) in the dtype."""
+def _dropout_slots(backend, seed, counter, n, bits):
+    """The ``bits``-bit piece deciding each element of a dropout draw: element i reads bits
+    [bits i, bits i + bits) of the draw's words (bit k = bit k % 64 of word k // 64). Computed with
+    shifts on the words, independently of any byte-order view."""
+    w = backend.to_numpy(backend.random_bits(seed, counter, (n * bits + 63) // 64))  # checked above
+    first = np.arange(n, dtype=np.uint64) * np.uint64(bits)
+    return (w[first // np.uint64(64)] >> (first % np.uint64(64))) & np.uint64((1 << bits) - 1)
+
+
+@pytest.mark.parametrize("rate, bits", [(0.0, 1), (0.1, 32), (0.5, 1), (0.9, 32), (0.25, 2), (0.125, 4),
+                                        (0.375, 4), (0.75, 2), (57 / 256, 8), (12345 / 2 ** 16, 16)])
+def test_dropout_mask_formula(backend, dtype, rate, bits):
+    """keep = slot >= threshold (slots of the fewest exact bits); mask = keep / (1 - rate) in the dtype."""
+    assert _slot_rule(rate)[0] == bits
     shape = (200, 500)
     seed, counter = 77, 8
-    halves = _dropout_halves(backend, seed, counter, int(np.prod(shape)))
-    keep = ((halves >> np.uint64(8)) >= np.uint64(math.ceil(rate * 2 ** 24))).reshape(shape)
+    bits, threshold = _slot_rule(rate)
+    slots = _dropout_slots(backend, seed, counter, int(np.prod(shape)), bits)
+    keep = (slots >= np.uint64(threshold)).reshape(shape)
     ref = keep * np.asarray(1.0 / (1.0 - rate), dtype)
     got = backend.to_numpy(backend.dropout_mask(shape, rate, seed, counter, dtype))
     assert_exact(got, ref.astype(dtype), f"dropout_mask rate={rate} {dtype}", dtype=dtype)
@@ -182,18 +197,25 @@ def test_dropout_mask_formula(backend, dtype, rate):
     assert abs(frac - (1 - rate)) <= 5 * sigma, f"keep fraction {frac:.4f}, expected {1 - rate} +- {5 * sigma:.4f}"
 
 
-def test_dropout_mask_threshold_is_inclusive(backend, dtype):
-    """An element whose 24 bits equal ceil(rate * 2**24) exactly is kept (>=, not >). Rates of the
-    form k / 2**24 are exact in float64, so each boundary can be hit on purpose."""
-    halves = _dropout_halves(backend, 5, 3, 8)
+@pytest.mark.parametrize("bits", [16, 32])
+def test_dropout_mask_threshold_is_inclusive(backend, dtype, bits):
+    """An element whose slot equals the threshold exactly is kept (>=, not >). Rates of the form
+    k / 2**24 (k odd: 32-bit slots) or k / 2**16 (k odd: 16-bit slots) are exact in float64, so
+    each boundary can be hit on purpose."""
+    top = 24 if bits == 32 else 16
+    slots = _dropout_slots(backend, 5, 3, 8, bits)
+    tested = 0
     for i in range(8):
-        k = int(halves[i] >> np.uint64(8))
-        if not 0 < k < 2 ** 24 - 1:
+        k = int(slots[i] >> np.uint64(bits - top))
+        if k % 2 == 0 or k >= 2 ** top - 2:  # an even k / 2**top needs fewer bits: another slot width
             continue
-        at = backend.to_numpy(backend.dropout_mask((8,), k / 2 ** 24, 5, 3, dtype))
-        above = backend.to_numpy(backend.dropout_mask((8,), (k + 1) / 2 ** 24, 5, 3, dtype))
-        assert at[i] != 0, f"element {i}: top bits {k} == threshold must be kept (rate {k}/2**24)"
-        assert above[i] == 0, f"element {i}: top bits {k} < threshold {k + 1} must be dropped"
+        at = backend.to_numpy(backend.dropout_mask((8,), k / 2 ** top, 5, 3, dtype))
+        assert at[i] != 0, f"element {i}: top bits {k} == threshold must be kept (rate {k}/2**{top})"
+        # One past it in the same slot width (k + 2 is odd too).
+        above = backend.to_numpy(backend.dropout_mask((8,), (k + 2) / 2 ** top, 5, 3, dtype))
+        assert above[i] == 0, f"element {i}: top bits {k} < threshold {k + 2} must be dropped"
+        tested += 1
+    assert tested, "no element had an odd slot value; pick another seed"
 
 
 def test_dropout_mask_highest_threshold_keeps_nothing(backend, dtype):
@@ -205,9 +227,10 @@ def test_dropout_mask_highest_threshold_keeps_nothing(backend, dtype):
     assert got.shape == (9, 7) and not got.any()
 
 
-def test_dropout_mask_same_for_every_dtype(backend):
-    a = backend.to_numpy(backend.dropout_mask((64,), 0.3, 1, 2, "float32")) != 0
-    b = backend.to_numpy(backend.dropout_mask((64,), 0.3, 1, 2, "float64")) != 0
+@pytest.mark.parametrize("rate", [0.3, 0.5, 0.25])
+def test_dropout_mask_same_for_every_dtype(backend, rate):
+    a = backend.to_numpy(backend.dropout_mask((300,), rate, 1, 2, "float32")) != 0
+    b = backend.to_numpy(backend.dropout_mask((300,), rate, 1, 2, "float64")) != 0
     assert np.array_equal(a, b)
 
 

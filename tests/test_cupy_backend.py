@@ -147,7 +147,7 @@ _C_TYPES = {  # C parameter type → what a launch must pass
     "float*": np.float32, "double*": np.float64, "lamina_u64*": np.uint64,
     "unsigned long long*": np.uint64, "unsigned char*": np.bool_,
     "float": np.float32, "double": np.float64, "lamina_u64": np.uint64,
-    "unsigned long long": np.uint64, "int": np.int32,
+    "unsigned long long": np.uint64, "int": np.int32, "unsigned": np.uint32,
 }
 _KERNEL_DECL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)', re.S)
 
@@ -221,11 +221,14 @@ def _emulate_uniform(k0, k1, d0, d1, d2, out, n, lo, span):
     out[...] = lo + span * u
 
 
-def _keep(k0, k1, d0, d1, d2, n, thr):
-    """Dropout keep bits as the kernels define them: two elements per word, 24 bits each."""
-    w = _words(k0, k1, d0, d1, d2, (int(n) + 1) // 2)
-    halves = np.stack([w & np.uint64(0xFFFFFFFF), w >> np.uint64(32)], axis=1).reshape(-1)[:int(n)]
-    return (halves >> np.uint64(8)) >= np.uint64(thr)
+def _keep(k0, k1, d0, d1, d2, n, s, thr):
+    """Dropout keep bits as the kernels define them: element i reads bits [s i, s i + s) of the
+    draw's words (bit k = bit k % 64 of word k // 64) and is kept when they reach ``thr``."""
+    s = int(s)
+    w = _words(k0, k1, d0, d1, d2, (int(n) * s + 63) // 64)
+    first = np.arange(int(n), dtype=np.uint64) * np.uint64(s)
+    slots = (w[first // np.uint64(64)] >> (first % np.uint64(64))) & np.uint64((1 << s) - 1)
+    return slots >= np.uint64(thr)
 
 
 EMULATIONS = {
@@ -233,12 +236,12 @@ EMULATIONS = {
         Ellipsis, _words(k0, k1, d0, d1, d2, n)),
     "lamina_philox_uniform_f32": _emulate_uniform,
     "lamina_philox_uniform_f64": _emulate_uniform,
-    "lamina_philox_dropout_f32": lambda k0, k1, d0, d1, d2, out, n, thr, scale: out.__setitem__(
-        Ellipsis, np.where(_keep(k0, k1, d0, d1, d2, n, thr), scale, 0)),
-    "lamina_philox_dropout_f64": lambda k0, k1, d0, d1, d2, out, n, thr, scale: out.__setitem__(
-        Ellipsis, np.where(_keep(k0, k1, d0, d1, d2, n, thr), scale, 0)),
-    "lamina_philox_keep": lambda k0, k1, d0, d1, d2, out, n, thr: out.__setitem__(
-        Ellipsis, _keep(k0, k1, d0, d1, d2, n, thr)),
+    "lamina_philox_dropout_f32": lambda k0, k1, d0, d1, d2, out, n, s, thr, scale: out.__setitem__(
+        Ellipsis, np.where(_keep(k0, k1, d0, d1, d2, n, s, thr), scale, 0)),
+    "lamina_philox_dropout_f64": lambda k0, k1, d0, d1, d2, out, n, s, thr, scale: out.__setitem__(
+        Ellipsis, np.where(_keep(k0, k1, d0, d1, d2, n, s, thr), scale, 0)),
+    "lamina_philox_keep": lambda k0, k1, d0, d1, d2, out, n, s, thr: out.__setitem__(
+        Ellipsis, _keep(k0, k1, d0, d1, d2, n, s, thr)),
     "lamina_sgd_f32": _emulate_sgd, "lamina_sgd_f64": _emulate_sgd,
     "lamina_adam_f32": _emulate_adam, "lamina_adam_f64": _emulate_adam,
     "lamina_rmsprop_f32": _emulate_rmsprop, "lamina_rmsprop_f64": _emulate_rmsprop,
@@ -632,9 +635,10 @@ def test_fake_random_ops_match_numpy(monkeypatch, seed, counter):
             want = reference.random_uniform((3, 5), seed, counter, dtype, lo, hi)
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got, want)
-        for rate in (0.0, 0.1, 0.5, 0.9375):
-            got = backend.dropout_mask((4, 6), rate, seed, counter, dtype)
-            want = reference.dropout_mask((4, 6), rate, seed, counter, dtype)
+        for rate, shape in ((0.0, (4, 6)), (0.1, (4, 6)), (0.5, (4, 70)), (0.9375, (4, 6)), (0.25, (3, 50)),
+                            (3 / 256, (5, 9)), (7 / 2 ** 16, (33,))):  # slots of 1, 32, 1, 4, 2, 8, 16 bits
+            got = backend.dropout_mask(shape, rate, seed, counter, dtype)
+            want = reference.dropout_mask(shape, rate, seed, counter, dtype)
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got, want)
     assert backend.random_uniform((0, 3), seed, counter, "float32").shape == (0, 3)
@@ -860,7 +864,9 @@ HARNESS = textwrap.dedent(r"""
                 continue;
             }
             lamina_u64 k0 = read_u64(), k1 = read_u64(), d0 = read_u64(), d1 = read_u64();
-            lamina_u64 d2 = read_u64(), n = read_u64(), threshold = read_u64();
+            lamina_u64 d2 = read_u64(), n = read_u64();
+            unsigned s = (unsigned)read_u64();
+            lamina_u64 threshold = read_u64();
             float lo32 = (float)read_real(), span32 = (float)read_real();
             double lo64 = read_real(), span64 = read_real();
             float scale32 = (float)read_real();
@@ -873,9 +879,9 @@ HARNESS = textwrap.dedent(r"""
                 lamina_philox_fill_bits(k0, k1, d0, d1, d2, b, n, &words[0]);
                 lamina_philox_fill_uniform_f32(k0, k1, d0, d1, d2, b, n, &u32[0], lo32, span32);
                 lamina_philox_fill_uniform_f64(k0, k1, d0, d1, d2, b, n, &u64[0], lo64, span64);
-                lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, &m32[0], threshold, scale32);
-                lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, &m64[0], threshold, scale64);
-                lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, &keep[0], threshold);
+                lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, &m32[0], s, threshold, scale32);
+                lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, &m64[0], s, threshold, scale64);
+                lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, &keep[0], s, threshold);
             }
             for (lamina_u64 i = 0; i < n; ++i) std::printf("%016llx ", words[i]);
             std::printf("\n");
@@ -909,6 +915,10 @@ STREAM_CASES = [  # (seed, counter, n, rate, minval, maxval)
     ((1 << 128) - 1, (1 << 192) - 1, 64, 0.0, 0.0, 1.0),
     (2 ** 63 + 1, -1, 1001, 0.999, -3.0, 3.0),
     (7, 2 ** 63, 4099, 0.5, 1e-3, 1e3),
+    (3, 5, 300, 0.75, 0.0, 1.0),  # dropout slots of 2, 4, 8 and 16 bits
+    (3, 6, 130, 0.375, 0.0, 1.0),
+    (3, 7, 77, 201 / 256, 0.0, 1.0),
+    (3, 8, 45, 1 - 2 ** -16, 0.0, 1.0),
 ]
 
 
@@ -950,7 +960,7 @@ def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
         t32 = np.float32
         values = [float(t32(lo)), float(t32(hi - lo)), float(lo), float(hi - lo),
                   float(t32(1 / (1 - rate))), 1 / (1 - rate)]
-        lines.append("S " + " ".join(f"{v:x}" for v in (k0, k1, d0, d1, d2, n, philox.keep_threshold(rate)))
+        lines.append("S " + " ".join(f"{v:x}" for v in (k0, k1, d0, d1, d2, n, *philox.dropout_slot(rate)))
                      + " " + " ".join(v.hex() for v in values))
     done = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True,
                           timeout=120)

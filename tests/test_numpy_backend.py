@@ -3,6 +3,8 @@ NumPy code it falls back to — equal the shared base code bit for bit (the CUDA
 the same order, so all backends agree exactly)."""
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import shutil
 import subprocess
@@ -76,14 +78,27 @@ def test_non_contiguous_parameters_fall_back_to_the_base_code():
     np.testing.assert_allclose(p, 1.0 + 0.9 * (0.9 - 0.5) - 0.5, rtol=1e-6)
 
 
-def test_dropout_mask_threshold_is_exact():
-    be = NumpyBackend()
-    mask = be.dropout_mask((100, 1000), 0.25, 3, 9, "float32")
+@pytest.mark.parametrize("rate, bits", [(0.5, 1), (0.25, 2), (0.75, 2), (0.375, 4), (3 / 256, 8),
+                                        (7 / 2 ** 16, 16), (0.2, 32), (0.3, 32)])
+def test_dropout_mask_reads_the_fewest_exact_bits(rate, bits):
+    """Element i reads bits [s i, s i + s) of the draw's words, s the fewest bits that decide the
+    rate exactly; computed here with shifts on the words, independently of the byte views."""
     from lamina.backends import philox
-    words = philox.philox_words(3, 9, 50_000)  # two elements per word: low half, then high half
-    halves = np.stack([words & np.uint64(0xFFFFFFFF), words >> np.uint64(32)], axis=1).reshape(-1)
-    np.testing.assert_array_equal(mask.reshape(-1) > 0, (halves >> np.uint64(8)) >= philox.keep_threshold(0.25))
-    assert mask.dtype == np.float32 and set(np.unique(mask)) == {0.0, np.float32(1 / 0.75)}
+    assert philox.dropout_slot(rate)[0] == bits
+    n = 100 * 1000
+    mask = NumpyBackend().dropout_mask((100, 1000), rate, 3, 9, "float32").reshape(-1)
+    words = philox.philox_words(3, 9, (n * bits + 63) // 64)
+    first = np.arange(n, dtype=np.uint64) * np.uint64(bits)
+    slots = (words[first // np.uint64(64)] >> (first % np.uint64(64))) & np.uint64((1 << bits) - 1)
+    if bits == 32:
+        keep = (slots >> np.uint64(8)) >= math.ceil(rate * 2 ** 24)
+    else:
+        keep = slots >= round(rate * 2 ** bits)
+    np.testing.assert_array_equal(mask > 0, keep)
+    assert mask.dtype == np.float32 and set(np.unique(mask)) == {0.0, np.float32(1 / (1 - rate))}
+    # A dyadic rate is exact: the kept share of many draws is 1 - rate within sampling noise.
+    frac = np.mean(mask > 0)
+    assert abs(frac - (1 - rate)) <= 5 * math.sqrt(rate * (1 - rate) / n) + 1e-12
 
 
 def test_weights_are_stored_in_c_order():
@@ -99,12 +114,16 @@ def test_weights_are_stored_in_c_order():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape, rate", [((200, 500), 0.5), ((7,), 0.3), ((33, 3), 0.999), ((0,), 0.5),
-                                         ((1,), 0.0), ((5, 2), 1.0 - 2.0 ** -30), ((64,), 0.5),
-                                         ((8 * 8 * 3 + 8 + 5,), 0.25), ((40, 9), 1.0 - 2.0 ** -30),
-                                         ((129, 7), 0.0)])
+                                         ((1,), 0.0), ((5, 2), 1.0 - 2.0 ** -30), ((64,), 0.2),
+                                         ((8 * 8 * 3 + 8 + 5,), 0.1), ((40, 9), 1.0 - 2.0 ** -30),
+                                         ((129, 7), 0.0), ((256 * 3 + 100,), 0.5), ((256,), 0.5),
+                                         ((128 * 2 + 77,), 0.25), ((64 * 5 + 3,), 0.625),
+                                         ((32 * 4 + 31,), 201 / 256), ((16 * 7 + 9,), 1 - 2 ** -16),
+                                         ((1, 15), 0.75)])
 def test_dropout_mask_equals_base(shape, rate, dtype, path):
-    # The shapes cover whole 8-block vector tiles, leftover whole blocks and a ragged last block;
-    # the rates a keep-all, a keep-nothing (threshold 2^24) and ordinary thresholds.
+    # 32-bit slots: shapes cover whole 8-block vector tiles, leftover whole blocks and a ragged last
+    # block; the rates a keep-all, a keep-nothing (threshold 2^32) and ordinary thresholds. Narrow
+    # slots (dyadic rates, 1 to 16 bits): whole blocks of 256 / s elements and ragged ends.
     got = NumpyBackend().dropout_mask(shape, rate, 11, 4, dtype)
     want = PlainNumpy().dropout_mask(shape, rate, 11, 4, dtype)
     assert got.shape == want.shape and got.dtype == want.dtype
@@ -161,8 +180,9 @@ def test_tanh_grad_equals_base(shape, dtype, path):
 
 
 def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
-    """With the keep-nothing threshold (2^24) every element is 0 * scale, as the CUDA kernel writes
-    it (so -0.0 for a negative scale and NaN for an infinite one), on every path."""
+    """With a keep-nothing threshold (past every slot value) every element is 0 * scale, as the CUDA
+    kernel writes it (so -0.0 for a negative scale and NaN for an infinite one), on every path and
+    for every slot width."""
     if not lamina_numpy.compiled_kernels():
         pytest.skip("lamina_numpy._kernels is not built here")
     from lamina.backends import philox
@@ -173,9 +193,9 @@ def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
         for vector in (True, False):
             kernels.use_vector_paths(vector)
             for scale in (-2.0, float("inf")):
-                for n in (3, 64, 77):
+                for n, bits in itertools.product((3, 64, 77, 300), (1, 2, 4, 8, 16, 32)):
                     out = np.empty(n, np.float32)
-                    kernels.dropout(out, *args, 1 << 24, scale)
+                    kernels.dropout(out, *args, bits, 1 << bits, scale)
                     with np.errstate(invalid="ignore"):  # 0 * inf is NaN, on purpose
                         want = np.full(n, np.float32(0.0) * np.float32(scale))
                     assert out.tobytes() == want.tobytes()

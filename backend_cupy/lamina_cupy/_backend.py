@@ -381,21 +381,23 @@ class CupyBackend(ArrayBackend):
         if not valid_rate or not self._kernels.usable("dropout_mask"):
             return super().dropout_mask(shape, rate, seed, counter, dtype)  # its errors, its way
         key = philox_kernel_args(seed, counter)
-        threshold = _U64(philox.keep_threshold(rate))
+        bits, threshold = philox.dropout_slot(rate)  # s-bit slots: 256 / s elements a Philox block
+        slot = (np.uint32(bits), _U64(threshold))
         size = self._size(shape)
         target = np.dtype(dtype)
         scale = 1.0 / (1.0 - rate)
         cupy = self.xp
         if target in _FLOAT_SUFFIX:
             out = cupy.empty((size,), dtype=target)
-            args = tuple(_U64(k) for k in key) + (out, _U64(size), threshold, target.type(scale))
+            args = tuple(_U64(k) for k in key) + (out, _U64(size), *slot, target.type(scale))
             name = f"lamina_philox_dropout_{_FLOAT_SUFFIX[target]}"
         else:  # float16 and others: the keep bits here, then keep * scale as the base does
             out = cupy.empty((size,), dtype=np.bool_)
-            args = tuple(_U64(k) for k in key) + (out, _U64(size), threshold)
+            args = tuple(_U64(k) for k in key) + (out, _U64(size), *slot)
             name = "lamina_philox_keep"
-        # One thread per Philox block, and a block decides eight elements (two per word).
-        if size and not self._kernels.run("dropout_mask", "philox", name, (size + 7) // 8, args):
+        # One thread per Philox block, and a block decides 256 / s elements.
+        per_block = 256 // bits
+        if size and not self._kernels.run("dropout_mask", "philox", name, (size + per_block - 1) // per_block, args):
             return super().dropout_mask(shape, rate, seed, counter, dtype)
         if target in _FLOAT_SUFFIX:
             return out.reshape(shape)

@@ -194,6 +194,6 @@ class NumpyBackend(ArrayBackend):
             return super().dropout_mask(shape, rate, seed, counter, dtype)  # its checks and errors
         out = np.empty(shape, dtype=target)
         if out.size:
-            _KERNELS.dropout(out, *philox.kernel_args(seed, counter), philox.keep_threshold(rate),
+            _KERNELS.dropout(out, *philox.kernel_args(seed, counter), *philox.dropout_slot(rate),
                              float(target.type(1.0 / (1.0 - rate))))
         return out

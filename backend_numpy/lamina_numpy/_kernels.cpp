@@ -16,6 +16,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstring>
+
 #include "philox.cu"
 #include "optimizers.cu"
 
@@ -139,6 +141,7 @@ PyObject* rmsprop(PyObject*, PyObject* args) {
 // --- dropout masks -----------------------------------------------------------------------------
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LAMINA_HAVE_AVX512 1
+#include <immintrin.h>
 // AVX-512: eight Philox blocks at once, one per 64-bit lane. AVX-512 has no 64x64 -> 128-bit
 // multiply, so each round's products are built from four 32x32 -> 64-bit lane products (the
 // schoolbook of lamina_mulhi64's portable path); the scalar loop is bound by the one 128-bit
@@ -155,16 +158,15 @@ __attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) inline void 
     lo = (mid << 32) | (p0 & m);
 }
 
-// Blocks 0 .. 8k - 1 of the mask (k groups of eight whole blocks, elements [0, 64k)); returns 8k.
-// The keep test of lamina_keep, (half >> 8) >= threshold, is half >= threshold * 256 (the
-// threshold capped at 2^24, which no 32-bit half reaches), computed as 1 - the sign bit of the
-// 64-bit difference: arithmetic, never a branch on random bits. Dropped values are 0 * scale, as
-// in lamina_philox_fill_dropout_*.
+// Blocks 0 .. 8k - 1 of a mask with 32-bit slots (k groups of eight whole blocks, elements
+// [0, 64k)); returns 8k. The keep test of lamina_keep, half >= threshold (at most 2^32, which no
+// half reaches), is computed as 1 - the sign bit of the 64-bit difference: arithmetic, never a
+// branch on random bits. Dropped values are 0 * scale, as in lamina_philox_fill_dropout_*.
 template <typename T>
 __attribute__((target("avx512f,avx512dq,avx512vl"))) lamina_u64 fill_dropout_avx512(
     T* out, lamina_u64 full, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2,
     lamina_u64 threshold, T scale) {
-    const lamina_u64 t32 = (threshold < (1ULL << 24) ? threshold : (1ULL << 24)) << 8;
+    const lamina_u64 t32 = threshold;
     const lamina_v8u64 lane = {0, 1, 2, 3, 4, 5, 6, 7};
     lamina_u64 b = 0;
     for (; b + 8 <= full; b += 8) {
@@ -209,35 +211,155 @@ bool has_avx512() {
 }
 #endif
 
-// A mask: groups of eight blocks by AVX-512 where the CPU has it, the rest block by block with the
-// shared definition (lamina_philox_fill_dropout_*, which the CUDA kernel runs too).
-// tests/test_numpy_backend.py compares the bits with the NumPy code, with the vector path on and off.
-template <typename T, typename Block>
-void fill_dropout(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
-                  lamina_u64 d2, lamina_u64 threshold, T scale, Block block) {
-    lamina_u64 b = 0, blocks = (n + 7) / 8;  // eight elements per Philox block
-#if defined(LAMINA_HAVE_AVX512)
-    if (has_avx512() && !g_scalar_only) b = fill_dropout_avx512(out, n / 8, k0, k1, d0, d1, d2, threshold, scale);
-#endif
-    for (; b < blocks; ++b) block(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
+// Narrow slots (s = 1 .. 16 bits, a dyadic rate): the Philox words are 1/32 .. 1/2 of the work of
+// 32-bit slots, and the rest is turning keep bits into values. fill_narrow makes the whole blocks'
+// words; an Expand turns a block's four words into its 256 / S values: with AVX-512 eight slots
+// compared at once and sixteen values per masked move, elsewhere a table of eight values per byte
+// of keep bits. Same test as lamina_keep; returns the whole blocks done.
+template <unsigned S, typename T, typename Expand>
+lamina_u64 fill_narrow(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
+                       lamina_u64 d2, const Expand& expand) {
+    const lamina_u64 per_block = 256 / S, full = n / per_block;
+    for (lamina_u64 b = 0; b < full; ++b) {
+        lamina_u64 w[4];
+        lamina_philox_block(k0, k1, d0, d1, d2, b, w);
+        expand(out + per_block * b, w);
+    }
+    return full;
 }
 
-// dropout(out, k0, k1, d0, d1, d2, threshold, scale): out[i] = scale or 0 by the keep rule.
+// Keep bits of a word's 64 / S slots (slot j -> bit j).
+template <unsigned S>
+inline lamina_u64 keep_bits(lamina_u64 w, lamina_u64 threshold) {
+    if (S == 1) return threshold == 0 ? ~0ULL : threshold == 1 ? w : 0;  // keep all, the bit, none
+    lamina_u64 bits = 0;
+    for (unsigned j = 0; j < 64 / S; ++j) bits |= (lamina_u64)(((w >> (j * S)) & ((1ULL << S) - 1)) >= threshold) << j;
+    return bits;
+}
+
+template <unsigned S, typename T>
+struct TableExpand {
+    lamina_u64 threshold;
+    T values[256][8];  // values[byte][j] = bit j of byte * scale (a drop is 0 * scale, as in philox.cu)
+    TableExpand(lamina_u64 t, T scale) : threshold(t) {
+        for (unsigned byte = 0; byte < 256; ++byte)
+            for (unsigned j = 0; j < 8; ++j) values[byte][j] = (T)((byte >> j) & 1) * scale;
+    }
+    void operator()(T* o, const lamina_u64 w[4]) const {
+        constexpr unsigned per_word = 64 / S;
+        for (int k = 0; k < 4; ++k) {
+            const lamina_u64 bits = keep_bits<S>(w[k], threshold);
+            for (unsigned q = 0; q < per_word; q += 8)
+                std::memcpy(o + per_word * k + q, values[(bits >> q) & 255], (per_word - q < 8 ? per_word - q : 8) * sizeof(T));
+        }
+    }
+};
+
+#if defined(LAMINA_HAVE_AVX512)
+#define LAMINA_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl")))
+// keep_bits with eight slots per vector compare.
+template <unsigned S>
+LAMINA_AVX512 __attribute__((always_inline)) inline lamina_u64 keep_bits8(lamina_u64 w, lamina_u64 threshold) {
+    if (S == 1) return keep_bits<1>(w, threshold);
+    constexpr unsigned per_word = 64 / S;
+    const __m512i word = _mm512_set1_epi64((long long)w), t = _mm512_set1_epi64((long long)threshold);
+    const __m512i mask = _mm512_set1_epi64((long long)((1ULL << S) - 1));
+    lamina_u64 bits = 0;
+    for (unsigned g = 0; g < per_word; g += 8) {  // shifts past 63 (S = 16, lanes 4-7) give 0
+        const __m512i shift = _mm512_setr_epi64(S * g, S * (g + 1), S * (g + 2), S * (g + 3), S * (g + 4),
+                                                S * (g + 5), S * (g + 6), S * (g + 7));
+        const __m512i v = _mm512_and_si512(_mm512_srlv_epi64(word, shift), mask);
+        bits |= (lamina_u64)_mm512_cmpge_epu64_mask(v, t) << g;
+    }
+    return per_word >= 64 ? bits : bits & ((1ULL << per_word) - 1);
+}
+// One register of mask values from keep bits (bit j -> lane j), keep * scale as in TableExpand,
+// and its first `count` lanes stored.
+LAMINA_AVX512 __attribute__((always_inline)) inline __m512 keep_lanes(lamina_u64 bits, float scale) {
+    return _mm512_mul_ps(_mm512_maskz_mov_ps((__mmask16)bits, _mm512_set1_ps(1.0f)), _mm512_set1_ps(scale));
+}
+LAMINA_AVX512 __attribute__((always_inline)) inline __m512d keep_lanes(lamina_u64 bits, double scale) {
+    return _mm512_mul_pd(_mm512_maskz_mov_pd((__mmask8)bits, _mm512_set1_pd(1.0)), _mm512_set1_pd(scale));
+}
+LAMINA_AVX512 __attribute__((always_inline)) inline void store_lanes(float* o, __m512 v, unsigned count) {
+    _mm512_mask_storeu_ps(o, count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1), v);
+}
+LAMINA_AVX512 __attribute__((always_inline)) inline void store_lanes(double* o, __m512d v, unsigned count) {
+    _mm512_mask_storeu_pd(o, count >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << count) - 1), v);
+}
+
+template <unsigned S, typename T>
+struct VectorExpand {
+    lamina_u64 threshold;
+    T scale;
+    LAMINA_AVX512 void operator()(T* o, const lamina_u64 w[4]) const {
+        constexpr unsigned per_word = 64 / S, lanes = 64 / sizeof(T);
+        for (int k = 0; k < 4; ++k) {
+            const lamina_u64 bits = keep_bits8<S>(w[k], threshold);
+            for (unsigned q = 0; q < per_word; q += lanes)
+                store_lanes(o + per_word * k + q, keep_lanes(bits >> q, scale), per_word - q);
+        }
+    }
+};
+#endif
+
+template <unsigned S, typename T>
+lamina_u64 fill_narrow_best(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
+                            lamina_u64 d2, lamina_u64 threshold, T scale) {
+#if defined(LAMINA_HAVE_AVX512)
+    if (has_avx512() && !g_scalar_only)
+        return fill_narrow<S>(out, n, k0, k1, d0, d1, d2, VectorExpand<S, T>{threshold, scale});
+#endif
+    return fill_narrow<S>(out, n, k0, k1, d0, d1, d2, TableExpand<S, T>(threshold, scale));
+}
+
+// A mask with s-bit slots: the whole blocks by the loops above (32-bit slots: groups of eight
+// blocks by AVX-512 where the CPU has it), the rest block by block with the shared definition
+// (lamina_philox_fill_dropout_*, which the CUDA kernel runs too). tests/test_numpy_backend.py
+// compares the bits with the NumPy code for every slot width, with the vector paths on and off.
+template <typename T, typename Block>
+void fill_dropout(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
+                  lamina_u64 d2, unsigned s, lamina_u64 threshold, T scale, Block block) {
+    const lamina_u64 per = 256 / s, blocks = (n + per - 1) / per;
+    lamina_u64 b = 0;
+    switch (s) {
+        case 1: b = fill_narrow_best<1>(out, n, k0, k1, d0, d1, d2, threshold, scale); break;
+        case 2: b = fill_narrow_best<2>(out, n, k0, k1, d0, d1, d2, threshold, scale); break;
+        case 4: b = fill_narrow_best<4>(out, n, k0, k1, d0, d1, d2, threshold, scale); break;
+        case 8: b = fill_narrow_best<8>(out, n, k0, k1, d0, d1, d2, threshold, scale); break;
+        case 16: b = fill_narrow_best<16>(out, n, k0, k1, d0, d1, d2, threshold, scale); break;
+        default:
+#if defined(LAMINA_HAVE_AVX512)
+            if (has_avx512() && !g_scalar_only) b = fill_dropout_avx512(out, n / 8, k0, k1, d0, d1, d2, threshold, scale);
+#endif
+            break;
+    }
+    for (; b < blocks; ++b) block(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
+}
+
+// dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): out[i] = scale or 0 by the keep rule
+// (s-bit slots, s one of 1, 2, 4, 8, 16, 32; lamina.backends.philox.dropout_slot).
 PyObject* dropout(PyObject*, PyObject* args) {
     PyObject* out_obj;
     unsigned long long k0, k1, d0, d1, d2, threshold;
+    unsigned int s;
     double scale;
-    if (!PyArg_ParseTuple(args, "OKKKKKKd", &out_obj, &k0, &k1, &d0, &d1, &d2, &threshold, &scale))
+    if (!PyArg_ParseTuple(args, "OKKKKKIKd", &out_obj, &k0, &k1, &d0, &d1, &d2, &s, &threshold, &scale))
         return nullptr;
+    if (s != 1 && s != 2 && s != 4 && s != 8 && s != 16 && s != 32) {
+        PyErr_Format(PyExc_ValueError, "dropout: slot width must be 1, 2, 4, 8, 16 or 32 bits, got %u.", s);
+        return nullptr;
+    }
     Buffer out;
     if (!take(out_obj, out, "out")) return nullptr;
     lamina_u64 n = out.size();
     Py_BEGIN_ALLOW_THREADS
     if (out.kind() == 'f') {
-        fill_dropout((float*)out.view.buf, n, k0, k1, d0, d1, d2, threshold, (float)scale,
+        fill_dropout((float*)out.view.buf, n, k0, k1, d0, d1, d2, s, threshold, (float)scale,
                      lamina_philox_fill_dropout_f32);
     } else {
-        fill_dropout((double*)out.view.buf, n, k0, k1, d0, d1, d2, threshold, scale, lamina_philox_fill_dropout_f64);
+        fill_dropout((double*)out.view.buf, n, k0, k1, d0, d1, d2, s, threshold, scale,
+                     lamina_philox_fill_dropout_f64);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -290,7 +412,7 @@ PyMethodDef methods[] = {
     {"sgd", sgd, METH_VARARGS, "sgd(param, grad, velocity, lr, momentum, mode) in place (mode 0/1/2)."},
     {"adam", adam, METH_VARARGS, "adam(param, grad, m, v, vhat, alpha, 1-b1, 1-b2, eps) in place."},
     {"rmsprop", rmsprop, METH_VARARGS, "rmsprop(param, grad, velocity, lr, rho, 1-rho, eps) in place."},
-    {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, threshold, scale): fill a mask."},
+    {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {nullptr, nullptr, 0, nullptr},
 };
 

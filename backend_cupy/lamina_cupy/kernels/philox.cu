@@ -9,9 +9,11 @@
 //   element i of a draw is 64-bit word i % 4 of block i / 4
 // and from a word w:
 //   float32 uniform  (w >> 40) * 2^-24        float64 uniform  (w >> 11) * 2^-53
-//   dropout keep     two elements per word: element i of a dropout draw uses the 32-bit half
-//                    i % 2 (0 = low) of word i / 2 and is kept when (half >> 8) >= ceil(rate * 2^24);
-//                    kept value 1 / (1 - rate)
+//   dropout keep     the draw's words are one bit string (bit k = bit k % 64 of word k / 64) cut
+//                    into s-bit slots, s = 1, 2, 4, 8, 16 or 32 (lamina.backends.philox.dropout_slot:
+//                    the fewest bits that decide the rate exactly); element i reads slot i as v and
+//                    is kept when v >= threshold; kept value 1 / (1 - rate). A Philox block (256
+//                    bits) decides 256 / s elements.
 //
 // Everything up to the kernels is __host__ __device__ and free of CUDA-only names, so the test
 // suite compiles this file as plain C++ (g++ -x c++, where the CUDA qualifiers are defined away
@@ -97,12 +99,12 @@ __host__ __device__ inline double lamina_uniform_f64(lamina_u64 w) {
     return (double)(w >> 11) * 1.1102230246251565e-16;  // 2^-53
 }
 
-// Half h (0 = low, 1 = high) of word w decides one element. A threshold of 2^24 keeps nothing.
-// Callers multiply the scale by the keep bit instead of branching on it: on a CPU a data-dependent
-// branch mispredicts half the time at rate 0.5 (measured: 3x slower masks); 0 * scale is +0.0, the
-// same bits as the branch's 0.
-__host__ __device__ inline bool lamina_keep(lamina_u64 w, int h, lamina_u64 threshold) {
-    return (((w >> (32 * h)) & 0xFFFFFFFFULL) >> 8) >= threshold;
+// Slot j (of width s bits, the least significant first) of word w decides one element: kept when
+// its value reaches the threshold (2^32 keeps nothing at s = 32). Callers multiply the scale by the keep bit instead of
+// branching on it: on a CPU a data-dependent branch mispredicts half the time at rate 0.5
+// (measured: 3x slower masks); 0 * scale is +0.0, the same bits as the branch's 0.
+__host__ __device__ inline bool lamina_keep(lamina_u64 w, unsigned j, unsigned s, lamina_u64 threshold) {
+    return ((w >> (j * s)) & ((1ULL << s) - 1)) >= threshold;
 }
 
 // lo + span * u rounded twice, as NumPy computes it: never contracted into one fused multiply-add.
@@ -124,9 +126,9 @@ __host__ __device__ inline double lamina_affine_f64(double lo, double span, doub
 #endif
 }
 
-// --- one block's share of each output: elements [4b, min(4b + 4, n)), or [8b, min(8b + 8, n)) for
-// the dropout outputs (two elements per word). The kernels run these for b = 0 .. ceil(n / 4) - 1
-// (ceil(n / 8) - 1), one block per thread; the host harness runs the same functions in a loop.
+// --- one block's share of each output: elements [4b, min(4b + 4, n)), or [pb, min(pb + p, n)) with
+// p = 256 / s for the dropout outputs (s-bit slots). The kernels run these for b = 0 .. ceil(n / 4) - 1
+// (ceil(n / p) - 1), one block per thread; the host harness runs the same functions in a loop.
 
 __host__ __device__ inline void lamina_philox_fill_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                         lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
@@ -168,14 +170,15 @@ __host__ __device__ inline void lamina_philox_fill_uniform_f64(lamina_u64 k0, la
 __host__ __device__ inline void lamina_philox_fill_dropout_f32(lamina_u64 k0, lamina_u64 k1,
                                                                lamina_u64 d0, lamina_u64 d1,
                                                                lamina_u64 d2, lamina_u64 b,
-                                                               lamina_u64 n, float* out,
+                                                               lamina_u64 n, float* out, unsigned s,
                                                                lamina_u64 threshold, float scale) {
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
-    for (int j = 0; j < 4; ++j) {
-        for (int h = 0; h < 2; ++h) {
-            lamina_u64 i = 8 * b + 2 * j + h;
-            if (i < n) out[i] = (float)lamina_keep(w[j], h, threshold) * scale;
+    const unsigned per_word = 64 / s;
+    for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
+        for (unsigned j = 0; j < per_word; ++j) {
+            lamina_u64 i = 4 * per_word * b + per_word * k + j;
+            if (i < n) out[i] = (float)lamina_keep(w[k], j, s, threshold) * scale;
         }
     }
 }
@@ -183,42 +186,44 @@ __host__ __device__ inline void lamina_philox_fill_dropout_f32(lamina_u64 k0, la
 __host__ __device__ inline void lamina_philox_fill_dropout_f64(lamina_u64 k0, lamina_u64 k1,
                                                                lamina_u64 d0, lamina_u64 d1,
                                                                lamina_u64 d2, lamina_u64 b,
-                                                               lamina_u64 n, double* out,
+                                                               lamina_u64 n, double* out, unsigned s,
                                                                lamina_u64 threshold, double scale) {
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
-    for (int j = 0; j < 4; ++j) {
-        for (int h = 0; h < 2; ++h) {
-            lamina_u64 i = 8 * b + 2 * j + h;
-            if (i < n) out[i] = (double)lamina_keep(w[j], h, threshold) * scale;
+    const unsigned per_word = 64 / s;
+    for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
+        for (unsigned j = 0; j < per_word; ++j) {
+            lamina_u64 i = 4 * per_word * b + per_word * k + j;
+            if (i < n) out[i] = (double)lamina_keep(w[k], j, s, threshold) * scale;
         }
     }
 }
 
 __host__ __device__ inline void lamina_philox_fill_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                         lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
-                                                        lamina_u64 n, unsigned char* out,
+                                                        lamina_u64 n, unsigned char* out, unsigned s,
                                                         lamina_u64 threshold) {
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
-    for (int j = 0; j < 4; ++j) {
-        for (int h = 0; h < 2; ++h) {
-            lamina_u64 i = 8 * b + 2 * j + h;
-            if (i < n) out[i] = (unsigned char)lamina_keep(w[j], h, threshold);
+    const unsigned per_word = 64 / s;
+    for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
+        for (unsigned j = 0; j < per_word; ++j) {
+            lamina_u64 i = 4 * per_word * b + per_word * k + j;
+            if (i < n) out[i] = (unsigned char)lamina_keep(w[k], j, s, threshold);
         }
     }
 }
 
 #if !defined(LAMINA_PHILOX_HOST_ONLY)
-// --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) (dropout: n / 8) blocks --------------
+// --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) (dropout: n s / 256) blocks ---------
 
 #define LAMINA_FOR_EACH_BLOCK_OF(b, n, per)                                                \
     for (lamina_u64 b = (lamina_u64)blockIdx.x * blockDim.x + threadIdx.x,                  \
                     b##_count = ((n) + (per) - 1) / (per);                                  \
          b < b##_count; b += (lamina_u64)blockDim.x * gridDim.x)
-// Four elements a block (one per word); the dropout kernels take eight (two per word).
+// Four elements a block (one per word); the dropout kernels take 256 / s (one per s-bit slot).
 #define LAMINA_FOR_EACH_BLOCK(b, n) LAMINA_FOR_EACH_BLOCK_OF(b, n, 4)
-#define LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) LAMINA_FOR_EACH_BLOCK_OF(b, n, 8)
+#define LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) LAMINA_FOR_EACH_BLOCK_OF(b, n, 256 / (s))
 
 extern "C" __global__ void lamina_philox_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, lamina_u64* out,
@@ -244,27 +249,27 @@ extern "C" __global__ void lamina_philox_uniform_f64(lamina_u64 k0, lamina_u64 k
 
 extern "C" __global__ void lamina_philox_dropout_f32(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                      lamina_u64 d1, lamina_u64 d2, float* out,
-                                                     lamina_u64 n, lamina_u64 threshold,
-                                                     float scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) {
-        lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
+                                                     lamina_u64 n, unsigned s,
+                                                     lamina_u64 threshold, float scale) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
+        lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
     }
 }
 
 extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                      lamina_u64 d1, lamina_u64 d2, double* out,
-                                                     lamina_u64 n, lamina_u64 threshold,
-                                                     double scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) {
-        lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, out, threshold, scale);
+                                                     lamina_u64 n, unsigned s,
+                                                     lamina_u64 threshold, double scale) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
+        lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
     }
 }
 
 extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, unsigned char* out,
-                                              lamina_u64 n, lamina_u64 threshold) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n) {
-        lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, out, threshold);
+                                              lamina_u64 n, unsigned s, lamina_u64 threshold) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
+        lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, out, s, threshold);
     }
 }
 #endif  // !LAMINA_PHILOX_HOST_ONLY

@@ -12,10 +12,13 @@ From a word ``w`` (uint64):
 
 * float32 uniform in [0, 1): ``(w >> 40) * 2**-24`` (exact in float32);
 * float64 uniform in [0, 1): ``(w >> 11) * 2**-53``;
-* keep bit of dropout at rate ``r``: each word serves two elements — element ``i`` of a dropout
-  draw uses the 32-bit half ``i % 2`` (0 = low half) of word ``i // 2``, and is kept when
-  ``(half >> 8) >= ceil(r * 2**24)``; the same mask for every dtype. Half the words of the other
-  draws, because a mask needs only 24 bits of each element (W1 draws 200,000 per step);
+* keep bit of dropout at rate ``r``: the draw's words are one bit string (bit ``k`` is bit
+  ``k % 64`` of word ``k // 64``) cut into slots of ``s`` bits, one per element; ``s`` is the
+  smallest of 1, 2, 4, 8, 16 for which ``r * 2**s`` is a whole number, else 32. Element ``i``
+  reads slot ``i`` as an unsigned integer ``v`` and is kept when ``v >= r * 2**s`` (``s <= 16``)
+  or ``(v >> 8) >= ceil(r * 2**24)`` (``s = 32``: the low half of a word first, 24 bits tested).
+  The same mask for every dtype. A dyadic rate such as 0.5 or 0.25 is decided exactly by one or two
+  bits, so its mask costs 1/64 or 1/32 of the words of a uniform draw of the same size;
 * standard normal: ``u1 = ((w >> 32) + 1) * 2**-32`` in (0, 1], ``u2 = (w & 0xffffffff) * 2**-32``,
   ``z = sqrt(-2 ln u1) * cos(2 pi u2)`` computed in float64, then cast.
 
@@ -68,8 +71,27 @@ def kernel_args(seed: int, counter: int) -> tuple[int, int, int, int, int]:
 
 
 def keep_threshold(rate: float) -> int:
-    """The integer a word's top 24 bits must reach for a dropout keep."""
+    """The integer a 32-bit slot's top 24 bits must reach for a dropout keep (slot width 32)."""
     return int(math.ceil(float(rate) * (1 << 24)))
+
+
+DROPOUT_NARROW_SLOTS = (1, 2, 4, 8, 16)
+
+
+def dropout_slot(rate: float) -> tuple[int, int]:
+    """``(s, threshold)`` of a dropout draw at ``rate``: each element reads an ``s``-bit slot ``v``
+    of the draw's bit string and is kept when ``v >= threshold``.
+
+    ``s`` is the fewest bits that decide the keep exactly: the smallest of 1, 2, 4, 8, 16 with
+    ``rate * 2**s`` whole (the threshold is then ``rate * 2**s``); otherwise 32 bits, of which the
+    top 24 are compared with ``ceil(rate * 2**24)`` (a threshold of ``2**32`` keeps nothing).
+    """
+    r = float(rate)
+    for s in DROPOUT_NARROW_SLOTS:
+        scaled = r * (1 << s)  # exact: a power-of-two scaling of a float64
+        if scaled.is_integer():
+            return s, int(scaled)
+    return 32, keep_threshold(r) << 8
 
 
 def uniform_from_words(words: np.ndarray, dtype: str = "float32") -> np.ndarray:
@@ -85,37 +107,46 @@ def normal_from_words(words: np.ndarray, dtype: str = "float32") -> np.ndarray:
     return z.astype(dtype, copy=False)
 
 
-def dropout_words(n: int) -> int:
-    """How many 64-bit words a dropout draw of ``n`` elements uses (two elements a word)."""
-    return (int(n) + 1) // 2
+def dropout_words(n: int, slot_bits: int = 32) -> int:
+    """How many 64-bit words a dropout draw of ``n`` elements with ``slot_bits``-bit slots uses."""
+    return (int(n) * int(slot_bits) + 63) // 64
 
 
-def word_halves(words: Any, xp: Any = np) -> Any:
-    """The 32-bit halves of ``words`` in element order: low half of word 0, high half, low of word 1…
-
-    On a little-endian machine that is the memory order, so a view costs nothing (CuPy's device
-    arrays are little-endian too); elsewhere the halves are computed.
-    """
-    if sys.byteorder == "little":
-        return words.view(xp.uint32)
-    halves = xp.empty((words.size, 2), dtype=xp.uint32)
-    halves[:, 0] = words & xp.uint64(0xFFFFFFFF)
-    halves[:, 1] = words >> xp.uint64(32)
-    return halves.reshape(-1)
+def little_endian_bytes(words: Any, xp: Any = np) -> Any:
+    """The bytes of uint64 ``words`` least significant first (a free view on little-endian hosts)."""
+    return words.astype("<u8", copy=False).view(xp.uint8)
 
 
-def keep_from_halves(halves: Any, rate: float, xp: Any = np) -> Any:
-    """Dropout keep bits: ``(half >> 8) >= ceil(rate * 2**24)``, as ``half >= threshold << 8``."""
-    t = keep_threshold(rate)
-    if t >= 1 << 24:  # a threshold of 2**24 keeps nothing (and t << 8 would not fit 32 bits)
-        return xp.zeros(halves.shape, dtype=bool)
-    return halves >= xp.uint32(t << 8)
+def dropout_slots(data: Any, slot_bits: int, xp: Any = np) -> Any:
+    """The ``slot_bits``-bit slots of ``data`` (uint64 words, or already bytes) in element order,
+    the least significant first, as unsigned integers: slots of 8 bits or more are a view of the
+    little-endian words, narrower ones come from the bytes with shifts."""
+    s = int(slot_bits)
+    if data.dtype != xp.uint8:
+        data = data.astype("<u8", copy=False)
+        if s >= 8:
+            return data.view(f"<u{s // 8}")
+        data = data.view(xp.uint8)
+    if s == 8:
+        return data
+    if s > 8:
+        raise ValueError(f"slots of {s} bits need whole words, got bytes")
+    shifts = xp.arange(0, 8, s, dtype=xp.uint8)
+    return ((data[:, None] >> shifts) & xp.uint8((1 << s) - 1)).reshape(-1)
+
+
+def keep_from_slots(slots: Any, threshold: int, xp: Any = np) -> Any:
+    """Dropout keep bits: ``slot >= threshold`` (a threshold past the slot's range keeps nothing)."""
+    if threshold > np.iinfo(slots.dtype).max:
+        return xp.zeros(slots.shape, dtype=bool)
+    return slots >= xp.asarray(threshold, dtype=slots.dtype)
 
 
 def keep_mask(seed: int, counter: int, n: int, rate: float) -> np.ndarray:
     """The ``n`` keep bits of dropout draw ``counter`` under ``seed`` (the reference definition)."""
-    halves = word_halves(philox_words(seed, counter, dropout_words(n)))[:n]
-    return keep_from_halves(halves, rate)
+    s, threshold = dropout_slot(rate)
+    slots = dropout_slots(philox_words(seed, counter, dropout_words(n, s)), s)[:n]
+    return keep_from_slots(slots, threshold)
 
 
 def host_uniform(seed: int, counter: int, shape: tuple[int, ...], dtype: str = "float32",

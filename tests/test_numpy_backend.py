@@ -201,3 +201,43 @@ def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
                     assert out.tobytes() == want.tobytes()
     finally:
         kernels.use_vector_paths(True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "int64"])
+@pytest.mark.parametrize("shape", [(50, 784), (40, 28, 28, 1), (30, 3, 100), (9, 8)])
+def test_batch_gather_equals_numpy_take(dtype, shape):
+    """The helper's row gather (rows of >= 256 bytes) gives NumPy's take, negative indices included;
+    small rows, other index dtypes and strided arrays go to NumPy itself."""
+    rng = np.random.default_rng(7)
+    x = (rng.random(shape) * 200).astype(dtype)
+    be = NumpyBackend()
+    for idx in (rng.permutation(shape[0]), np.array([0, -1, 3, -shape[0], 3], np.int64),
+                np.array([], np.int64), rng.integers(0, shape[0], 7).astype(np.int32)):
+        got = be.take(x, idx, 0)
+        want = np.take(x, idx, axis=0)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
+    strided = x[::2]
+    np.testing.assert_array_equal(be.take(strided, np.array([1, 0]), 0), strided[[1, 0]])
+
+
+def test_batch_gather_out_of_range_raises_numpys_error():
+    be = NumpyBackend()
+    x = np.zeros((10, 100), np.float32)
+    for bad in (10, -11):
+        with pytest.raises(IndexError, match="out of bounds"):
+            be.take(x, np.array([0, bad, 1]), 0)
+
+
+def test_raw_row_gather_rejects_sizes_that_disagree():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here")
+    kernels = lamina_numpy._KERNELS
+    x = np.arange(40, dtype=np.float32).reshape(4, 10)
+    out = np.empty((2, 10), np.float32)
+    assert kernels.take_rows(x, 4, np.array([3, -4]), out) is True
+    np.testing.assert_array_equal(out, x[[3, 0]])
+    assert kernels.take_rows(x, 4, np.array([4, 0]), out) is False  # out of range: NumPy raises
+    with pytest.raises(ValueError, match="do not agree"):
+        kernels.take_rows(x, 3, np.array([0, 1]), out)  # 160 bytes are not 3 rows
+    with pytest.raises(ValueError, match="do not agree"):
+        kernels.take_rows(x, 4, np.array([0, 1, 2]), out)  # three rows into two

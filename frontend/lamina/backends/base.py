@@ -225,6 +225,8 @@ class ArrayBackend(ConvolutionMixin):
         return self._reduce(self.xp.mean, x, axis, keepdims)
 
     def _check_nonempty(self, op, x, axis):
+        if x.size:  # no axis of a non-empty array is empty (the common case, checked for free)
+            return
         axes = range(x.ndim) if axis is None else np.atleast_1d(_norm_axis(axis))
         if any(x.shape[a] == 0 for a in axes) if x.ndim else False:
             raise ValueError(f"{op} of an empty axis is undefined: got shape {tuple(x.shape)} "

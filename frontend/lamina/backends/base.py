@@ -158,9 +158,13 @@ class ArrayBackend(ConvolutionMixin):
 
     def sigmoid(self, x):
         xp = self.xp
-        # exp(-|x|) never overflows; pick the algebraically equal form that avoids cancellation.
+        # exp(-|x|) never overflows; pick the algebraically equal form that avoids cancellation:
+        # 1 / (1 + e) for x >= 0, e / (1 + e) below, as one division of the chosen numerator (the
+        # same two operands, so the same bits as dividing each form and choosing after).
         e = xp.exp(-xp.abs(x))
-        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+        numerator = xp.where(x >= 0, xp.asarray(1.0, dtype=e.dtype), e)
+        denominator = xp.add(e, 1.0, out=e) if isinstance(e, xp.ndarray) else e + 1.0  # 0-d: a scalar
+        return xp.divide(numerator, denominator, out=numerator).astype(x.dtype, copy=False)
 
     def erf(self, x):
         # NumPy has no erf; the Python float64 erf is exact to an ulp and fast enough for the

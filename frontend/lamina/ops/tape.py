@@ -2,16 +2,22 @@
 
 The graph lives in the tensors, as in micrograd: while a tape records, an op whose inputs
 include a tracked tensor returns a tensor that remembers its inputs and a vector-Jacobian
-product (``vjp(g) -> one gradient per input``). ``tape.gradient`` sorts that graph and walks it
-backwards. Outside a tape nothing is remembered, so inference keeps no graph alive.
+product (``vjp(g) -> one gradient per input``). Each such tensor also gets a sequence number in
+the order it was made; ``tape.gradient`` walks the graph from the target in decreasing sequence
+numbers, so a node's gradient is complete before its VJP runs (every op that consumed it was made
+after it) and no sort of the graph is needed. Outside a tape nothing is remembered, so inference
+keeps no graph alive.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import backends
 
 _recording = 0  # number of open tapes; >0 means ops record
+_SEQUENCE = itertools.count(1)  # creation order of recorded tensors (0: not recorded)
 
 
 def B() -> Any:
@@ -26,7 +32,7 @@ class Tensor:
     """A backend array plus, while recording, the node that produced it."""
 
     # ``_keras_mask``: the boolean mask a layer attached to its output (Keras' name), or None.
-    __slots__ = ("value", "_parents", "_vjp", "_tracked", "_keras_mask", "__weakref__")
+    __slots__ = ("value", "_parents", "_vjp", "_tracked", "_keras_mask", "_seq", "__weakref__")
     __array_priority__ = 1000  # so numpy_array + tensor defers to Tensor.__radd__
 
     def __init__(self, value: Any, parents: tuple = (), vjp: Callable | None = None,
@@ -36,6 +42,7 @@ class Tensor:
         self._vjp = vjp
         self._tracked = tracked
         self._keras_mask = None
+        self._seq = next(_SEQUENCE) if vjp is not None else 0
 
     # --- array-like facts --------------------------------------------------------------
     @property
@@ -204,25 +211,6 @@ class GradientTape:
         return grads[0] if single else grads
 
 
-def _topological(target: Tensor) -> list[Tensor]:
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(target, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for p in node._parents:
-            if isinstance(p, Tensor) and p._vjp is not None and id(p) not in seen:
-                stack.append((p, False))
-    return order
-
-
 class SliceGradient:
     """A VJP result that is zero except at ``key``: ``values`` belong at ``x[key]`` of an ``x`` of
     ``shape``. The tape adds it into the one gradient buffer of ``x`` in place, instead of making
@@ -249,15 +237,18 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
     # Gradient buffers the tape allocated itself: only these may be added into in place (a VJP may
     # hand the same array to several parents, e.g. add's g, so its arrays are never written).
     owned: set[int] = set()
-    for node in reversed(_topological(target)):
-        g = grads.get(id(node))
-        if g is None or node._vjp is None:
-            continue
-        for parent, pg in zip(node._parents, node._vjp(g)):
+    # Nodes whose gradient has begun, newest first: when one is popped, every node made after it
+    # that leads to the target has been processed, so its gradient is complete.
+    pending: list[tuple[int, Tensor]] = [(-target._seq, target)] if target._vjp is not None else []
+    while pending:
+        node = heapq.heappop(pending)[1]
+        for parent, pg in zip(node._parents, node._vjp(grads[id(node)])):
             if pg is None or not (isinstance(parent, Tensor) and parent._tracked):
                 continue
             key = id(parent)
             have = grads.get(key)
+            if have is None and parent._vjp is not None:
+                heapq.heappush(pending, (-parent._seq, parent))
             if isinstance(pg, SliceGradient):  # into the one buffer of x (scatter_add makes it when None)
                 if have is not None and key not in owned:
                     have = be.copy(have)

@@ -153,6 +153,37 @@ def test_ops_dense_equals_composition(backend, dtype, activation, use_bias):
             assert_exact(got, want, f"ops.dense {activation} {name} {dtype}", dtype=dtype)
 
 
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_ops_lstm_cell_equals_composition(backend, dtype, axis):
+    """ops.lstm_cell's values are the composition's to the bit (the same backend operations in the
+    same order); its gradients, computed in one pass from both outputs, agree within a few ulp of
+    the values involved (the chain rule's products are grouped differently)."""
+    rng = rng_for("ops-lstm-cell", axis, dtype)
+    zshape, cshape = ((4, 12), (4, 3)) if axis == -1 else ((2, 12, 5), (2, 3, 5))
+    arrays = [backend.asarray(sample(real(-3, 3), rng, shape, dtype)) for shape in (zshape, cshape)]
+    results = []
+    for fused in (True, False):
+        z, c = (ops.Variable(a) for a in arrays)
+        with ops.GradientTape() as tape:
+            if fused:
+                hc = ops.lstm_cell(z, c, axis=axis)
+                h, c_new = ops.getitem(hc, 0), ops.getitem(hc, 1)
+            else:
+                blocks = [ops.getitem(z, (slice(None),) * (axis % 2) + (slice(3 * k, 3 * k + 3),)) for k in range(4)]
+                i, f, o = ops.sigmoid(blocks[0]), ops.sigmoid(blocks[1]), ops.sigmoid(blocks[3])
+                c_new = ops.add(ops.multiply(f, c), ops.multiply(i, ops.tanh(blocks[2])))
+                h = ops.multiply(o, ops.tanh(c_new))
+            # cotangents that differ per element, on both outputs
+            loss = ops.add(ops.sum(ops.multiply(h, ops.cos(h))), ops.sum(ops.multiply(c_new, ops.sin(c_new))))
+        grads = tape.gradient(loss, [z, c])
+        results.append([h.numpy(), c_new.numpy()] + [g.numpy() for g in grads])
+    for name, got, want in zip(("h", "c_new"), results[0][:2], results[1][:2]):
+        assert_exact(got, want, f"ops.lstm_cell {name} {dtype}", dtype=dtype)
+    for name, got, want in zip(("d/dz", "d/dc"), results[0][2:], results[1][2:]):
+        want = np.asarray(want, np.float64)
+        assert_close(got, want, 16 * eps(dtype) * (np.abs(want) + 1.0), f"ops.lstm_cell {name} {dtype}", dtype=dtype)
+
+
 def _cce_composition(t, p, axis):
     """Keras' definition, op by op: renormalise, clip to [epsilon, 1 - epsilon], -sum(t log p)."""
     p = ops.divide(p, ops.sum(p, axis=axis, keepdims=True))

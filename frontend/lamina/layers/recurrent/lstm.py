@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import initializers, ops
+from ... import activations, initializers, ops
 from .rnn import BaseRNN
 
 
@@ -41,6 +41,10 @@ class LSTMGates:
             h = ops.multiply(h, rec_mask)
         z = ops.add(xk_t, self._recurrent(h))
         act, rec = self.activation, self.recurrent_activation
+        if act is activations.tanh and rec is activations.sigmoid:  # Keras' defaults: the fused cell
+            hc = ops.lstm_cell(z, c, axis=len(self._gate_keys[0]) - 1)
+            h = ops.getitem(hc, 0)
+            return h, [h, ops.getitem(hc, 1)]
         i = rec(self._gate(z, 0))
         f = rec(self._gate(z, 1))
         g = act(self._gate(z, 2))

@@ -57,11 +57,32 @@ def test_softmax(benchmark, backend, shape):
     np.testing.assert_allclose(backend.to_numpy(r).sum(axis=-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("rate", [0.5, 0.25, 0.2], ids=["rate0.5-1bit", "rate0.25-2bit", "rate0.2-32bit"])
 @pytest.mark.benchmark(group="dropout_mask 200x500")
-def test_dropout_mask(benchmark, backend):
+def test_dropout_mask(benchmark, backend, rate):
     counter = iter(range(10**9))
-    r = _run(benchmark, backend, lambda: backend.dropout_mask((200, 500), 0.5, 1234, next(counter), "float32"))
-    assert 0.45 < float((backend.to_numpy(r) > 0).mean()) < 0.55
+    r = _run(benchmark, backend, lambda: backend.dropout_mask((200, 500), rate, 1234, next(counter), "float32"))
+    assert abs(float((backend.to_numpy(r) > 0).mean()) - (1 - rate)) < 0.01
+
+
+@pytest.mark.benchmark(group="take 200 rows of 42000x784")
+def test_batch_gather(benchmark, backend):
+    data = backend.asarray(_host(42_000, 784))
+    order = RNG.permutation(42_000)
+    batches = iter(range(10**9))
+
+    def gather():
+        start = 200 * (next(batches) % 210)
+        return backend.take(data, backend.asarray(order[start:start + 200]), 0)
+    r = _run(benchmark, backend, gather)
+    assert backend.to_numpy(r).shape == (200, 784)
+
+
+@pytest.mark.benchmark(group="sigmoid 128x512")
+def test_sigmoid(benchmark, backend):
+    x = backend.asarray(_host(128, 512, scale=3.0))
+    r = _run(benchmark, backend, lambda: backend.sigmoid(x))
+    np.testing.assert_allclose(backend.to_numpy(r), 1 / (1 + np.exp(-backend.to_numpy(x).astype(np.float64))), rtol=1e-6)
 
 
 @pytest.mark.benchmark(group="random_bits 100k")

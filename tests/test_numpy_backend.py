@@ -241,3 +241,23 @@ def test_raw_row_gather_rejects_sizes_that_disagree():
         kernels.take_rows(x, 3, np.array([0, 1]), out)  # 160 bytes are not 3 rows
     with pytest.raises(ValueError, match="do not agree"):
         kernels.take_rows(x, 4, np.array([0, 1, 2]), out)  # three rows into two
+
+
+def test_batch_gather_of_python_objects_keeps_their_references():
+    """Object arrays go to NumPy's take (which counts references); the helper refuses them."""
+    be = NumpyBackend()
+    x = np.empty((4, 40), dtype=object)
+    for i in range(4):
+        x[i] = [{"row": i} for _ in range(40)]
+    out = be.take(x, np.array([1, 1, 2], np.int64), 0)
+    del out
+    assert x[1, 0] == {"row": 1} and x[2, 39] == {"row": 2}
+    if lamina_numpy.compiled_kernels():
+        with pytest.raises(TypeError, match="Python objects"):
+            lamina_numpy._KERNELS.take_rows(x, 4, np.array([0], np.int64), np.empty((1, 40), dtype=object))
+
+
+def test_sigmoid_of_unsigned_integers_does_not_wrap():
+    values = np.array([0, 1, 2, 100, 200], np.uint32)
+    want = (1 / (1 + np.exp(-values.astype(np.float64)))).astype(np.uint32)
+    np.testing.assert_array_equal(NumpyBackend().sigmoid(values), want)

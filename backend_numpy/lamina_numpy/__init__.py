@@ -187,8 +187,9 @@ class NumpyBackend(ArrayBackend):
     def take(self, x, indices, axis=0):
         # The helper for whole rows of at least 256 bytes (a shuffled batch of images or feature
         # vectors); anything else, and any index NumPy would reject, goes to NumPy's take.
+        # Object arrays never: a byte copy of their pointers would skip the reference counts.
         if (_KERNELS is not None and axis == 0 and type(x) is np.ndarray and x.ndim >= 2 and x.shape[0]
-                and x.flags.c_contiguous and type(indices) is np.ndarray and indices.ndim == 1
+                and not x.dtype.hasobject and x.flags.c_contiguous and type(indices) is np.ndarray and indices.ndim == 1
                 and indices.dtype == np.int64 and x.nbytes // x.shape[0] >= 256):
             out = np.empty((indices.shape[0],) + x.shape[1:], dtype=x.dtype)
             if _KERNELS.take_rows(x, x.shape[0], np.ascontiguousarray(indices), out):

@@ -163,11 +163,14 @@ class ArrayBackend(ConvolutionMixin):
         # same two operands, so the same bits as dividing each form and choosing after). e is at
         # most 1, so the larger of e and the 0/1 indicator of x >= 0 is that numerator: no select,
         # whose branches on random signs cost NumPy ~4 ns an element (np.where, 128 x 512: 270 us).
+        dtype = x.dtype
+        if dtype.kind == "u":  # -abs(x) would wrap around
+            x = x.astype("float64")
         e = xp.exp(-xp.abs(x))
         numerator = xp.maximum(e, (x >= 0).astype(e.dtype))
         if not isinstance(e, xp.ndarray):  # a 0-d input gives scalars, which have no out=
-            return xp.asarray(numerator / (e + 1.0)).astype(x.dtype, copy=False)
-        return xp.divide(numerator, xp.add(e, 1.0, out=e), out=numerator).astype(x.dtype, copy=False)
+            return xp.asarray(numerator / (e + 1.0)).astype(dtype, copy=False)
+        return xp.divide(numerator, xp.add(e, 1.0, out=e), out=numerator).astype(dtype, copy=False)
 
     def erf(self, x):
         # NumPy has no erf; the Python float64 erf is exact to an ulp and fast enough for the

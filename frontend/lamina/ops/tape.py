@@ -239,16 +239,17 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
     owned: set[int] = set()
     # Nodes whose gradient has begun, newest first: when one is popped, every node made after it
     # that leads to the target has been processed, so its gradient is complete.
-    pending: list[tuple[int, Tensor]] = [(-target._seq, target)] if target._vjp is not None else []
+    # id() breaks ties (a copy.copy of a tensor shares its number): Tensors themselves never compare.
+    pending: list[tuple[int, int, Tensor]] = [(-target._seq, id(target), target)] if target._vjp is not None else []
     while pending:
-        node = heapq.heappop(pending)[1]
+        node = heapq.heappop(pending)[2]
         for parent, pg in zip(node._parents, node._vjp(grads[id(node)])):
             if pg is None or not (isinstance(parent, Tensor) and parent._tracked):
                 continue
             key = id(parent)
             have = grads.get(key)
             if have is None and parent._vjp is not None:
-                heapq.heappush(pending, (-parent._seq, parent))
+                heapq.heappush(pending, (-parent._seq, key, parent))
             if isinstance(pg, SliceGradient):  # into the one buffer of x (scatter_add makes it when None)
                 if have is not None and key not in owned:
                     have = be.copy(have)

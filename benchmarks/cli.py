@@ -340,6 +340,9 @@ def render(meta: dict, results: list[dict]) -> list[dict]:
     print()
     print(report.format_table(rows, show_config=True))
     print()
+    steadiness = report.floor_spread(rows)
+    if steadiness:
+        print(steadiness)
     print("s/epoch: W1 = one training epoch with its validation pass; W1-infer = one evaluate() of 18,000 samples; "
           "sweep = seconds for the point's training steps. samples/s counts every sample processed "
           "(W1: 60,000). x floor = median / median of the GEMM floor in the same OPENBLAS setting. GEMM kernel = "

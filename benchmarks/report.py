@@ -150,6 +150,22 @@ def format_table(rows: list[dict], show_config: bool) -> str:
     return "\n".join(out)
 
 
+def floor_spread(rows: list[dict]) -> str | None:
+    """One sentence on how steady the machine was: the GEMM floor repeats the same products every
+    round, so its max/min over rounds is the machine's own drift (a hypervisor's neighbours do not
+    show up as other processes' load). None with fewer than two rounds of the floor."""
+    parts = []
+    for r in rows:
+        if r["status"] == "ok" and r["library"].startswith("floor") and r["workload"] == "w1" \
+                and len(r["rounds"]) > 1 and r["min_s"]:
+            parts.append(f"{r['blas_env']} {r['max_s'] / r['min_s']:.2f}x")
+    if not parts:
+        return None
+    return ("Machine steadiness: the W1 floor's slowest round over its fastest was " + ", ".join(parts)
+            + "; above ~1.1x the machine's speed moved during the run, and the medians and ratios of "
+              "the rows carry that much noise (compare runs by interleaved pairs instead).")
+
+
 def write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n")

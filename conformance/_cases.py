@@ -403,8 +403,10 @@ GRAD_CASES = (
       for act in ops.DENSE_ACTIVATIONS),
     _g("dense_no_bias", lambda x, k: ops.dense(x, k, None, "tanh"), ((3, 4), _R), ((4, 2), _R)),
     # the fused LSTM step: gates on the last axis (LSTM) and on axis 1 (ConvLSTM2D channels_first)
-    _g("lstm_cell", ops.lstm_cell, ((3, 8), _R), ((3, 2), _R)),
-    _g("lstm_cell_axis1", lambda z, c: ops.lstm_cell(z, c, axis=1), ((2, 12, 2), _R), ((2, 3, 2), _R)),
+    _g("lstm_cell", lambda z, c: ops.stack(list(ops.lstm_cell(z, c))), ((3, 8), _R), ((3, 2), _R)),
+    _g("lstm_cell_axis1", lambda z, c: ops.stack(list(ops.lstm_cell(z, c, axis=1))), ((2, 12, 2), _R), ((2, 3, 2), _R)),
+    _g("lstm_cell_h_only", lambda z, c: ops.lstm_cell(z, c)[0], ((3, 8), _R), ((3, 2), _R)),
+    _g("lstm_cell_carry_only", lambda z, c: ops.lstm_cell(z, c)[1], ((3, 8), _R), ((3, 2), _R)),
     _g("matmul", ops.matmul, ((3, 4), _R), ((4, 2), _R)),
     _g("matmul_batched", ops.matmul, ((2, 3, 4), _R), ((2, 4, 2), _R)),
     _g("matmul_batch_broadcast", ops.matmul, ((1, 3, 4), _R), ((2, 4, 2), _R)),

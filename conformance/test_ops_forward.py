@@ -166,8 +166,7 @@ def test_ops_lstm_cell_equals_composition(backend, dtype, axis):
         z, c = (ops.Variable(a) for a in arrays)
         with ops.GradientTape() as tape:
             if fused:
-                hc = ops.lstm_cell(z, c, axis=axis)
-                h, c_new = ops.getitem(hc, 0), ops.getitem(hc, 1)
+                h, c_new = ops.lstm_cell(z, c, axis=axis)
             else:
                 blocks = [ops.getitem(z, (slice(None),) * (axis % 2) + (slice(3 * k, 3 * k + 3),)) for k in range(4)]
                 i, f, o = ops.sigmoid(blocks[0]), ops.sigmoid(blocks[1]), ops.sigmoid(blocks[3])

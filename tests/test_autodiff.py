@@ -35,3 +35,48 @@ def test_gradient_of_a_node_used_by_later_and_earlier_consumers():
     xv = wv * wv
     want = (3.0 + (1 - np.tanh(xv) ** 2) + 2 * xv) * 2 * wv
     np.testing.assert_allclose(g.numpy(), want, rtol=1e-12)
+
+
+def _split_op(x):
+    """A two-output op for the tape: (2 x, x^2), with its VJP written once for both outputs."""
+    from lamina.ops.tape import make_outputs
+    be = ops.backend_object()
+    x = ops.convert_to_tensor(x)
+
+    def vjp(grads):
+        g2, gsq = grads
+        total = None
+        if g2 is not None:
+            total = be.multiply(g2, 2.0)
+        if gsq is not None:
+            part = be.multiply(gsq, be.multiply(x.value, 2.0))
+            total = part if total is None else be.add(total, part)
+        return (total,)
+    return make_outputs((be.multiply(x.value, 2.0), be.multiply(x.value, x.value)), (x,), vjp)
+
+
+def test_several_output_op_gets_each_outputs_gradient_once():
+    w = ops.Variable(np.array([0.5, -2.0], np.float64))
+    with ops.GradientTape() as tape:
+        double, square = _split_op(w)
+        # double is read twice (its gradients add up before the op's VJP), square once
+        loss = ops.sum(ops.add(ops.add(ops.multiply(double, 3.0), ops.sin(double)), square))
+    (g,) = tape.gradient(loss, [w])
+    wv = np.array([0.5, -2.0])
+    np.testing.assert_allclose(g.numpy(), 2 * (3.0 + np.cos(2 * wv)) + 2 * wv, rtol=1e-12)
+
+
+def test_several_output_op_with_an_unused_output():
+    w = ops.Variable(np.array([0.5, -2.0], np.float64))
+    with ops.GradientTape() as tape:
+        _, square = _split_op(w)
+        loss = ops.sum(square)
+    (g,) = tape.gradient(loss, [w])
+    np.testing.assert_allclose(g.numpy(), [1.0, -4.0], rtol=1e-12)
+    with ops.GradientTape() as tape:  # and the other way round, through the other output
+        double, _ = _split_op(w)
+        loss = ops.sum(double)
+    (g,) = tape.gradient(loss, [w])
+    np.testing.assert_allclose(g.numpy(), [2.0, 2.0], rtol=1e-12)
+    outside = _split_op(w)  # no tape: plain tensors that remember nothing
+    assert all(t._vjp is None and t._parents == () for t in outside)

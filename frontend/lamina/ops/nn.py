@@ -7,7 +7,7 @@ from typing import Any
 from .. import _config
 from . import core
 from .core import _unary, convert_to_tensor, make
-from .tape import B, Tensor
+from .tape import B, Tensor, make_outputs
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -263,7 +263,7 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
     return make(y, (x, kernel) if bias is None else (x, kernel, bias), vjp)
 
 
-def lstm_cell(z: Any, c: Any, axis: int = -1) -> Tensor:
+def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
     """One step of Keras' LSTM cell with its default activations, as one recorded op.
 
     Args:
@@ -272,12 +272,11 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> Tensor:
         c: the previous carry, ``z``'s shape with ``units`` entries along ``axis``.
         axis: the gate axis (the last for ``LSTM``; the channel axis for ``ConvLSTM2D``).
 
-    Returns ``stack([h, c_new])``: ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g = tanh(z_c)``,
-    ``c_new = f * c + i * g``, ``h = o * tanh(c_new)``. The forward values are bit for bit those
-    of the composition of ``ops`` (the same backend operations in the same order); the backward
-    pass computes the gradients of ``z`` and ``c`` from both outputs' gradients in one go, so a
-    training step records two ops per time step (and the two reads of the result) instead of
-    about fifteen.
+    Returns ``(h, c_new)``: ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g = tanh(z_c)``,
+    ``c_new = f * c + i * g``, ``h = o * tanh(c_new)``. The values are bit for bit those of the
+    composition of ``ops`` (the same backend operations in the same order); the backward pass
+    takes both outputs' gradients at once, so a training step records three nodes per time step
+    instead of about fifteen.
     """
     z, c = convert_to_tensor(z), convert_to_tensor(c)
     ax = axis % z.ndim if z.ndim else 0
@@ -295,16 +294,21 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> Tensor:
     g, o = be.tanh(block(z.value, 2)), be.sigmoid(block(z.value, 3))
     c_new = be.add(be.multiply(f, c.value), be.multiply(i, g))
     tc = be.tanh(c_new)
-    hc = be.stack([be.multiply(o, tc), c_new])
+    h = be.multiply(o, tc)
 
     def sigmoid_grad(y: Any, gy: Any) -> Any:  # as ops.sigmoid: gy * (y * (1 - y))
         return be.multiply(gy, be.multiply(y, be.subtract(1.0, y)))
 
-    def vjp(grad):
-        gh, gc = be.getitem(grad, 0), be.getitem(grad, 1)
-        dc = be.tanh_grad(tc, be.multiply(gh, o))  # through h = o * tanh(c_new)
-        be.add(dc, gc, out=dc)
+    def vjp(grads):
+        gh, gc = grads  # either may be None (that output was not used)
+        if gh is None:
+            dc, dzo = gc, be.zeros(o.shape, o.dtype)
+        else:
+            dc = be.tanh_grad(tc, be.multiply(gh, o))  # through h = o * tanh(c_new)
+            if gc is not None:
+                be.add(dc, gc, out=dc)
+            dzo = sigmoid_grad(o, be.multiply(gh, tc))
         dz = be.concatenate([sigmoid_grad(i, be.multiply(dc, g)), sigmoid_grad(f, be.multiply(dc, c.value)),
-                             be.tanh_grad(g, be.multiply(dc, i)), sigmoid_grad(o, be.multiply(gh, tc))], axis=ax)
+                             be.tanh_grad(g, be.multiply(dc, i)), dzo], axis=ax)
         return dz, (be.multiply(dc, f) if c._tracked else None)
-    return make(hc, (z, c), vjp)
+    return make_outputs((h, c_new), (z, c), vjp)

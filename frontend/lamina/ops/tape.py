@@ -5,8 +5,9 @@ include a tracked tensor returns a tensor that remembers its inputs and a vector
 product (``vjp(g) -> one gradient per input``). Each such tensor also gets a sequence number in
 the order it was made; ``tape.gradient`` walks the graph from the target in decreasing sequence
 numbers, so a node's gradient is complete before its VJP runs (every op that consumed it was made
-after it) and no sort of the graph is needed. Outside a tape nothing is remembered, so inference
-keeps no graph alive.
+after it) and no sort of the graph is needed. An op with several outputs (``make_outputs``) records
+one hidden node whose VJP gets all the outputs' gradients at once. Outside a tape nothing is
+remembered, so inference keeps no graph alive.
 """
 from __future__ import annotations
 
@@ -167,6 +168,18 @@ def make(value: Any, inputs: Sequence[Any], vjp: Callable) -> Tensor:
     return Tensor(value)
 
 
+def make_outputs(values: Sequence[Any], inputs: Sequence[Any], vjp: Callable) -> tuple[Tensor, ...]:
+    """Wrap an op with several outputs. While a tape records a tracked input, a hidden node holds the
+    inputs and ``vjp(grads)``, which gets one gradient per output (None for an output that received
+    none) and returns one per input; each output's own VJP hands its gradient to that node."""
+    if not (_recording and any(isinstance(t, Tensor) and t._tracked for t in inputs)):
+        return tuple(Tensor(v) for v in values)
+    count = len(values)
+    owner = Tensor(None, tuple(inputs), vjp, True)  # made first: processed after every output
+    return tuple(Tensor(v, (owner,), lambda g, k=k: (OutputGradient(k, count, g),), True)
+                 for k, v in enumerate(values))
+
+
 class GradientTape:
     """Records differentiable ops inside a ``with`` block.
 
@@ -223,6 +236,16 @@ class SliceGradient:
         self.shape, self.key, self.values, self.dtype = shape, key, values, dtype
 
 
+class OutputGradient:
+    """A VJP result for output ``index`` of a ``count``-output op (``make_outputs``): the tape keeps
+    that op's gradient as a list with one entry per output."""
+
+    __slots__ = ("index", "count", "g")
+
+    def __init__(self, index: int, count: int, g: Any):
+        self.index, self.count, self.g = index, count, g
+
+
 def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None) -> list[Any]:
     """Gradients (as Tensors) of ``target`` with respect to ``sources``."""
     be = B()
@@ -250,7 +273,11 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
             have = grads.get(key)
             if have is None and parent._vjp is not None:
                 heapq.heappush(pending, (-parent._seq, key, parent))
-            if isinstance(pg, SliceGradient):  # into the one buffer of x (scatter_add makes it when None)
+            if isinstance(pg, OutputGradient):  # each output of a several-output op reports once
+                parts = have if have is not None else [None] * pg.count
+                parts[pg.index] = pg.g
+                grads[key] = parts
+            elif isinstance(pg, SliceGradient):  # into the one buffer of x (scatter_add makes it when None)
                 if have is not None and key not in owned:
                     have = be.copy(have)
                 grads[key] = be.scatter_add(pg.shape, pg.key, pg.values, pg.dtype, out=have)

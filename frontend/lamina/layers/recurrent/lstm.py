@@ -42,9 +42,8 @@ class LSTMGates:
         z = ops.add(xk_t, self._recurrent(h))
         act, rec = self.activation, self.recurrent_activation
         if act is activations.tanh and rec is activations.sigmoid:  # Keras' defaults: the fused cell
-            hc = ops.lstm_cell(z, c, axis=len(self._gate_keys[0]) - 1)
-            h = ops.getitem(hc, 0)
-            return h, [h, ops.getitem(hc, 1)]
+            h, c = ops.lstm_cell(z, c, axis=len(self._gate_keys[0]) - 1)
+            return h, [h, c]
         i = rec(self._gate(z, 0))
         f = rec(self._gate(z, 1))
         g = act(self._gate(z, 2))

@@ -80,3 +80,13 @@ def test_several_output_op_with_an_unused_output():
     np.testing.assert_allclose(g.numpy(), [2.0, 2.0], rtol=1e-12)
     outside = _split_op(w)  # no tape: plain tensors that remember nothing
     assert all(t._vjp is None and t._parents == () for t in outside)
+
+
+def test_copied_output_of_a_several_output_op_adds_its_gradient():
+    """A copy.copy of an output reports the same output index again: both reports count."""
+    w = ops.Variable(np.array([0.5, -2.0], np.float64))
+    with ops.GradientTape() as tape:
+        double, square = _split_op(w)
+        loss = ops.sum(ops.add(ops.add(square, copy.copy(square)), ops.multiply(copy.copy(double), 3.0)))
+    (g,) = tape.gradient(loss, [w])
+    np.testing.assert_allclose(g.numpy(), 2 * 2 * np.array([0.5, -2.0]) + 6.0, rtol=1e-12)

@@ -276,7 +276,8 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
     ``c_new = f * c + i * g``, ``h = o * tanh(c_new)``. The values are bit for bit those of the
     composition of ``ops`` (the same backend operations in the same order); the backward pass
     takes both outputs' gradients at once, so a training step records three nodes per time step
-    instead of about fifteen.
+    instead of about fifteen. ``h`` and ``c_new`` are siblings on the tape: a gradient taken with
+    respect to ``c_new`` does not include the path through ``h``.
     """
     z, c = convert_to_tensor(z), convert_to_tensor(c)
     ax = axis % z.ndim if z.ndim else 0

@@ -275,7 +275,8 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
                 heapq.heappush(pending, (-parent._seq, key, parent))
             if isinstance(pg, OutputGradient):  # each output of a several-output op reports once
                 parts = have if have is not None else [None] * pg.count
-                parts[pg.index] = pg.g
+                prev = parts[pg.index]  # a copy.copy of an output reports the same index again
+                parts[pg.index] = pg.g if prev is None else be.add(prev, pg.g)  # new array: prev may be shared
                 grads[key] = parts
             elif isinstance(pg, SliceGradient):  # into the one buffer of x (scatter_add makes it when None)
                 if have is not None and key not in owned:

@@ -50,15 +50,10 @@ def child(workload: str, epochs: int, seed: int) -> dict:
             model.train_on_batch(xs, ys)
             times.append(time.perf_counter() - t0)
         return {"lamina": lamina.__file__, "compiled": compiled, "value": min(times), "unit": "s per step"}
-    from . import data
     from .floor import w1_floor
-    from .impl_lamina import Trainer
+    from .impl_lamina import warm_w1_trainer
     from .workloads import W1
-    d = data.load()
-    trainer = Trainer("numpy", W1, seed)
-    x, y = d["x_train"], d["y_train"]
-    trainer.prepare(x[:42000], y[:42000], x[42000:], y[42000:])
-    trainer.fit_epochs(1, train_n=5 * W1.batch, val_n=2 * W1.batch)  # warm-up
+    trainer, _ = warm_w1_trainer("numpy", seed)
     times, _ = trainer.fit_epochs(epochs)
     floor = min(w1_floor(W1, 210, 90)["epoch"] for _ in range(2))
     return {"lamina": lamina.__file__, "compiled": compiled, "value": min(times) / floor, "unit": "x floor",

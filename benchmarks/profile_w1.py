@@ -24,15 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
 
-    from . import data
-    from .impl_lamina import Trainer
-    from .workloads import W1
+    from .impl_lamina import warm_w1_trainer
 
-    d = data.load()
-    t = Trainer(args.backend, W1, args.seed)
-    x, y = d["x_train"], d["y_train"]
-    t.prepare(x[:42000], y[:42000], x[42000:], y[42000:])
-    t.fit_epochs(1, train_n=5 * W1.batch, val_n=2 * W1.batch)  # warm-up
+    t, d = warm_w1_trainer(args.backend, args.seed)
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()

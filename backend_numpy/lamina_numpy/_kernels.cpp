@@ -44,12 +44,18 @@ struct Buffer {
     lamina_u64 size() const { return (lamina_u64)(view.len / view.itemsize); }
 };
 
+// obj's buffer with `flags` into buf, released when buf goes out of scope (false: Python's error set).
+bool acquire(PyObject* obj, Buffer& buf, int flags) {
+    if (PyObject_GetBuffer(obj, &buf.view, flags) != 0) return false;
+    buf.held = true;
+    return true;
+}
+
 bool take(PyObject* obj, Buffer& buf, const char* what, bool writable = true) {
-    if (PyObject_GetBuffer(obj, &buf.view, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+    if (!acquire(obj, buf, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) {
         PyErr_Format(PyExc_TypeError, "%s must be a %sC-contiguous array", what, writable ? "writable " : "");
         return false;
     }
-    buf.held = true;
     if (!buf.kind()) {
         PyErr_Format(PyExc_TypeError, "%s must be float32 or float64, got format '%s'", what,
                      buf.view.format ? buf.view.format : "?");
@@ -262,14 +268,12 @@ template <unsigned S>
 LAMINA_AVX512 __attribute__((always_inline)) inline lamina_u64 keep_bits8(lamina_u64 w, lamina_u64 threshold) {
     if (S == 1) return keep_bits<1>(w, threshold);
     constexpr unsigned per_word = 64 / S;
-    const __m512i word = _mm512_set1_epi64((long long)w), t = _mm512_set1_epi64((long long)threshold);
-    const __m512i mask = _mm512_set1_epi64((long long)((1ULL << S) - 1));
+    const lamina_v8u64 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const __m512i t = _mm512_set1_epi64((long long)threshold);
     lamina_u64 bits = 0;
-    for (unsigned g = 0; g < per_word; g += 8) {  // shifts past 63 (S = 16, lanes 4-7) give 0
-        const __m512i shift = _mm512_setr_epi64(S * g, S * (g + 1), S * (g + 2), S * (g + 3), S * (g + 4),
-                                                S * (g + 5), S * (g + 6), S * (g + 7));
-        const __m512i v = _mm512_and_si512(_mm512_srlv_epi64(word, shift), mask);
-        bits |= (lamina_u64)_mm512_cmpge_epu64_mask(v, t) << g;
+    for (unsigned g = 0; g < per_word; g += 8) {  // S = 16: lanes 4-7 wrap (& 63) and are masked off below
+        const lamina_v8u64 v = ((lane * 0 + w) >> (((lane + g) * S) & 63)) & ((1ULL << S) - 1);
+        bits |= (lamina_u64)_mm512_cmpge_epu64_mask((__m512i)v, t) << g;
     }
     return per_word >= 64 ? bits : bits & ((1ULL << per_word) - 1);
 }
@@ -404,51 +408,38 @@ PyObject* take_rows(PyObject*, PyObject* args) {
     PyObject *src_obj, *idx_obj, *out_obj;
     long long rows;
     if (!PyArg_ParseTuple(args, "OLOO", &src_obj, &rows, &idx_obj, &out_obj)) return nullptr;
-    Py_buffer src, idx, out;
-    if (PyObject_GetBuffer(src_obj, &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) return nullptr;
-    if (src.format && std::strchr(src.format, 'O')) {  // Python objects: copies must count references
-        PyBuffer_Release(&src);
+    Buffer src, idx, out;
+    if (!acquire(src_obj, src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) return nullptr;
+    if (src.view.format && std::strchr(src.view.format, 'O')) {  // Python objects: copies must count references
         PyErr_SetString(PyExc_TypeError, "take_rows: arrays of Python objects are not copied here");
         return nullptr;
     }
-    if (PyObject_GetBuffer(idx_obj, &idx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
-        PyBuffer_Release(&src);
+    if (!acquire(idx_obj, idx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) ||
+        !acquire(out_obj, out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE))
         return nullptr;
-    }
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
-        PyBuffer_Release(&src);
-        PyBuffer_Release(&idx);
-        return nullptr;
-    }
-    const Py_ssize_t n = idx.itemsize == 8 ? idx.len / 8 : -1;
-    const Py_ssize_t row = rows > 0 ? src.len / rows : 0;
-    bool ok = n >= 0 && rows > 0 && row * rows == src.len && out.len == n * row;
-    if (!ok) {
+    const Py_ssize_t n = idx.view.itemsize == 8 ? idx.view.len / 8 : -1;
+    const Py_ssize_t row = rows > 0 ? src.view.len / rows : 0;
+    if (n < 0 || rows <= 0 || row * rows != src.view.len || out.view.len != n * row) {
         PyErr_SetString(PyExc_ValueError, "take_rows: src rows, int64 indices and out sizes do not agree");
-    } else {
-        const char* from = (const char*)src.buf;
-        char* to = (char*)out.buf;
-        const long long* at = (const long long*)idx.buf;
-        Py_BEGIN_ALLOW_THREADS
-        const Py_ssize_t ahead = 4;  // rows requested before they are copied (2-8 measured alike)
-        for (Py_ssize_t i = 0; ok && i < n; ++i) {
-            if (i + ahead < n) {
-                long long j = at[i + ahead];
-                j += j < 0 ? rows : 0;
-                if (j >= 0 && j < rows)
-                    for (Py_ssize_t o = 0; o < row; o += 64) __builtin_prefetch(from + j * row + o, 0, 0);
-            }
-            long long j = at[i];
-            j += j < 0 ? rows : 0;
-            if (j < 0 || j >= rows) ok = false;
-            else std::memcpy(to + i * row, from + j * row, (size_t)row);
-        }
-        Py_END_ALLOW_THREADS
+        return nullptr;
     }
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&idx);
-    PyBuffer_Release(&out);
-    if (PyErr_Occurred()) return nullptr;
+    const char* from = (const char*)src.view.buf;
+    char* to = (char*)out.view.buf;
+    const long long* at = (const long long*)idx.view.buf;
+    bool ok = true;
+    Py_BEGIN_ALLOW_THREADS
+    const Py_ssize_t ahead = 4;  // rows requested before they are copied (2-8 measured alike)
+    for (Py_ssize_t i = 0; ok && i < n; ++i) {
+        if (i + ahead < n) {
+            const long long j = at[i + ahead] < 0 ? at[i + ahead] + rows : at[i + ahead];
+            if (j >= 0 && j < rows)
+                for (Py_ssize_t o = 0; o < row; o += 64) __builtin_prefetch(from + j * row + o, 0, 0);
+        }
+        const long long j = at[i] < 0 ? at[i] + rows : at[i];  // negative: from the end, as NumPy
+        if (j < 0 || j >= rows) ok = false;
+        else std::memcpy(to + i * row, from + j * row, (size_t)row);
+    }
+    Py_END_ALLOW_THREADS
     return PyBool_FromLong(ok);
 }
 

@@ -29,7 +29,6 @@ block for ``counter`` first. That makes the CPU stream cost a few nanoseconds pe
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import numpy as np
@@ -123,10 +122,9 @@ def dropout_slots(data: Any, slot_bits: int, xp: Any = np) -> Any:
     little-endian words, narrower ones come from the bytes with shifts."""
     s = int(slot_bits)
     if data.dtype != xp.uint8:
-        data = data.astype("<u8", copy=False)
-        if s >= 8:
-            return data.view(f"<u{s // 8}")
-        data = data.view(xp.uint8)
+        if s > 8:
+            return data.astype("<u8", copy=False).view(f"<u{s // 8}")
+        data = little_endian_bytes(data, xp)
     if s == 8:
         return data
     if s > 8:

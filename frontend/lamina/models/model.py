@@ -397,10 +397,8 @@ class Model(Layer):
                     if want_bar or last or cbs.needs_batch_logs:
                         batch_logs, losses = totals.read_with(pending)
                         last_logs = batch_logs if last else None
-                    elif len(pending) == 1:  # a cheap host read every step: no stack needed
+                    else:  # a cheap-sync backend checks every step, so one loss is pending
                         losses = [float(be.to_numpy(pending[0]))]
-                    else:
-                        losses = [float(v) for v in be.to_numpy(be.stack([be.reshape(p, ()) for p in pending]))]
                     bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
                     if bad is not None:
                         batch_index = step - len(pending) + 1 + bad

@@ -209,6 +209,16 @@ def dropout(x: Any, rate: float, seed: int, counter: int) -> Tensor:
 DENSE_ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softmax")
 
 
+def _sigmoid_grad(y: Any, g: Any) -> Any:
+    """``g * (y * (1 - y))``: sigmoid's gradient from its output ``y`` (an array with at least one
+    axis, ``g`` of its shape), each step rounded on its own as ``ops.sigmoid``'s VJP does, in one
+    temporary."""
+    be = B()
+    d = be.subtract(1.0, y)
+    be.multiply(y, d, out=d)
+    return be.multiply(g, d, out=d)
+
+
 def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> Tensor:
     """``activation(x @ kernel + bias)`` for a 2-D ``x`` as one recorded op: the Dense layer's step.
 
@@ -244,10 +254,8 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
     def vjp(g):
         if activation == "tanh":  # g * (1 - y^2)
             d = be.tanh_grad(y, g)
-        elif activation == "sigmoid":  # g * (y (1 - y))
-            d = be.subtract(1.0, y)
-            be.multiply(y, d, out=d)
-            be.multiply(g, d, out=d)
+        elif activation == "sigmoid":
+            d = _sigmoid_grad(y, g)
         elif activation == "relu":
             d = be.multiply(g, be.cast(be.greater(y, 0), y.dtype))
         elif activation == "softmax":
@@ -297,9 +305,6 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
     tc = be.tanh(c_new)
     h = be.multiply(o, tc)
 
-    def sigmoid_grad(y: Any, gy: Any) -> Any:  # as ops.sigmoid: gy * (y * (1 - y))
-        return be.multiply(gy, be.multiply(y, be.subtract(1.0, y)))
-
     def vjp(grads):
         gh, gc = grads  # either may be None (that output was not used)
         if gh is None:
@@ -308,8 +313,8 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
             dc = be.tanh_grad(tc, be.multiply(gh, o))  # through h = o * tanh(c_new)
             if gc is not None:
                 be.add(dc, gc, out=dc)
-            dzo = sigmoid_grad(o, be.multiply(gh, tc))
-        dz = be.concatenate([sigmoid_grad(i, be.multiply(dc, g)), sigmoid_grad(f, be.multiply(dc, c.value)),
+            dzo = _sigmoid_grad(o, be.multiply(gh, tc))
+        dz = be.concatenate([_sigmoid_grad(i, be.multiply(dc, g)), _sigmoid_grad(f, be.multiply(dc, c.value)),
                              be.tanh_grad(g, be.multiply(dc, i)), dzo], axis=ax)
         return dz, (be.multiply(dc, f) if c._tracked else None)
     return make_outputs((h, c_new), (z, c), vjp)

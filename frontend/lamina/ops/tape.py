@@ -273,7 +273,7 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
             have = grads.get(key)
             if have is None and parent._vjp is not None:
                 heapq.heappush(pending, (-parent._seq, key, parent))
-            if isinstance(pg, OutputGradient):  # each output of a several-output op reports once
+            if isinstance(pg, OutputGradient):  # one slot per output of a several-output op
                 parts = have if have is not None else [None] * pg.count
                 prev = parts[pg.index]  # a copy.copy of an output reports the same index again
                 parts[pg.index] = pg.g if prev is None else be.add(prev, pg.g)  # new array: prev may be shared

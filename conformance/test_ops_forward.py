@@ -183,6 +183,43 @@ def test_ops_lstm_cell_equals_composition(backend, dtype, axis):
         assert_close(got, want, 16 * eps(dtype) * (np.abs(want) + 1.0), f"ops.lstm_cell {name} {dtype}", dtype=dtype)
 
 
+@pytest.mark.parametrize("tracked", ["all", "weights-only"])
+def test_ops_lstm_sequence_equals_step_loop(backend, dtype, tracked):
+    """ops.lstm_sequence's outputs are the step loop's (z = xk[t] + h @ R, then lstm_cell) to the
+    bit; its gradients agree within a few ulp (the recurrent kernel's is one product over all steps
+    instead of a sum of per-step products), with cotangents on every output."""
+    rng = rng_for("ops-lstm-sequence", tracked, dtype)
+    steps, batch, units = 5, 3, 4
+    shapes = ((steps, batch, 4 * units), (batch, units), (batch, units), (units, 4 * units))
+    arrays = [backend.asarray(sample(real(-1.5, 1.5), rng, shape, dtype)) for shape in shapes]
+    results = []
+    for fused in (True, False):
+        xk, h0, c0, r = (ops.Variable(a) for a in arrays)
+        if tracked == "weights-only":
+            h0, c0 = ops.convert_to_tensor(arrays[1]), ops.convert_to_tensor(arrays[2])
+        with ops.GradientTape() as tape:
+            if fused:
+                hs, h, c = ops.lstm_sequence(xk, h0, c0, r)
+            else:
+                h, c, seq = h0, c0, []
+                for t in range(steps):
+                    h, c = ops.lstm_cell(ops.add(ops.getitem(xk, t), ops.matmul(h, r)), c)
+                    seq.append(h)
+                hs = ops.stack(seq)
+            loss = ops.add(ops.add(ops.sum(ops.multiply(hs, ops.cos(hs))), ops.sum(ops.multiply(c, ops.sin(c)))),
+                           ops.sum(ops.square(h)))
+        sources = [xk, h0, c0, r] if tracked == "all" else [xk, r]
+        grads = tape.gradient(loss, sources)
+        results.append([hs.numpy(), h.numpy(), c.numpy()] + [g.numpy() for g in grads])
+    for name, got, want in zip(("hs", "h", "c"), results[0][:3], results[1][:3]):
+        assert_exact(got, want, f"ops.lstm_sequence {name} {dtype}", dtype=dtype)
+    names = ("d/dxk", "d/dh0", "d/dc0", "d/dR") if tracked == "all" else ("d/dxk", "d/dR")
+    for name, got, want in zip(names, results[0][3:], results[1][3:]):
+        want = np.asarray(want, np.float64)
+        scale = np.abs(want) + (np.abs(want).max() if name == "d/dR" else 1.0)  # R: sums over all steps
+        assert_close(got, want, 64 * eps(dtype) * scale, f"ops.lstm_sequence {name} {dtype}", dtype=dtype)
+
+
 def _cce_composition(t, p, axis):
     """Keras' definition, op by op: renormalise, clip to [epsilon, 1 - epsilon], -sum(t log p)."""
     p = ops.divide(p, ops.sum(p, axis=axis, keepdims=True))

@@ -131,3 +131,46 @@ def test_rmsprop_update(backend, dtype, epsilon):
                  f"rmsprop_update param (epsilon={epsilon}) {dtype}", dtype=dtype)
     assert_close(backend.to_numpy(v_d), v, 16 * eps(dtype) * k * (np.abs(v) + 4.0), f"rmsprop_update velocity {dtype}",
                  dtype=dtype)
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"])
+def test_update_many(backend, dtype, rule):
+    """``*_update_many`` over parameters of several shapes (nine of them: more than one GPU launch
+    holds, one transposed gradient, one empty parameter) gives what one ``*_update`` per parameter
+    gives on the same backend, bit for bit: the fused form may only change how many calls run."""
+    rng = rng_for("update_many", rule, dtype)
+    shapes = [(4, 5), (3,), (0,), (2, 3, 2), (7,), (5, 4), (1,), (6, 1), (2, 2)]
+    hosts = []
+    for shape in shapes:
+        p, grads = _arrays(backend, rng, dtype, shape)
+        states = [np.abs(sample(real(-1, 1), rng, shape, dtype)) for _ in range(3)]
+        hosts.append((p, grads, states))
+    results = []
+    for many in (True, False):
+        params = [backend.asarray(p.copy()) for p, _, _ in hosts]
+        states = [[backend.asarray(s.copy()) for s in st] for _, _, st in hosts]
+        a, b, c = ([st[j] for st in states] for j in range(3))
+        for k in range(STEPS):
+            grads = [backend.asarray(g[k]) for _, g, _ in hosts]
+            grads[0] = backend.transpose(backend.asarray(np.ascontiguousarray(hosts[0][1][k].T)))
+            if rule in ("sgd", "momentum", "nesterov"):
+                vel, m = (None, 0.0) if rule == "sgd" else (a, 0.9)
+                if many:
+                    backend.sgd_update_many(params, grads, vel, 0.1, m, rule == "nesterov")
+                for i in range(len(params) * (not many)):
+                    backend.sgd_update(params[i], grads[i], None if vel is None else vel[i], 0.1, m, rule == "nesterov")
+            elif rule in ("adam", "amsgrad"):
+                vh = c if rule == "amsgrad" else None
+                if many:
+                    backend.adam_update_many(params, grads, a, b, vh, 0.01, 0.9, 0.999, 0.1)
+                for i in range(len(params) * (not many)):
+                    backend.adam_update(params[i], grads[i], a[i], b[i], None if vh is None else vh[i], 0.01, 0.9,
+                                        0.999, 0.1)
+            else:
+                if many:
+                    backend.rmsprop_update_many(params, grads, b, 0.01, 0.9, 0.1)
+                for i in range(len(params) * (not many)):
+                    backend.rmsprop_update(params[i], grads[i], b[i], 0.01, 0.9, 0.1)
+        results.append([backend.to_numpy(x) for x in params + a + b + c])
+    for got, want in zip(*results):
+        assert_exact(got, want, f"{rule} update_many against one update per parameter", dtype=dtype)

@@ -41,6 +41,8 @@ from lamina.backends.base import ArrayBackend
 from lamina_numpy import NumpyBackend
 from lamina_cupy import _availability, _kernels
 
+from _updates import RULES, apply_update
+
 KERNEL_DIR = Path(lamina_cupy.__file__).resolve().parent / "kernels"
 CU_FILES = sorted(KERNEL_DIR.glob("*.cu"))
 NVCC = shutil.which("nvcc")
@@ -231,6 +233,19 @@ def _keep(k0, k1, d0, d1, d2, n, s, thr):
     return slots >= np.uint64(thr)
 
 
+def _emulate_update_many(*args, planes):
+    """lamina_update_many_f32: the rule's one-parameter emulation for each of the grid's planes."""
+    a, b, c, d, rule, flag = args[48:]
+    for k in range(planes):
+        p, g, u, v, w, n = args[6 * k:6 * k + 6]
+        if rule == 0:
+            _emulate_sgd(p, g, u, n, a, b, flag)
+        elif rule == 1:
+            _emulate_adam(p, g, u, v, w, n, a, b, c, d, flag)
+        else:
+            _emulate_rmsprop(p, g, u, n, a, b, c, d)
+
+
 EMULATIONS = {
     "lamina_philox_bits": lambda k0, k1, d0, d1, d2, out, n: out.__setitem__(
         Ellipsis, _words(k0, k1, d0, d1, d2, n)),
@@ -245,6 +260,7 @@ EMULATIONS = {
     "lamina_sgd_f32": _emulate_sgd, "lamina_sgd_f64": _emulate_sgd,
     "lamina_adam_f32": _emulate_adam, "lamina_adam_f64": _emulate_adam,
     "lamina_rmsprop_f32": _emulate_rmsprop, "lamina_rmsprop_f64": _emulate_rmsprop,
+    "lamina_update_many_f32": _emulate_update_many,
     "lamina_sigmoid_f32": _emulate_sigmoid, "lamina_sigmoid_f64": _emulate_sigmoid,
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
     "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
@@ -271,6 +287,19 @@ class FakeKernel:
                 assert const or arg.flags.writeable, f"{where}: read-only output"
             else:
                 assert type(arg) is want, f"{where}: got {type(arg).__name__} {arg!r}"
+        if "_many_" in self.name:  # eight slots of (arrays..., n), then the scalars and flags
+            width = next(i for i, (c, _, _) in enumerate(self.params) if c == "lamina_u64") + 1
+            planes = grid[1] if len(grid) > 1 else 1
+            assert 1 <= planes <= 8 and len(args) > 8 * width, (self.name, grid)
+            for k in range(8):
+                slot = args[k * width:(k + 1) * width]
+                n = int(slot[-1])
+                assert n == 0 or k < planes, f"{self.name}: slot {k} has n={n} outside the grid"
+                assert n == 0 or all(a.size == n for a in slot[:-1]), f"{self.name} slot {k}: n={n}"
+            self.owner.launches.append(self.name)
+            EMULATIONS[self.name](*args, planes=planes)
+            return
+        assert len(grid) == 1, (self.name, grid)
         # the element count (the u64 after the first output array) must match every array
         count_at = next(i for i, (c, p, _) in enumerate(self.params) if c == "lamina_u64" and i > 0
                         and self.params[i - 1][1])
@@ -577,19 +606,11 @@ def _run_optimizers(backend, dtype, transpose_grad=False):
     s1, s2, s3 = np.abs(s1), np.abs(s2), np.abs(s3)
     if transpose_grad:
         g = np.ascontiguousarray(g.T).T  # same values, not C-contiguous
-    for kind in ("sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"):
+    for kind in RULES:
         arrays = [a.copy() for a in (p, s1, s2, s3)]
         param, a, b, c = arrays
         for _ in range(3):
-            if kind == "sgd":
-                backend.sgd_update(param, g, None, 0.1, 0.0, False)
-            elif kind in ("momentum", "nesterov"):
-                backend.sgd_update(param, g, a, 0.05, 0.9, kind == "nesterov")
-            elif kind in ("adam", "amsgrad"):
-                backend.adam_update(param, g, a, b, c if kind == "amsgrad" else None, 1e-3, 0.9,
-                                    0.999, 1e-7)
-            else:
-                backend.rmsprop_update(param, g, a, 1e-3, 0.9, 1e-7)
+            apply_update(backend, kind, param, g, a, b, c, lr=0.05)
         results.append((kind, arrays))
     return results
 
@@ -606,6 +627,61 @@ def test_fake_optimizers_launch_and_match_numpy(monkeypatch, dtype):
     assert set(fake.launches) == {f"lamina_sgd_{suffix}", f"lamina_adam_{suffix}", f"lamina_rmsprop_{suffix}"}
     assert len(fake.launches) == 18  # one launch per update
     assert backend.kernel_status() == {"sgd_update": "ok", "adam_update": "ok", "rmsprop_update": "ok"}
+
+
+def _run_many(backend, dtype, count, transpose_grad=False):
+    """Each update kind through the *_many op over ``count`` parameters of several shapes."""
+    rng = np.random.default_rng(3)
+    shapes = [(5, 7), (3,), (0,), (2, 4, 3), ()] * 3
+    results = []
+    for kind in RULES:
+        arrays = [[np.array(rng.standard_normal(shapes[i]), dtype=dtype) for _ in range(5)] for i in range(count)]
+        for arr in arrays:
+            np.abs(arr[3], out=arr[3])
+            np.abs(arr[4], out=arr[4])
+            if transpose_grad and arr[1].ndim == 2:
+                arr[1] = np.ascontiguousarray(arr[1].T).T
+        columns = [list(col) for col in zip(*arrays)]
+        for _ in range(2):
+            apply_update(backend, kind, *columns, many=True, lr=0.05)
+        results.append((kind, arrays))
+    return results
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("count", [1, 8, 11])
+def test_fake_update_many_launches_per_eight_parameters(monkeypatch, dtype, count):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    got = _run_many(backend, dtype, count, transpose_grad=True)
+    want = _run_many(reference, dtype, count)
+    for (kind, arrays), (_, expected) in zip(got, want):
+        for arr, exp in zip(arrays, expected):
+            for a, e in zip(arr, exp):
+                np.testing.assert_array_equal(a, e, err_msg=kind)
+    if dtype == "float32":  # one launch per eight parameters, for every rule and step
+        assert fake.launches == ["lamina_update_many_f32"] * (6 * 2 * -(-count // 8))
+        assert backend.kernel_status() == {"update_many": "ok"}
+    else:  # float64: the one-parameter kernels, none for an empty parameter
+        assert sorted(set(fake.launches)) == ["lamina_adam_f64", "lamina_rmsprop_f64", "lamina_sgd_f64"]
+        assert len(fake.launches) == 6 * 2 * sum(arr[0].size > 0 for arr in got[0][1])
+
+
+def test_fake_update_many_falls_back_for_other_dtypes_and_subclasses(monkeypatch):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    got, want = _run_many(backend, "float16", 3), _run_many(reference, "float16", 3)
+    for (kind, arrays), (_, expected) in zip(got, want):
+        for arr, exp in zip(arrays, expected):
+            for a, e in zip(arr, exp):
+                np.testing.assert_array_equal(a, e, err_msg=kind)
+    assert fake.launches == []
+
+    class Single(lamina_cupy.CupyBackend):
+        def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+            super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
+
+    p = [np.ones(3, np.float32), np.ones(4, np.float32)]
+    Single().sgd_update_many(p, [np.ones(3, np.float32), np.ones(4, np.float32)], None, 0.5, 0.0, False)
+    assert fake.launches == ["lamina_sgd_f32"] * 2 and all((x == 0.5).all() for x in p)
 
 
 def test_fake_optimizers_other_dtypes_use_generic_code(monkeypatch):
@@ -1111,6 +1187,40 @@ def test_gpu_optimizers_match_numpy_and_base(gpu, dtype, transpose_grad):
             np.testing.assert_allclose(g, b, rtol=rtol, atol=0, err_msg=kind)
     status = gpu.kernel_status()
     assert all(status[op] == "ok" for op in ("sgd_update", "adam_update", "rmsprop_update"))
+
+
+@pytest.mark.parametrize("transpose_grad", [False, True])
+@pytest.mark.gpu
+def test_gpu_update_many_is_the_numpy_backends_bit_for_bit(gpu, transpose_grad):
+    """lamina_update_many_f32 over 11 float32 parameters (two launches) gives the NumPy helper's
+    bits for every rule, as the one-parameter kernels do."""
+    reference = NumpyBackend()
+    for (kind, host), (_, want) in zip(_run_many(_HostLists(gpu), "float32", 11, transpose_grad),
+                                        _run_many(reference, "float32", 11, transpose_grad)):
+        for arr, exp in zip(host, want):
+            for a, e in zip(arr, exp):
+                assert a.tobytes() == e.tobytes(), kind
+    assert gpu.kernel_status()["update_many"] == "ok"
+
+
+class _HostLists:
+    """Runs a backend's ``*_update_many`` on host lists: copies them to the device, calls, and
+    copies every array back into the host lists' arrays."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __getattr__(self, name):
+        method = getattr(self.backend, name)
+
+        def call(*args):
+            dev = [[self.backend.asarray(a) for a in arg] if isinstance(arg, list) else arg for arg in args]
+            method(*dev)
+            for arg, d in zip(args, dev):
+                if isinstance(arg, list):
+                    for a, x in zip(arg, d):
+                        a[...] = self.backend.to_numpy(x)
+        return call
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -18,6 +18,8 @@ import lamina_numpy
 from lamina.backends.base import ArrayBackend
 from lamina_numpy import NumpyBackend, _CHUNK
 
+from _updates import RULES, apply_update
+
 SHAPES = [(3,), (_CHUNK + 17,), (301, 129)]
 
 
@@ -50,7 +52,7 @@ class PlainNumpy(ArrayBackend):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"])
+@pytest.mark.parametrize("rule", RULES)
 def test_fast_update_equals_base(shape, dtype, rule, path):
     results = []
     for be in (NumpyBackend(), PlainNumpy()):
@@ -58,17 +60,82 @@ def test_fast_update_equals_base(shape, dtype, rule, path):
         b = np.abs(b)  # second moments are non-negative
         c = np.abs(c)
         for _ in range(3):
-            if rule == "sgd":
-                be.sgd_update(p, g, None, 0.01, 0.0, False)
-            elif rule in ("momentum", "nesterov"):
-                be.sgd_update(p, g, a, 0.01, 0.9, rule == "nesterov")
-            elif rule in ("adam", "amsgrad"):
-                be.adam_update(p, g, a, b, c if rule == "amsgrad" else None, 0.001, 0.9, 0.999, 1e-7)
-            else:
-                be.rmsprop_update(p, g, b, 0.001, 0.9, 1e-7)
+            apply_update(be, rule, p, g, a, b, c)
         results.append((p, a, b, c))
     for x, y in zip(*results):
         np.testing.assert_array_equal(x, y)
+
+
+def _many_state(shapes, dtype, seed):
+    """Per parameter: param, grad and three states (the last two non-negative second moments)."""
+    out = []
+    for i, shape in enumerate(shapes):
+        p, g, a, b, c = (np.array(x) for x in state(shape, dtype, seed + i))  # 0-d arrays, not scalars
+        out.append([p, g, a, np.abs(b, out=b), np.abs(c, out=c)])
+    return out
+
+
+def _update_all(be, rule, arrays, many):
+    """One step of ``rule`` for every parameter: through the ``*_many`` op, or one ``*_update``
+    call per parameter."""
+    if many:
+        return apply_update(be, rule, *(list(col) for col in zip(*arrays)), many=True)
+    for arr in arrays:
+        apply_update(be, rule, *arr)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rule", RULES)
+def test_update_many_equals_one_update_per_parameter(dtype, rule, path, monkeypatch):
+    shapes = [(3,), (0,), (_CHUNK + 17,), (31, 7), (), (1, 500)]
+    if path.startswith("compiled"):  # the helper must do all of it: no per-parameter fallback
+        for name in ("sgd_update_many", "adam_update_many", "rmsprop_update_many"):
+            monkeypatch.setattr(ArrayBackend, name, None)
+    got, want = _many_state(shapes, dtype, 5), _many_state(shapes, dtype, 5)
+    for _ in range(3):
+        _update_all(NumpyBackend(), rule, got, many=True)
+        _update_all(PlainNumpy(), rule, want, many=False)
+    for g_arrays, w_arrays in zip(got, want):
+        for x, y in zip(g_arrays, w_arrays):
+            assert x.tobytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("odd", ["transposed-grad", "transposed-param", "float16-param", "mixed-dtypes",
+                                 "read-only-grad"])
+def test_update_many_with_an_odd_array_falls_back_whole(odd, path):
+    """One array the helper cannot take sends the whole call to the per-parameter code, before
+    anything was written (so no parameter is updated twice); a strided gradient is copied."""
+    arrays = _many_state([(4, 6), (6, 4), (5,)], "float32", 9)
+    if odd == "transposed-grad":
+        arrays[1][1] = np.ascontiguousarray(arrays[1][1].T).T
+    elif odd == "transposed-param":
+        arrays[1][0] = np.ascontiguousarray(arrays[1][0].T).T
+    elif odd == "float16-param":
+        arrays[2] = [a.astype(np.float16) for a in arrays[2]]
+    elif odd == "mixed-dtypes":
+        arrays[0] = [a.astype(np.float64) for a in arrays[0]]
+    else:
+        arrays[2][1].flags.writeable = False  # only read: the helper takes it
+    want = [[a.copy() for a in arr] for arr in arrays]
+    _update_all(NumpyBackend(), "nesterov", arrays, many=True)
+    _update_all(PlainNumpy(), "nesterov", want, many=False)
+    for g_arrays, w_arrays in zip(arrays, want):
+        for x, y in zip(g_arrays, w_arrays):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_update_many_keeps_a_subclass_single_update():
+    calls = []
+
+    class Counting(NumpyBackend):
+        def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+            calls.append(param.shape)
+            super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
+
+    p = [np.ones(3, "float32"), np.ones((2, 2), "float32")]
+    Counting().sgd_update_many(p, [np.ones(3, "float32"), np.ones((2, 2), "float32")], None, 0.5, 0.0, False)
+    assert calls == [(3,), (2, 2)]
+    assert all((x == 0.5).all() for x in p)
 
 
 def test_non_contiguous_parameters_fall_back_to_the_base_code():

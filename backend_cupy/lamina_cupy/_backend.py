@@ -18,6 +18,7 @@ logger = logging.getLogger("lamina.cupy")
 
 _U64 = np.uint64
 _FLOAT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_SLOTS = 8  # float32 parameters per several-parameter update launch (kernels/optimizers.cu)
 
 
 def configure_tf32(cupy: Any) -> bool:
@@ -287,6 +288,11 @@ class CupyBackend(ArrayBackend):
             return None
         return suffix
 
+    def _c_order(self, a: Any) -> Any:
+        """``a`` itself when C-contiguous (kernels read any gradient through a flat pointer), else
+        a C-contiguous copy."""
+        return a if a.flags.c_contiguous else self.xp.ascontiguousarray(a)
+
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         states = () if velocity is None else (velocity,)
         suffix = self._fusable(param, grad, *states)
@@ -295,7 +301,7 @@ class CupyBackend(ArrayBackend):
                 return
             t = param.dtype.type
             mode = 0 if velocity is None else (2 if nesterov else 1)
-            args = (param, self.xp.ascontiguousarray(grad), param if velocity is None else velocity,
+            args = (param, self._c_order(grad), param if velocity is None else velocity,
                     _U64(param.size), t(lr), t(momentum), np.int32(mode))
             if self._kernels.run("sgd_update", "optimizers", f"lamina_sgd_{suffix}", param.size, args):
                 return
@@ -308,7 +314,7 @@ class CupyBackend(ArrayBackend):
             if param.size == 0:
                 return
             t = param.dtype.type
-            args = (param, self.xp.ascontiguousarray(grad), m, v, v if vhat is None else vhat,
+            args = (param, self._c_order(grad), m, v, v if vhat is None else vhat,
                     _U64(param.size), t(alpha), t(1.0 - beta_1), t(1.0 - beta_2), t(epsilon),
                     np.int32(vhat is not None))
             if self._kernels.run("adam_update", "optimizers", f"lamina_adam_{suffix}", param.size, args):
@@ -321,12 +327,65 @@ class CupyBackend(ArrayBackend):
             if param.size == 0:
                 return
             t = param.dtype.type
-            args = (param, self.xp.ascontiguousarray(grad), velocity, _U64(param.size), t(lr),
+            args = (param, self._c_order(grad), velocity, _U64(param.size), t(lr),
                     t(rho), t(1.0 - rho), t(epsilon))
             if self._kernels.run("rmsprop_update", "optimizers", f"lamina_rmsprop_{suffix}",
                                  param.size, args):
                 return
         super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
+
+    # --- several parameters per launch (the optimizers' update_steps) ------------------------
+    def _update_many(self, rule: int, flag: int, single: Any, native: Any, columns: list,
+                     scalars: tuple) -> int:
+        """Run ``lamina_update_many_f32`` (kernels/optimizers.cu) over ``columns`` (params, grads
+        and three state columns, one entry per parameter; a rule's unused column repeats the
+        params) in launches of ``_SLOTS`` parameters. Returns how many leading parameters it
+        updated: all, or fewer when the arrays are not float32 arrays a kernel takes, a subclass
+        replaced the one-parameter update (``single`` is not ``native``), or a launch failed; the
+        caller updates the rest one parameter at a time."""
+        params = columns[0]
+        if not params or getattr(single, "__func__", None) is not native:
+            return 0
+        for i in range(len(params)):
+            if self._fusable(*(col[i] for col in columns)) != "f32":
+                return 0
+        grads = [self._c_order(g) for g in columns[1]]
+        scalars = tuple(np.float32(v) for v in scalars) + (np.int32(rule), np.int32(flag))
+        for lo in range(0, len(params), _SLOTS):
+            group = range(lo, min(lo + _SLOTS, len(params)))
+            args: list = []
+            for k in range(_SLOTS):  # unused slots repeat the group's first arrays with n = 0
+                i = group[k] if k < len(group) else lo
+                args += [params[i], grads[i], *(col[i] for col in columns[2:]),
+                         _U64(params[i].size if k < len(group) else 0)]
+            work = max(params[i].size for i in group)
+            if not self._kernels.run("update_many", "optimizers", "lamina_update_many_f32", work,
+                                     tuple(args) + scalars, planes=len(group)):
+                return lo
+        return len(params)
+
+    def sgd_update_many(self, params, grads, velocities, lr, momentum, nesterov):
+        mode = 0 if velocities is None else (2 if nesterov else 1)
+        u = params if velocities is None else velocities  # not read in mode 0
+        done = self._update_many(0, mode, self.sgd_update, CupyBackend.sgd_update,
+                                 [params, grads, u, params, params], (lr, momentum, 0.0, 0.0))
+        if done < len(params):
+            super().sgd_update_many(params[done:], grads[done:], None if velocities is None else velocities[done:],
+                                    lr, momentum, nesterov)
+
+    def adam_update_many(self, params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
+        done = self._update_many(1, vhats is not None, self.adam_update, CupyBackend.adam_update,
+                                 [params, grads, ms, vs, params if vhats is None else vhats],
+                                 (alpha, 1.0 - beta_1, 1.0 - beta_2, epsilon))
+        if done < len(params):
+            super().adam_update_many(params[done:], grads[done:], ms[done:], vs[done:],
+                                     None if vhats is None else vhats[done:], alpha, beta_1, beta_2, epsilon)
+
+    def rmsprop_update_many(self, params, grads, velocities, lr, rho, epsilon):
+        done = self._update_many(2, 0, self.rmsprop_update, CupyBackend.rmsprop_update,
+                                 [params, grads, velocities, params, params], (lr, rho, 1.0 - rho, epsilon))
+        if done < len(params):
+            super().rmsprop_update_many(params[done:], grads[done:], velocities[done:], lr, rho, epsilon)
 
     # --- randomness: Philox4x64-10 on the device (kernels/philox.cu) -------------------------
     @staticmethod

@@ -31,10 +31,12 @@ def kernel_source(name: str) -> str:
 philox_kernel_args = philox.kernel_args
 
 
-def launch_shape(work_items: int) -> tuple[tuple[int], tuple[int]]:
-    """(grid, block) for a grid-stride kernel over ``work_items`` items (at least one block)."""
+def launch_shape(work_items: int, planes: int = 1) -> tuple[tuple[int, ...], tuple[int]]:
+    """(grid, block) for a grid-stride kernel over ``work_items`` items (at least one block); with
+    ``planes`` > 1 the grid gets a y dimension of that size (one plane per parameter of a
+    several-parameter update, each looping over up to ``work_items`` items)."""
     blocks = max(1, min(MAX_BLOCKS, -(-work_items // THREADS_PER_BLOCK)))
-    return (blocks,), (THREADS_PER_BLOCK,)
+    return ((blocks,) if planes == 1 else (blocks, planes)), (THREADS_PER_BLOCK,)
 
 
 class KernelLibrary:
@@ -62,9 +64,9 @@ class KernelLibrary:
     def usable(self, op: str) -> bool:
         return self.enabled and not self.status.get(op, "").startswith("failed")
 
-    def run(self, op: str, file: str, name: str, work_items: int, args: tuple) -> bool:
+    def run(self, op: str, file: str, name: str, work_items: int, args: tuple, planes: int = 1) -> bool:
         """Launch kernel ``name`` of ``file`` for ``op``; False (after one warning) if it fails."""
-        return self.attempt(op, lambda: self._launch(file, name, work_items, args))
+        return self.attempt(op, lambda: self._launch(file, name, work_items, args, planes))
 
     def attempt(self, op: str, action: Callable[[], Any]) -> bool:
         if not self.usable(op):
@@ -81,6 +83,6 @@ class KernelLibrary:
         self.status[op] = "ok"
         return True
 
-    def _launch(self, file: str, name: str, work_items: int, args: tuple) -> None:
-        grid, block = launch_shape(work_items)
+    def _launch(self, file: str, name: str, work_items: int, args: tuple, planes: int = 1) -> None:
+        grid, block = launch_shape(work_items, planes)
         self.function(file, name)(grid, block, args)

@@ -106,7 +106,7 @@ class NumpyBackend(ArrayBackend):
         lr, m = t(lr), t(momentum)
         if self._compiled(param.dtype):  # one pass; the scalars rounded to the dtype first, as below
             mode = 0 if velocity is None else 2 if nesterov else 1
-            _KERNELS.sgd(param, grad, velocity, float(lr), float(m), mode)
+            _KERNELS.sgd((param,), (grad,), None if velocity is None else (velocity,), float(lr), float(m), mode)
             return
         for parts in self._chunks(*arrays):
             if velocity is None:
@@ -132,7 +132,8 @@ class NumpyBackend(ArrayBackend):
         t = param.dtype.type
         a, c1, c2, eps = t(alpha), t(1.0 - beta_1), t(1.0 - beta_2), t(epsilon)
         if self._compiled(param.dtype):
-            _KERNELS.adam(param, grad, m, v, vhat, float(a), float(c1), float(c2), float(eps))
+            _KERNELS.adam((param,), (grad,), (m,), (v,), None if vhat is None else (vhat,), float(a), float(c1),
+                          float(c2), float(eps))
             return
         for parts in self._chunks(*arrays):
             p, g, mm, vv = parts[:4]
@@ -160,7 +161,7 @@ class NumpyBackend(ArrayBackend):
         t = param.dtype.type
         lr, r, c, eps = t(lr), t(rho), t(1.0 - rho), t(epsilon)
         if self._compiled(param.dtype):
-            _KERNELS.rmsprop(param, grad, velocity, float(lr), float(r), float(c), float(eps))
+            _KERNELS.rmsprop((param,), (grad,), (velocity,), float(lr), float(r), float(c), float(eps))
             return
         for p, g, v, s, d in self._chunks(param, grad, velocity):
             v *= r
@@ -172,6 +173,50 @@ class NumpyBackend(ArrayBackend):
             np.multiply(g, lr, out=s)
             s /= d
             p -= s
+
+    # --- all parameters in one helper call ----------------------------------------------------
+    # The helper checks every array (C-contiguous, float32/float64, each parameter's arrays of its
+    # dtype and length, one dtype for all) before it writes anything; when any check fails it
+    # raises and nothing has changed, so the per-parameter code below takes over. A subclass that
+    # replaces a single update (e.g. the float64 conformance backend) keeps it for every parameter.
+    def _fused(self, single, native) -> bool:
+        return _KERNELS is not None and getattr(single, "__func__", None) is native
+
+    @staticmethod
+    def _contiguous(grads):
+        # a gradient is only read: a strided one (e.g. from a transpose) is copied, as the GPU does
+        return [g if getattr(g, "flags", None) is None or g.flags.c_contiguous else np.ascontiguousarray(g)
+                for g in grads]
+
+    def sgd_update_many(self, params, grads, velocities, lr, momentum, nesterov):
+        if params and self._fused(self.sgd_update, NumpyBackend.sgd_update):
+            mode = 0 if velocities is None else 2 if nesterov else 1
+            try:
+                t = params[0].dtype.type
+                return _KERNELS.sgd(params, self._contiguous(grads), velocities, float(t(lr)), float(t(momentum)), mode)
+            except (TypeError, ValueError, AttributeError):
+                pass
+        super().sgd_update_many(params, grads, velocities, lr, momentum, nesterov)
+
+    def adam_update_many(self, params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
+        if params and self._fused(self.adam_update, NumpyBackend.adam_update):
+            try:
+                t = params[0].dtype.type
+                return _KERNELS.adam(params, self._contiguous(grads), ms, vs, vhats, float(t(alpha)), float(t(1.0 - beta_1)),
+                                     float(t(1.0 - beta_2)), float(t(epsilon)))
+            except (TypeError, ValueError, AttributeError):
+                pass
+        super().adam_update_many(params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon)
+
+    def rmsprop_update_many(self, params, grads, velocities, lr, rho, epsilon):
+        if params and self._fused(self.rmsprop_update, NumpyBackend.rmsprop_update):
+            try:
+                t = params[0].dtype.type
+                return _KERNELS.rmsprop(params, self._contiguous(grads), velocities, float(t(lr)), float(t(rho)),
+                                        float(t(1.0 - rho)), float(t(epsilon)))
+            except (TypeError, ValueError, AttributeError):
+                pass
+        super().rmsprop_update_many(params, grads, velocities, lr, rho, epsilon)
 
     # --- tanh's gradient in one pass instead of three -----------------------------------------
     def tanh_grad(self, y, g, out=None):

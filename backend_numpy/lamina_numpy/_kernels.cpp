@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <cstring>
+#include <memory>
 
 #include "philox.cu"
 #include "optimizers.cu"
@@ -64,81 +65,130 @@ bool take(PyObject* obj, Buffer& buf, const char* what, bool writable = true) {
     return true;
 }
 
-// Every buffer has the first one's dtype and length.
-bool same(const Buffer& first, const Buffer& other, const char* what) {
-    if (other.kind() != first.kind() || other.size() != first.size()) {
-        PyErr_Format(PyExc_ValueError, "%s must match the parameter's dtype and size", what);
+// Every buffer has the first one's dtype and (unless dtype_only) length.
+bool same(const Buffer& first, const Buffer& other, const char* what, bool dtype_only = false) {
+    if (other.kind() != first.kind() || (!dtype_only && other.size() != first.size())) {
+        PyErr_Format(PyExc_ValueError, "%s must match the parameter's dtype%s", what, dtype_only ? "" : " and size");
         return false;
     }
     return true;
 }
 
-// sgd(param, grad, velocity or None, lr, momentum, mode): mode 0 plain, 1 momentum, 2 Nesterov.
+// --- optimizer updates, any number of parameters per call ---------------------------------------
+// Each update takes sequences (one entry per parameter) of the arrays it reads and writes. Entry i
+// of every sequence belongs to parameter i and must match its dtype and length; all parameters
+// share the first one's dtype. The loops then run one parameter after another without the GIL.
+struct Arrays {
+    std::unique_ptr<Buffer[]> bufs;
+    Py_ssize_t count = 0;
+    int k = 0;
+    Buffer& at(Py_ssize_t i, int j) { return bufs[i * k + j]; }
+    // Column j of parameter i as T*, nullptr for a column given as None.
+    template <typename T> T* ptr(Py_ssize_t i, int j) {
+        return at(i, j).held ? (T*)at(i, j).view.buf : nullptr;
+    }
+};
+
+// seqs[j] (named names[j]) is a list or tuple of arrays, or None where j >= required (that column
+// is then absent). Column 1 is the gradient: read, never written.
+bool take_arrays(PyObject* const* seqs, const char* const* names, int k, int required, Arrays& out) {
+    PyObject* fast[8] = {nullptr};
+    bool ok = true;
+    for (int j = 0; j < k && ok; ++j) {
+        if (seqs[j] == Py_None && j >= required) continue;
+        fast[j] = PySequence_Fast(seqs[j], "an update takes a list or tuple of arrays per argument");
+        ok = fast[j] != nullptr;
+        if (ok && j == 0) out.count = PySequence_Fast_GET_SIZE(fast[0]);
+        if (ok && PySequence_Fast_GET_SIZE(fast[j]) != out.count) {
+            PyErr_Format(PyExc_ValueError, "%s has %zd entries for %zd parameters", names[j],
+                         PySequence_Fast_GET_SIZE(fast[j]), out.count);
+            ok = false;
+        }
+    }
+    if (ok) {
+        out.k = k;
+        out.bufs.reset(new Buffer[out.count * k]);
+    }
+    for (Py_ssize_t i = 0; ok && i < out.count; ++i) {
+        for (int j = 0; ok && j < k; ++j) {
+            if (!fast[j]) continue;
+            Buffer& b = out.at(i, j);
+            ok = take(PySequence_Fast_GET_ITEM(fast[j], i), b, names[j], j != 1) &&
+                 same(j ? out.at(i, 0) : out.at(0, 0), b, names[j], j == 0);
+        }
+    }
+    for (int j = 0; j < k; ++j) Py_XDECREF(fast[j]);
+    return ok;
+}
+
+// sgd(params, grads, velocities or None, lr, momentum, mode): mode 0 plain, 1 momentum, 2 Nesterov.
 PyObject* sgd(PyObject*, PyObject* args) {
-    PyObject *p_obj, *g_obj, *v_obj;
+    PyObject* seqs[3];
     double lr, momentum;
     int mode;
-    if (!PyArg_ParseTuple(args, "OOOddi", &p_obj, &g_obj, &v_obj, &lr, &momentum, &mode)) return nullptr;
-    Buffer p, g, v;
-    if (!take(p_obj, p, "param") || !take(g_obj, g, "grad") || !same(p, g, "grad")) return nullptr;
-    if (mode != 0 && (!take(v_obj, v, "velocity") || !same(p, v, "velocity"))) return nullptr;
-    lamina_u64 n = p.size();
+    if (!PyArg_ParseTuple(args, "OOOddi", &seqs[0], &seqs[1], &seqs[2], &lr, &momentum, &mode)) return nullptr;
+    static const char* const names[] = {"param", "grad", "velocity"};
+    Arrays a;
+    if (!take_arrays(seqs, names, 3, mode ? 3 : 2, a)) return nullptr;
+    bool f32 = a.count && a.at(0, 0).kind() == 'f';
     Py_BEGIN_ALLOW_THREADS
-    if (p.kind() == 'f') {
-        lamina_sgd_step((float*)p.view.buf, (const float*)g.view.buf, mode ? (float*)v.view.buf : nullptr,
-                        n, (float)lr, (float)momentum, mode);
-    } else {
-        lamina_sgd_step((double*)p.view.buf, (const double*)g.view.buf, mode ? (double*)v.view.buf : nullptr,
-                        n, lr, momentum, mode);
+    for (Py_ssize_t i = 0; i < a.count; ++i) {
+        lamina_u64 n = a.at(i, 0).size();
+        if (f32)
+            lamina_sgd_step(a.ptr<float>(i, 0), a.ptr<const float>(i, 1), mode ? a.ptr<float>(i, 2) : nullptr,
+                            n, (float)lr, (float)momentum, mode);
+        else
+            lamina_sgd_step(a.ptr<double>(i, 0), a.ptr<const double>(i, 1), mode ? a.ptr<double>(i, 2) : nullptr,
+                            n, lr, momentum, mode);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-// adam(param, grad, m, v, vhat or None, alpha, 1 - beta_1, 1 - beta_2, epsilon)
+// adam(params, grads, ms, vs, vhats or None, alpha, 1 - beta_1, 1 - beta_2, epsilon)
 PyObject* adam(PyObject*, PyObject* args) {
-    PyObject *p_obj, *g_obj, *m_obj, *v_obj, *h_obj;
+    PyObject* seqs[5];
     double alpha, c1, c2, eps;
-    if (!PyArg_ParseTuple(args, "OOOOOdddd", &p_obj, &g_obj, &m_obj, &v_obj, &h_obj, &alpha, &c1, &c2, &eps))
+    if (!PyArg_ParseTuple(args, "OOOOOdddd", &seqs[0], &seqs[1], &seqs[2], &seqs[3], &seqs[4], &alpha, &c1,
+                          &c2, &eps))
         return nullptr;
-    Buffer p, g, m, v, h;
-    if (!take(p_obj, p, "param") || !take(g_obj, g, "grad") || !same(p, g, "grad") || !take(m_obj, m, "m") ||
-        !same(p, m, "m") || !take(v_obj, v, "v") || !same(p, v, "v"))
-        return nullptr;
-    int amsgrad = h_obj != Py_None;
-    if (amsgrad && (!take(h_obj, h, "vhat") || !same(p, h, "vhat"))) return nullptr;
-    lamina_u64 n = p.size();
+    static const char* const names[] = {"param", "grad", "m", "v", "vhat"};
+    Arrays a;
+    if (!take_arrays(seqs, names, 5, 4, a)) return nullptr;
+    int amsgrad = seqs[4] != Py_None;
+    bool f32 = a.count && a.at(0, 0).kind() == 'f';
     Py_BEGIN_ALLOW_THREADS
-    if (p.kind() == 'f') {
-        lamina_adam_step((float*)p.view.buf, (const float*)g.view.buf, (float*)m.view.buf, (float*)v.view.buf,
-                         amsgrad ? (float*)h.view.buf : nullptr, n, (float)alpha, (float)c1, (float)c2,
-                         (float)eps, amsgrad);
-    } else {
-        lamina_adam_step((double*)p.view.buf, (const double*)g.view.buf, (double*)m.view.buf,
-                         (double*)v.view.buf, amsgrad ? (double*)h.view.buf : nullptr, n, alpha, c1, c2, eps,
-                         amsgrad);
+    for (Py_ssize_t i = 0; i < a.count; ++i) {
+        lamina_u64 n = a.at(i, 0).size();
+        if (f32)
+            lamina_adam_step(a.ptr<float>(i, 0), a.ptr<const float>(i, 1), a.ptr<float>(i, 2), a.ptr<float>(i, 3),
+                             a.ptr<float>(i, 4), n, (float)alpha, (float)c1, (float)c2, (float)eps, amsgrad);
+        else
+            lamina_adam_step(a.ptr<double>(i, 0), a.ptr<const double>(i, 1), a.ptr<double>(i, 2),
+                             a.ptr<double>(i, 3), a.ptr<double>(i, 4), n, alpha, c1, c2, eps, amsgrad);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-// rmsprop(param, grad, velocity, lr, rho, 1 - rho, epsilon)
+// rmsprop(params, grads, velocities, lr, rho, 1 - rho, epsilon)
 PyObject* rmsprop(PyObject*, PyObject* args) {
-    PyObject *p_obj, *g_obj, *v_obj;
+    PyObject* seqs[3];
     double lr, rho, c, eps;
-    if (!PyArg_ParseTuple(args, "OOOdddd", &p_obj, &g_obj, &v_obj, &lr, &rho, &c, &eps)) return nullptr;
-    Buffer p, g, v;
-    if (!take(p_obj, p, "param") || !take(g_obj, g, "grad") || !same(p, g, "grad") ||
-        !take(v_obj, v, "velocity") || !same(p, v, "velocity"))
-        return nullptr;
-    lamina_u64 n = p.size();
+    if (!PyArg_ParseTuple(args, "OOOdddd", &seqs[0], &seqs[1], &seqs[2], &lr, &rho, &c, &eps)) return nullptr;
+    static const char* const names[] = {"param", "grad", "velocity"};
+    Arrays a;
+    if (!take_arrays(seqs, names, 3, 3, a)) return nullptr;
+    bool f32 = a.count && a.at(0, 0).kind() == 'f';
     Py_BEGIN_ALLOW_THREADS
-    if (p.kind() == 'f') {
-        lamina_rmsprop_step((float*)p.view.buf, (const float*)g.view.buf, (float*)v.view.buf, n, (float)lr,
-                            (float)rho, (float)c, (float)eps);
-    } else {
-        lamina_rmsprop_step((double*)p.view.buf, (const double*)g.view.buf, (double*)v.view.buf, n, lr, rho, c,
-                            eps);
+    for (Py_ssize_t i = 0; i < a.count; ++i) {
+        lamina_u64 n = a.at(i, 0).size();
+        if (f32)
+            lamina_rmsprop_step(a.ptr<float>(i, 0), a.ptr<const float>(i, 1), a.ptr<float>(i, 2), n, (float)lr,
+                                (float)rho, (float)c, (float)eps);
+        else
+            lamina_rmsprop_step(a.ptr<double>(i, 0), a.ptr<const double>(i, 1), a.ptr<double>(i, 2), n, lr, rho,
+                                c, eps);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -459,9 +509,9 @@ PyObject* use_vector_paths(PyObject*, PyObject* args) {
 PyMethodDef methods[] = {
     {"tanh_grad", tanh_grad, METH_VARARGS, "tanh_grad(y, g, out): out = g * (1 - y * y)."},
     {"use_vector_paths", use_vector_paths, METH_VARARGS, "use_vector_paths(flag) -> AVX-512 present."},
-    {"sgd", sgd, METH_VARARGS, "sgd(param, grad, velocity, lr, momentum, mode) in place (mode 0/1/2)."},
-    {"adam", adam, METH_VARARGS, "adam(param, grad, m, v, vhat, alpha, 1-b1, 1-b2, eps) in place."},
-    {"rmsprop", rmsprop, METH_VARARGS, "rmsprop(param, grad, velocity, lr, rho, 1-rho, eps) in place."},
+    {"sgd", sgd, METH_VARARGS, "sgd(params, grads, velocities, lr, momentum, mode) in place (mode 0/1/2)."},
+    {"adam", adam, METH_VARARGS, "adam(params, grads, ms, vs, vhats, alpha, 1-b1, 1-b2, eps) in place."},
+    {"rmsprop", rmsprop, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {nullptr, nullptr, 0, nullptr},

@@ -1,4 +1,5 @@
-// Lamina CuPy backend: fused in-place optimizer updates, one launch per parameter.
+// Lamina CuPy backend: fused in-place optimizer updates, one launch per parameter or per
+// eight float32 parameters.
 //
 // Loaded at run time by lamina_cupy (cupy.RawModule, compiled by NVRTC); also compiles on its own
 // with `nvcc -arch=sm_90 --ptx optimizers.cu`. No #include: NVRTC has no standard headers.
@@ -179,4 +180,58 @@ extern "C" __global__ void lamina_rmsprop_f64(double* param, const double* grad,
                                               double one_minus_rho, double epsilon) {
     lamina_rmsprop_step(param, grad, velocity, n, lr, rho, one_minus_rho, epsilon);
 }
+#endif  // !LAMINA_OPTIMIZERS_HOST_ONLY
+
+
+// --- several parameters per launch ---------------------------------------------------------------
+// One launch updates up to eight float32 parameters with one rule: slot k (its arrays and element
+// count n<k>) belongs to the blocks with blockIdx.y == k, and each plane runs the one-parameter
+// step above, grid-stride over its own parameter, so the results are those kernels' bit for bit.
+// rule 0, SGD: u = velocity, a = lr, b = momentum, flag = mode.
+// rule 1, Adam: u, v, w = m, v, vhat; a = alpha, b = 1 - beta_1, c = 1 - beta_2, d = epsilon,
+//         flag = amsgrad.
+// rule 2, RMSprop: u = velocity; a = lr, b = rho, c = 1 - rho, d = epsilon.
+// Arrays a rule does not read are any valid array (the caller passes the parameter). The caller
+// launches gridDim.y = the number of slots in use (the others repeat slot 0 with n = 0) and splits
+// longer lists over several launches. float64 parameters take the one-parameter kernels.
+// The slots are spelled out so that the signature stays readable (and parseable by the tests).
+template <typename T>
+__host__ __device__ inline void lamina_update_one(int rule, int flag, T* p, const T* g, T* u, T* v, T* w,
+                                                  lamina_u64 n, T a, T b, T c, T d) {
+    if (rule == 0)
+        lamina_sgd_step(p, g, u, n, a, b, flag);
+    else if (rule == 1)
+        lamina_adam_step(p, g, u, v, w, n, a, b, c, d, flag);
+    else
+        lamina_rmsprop_step(p, g, u, n, a, b, c, d);
+}
+
+#if !defined(LAMINA_OPTIMIZERS_HOST_ONLY)
+#define LAMINA_SLOT(k) \
+    case k:            \
+        lamina_update_one(rule, flag, p##k, g##k, u##k, v##k, w##k, n##k, a, b, c, d); \
+        break
+
+extern "C" __global__ void lamina_update_many_f32(
+    float* p0, const float* g0, float* u0, float* v0, float* w0, lamina_u64 n0,
+    float* p1, const float* g1, float* u1, float* v1, float* w1, lamina_u64 n1,
+    float* p2, const float* g2, float* u2, float* v2, float* w2, lamina_u64 n2,
+    float* p3, const float* g3, float* u3, float* v3, float* w3, lamina_u64 n3,
+    float* p4, const float* g4, float* u4, float* v4, float* w4, lamina_u64 n4,
+    float* p5, const float* g5, float* u5, float* v5, float* w5, lamina_u64 n5,
+    float* p6, const float* g6, float* u6, float* v6, float* w6, lamina_u64 n6,
+    float* p7, const float* g7, float* u7, float* v7, float* w7, lamina_u64 n7,
+    float a, float b, float c, float d, int rule, int flag) {
+    switch (blockIdx.y) {
+        LAMINA_SLOT(0);
+        LAMINA_SLOT(1);
+        LAMINA_SLOT(2);
+        LAMINA_SLOT(3);
+        LAMINA_SLOT(4);
+        LAMINA_SLOT(5);
+        LAMINA_SLOT(6);
+        LAMINA_SLOT(7);
+    }
+}
+#undef LAMINA_SLOT
 #endif  // !LAMINA_OPTIMIZERS_HOST_ONLY

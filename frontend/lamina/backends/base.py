@@ -377,6 +377,21 @@ class ArrayBackend(ConvolutionMixin):
         velocity += t(1.0 - rho) * xp.square(grad)
         param -= (t(lr) * grad) / xp.sqrt(velocity + t(epsilon))
 
+    # Several parameters: the single update, one parameter after another. Backends with a fused
+    # form (the NumPy helper, the CUDA kernels) override these and keep this as their fallback.
+    def sgd_update_many(self, params, grads, velocities, lr, momentum, nesterov):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.sgd_update(p, g, None if velocities is None else velocities[i], lr, momentum, nesterov)
+
+    def adam_update_many(self, params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self.adam_update(p, g, ms[i], vs[i], None if vhats is None else vhats[i], alpha, beta_1,
+                             beta_2, epsilon)
+
+    def rmsprop_update_many(self, params, grads, velocities, lr, rho, epsilon):
+        for p, g, v in zip(params, grads, velocities):
+            self.rmsprop_update(p, g, v, lr, rho, epsilon)
+
     # --- randomness ----------------------------------------------------------------------
     def random_bits(self, seed, counter, n):
         return self.xp.asarray(philox.philox_words(seed, counter, n))

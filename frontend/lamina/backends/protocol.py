@@ -173,6 +173,17 @@ class Backend(Protocol):
     def rmsprop_update(self, param: Array, grad: Array, velocity: Array, lr: float, rho: float,
                        epsilon: float) -> None:
         """In place: v = rho v + (1 - rho) g²; p -= lr g / sqrt(v + eps)."""
+    # The same updates for several parameters at once (one call, one launch on a GPU): element for
+    # element the single update of each (param, grad, state) triple, in the order given. Each
+    # sequence has one entry per parameter; ``velocities``/``vhats`` may be None for all.
+    def sgd_update_many(self, params: Sequence[Array], grads: Sequence[Array],
+                        velocities: Sequence[Array] | None, lr: float, momentum: float,
+                        nesterov: bool) -> None: ...
+    def adam_update_many(self, params: Sequence[Array], grads: Sequence[Array], ms: Sequence[Array],
+                         vs: Sequence[Array], vhats: Sequence[Array] | None, alpha: float,
+                         beta_1: float, beta_2: float, epsilon: float) -> None: ...
+    def rmsprop_update_many(self, params: Sequence[Array], grads: Sequence[Array],
+                            velocities: Sequence[Array], lr: float, rho: float, epsilon: float) -> None: ...
 
     # --- randomness (see lamina.backends.philox) -----------------------------------------
     def random_bits(self, seed: int, counter: int, n: int) -> Array:

@@ -209,14 +209,14 @@ def dropout(x: Any, rate: float, seed: int, counter: int) -> Tensor:
 DENSE_ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softmax")
 
 
-def _sigmoid_grad(y: Any, g: Any) -> Any:
+def _sigmoid_grad(y: Any, g: Any, out: Any = None) -> Any:
     """``g * (y * (1 - y))``: sigmoid's gradient from its output ``y`` (an array with at least one
     axis, ``g`` of its shape), each step rounded on its own as ``ops.sigmoid``'s VJP does, in one
-    temporary."""
+    temporary; written into ``out`` when given."""
     be = B()
     d = be.subtract(1.0, y)
     be.multiply(y, d, out=d)
-    return be.multiply(g, d, out=d)
+    return be.multiply(g, d, out=d if out is None else out)
 
 
 def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> Tensor:
@@ -271,6 +271,43 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
     return make(y, (x, kernel) if bias is None else (x, kernel, bias), vjp)
 
 
+def _gate_block(a: Any, k: int, units: int, ax: int) -> Any:
+    """Gate block ``k`` (Keras' order i, f, c, o) of ``a`` along axis ``ax``: a view."""
+    return B().getitem(a, (slice(None),) * ax + (slice(k * units, (k + 1) * units),))
+
+
+def _lstm_forward(z: Any, c: Any, units: int, ax: int, h_out: Any = None) -> tuple:
+    """One LSTM cell step on arrays: ``(i, f, g, o, c_new, tanh(c_new), h)``, ``h`` written into
+    ``h_out`` when given. The operations of the ``ops`` composition, in its order."""
+    be = B()
+    i, f = be.sigmoid(_gate_block(z, 0, units, ax)), be.sigmoid(_gate_block(z, 1, units, ax))
+    g, o = be.tanh(_gate_block(z, 2, units, ax)), be.sigmoid(_gate_block(z, 3, units, ax))
+    c_new = be.add(be.multiply(f, c), be.multiply(i, g))
+    tc = be.tanh(c_new)
+    return i, f, g, o, c_new, tc, be.multiply(o, tc, out=h_out)
+
+
+def _lstm_backward(saved: tuple, c: Any, gh: Any, gc: Any, dz: Any, units: int, ax: int) -> Any:
+    """The gradient of one cell step: writes d/dz into the four gate blocks of ``dz`` and returns
+    d/d(c_new) summed over both paths (``gh`` through h, ``gc`` straight in; either may be None);
+    the previous carry's gradient is that times f."""
+    be = B()
+    i, f, g, o, tc = saved
+    blocks = [_gate_block(dz, k, units, ax) for k in range(4)]
+    if gh is None:
+        dc = gc
+        be.assign(blocks[3], be.zeros((), dz.dtype))
+    else:
+        dc = be.tanh_grad(tc, be.multiply(gh, o))  # through h = o * tanh(c_new)
+        if gc is not None:
+            be.add(dc, gc, out=dc)
+        _sigmoid_grad(o, be.multiply(gh, tc), out=blocks[3])
+    _sigmoid_grad(i, be.multiply(dc, g), out=blocks[0])
+    _sigmoid_grad(f, be.multiply(dc, c), out=blocks[1])
+    be.tanh_grad(g, be.multiply(dc, i), out=blocks[2])
+    return dc
+
+
 def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
     """One step of Keras' LSTM cell with its default activations, as one recorded op.
 
@@ -295,26 +332,69 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
         raise ValueError(f"lstm_cell needs z with four blocks of c's size along axis {axis}: got z of shape "
                          f"{z.shape} and c of shape {c.shape}.")
     be = B()
-
-    def block(a: Any, k: int) -> Any:
-        return be.getitem(a, (slice(None),) * ax + (slice(k * units, (k + 1) * units),))
-
-    i, f = be.sigmoid(block(z.value, 0)), be.sigmoid(block(z.value, 1))
-    g, o = be.tanh(block(z.value, 2)), be.sigmoid(block(z.value, 3))
-    c_new = be.add(be.multiply(f, c.value), be.multiply(i, g))
-    tc = be.tanh(c_new)
-    h = be.multiply(o, tc)
+    i, f, g, o, c_new, tc, h = _lstm_forward(z.value, c.value, units, ax)
 
     def vjp(grads):
         gh, gc = grads  # either may be None (that output was not used)
-        if gh is None:
-            dc, dzo = gc, be.zeros(o.shape, o.dtype)
-        else:
-            dc = be.tanh_grad(tc, be.multiply(gh, o))  # through h = o * tanh(c_new)
-            if gc is not None:
-                be.add(dc, gc, out=dc)
-            dzo = _sigmoid_grad(o, be.multiply(gh, tc))
-        dz = be.concatenate([_sigmoid_grad(i, be.multiply(dc, g)), _sigmoid_grad(f, be.multiply(dc, c.value)),
-                             be.tanh_grad(g, be.multiply(dc, i)), dzo], axis=ax)
+        dz = be.empty(z.shape, z.dtype)
+        dc = _lstm_backward((i, f, g, o, tc), c.value, gh, gc, dz, units, ax)
         return dz, (be.multiply(dc, f) if c._tracked else None)
     return make_outputs((h, c_new), (z, c), vjp)
+
+
+def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Tensor, Tensor, Tensor]:
+    """Keras' LSTM layer over a whole sequence (default activations, no mask, no recurrent
+    dropout) as one recorded op.
+
+    Args:
+        xk: ``(time, batch, 4 * units)``, each step's ``x_t @ kernel + bias``, time-major, in the
+            order the steps run (reverse it first for ``go_backwards``).
+        h0, c0: the initial states, ``(batch, units)``.
+        recurrent_kernel: ``(units, 4 * units)``.
+
+    Returns ``(hs, h, c)``: every step's ``h`` as ``(time, batch, units)``, and the final states.
+    Each step computes ``z = xk[t] + h @ recurrent_kernel`` and then ``lstm_cell``'s operations,
+    so the values are bit for bit those of the step-by-step loop. The backward pass runs the steps
+    in reverse with one product per step for the state's gradient, and forms the recurrent
+    kernel's gradient at the end as one product over all steps (the loop made one per step; the
+    sum's rounding differs by a few ulp). The tape holds one node for the sequence instead of
+    about five per step, and gradients with respect to any output are exact.
+    """
+    xk, h0, c0, rk = (convert_to_tensor(a) for a in (xk, h0, c0, recurrent_kernel))
+    if xk.ndim != 3 or rk.ndim != 2 or rk.shape[1] != 4 * rk.shape[0] or xk.shape[2] != rk.shape[1] \
+            or h0.shape != (xk.shape[1], rk.shape[0]) or c0.shape != h0.shape or xk.shape[0] < 1:
+        raise ValueError(f"lstm_sequence needs xk (time >= 1, batch, 4 * units), h0 and c0 (batch, units) and "
+                         f"recurrent_kernel (units, 4 * units); got xk {xk.shape}, h0 {h0.shape}, c0 {c0.shape}, "
+                         f"recurrent_kernel {rk.shape}.")
+    be = B()
+    steps, batch, units = xk.shape[0], xk.shape[1], rk.shape[0]
+    # hs[t] is h after step t and hs_prev[t] the h step t read: both views of one buffer.
+    buf = be.empty((steps + 1, batch, units), xk.dtype)
+    be.assign(be.getitem(buf, 0), h0.value)
+    carries, saved = [c0.value], []
+    for t in range(steps):
+        z = be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value))
+        i, f, g, o, c_new, tc, _ = _lstm_forward(z, carries[-1], units, 1, h_out=be.getitem(buf, t + 1))
+        saved.append((i, f, g, o, tc))
+        carries.append(c_new)
+    hs = be.getitem(buf, slice(1, None))
+
+    def vjp(grads):
+        g_hs, g_h, g_c = grads  # any may be None
+        dz_all = be.empty(xk.shape, xk.dtype)
+        rk_t = be.transpose(rk.value)
+        dh, dc = g_h, g_c
+        for t in range(steps - 1, -1, -1):
+            if g_hs is not None:
+                step_grad = be.getitem(g_hs, t)
+                dh = step_grad if dh is None else be.add(dh, step_grad)
+            dz = be.getitem(dz_all, t)
+            dc = _lstm_backward(saved[t], carries[t], dh, dc, dz, units, 1)
+            dc = be.multiply(dc, saved[t][1])  # to the carry step t read
+            dh = be.matmul(dz, rk_t) if (t or h0._tracked) else None
+        d_rk = None
+        if rk._tracked:
+            d_rk = be.matmul(be.transpose(be.reshape(be.getitem(buf, slice(0, steps)), (steps * batch, units))),
+                             be.reshape(dz_all, (steps * batch, 4 * units)))
+        return dz_all, (dh if h0._tracked else None), (dc if c0._tracked else None), d_rk
+    return make_outputs((hs, be.getitem(buf, steps), carries[-1]), (xk, h0, c0, rk), vjp)

@@ -27,12 +27,23 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon, self.amsgrad = resolve_epsilon(epsilon), bool(amsgrad)
 
-    def update_step(self, grad, var, lr):
+    def _alpha(self, lr: float) -> float:
         t = self.iterations + 1
-        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        return lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+
+    def update_step(self, grad, var, lr):
         vhat = self.slot(var, "vhat") if self.amsgrad else None
         ops.backend_object().adam_update(var.value, grad, self.slot(var, "m"), self.slot(var, "v"), vhat,
-                                         alpha, self.beta_1, self.beta_2, self.epsilon)
+                                         self._alpha(lr), self.beta_1, self.beta_2, self.epsilon)
+
+    def update_steps(self, grads, variables, lr):
+        if not self._fused(Adam.update_step, variables):
+            return super().update_steps(grads, variables, lr)
+        vhats = [self.slot(v, "vhat") for v in variables] if self.amsgrad else None
+        ops.backend_object().adam_update_many(
+            [v.value for v in variables], grads, [self.slot(v, "m") for v in variables],
+            [self.slot(v, "v") for v in variables], vhats, self._alpha(lr), self.beta_1, self.beta_2,
+            self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -207,10 +207,14 @@ class Optimizer:
         lr = self.current_learning_rate()
         be = ops.backend_object()
         self._prepare_step()
-        for g, (_, var) in zip(grads, pairs):
+        variables = [var for _, var in pairs]
+        # Each variable's decay, update and constraint touch only that variable, so doing each
+        # stage for all of them at once (one fused update) gives the per-variable results.
+        for var in variables:
             if self._decays(var):  # Keras 3: p -= p * wd * lr, before the update rule
                 be.subtract(var.value, be.multiply(var.value, lr * self.weight_decay), out=var.value)
-            self.update_step(g, var, lr)
+        self.update_steps(grads, variables, lr)
+        for var in variables:
             if var.constraint is not None:
                 var.assign(var.constraint(var))
         self.iterations += 1
@@ -224,6 +228,19 @@ class Optimizer:
     def update_step(self, grad: Any, var: ops.Variable, lr: float) -> None:
         """Update ``var.value`` in place from the backend array ``grad`` at rate ``lr``."""
         raise NotImplementedError
+
+    def update_steps(self, grads: list[Any], variables: list[ops.Variable], lr: float) -> None:
+        """Update every variable from its gradient; by default one ``update_step`` each. The
+        optimizers with a fused backend update (SGD, Adam, RMSprop) do all of them in one call."""
+        for g, var in zip(grads, variables):
+            self.update_step(g, var, lr)
+
+    def _fused(self, own_step: Any, variables: list[ops.Variable]) -> bool:
+        """Whether ``update_steps`` may hand all variables to one backend call: the subclass
+        has not replaced ``update_step`` (``own_step``, the class's function) and no variable
+        appears twice (a fused launch would update it in parallel, not twice in turn)."""
+        return (type(self).update_step is own_step
+                and len({id(v) for v in variables}) == len(variables))
 
     # --- config ------------------------------------------------------------------------
     def get_config(self) -> dict:

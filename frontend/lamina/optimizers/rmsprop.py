@@ -27,5 +27,12 @@ class RMSprop(Optimizer):
     def update_step(self, grad, var, lr):
         ops.backend_object().rmsprop_update(var.value, grad, self.slot(var, "velocity"), lr, self.rho, self.epsilon)
 
+    def update_steps(self, grads, variables, lr):
+        if not self._fused(RMSprop.update_step, variables):
+            return super().update_steps(grads, variables, lr)
+        ops.backend_object().rmsprop_update_many([v.value for v in variables], grads,
+                                                 [self.slot(v, "velocity") for v in variables], lr,
+                                                 self.rho, self.epsilon)
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

@@ -35,5 +35,12 @@ class SGD(Optimizer):
         velocity = self.slot(var, "momentum") if self.momentum else None
         ops.backend_object().sgd_update(var.value, grad, velocity, lr, self.momentum, self.nesterov)
 
+    def update_steps(self, grads, variables, lr):
+        if not self._fused(SGD.update_step, variables):
+            return super().update_steps(grads, variables, lr)
+        velocities = [self.slot(v, "momentum") for v in variables] if self.momentum else None
+        ops.backend_object().sgd_update_many([v.value for v in variables], grads, velocities, lr,
+                                             self.momentum, self.nesterov)
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

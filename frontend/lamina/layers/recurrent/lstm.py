@@ -93,6 +93,14 @@ class LSTM(LSTMGates, BaseRNN):
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
+    def _whole_sequence(self, xk, states):
+        if not (self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid):
+            return None
+        if self.go_backwards:
+            xk = ops.getitem(xk, slice(None, None, -1))
+        hs, h, c = ops.lstm_sequence(xk, states[0], states[1], self.recurrent_kernel)
+        return hs, [h, c]
+
     def get_config(self) -> dict:
         config = super().get_config()
         config["unit_forget_bias"] = self.unit_forget_bias

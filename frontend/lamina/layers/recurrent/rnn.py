@@ -229,6 +229,12 @@ class BaseRNN(Layer):
     def _step(self, xk_t: ops.Tensor, states: list, rec_mask: Any) -> tuple:
         raise NotImplementedError
 
+    def _whole_sequence(self, xk: ops.Tensor, states: list) -> tuple | None:
+        """``(hs, final states)`` from one op over all steps, where the layer has one (``LSTM``
+        with its default activations); None runs the step loop. ``hs`` is time-major, in the order
+        the steps ran. Called only without a mask and without recurrent dropout."""
+        return None
+
     # --- calling -------------------------------------------------------------------------
     def __call__(self, inputs: Any, training: bool | None = None, initial_state: Any = None, **kwargs: Any) -> Any:
         # Initial states travel as extra inputs (as in Keras), so a functional graph sees them as parents.
@@ -308,7 +314,13 @@ class BaseRNN(Layer):
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs = []
         out = None
-        if time_mask is None:
+        fused = self._whole_sequence(xk, states) if time_mask is None and rec_mask is None else None
+        if fused is not None:
+            hs, states = fused
+            out = states[0]
+            if self.return_sequences:  # hs is time-major, in the order the steps ran
+                outputs = [hs]
+        elif time_mask is None:
             for t in order:
                 out, states = self._step(ops.getitem(xk, t), states, rec_mask)
                 if self.return_sequences:
@@ -328,7 +340,10 @@ class BaseRNN(Layer):
         if self.stateful:
             # Raw values: the next batch must not keep this batch's graph alive.
             self.states = [ops.stop_gradient(s) for s in states]
-        output = ops.stack(outputs, axis=1) if self.return_sequences else out
+        if not self.return_sequences:
+            output = out
+        else:
+            output = ops.transpose(outputs[0], (1, 0, 2)) if fused is not None else ops.stack(outputs, axis=1)
         if self.output_regularizer is not None:
             self._call_losses.append(ops.divide(self.output_regularizer(output), float(max(batch, 1))))
         if self.return_state:

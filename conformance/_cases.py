@@ -335,6 +335,17 @@ _AWAY0 = away_from(real(-2, 2), (0.0,), 0.05)
 _M = (3, 4)
 
 
+def _lstm_hs_and_c(xk, h, c, r):
+    """Two of one lstm_sequence op's outputs into one result: the op gets both gradients at once."""
+    hs, _, c_last = ops.lstm_sequence(xk, h, c, r)
+    return ops.add(ops.sum(hs, axis=0), c_last)
+
+
+def _lstm_h_times_c(xk, h, c, r):
+    _, h_last, c_last = ops.lstm_sequence(xk, h, c, r)
+    return ops.multiply(h_last, c_last)
+
+
 def _g(name, fn, *inputs, make=None):
     return GradCase(name, fn, tuple(inputs), make)
 
@@ -417,6 +428,8 @@ GRAD_CASES = (
        ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
     _g("lstm_sequence_final_c", lambda xk, h, c, r: ops.lstm_sequence(xk, h, c, r)[2],
        ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
+    _g("lstm_sequence_hs_and_final_c", _lstm_hs_and_c, ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
+    _g("lstm_sequence_final_h_and_c", _lstm_h_times_c, ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
     _g("matmul", ops.matmul, ((3, 4), _R), ((4, 2), _R)),
     _g("matmul_batched", ops.matmul, ((2, 3, 4), _R), ((2, 4, 2), _R)),
     _g("matmul_batch_broadcast", ops.matmul, ((1, 3, 4), _R), ((2, 4, 2), _R)),

@@ -456,3 +456,48 @@ def test_stateful_models_reset_states_and_need_a_batch_size():
     later = Sequential([LSTM(2, stateful=True)])
     with pytest.raises(ValueError, match="stateful, so it needs a fixed batch size"):
         later.predict(x[:, :3], verbose=0)
+
+
+# --- the whole-sequence op (ops.lstm_sequence) and the step loop ---------------------------------
+
+def _loop_and_fused(layer_factory, x):
+    """Outputs of one layer through the whole-sequence op and, with it switched off, the loop."""
+    layer = layer_factory()
+    fused = layer(x)
+    layer._whole_sequence = lambda xk, states: None
+    return fused, layer(x)
+
+
+def test_lstm_subclass_with_its_own_step_hook_runs_the_step_loop():
+    class ScaledRecurrent(LSTM):
+        def _recurrent(self, h):
+            return ops.multiply(super()._recurrent(h), 0.5)
+
+    x = RNG.standard_normal((3, 5, 4)).astype("float32")
+    layer = ScaledRecurrent(6, return_sequences=True)
+    got = _np(layer(x))
+    loop = LSTM(6, return_sequences=True)
+    loop.build(x.shape)
+    loop.set_weights(layer.get_weights())
+    plain = _np(loop(x))
+    layer._whole_sequence = lambda xk, states: None  # the loop, which calls the hook
+    np.testing.assert_array_equal(got, _np(layer(x)))
+    assert np.abs(got - plain).max() > 1e-3  # the hook changed the result
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"return_sequences": True, "go_backwards": True},
+                                    {"return_state": True}])
+def test_lstm_whole_sequence_values_equal_the_step_loop_bit_for_bit(kwargs):
+    x = RNG.standard_normal((4, 6, 3)).astype("float32")
+    layer = LSTM(5, **kwargs)
+    fused = layer(x)
+    layer._whole_sequence = lambda xk, states: None
+    loop = layer(x)
+    for a, b in zip(fused if isinstance(fused, list) else [fused], loop if isinstance(loop, list) else [loop]):
+        assert _np(a).tobytes() == _np(b).tobytes()
+
+
+def test_lstm_sequence_rejects_mixed_dtypes():
+    xk, r = np.zeros((2, 3, 8), "float32"), np.zeros((2, 8), "float32")
+    with pytest.raises(TypeError, match="one dtype"):
+        ops.lstm_sequence(xk, np.zeros((3, 2)), np.zeros((3, 2)), r)

@@ -102,9 +102,12 @@ def test_update_many_equals_one_update_per_parameter(dtype, rule, path, monkeypa
 
 @pytest.mark.parametrize("odd", ["transposed-grad", "transposed-param", "float16-param", "mixed-dtypes",
                                  "read-only-grad"])
-def test_update_many_with_an_odd_array_falls_back_whole(odd, path):
+def test_update_many_with_an_odd_array_falls_back_whole(odd, path, monkeypatch):
     """One array the helper cannot take sends the whole call to the per-parameter code, before
-    anything was written (so no parameter is updated twice); a strided gradient is copied."""
+    anything was written (so no parameter is updated twice); a strided gradient is copied and a
+    read-only one taken as it is, by the helper itself."""
+    if path.startswith("compiled") and odd in ("transposed-grad", "read-only-grad"):
+        monkeypatch.setattr(ArrayBackend, "sgd_update_many", None)  # no fallback for these
     arrays = _many_state([(4, 6), (6, 4), (5,)], "float32", 9)
     if odd == "transposed-grad":
         arrays[1][1] = np.ascontiguousarray(arrays[1][1].T).T
@@ -122,6 +125,15 @@ def test_update_many_with_an_odd_array_falls_back_whole(odd, path):
     for g_arrays, w_arrays in zip(arrays, want):
         for x, y in zip(g_arrays, w_arrays):
             np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("grad_shape", [(6, 4), (24,)])
+def test_update_many_rejects_a_gradient_of_another_shape(grad_shape, path):
+    """Same length, other shape: an error, as with one update per parameter, never a flat update."""
+    p = np.ones((4, 6), "float32")
+    with pytest.raises(ValueError):
+        NumpyBackend().sgd_update_many([p], [np.ones(grad_shape, "float32")], None, 0.5, 0.0, False)
+    np.testing.assert_array_equal(p, 1.0)
 
 
 def test_update_many_keeps_a_subclass_single_update():

@@ -389,3 +389,73 @@ def test_config_round_trip_with_schedule():
     clone = optimizers.SGD.from_config(opt.get_config())
     assert isinstance(clone.learning_rate, schedules.ExponentialDecay)
     np.testing.assert_allclose(_run(clone), _run(optimizers.SGD(learning_rate=sched)), atol=0)
+
+
+# --- one fused update for all variables (Optimizer.update_steps) --------------------------------
+
+_FUSED_CASES = [
+    lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda: optimizers.Adam(0.01, amsgrad=True, clipnorm=1.0),
+    lambda: optimizers.AdamW(0.01, weight_decay=0.05),
+    lambda: optimizers.RMSprop(0.01),
+]
+
+
+def _fused_run(make, dtype, per_variable):
+    """Four steps on four variables (one empty, one 0-d, one with a constraint); with
+    ``per_variable`` the fused path is switched off by replacing update_steps on the instance."""
+    rng = np.random.default_rng(5)
+    shapes = [(4, 3), (0,), (), (5,)]
+    variables = [ops.Variable(np.array(rng.standard_normal(s), dtype=dtype),
+                              constraint=constraints.NonNeg() if i == 3 else None) for i, s in enumerate(shapes)]
+    opt = make()
+    if per_variable:
+        opt.update_steps = lambda grads, vs, lr: [opt.update_step(g, v, lr) for g, v in zip(grads, vs)]
+    for _ in range(4):
+        grads = [ops.convert_to_tensor(np.array(rng.standard_normal(s), dtype=dtype)) for s in shapes]
+        opt.apply_gradients(zip(grads, variables))
+    state = opt.get_slot_state(variables)
+    return [v.numpy() for v in variables], state
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", range(len(_FUSED_CASES)))
+def test_fused_update_equals_one_update_per_variable(case, dtype):
+    (fused, fused_state), (single, single_state) = (_fused_run(_FUSED_CASES[case], dtype, per_variable)
+                                                    for per_variable in (False, True))
+    for a, b in zip(fused, single):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert fused_state.keys() == single_state.keys()
+    for key in fused_state:
+        np.testing.assert_array_equal(fused_state[key], single_state[key], err_msg=key)
+
+
+def test_an_overridden_update_step_is_called_for_each_variable():
+    calls = []
+
+    class Logged(optimizers.SGD):
+        def update_step(self, grad, var, lr):
+            calls.append(var.shape)
+            super().update_step(grad, var, lr)
+
+    a, b = _var([1.0, 2.0]), _var([[3.0]])
+    Logged(0.5).apply_gradients([(np.array([1.0, 1.0]), a), (np.array([[2.0]]), b)])
+    assert calls == [(2,), (1, 1)]
+    np.testing.assert_array_equal(a.numpy(), [0.5, 1.5])
+    np.testing.assert_array_equal(b.numpy(), [[2.0]])
+    opt = optimizers.Adam()  # replaced on the instance: also honoured
+    opt.update_step = lambda grad, var, lr: calls.append("instance")
+    opt.apply_gradients([(np.array([1.0, 1.0]), a)])
+    assert calls[-1] == "instance" and a.numpy().tolist() == [0.5, 1.5]
+
+
+def test_a_variable_listed_twice_is_decayed_updated_and_constrained_in_turn():
+    """Per entry: decay, update, constraint, as the per-variable loop always did."""
+    v = _var([1.0], constraint=lambda w: ops.multiply(w, 0.5))  # order-sensitive on purpose
+    optimizers.SGD(0.1, weight_decay=0.5).apply_gradients([(np.array([0.25]), v), (np.array([-0.5]), v)])
+    p = 1.0
+    for g in (0.25, -0.5):
+        p -= p * 0.1 * 0.5
+        p -= 0.1 * g
+        p *= 0.5
+    np.testing.assert_allclose(v.numpy(), [p], rtol=1e-15)  # 0.2446875; stage by stage gives 0.231875

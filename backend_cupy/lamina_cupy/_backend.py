@@ -335,16 +335,18 @@ class CupyBackend(ArrayBackend):
         super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
 
     # --- several parameters per launch (the optimizers' update_steps) ------------------------
-    def _update_many(self, rule: int, flag: int, single: Any, native: Any, columns: list,
-                     scalars: tuple) -> int:
+    def _update_many(self, rule: int, flag: int, single: str, columns: list, scalars: tuple) -> int:
         """Run ``lamina_update_many_f32`` (kernels/optimizers.cu) over ``columns`` (params, grads
         and three state columns, one entry per parameter; a rule's unused column repeats the
         params) in launches of ``_SLOTS`` parameters. Returns how many leading parameters it
-        updated: all, or fewer when the arrays are not float32 arrays a kernel takes, a subclass
-        replaced the one-parameter update (``single`` is not ``native``), or a launch failed; the
-        caller updates the rest one parameter at a time."""
+        updated: all, or fewer when the arrays are not float32 arrays a kernel takes, a parameter
+        appears twice, a subclass replaced the one-parameter update (the method named ``single``),
+        or a launch failed; the caller updates the rest one parameter at a time."""
         params = columns[0]
-        if not params or getattr(single, "__func__", None) is not native:
+        # the class's method, not the instance's: see lamina_numpy's NumpyBackend._fused
+        if not params or getattr(type(self), single) is not getattr(CupyBackend, single):
+            return 0
+        if len({id(p) for p in params}) != len(params):  # one parameter twice: planes would race
             return 0
         for i in range(len(params)):
             if self._fusable(*(col[i] for col in columns)) != "f32":
@@ -367,14 +369,14 @@ class CupyBackend(ArrayBackend):
     def sgd_update_many(self, params, grads, velocities, lr, momentum, nesterov):
         mode = 0 if velocities is None else (2 if nesterov else 1)
         u = params if velocities is None else velocities  # not read in mode 0
-        done = self._update_many(0, mode, self.sgd_update, CupyBackend.sgd_update,
+        done = self._update_many(0, mode, "sgd_update",
                                  [params, grads, u, params, params], (lr, momentum, 0.0, 0.0))
         if done < len(params):
             super().sgd_update_many(params[done:], grads[done:], None if velocities is None else velocities[done:],
                                     lr, momentum, nesterov)
 
     def adam_update_many(self, params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
-        done = self._update_many(1, vhats is not None, self.adam_update, CupyBackend.adam_update,
+        done = self._update_many(1, vhats is not None, "adam_update",
                                  [params, grads, ms, vs, params if vhats is None else vhats],
                                  (alpha, 1.0 - beta_1, 1.0 - beta_2, epsilon))
         if done < len(params):
@@ -382,7 +384,7 @@ class CupyBackend(ArrayBackend):
                                      None if vhats is None else vhats[done:], alpha, beta_1, beta_2, epsilon)
 
     def rmsprop_update_many(self, params, grads, velocities, lr, rho, epsilon):
-        done = self._update_many(2, 0, self.rmsprop_update, CupyBackend.rmsprop_update,
+        done = self._update_many(2, 0, "rmsprop_update",
                                  [params, grads, velocities, params, params], (lr, rho, 1.0 - rho, epsilon))
         if done < len(params):
             super().rmsprop_update_many(params[done:], grads[done:], velocities[done:], lr, rho, epsilon)

@@ -74,6 +74,15 @@ bool same(const Buffer& first, const Buffer& other, const char* what, bool dtype
     return true;
 }
 
+// A gradient or state of another shape but the same length is an error, as in the per-parameter
+// code (which would fail to broadcast it), not something to apply flat.
+bool same_shape(const Buffer& param, const Buffer& other, const char* what) {
+    bool ok = other.view.ndim == param.view.ndim;
+    for (int d = 0; ok && d < param.view.ndim; ++d) ok = other.view.shape[d] == param.view.shape[d];
+    if (!ok) PyErr_Format(PyExc_ValueError, "%s must have the parameter's shape", what);
+    return ok;
+}
+
 // --- optimizer updates, any number of parameters per call ---------------------------------------
 // Each update takes sequences (one entry per parameter) of the arrays it reads and writes. Entry i
 // of every sequence belongs to parameter i and must match its dtype and length; all parameters
@@ -114,7 +123,7 @@ bool take_arrays(PyObject* const* seqs, const char* const* names, int k, int req
             if (!fast[j]) continue;
             Buffer& b = out.at(i, j);
             ok = take(PySequence_Fast_GET_ITEM(fast[j], i), b, names[j], j != 1) &&
-                 same(j ? out.at(i, 0) : out.at(0, 0), b, names[j], j == 0);
+                 same(j ? out.at(i, 0) : out.at(0, 0), b, names[j], j == 0) && (j == 0 || same_shape(out.at(i, 0), b, names[j]));
         }
     }
     for (int j = 0; j < k; ++j) Py_XDECREF(fast[j]);

@@ -366,6 +366,9 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
         raise ValueError(f"lstm_sequence needs xk (time >= 1, batch, 4 * units), h0 and c0 (batch, units) and "
                          f"recurrent_kernel (units, 4 * units); got xk {xk.shape}, h0 {h0.shape}, c0 {c0.shape}, "
                          f"recurrent_kernel {rk.shape}.")
+    if len({xk.dtype, h0.dtype, c0.dtype, rk.dtype}) != 1:
+        raise TypeError(f"lstm_sequence needs one dtype for xk, h0, c0 and recurrent_kernel; got {xk.dtype}, "
+                        f"{h0.dtype}, {c0.dtype} and {rk.dtype}: cast them to one (e.g. ops.cast(h0, xk.dtype)).")
     be = B()
     steps, batch, units = xk.shape[0], xk.shape[1], rk.shape[0]
     # hs[t] is h after step t and hs_prev[t] the h step t read: both views of one buffer.

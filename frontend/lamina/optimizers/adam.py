@@ -37,10 +37,11 @@ class Adam(Optimizer):
                                          self._alpha(lr), self.beta_1, self.beta_2, self.epsilon)
 
     def update_steps(self, grads, variables, lr):
-        if not self._fused(Adam.update_step, variables):
+        update_many = self._fused(Adam.update_step, variables, "adam_update_many")
+        if update_many is None:
             return super().update_steps(grads, variables, lr)
         vhats = [self.slot(v, "vhat") for v in variables] if self.amsgrad else None
-        ops.backend_object().adam_update_many(
+        update_many(
             [v.value for v in variables], grads, [self.slot(v, "m") for v in variables],
             [self.slot(v, "v") for v in variables], vhats, self._alpha(lr), self.beta_1, self.beta_2,
             self.epsilon)

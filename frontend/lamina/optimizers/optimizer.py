@@ -208,16 +208,29 @@ class Optimizer:
         be = ops.backend_object()
         self._prepare_step()
         variables = [var for _, var in pairs]
-        # Each variable's decay, update and constraint touch only that variable, so doing each
-        # stage for all of them at once (one fused update) gives the per-variable results.
-        for var in variables:
-            if self._decays(var):  # Keras 3: p -= p * wd * lr, before the update rule
-                be.subtract(var.value, be.multiply(var.value, lr * self.weight_decay), out=var.value)
-        self.update_steps(grads, variables, lr)
-        for var in variables:
-            if var.constraint is not None:
-                var.assign(var.constraint(var))
+        if len({id(v) for v in variables}) == len(variables):
+            # Each variable's decay, update and constraint touch only that variable, so doing each
+            # stage for all of them at once (one fused update) gives the per-variable results.
+            for var in variables:
+                self._decay(var, lr, be)
+            self.update_steps(grads, variables, lr)
+            for var in variables:
+                self._constrain(var)
+        else:  # a variable listed twice: each entry's decay, update and constraint in turn
+            for g, var in zip(grads, variables):
+                self._decay(var, lr, be)
+                self.update_step(g, var, lr)
+                self._constrain(var)
         self.iterations += 1
+
+    def _decay(self, var: ops.Variable, lr: float, be: Any) -> None:
+        if self._decays(var):  # Keras 3: p -= p * wd * lr, before the update rule
+            be.subtract(var.value, be.multiply(var.value, lr * self.weight_decay), out=var.value)
+
+    @staticmethod
+    def _constrain(var: ops.Variable) -> None:
+        if var.constraint is not None:
+            var.assign(var.constraint(var))
 
     def apply(self, grads: list[Any], variables: list[ops.Variable]) -> None:
         self.apply_gradients(zip(grads, variables))
@@ -235,12 +248,17 @@ class Optimizer:
         for g, var in zip(grads, variables):
             self.update_step(g, var, lr)
 
-    def _fused(self, own_step: Any, variables: list[ops.Variable]) -> bool:
-        """Whether ``update_steps`` may hand all variables to one backend call: the subclass
-        has not replaced ``update_step`` (``own_step``, the class's function) and no variable
-        appears twice (a fused launch would update it in parallel, not twice in turn)."""
-        return (type(self).update_step is own_step
-                and len({id(v) for v in variables}) == len(variables))
+    def _fused(self, own_step: Any, variables: list[ops.Variable], op: str) -> Any:
+        """The backend's ``op`` (e.g. ``"sgd_update_many"``) when ``update_steps`` may hand all
+        variables to it in one call, else None: ``update_step`` is still ``own_step`` (not
+        replaced by a subclass or on the instance), no variable appears twice (a fused launch
+        would update it in parallel, not twice in turn), and the backend has the op (a protocol
+        implementation that does not derive from ``ArrayBackend`` may lack it)."""
+        if getattr(self.update_step, "__func__", None) is not own_step:
+            return None
+        if len({id(v) for v in variables}) != len(variables):
+            return None
+        return getattr(ops.backend_object(), op, None)
 
     # --- config ------------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -28,11 +28,11 @@ class RMSprop(Optimizer):
         ops.backend_object().rmsprop_update(var.value, grad, self.slot(var, "velocity"), lr, self.rho, self.epsilon)
 
     def update_steps(self, grads, variables, lr):
-        if not self._fused(RMSprop.update_step, variables):
+        update_many = self._fused(RMSprop.update_step, variables, "rmsprop_update_many")
+        if update_many is None:
             return super().update_steps(grads, variables, lr)
-        ops.backend_object().rmsprop_update_many([v.value for v in variables], grads,
-                                                 [self.slot(v, "velocity") for v in variables], lr,
-                                                 self.rho, self.epsilon)
+        update_many([v.value for v in variables], grads, [self.slot(v, "velocity") for v in variables], lr,
+                    self.rho, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

@@ -36,11 +36,11 @@ class SGD(Optimizer):
         ops.backend_object().sgd_update(var.value, grad, velocity, lr, self.momentum, self.nesterov)
 
     def update_steps(self, grads, variables, lr):
-        if not self._fused(SGD.update_step, variables):
+        update_many = self._fused(SGD.update_step, variables, "sgd_update_many")
+        if update_many is None:
             return super().update_steps(grads, variables, lr)
         velocities = [self.slot(v, "momentum") for v in variables] if self.momentum else None
-        ops.backend_object().sgd_update_many([v.value for v in variables], grads, velocities, lr,
-                                             self.momentum, self.nesterov)
+        update_many([v.value for v in variables], grads, velocities, lr, self.momentum, self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

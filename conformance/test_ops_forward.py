@@ -220,6 +220,49 @@ def test_ops_lstm_sequence_equals_step_loop(backend, dtype, tracked):
         assert_close(got, want, 64 * eps(dtype) * scale, f"ops.lstm_sequence {name} {dtype}", dtype=dtype)
 
 
+def _gru_loop(xk, h, r, rb, units):
+    """The GRU layer's step (reset_after) op by op, over all of xk's steps: (hs, h)."""
+    def block(a, k):
+        return ops.getitem(a, (slice(None), slice(k * units, (k + 1) * units)))
+    seq = []
+    for t in range(xk.shape[0]):
+        x_t = ops.getitem(xk, t)
+        inner = ops.matmul(h, r)
+        if rb is not None:
+            inner = ops.add(inner, rb)
+        z = ops.sigmoid(ops.add(block(x_t, 0), block(inner, 0)))
+        rr = ops.sigmoid(ops.add(block(x_t, 1), block(inner, 1)))
+        hh = ops.tanh(ops.add(block(x_t, 2), ops.multiply(rr, block(inner, 2))))
+        h = ops.add(ops.multiply(z, h), ops.multiply(ops.subtract(1.0, z), hh))
+        seq.append(h)
+    return ops.stack(seq), h
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_ops_gru_sequence_equals_step_loop(backend, dtype, bias):
+    """ops.gru_sequence's outputs are the GRU step loop's to the bit; its gradients agree within a
+    few ulp (the recurrent kernel's and bias' are one product and one sum over all steps)."""
+    rng = rng_for("ops-gru-sequence", bias, dtype)
+    steps, batch, units = 5, 3, 4
+    shapes = ((steps, batch, 3 * units), (batch, units), (units, 3 * units), (3 * units,))
+    arrays = [backend.asarray(sample(real(-1.5, 1.5), rng, shape, dtype)) for shape in shapes]
+    results = []
+    for fused in (True, False):
+        xk, h0, r, rb = (ops.Variable(a) for a in arrays)
+        rb = rb if bias else None
+        with ops.GradientTape() as tape:
+            hs, h = ops.gru_sequence(xk, h0, r, rb) if fused else _gru_loop(xk, h0, r, rb, units)
+            loss = ops.add(ops.sum(ops.multiply(hs, ops.cos(hs))), ops.sum(ops.square(h)))
+        sources = [xk, h0, r] + ([rb] if bias else [])
+        results.append([hs.numpy(), h.numpy()] + [g.numpy() for g in tape.gradient(loss, sources)])
+    for name, got, want in zip(("hs", "h"), results[0][:2], results[1][:2]):
+        assert_exact(got, want, f"ops.gru_sequence {name} {dtype}", dtype=dtype)
+    for name, got, want in zip(("d/dxk", "d/dh0", "d/dR", "d/dbias"), results[0][2:], results[1][2:]):
+        want = np.asarray(want, np.float64)
+        scale = np.abs(want) + (np.abs(want).max() if name in ("d/dR", "d/dbias") else 1.0)  # sums over steps
+        assert_close(got, want, 64 * eps(dtype) * scale, f"ops.gru_sequence {name} {dtype}", dtype=dtype)
+
+
 def _cce_composition(t, p, axis):
     """Keras' definition, op by op: renormalise, clip to [epsilon, 1 - epsilon], -sum(t log p)."""
     p = ops.divide(p, ops.sum(p, axis=axis, keepdims=True))

@@ -468,6 +468,31 @@ def _loop_and_fused(layer_factory, x):
     return fused, layer(x)
 
 
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+def test_float64_inputs_to_a_float32_layer_take_the_step_loop(layer_class):
+    """Mixed dtypes (promoted by the loop's ops) are not for the one-dtype whole-sequence op."""
+    x = RNG.standard_normal((2, 3, 4))
+    layer = layer_class(5)
+    y = layer(x)
+    layer._whole_sequence = lambda xk, states: None
+    assert y.dtype == "float64" and _np(y).tobytes() == _np(layer(x)).tobytes()
+
+
+def test_gru_whole_sequence_gradients_equal_the_step_loop():
+    x = ops.Variable(RNG.standard_normal((3, 5, 4)))
+    layer = GRU(6, return_sequences=True, dtype="float64")
+    grads = []
+    for fused in (True, False):
+        if not fused:
+            layer._whole_sequence = lambda xk, states: None
+        with ops.GradientTape() as tape:
+            y = layer(x)
+            loss = ops.sum(ops.multiply(y, ops.sin(y)))
+        grads.append([_np(g) for g in tape.gradient(loss, [x] + layer.trainable_weights)])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
 def test_lstm_subclass_with_its_own_step_hook_runs_the_step_loop():
     class ScaledRecurrent(LSTM):
         def _recurrent(self, h):
@@ -485,11 +510,12 @@ def test_lstm_subclass_with_its_own_step_hook_runs_the_step_loop():
     assert np.abs(got - plain).max() > 1e-3  # the hook changed the result
 
 
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
 @pytest.mark.parametrize("kwargs", [{}, {"return_sequences": True, "go_backwards": True},
-                                    {"return_state": True}])
-def test_lstm_whole_sequence_values_equal_the_step_loop_bit_for_bit(kwargs):
+                                    {"return_state": True}, {"use_bias": False}])
+def test_whole_sequence_values_equal_the_step_loop_bit_for_bit(layer_class, kwargs):
     x = RNG.standard_normal((4, 6, 3)).astype("float32")
-    layer = LSTM(5, **kwargs)
+    layer = layer_class(5, **kwargs)
     fused = layer(x)
     layer._whole_sequence = lambda xk, states: None
     loop = layer(x)

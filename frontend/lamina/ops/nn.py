@@ -401,3 +401,81 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
                              be.reshape(dz_all, (steps * batch, 4 * units)))
         return dz_all, (dh if h0._tracked else None), (dc if c0._tracked else None), d_rk
     return make_outputs((hs, be.getitem(buf, steps), carries[-1]), (xk, h0, c0, rk), vjp)
+
+
+def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = None) -> tuple[Tensor, Tensor]:
+    """Keras' GRU layer (``reset_after=True``, default activations, no mask, no recurrent dropout)
+    over a whole sequence as one recorded op.
+
+    Args:
+        xk: ``(time, batch, 3 * units)``, each step's ``x_t @ kernel + input_bias``, time-major, in
+            the order the steps run (reverse it first for ``go_backwards``).
+        h0: the initial state, ``(batch, units)``.
+        recurrent_kernel: ``(units, 3 * units)``; recurrent_bias: ``(3 * units,)`` or None.
+
+    Returns ``(hs, h)``: every step's ``h`` as ``(time, batch, units)``, and the final state. Each
+    step computes, with ``u = h @ recurrent_kernel + recurrent_bias`` split into blocks z, r, h:
+    ``z = sigmoid(x_z + u_z)``, ``r = sigmoid(x_r + u_r)``, ``hh = tanh(x_h + r * u_h)``,
+    ``h = z * h + (1 - z) * hh``: the layer's step operations in their order, so the values are
+    bit for bit the step loop's. The backward pass runs the steps in reverse with one product per
+    step for the state's gradient; the recurrent kernel's and bias' gradients are one product and
+    one sum over all steps at the end (rounding within a few ulp of the loop's).
+    """
+    xk, h0, rk = (convert_to_tensor(a) for a in (xk, h0, recurrent_kernel))
+    rb = None if recurrent_bias is None else convert_to_tensor(recurrent_bias)
+    units = rk.shape[0] if rk.ndim == 2 else -1
+    if xk.ndim != 3 or rk.ndim != 2 or rk.shape[1] != 3 * units or xk.shape[2] != rk.shape[1] \
+            or h0.shape != (xk.shape[1], units) or xk.shape[0] < 1 or (rb is not None and rb.shape != (3 * units,)):
+        raise ValueError(f"gru_sequence needs xk (time >= 1, batch, 3 * units), h0 (batch, units), recurrent_kernel "
+                         f"(units, 3 * units) and recurrent_bias (3 * units,) or None; got xk {xk.shape}, h0 "
+                         f"{h0.shape}, recurrent_kernel {rk.shape}, recurrent_bias {None if rb is None else rb.shape}.")
+    dtypes = {xk.dtype, h0.dtype, rk.dtype} | ({rb.dtype} if rb is not None else set())
+    if len(dtypes) != 1:
+        raise TypeError(f"gru_sequence needs one dtype for all its inputs; got {sorted(dtypes)}: cast them to one "
+                        "(e.g. ops.cast(h0, xk.dtype)).")
+    be = B()
+    steps, batch = xk.shape[0], xk.shape[1]
+    buf = be.empty((steps + 1, batch, units), xk.dtype)  # buf[t]: the h step t reads; buf[t + 1]: its output
+    be.assign(be.getitem(buf, 0), h0.value)
+    saved = []
+    for t in range(steps):
+        x_t, h = be.getitem(xk.value, t), be.getitem(buf, t)
+        inner = be.matmul(h, rk.value)
+        if rb is not None:
+            inner = be.add(inner, rb.value)
+        z = be.sigmoid(be.add(_gate_block(x_t, 0, units, 1), _gate_block(inner, 0, units, 1)))
+        r = be.sigmoid(be.add(_gate_block(x_t, 1, units, 1), _gate_block(inner, 1, units, 1)))
+        inner_h = _gate_block(inner, 2, units, 1)
+        hh = be.tanh(be.add(_gate_block(x_t, 2, units, 1), be.multiply(r, inner_h)))
+        be.add(be.multiply(z, h), be.multiply(be.subtract(1.0, z), hh), out=be.getitem(buf, t + 1))
+        saved.append((z, r, hh, inner_h))
+
+    def vjp(grads):
+        g_hs, g_h = grads  # either may be None
+        d_x = be.empty(xk.shape, xk.dtype)
+        d_inner = be.empty(xk.shape, xk.dtype)  # gradient at u = h @ recurrent_kernel + recurrent_bias
+        rk_t = be.transpose(rk.value)
+        dh = g_h
+        for t in range(steps - 1, -1, -1):
+            if g_hs is not None:
+                step_grad = be.getitem(g_hs, t)
+                dh = step_grad if dh is None else be.add(dh, step_grad)
+            z, r, hh, inner_h = saved[t]
+            h_prev, dx, du = be.getitem(buf, t), be.getitem(d_x, t), be.getitem(d_inner, t)
+            d_pre_h = be.tanh_grad(hh, be.multiply(dh, be.subtract(1.0, z)), out=_gate_block(dx, 2, units, 1))
+            _sigmoid_grad(z, be.multiply(dh, be.subtract(h_prev, hh)), out=_gate_block(du, 0, units, 1))
+            _sigmoid_grad(r, be.multiply(d_pre_h, inner_h), out=_gate_block(du, 1, units, 1))
+            be.multiply(d_pre_h, r, out=_gate_block(du, 2, units, 1))
+            be.assign(be.getitem(dx, (slice(None), slice(0, 2 * units))), be.getitem(du, (slice(None), slice(0, 2 * units))))
+            direct = be.multiply(dh, z)  # through h = z * h_prev + ...
+            dh = be.add(direct, be.matmul(du, rk_t)) if (t or h0._tracked) else None
+        flat = be.reshape(d_inner, (steps * batch, 3 * units))
+        d_rk = None
+        if rk._tracked:
+            d_rk = be.matmul(be.transpose(be.reshape(be.getitem(buf, slice(0, steps)), (steps * batch, units))), flat)
+        d_rb = be.sum(flat, axis=0) if rb is not None and rb._tracked else None
+        return d_x, (dh if h0._tracked else None), d_rk, d_rb
+    inputs = (xk, h0, rk) if rb is None else (xk, h0, rk, rb)
+    outputs = make_outputs((be.getitem(buf, slice(1, None)), be.getitem(buf, steps)), inputs,
+                           vjp if rb is not None else (lambda grads: vjp(grads)[:3]))
+    return outputs[0], outputs[1]

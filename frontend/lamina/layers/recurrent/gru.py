@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import ops
+from ... import activations, ops
 from .rnn import BaseRNN
 
 
@@ -86,6 +86,17 @@ class GRU(BaseRNN):
             hh = act(ops.add(self._gate(xk_t, 2), ops.matmul(ops.multiply(r, h), self._kernel_h)))
         h = ops.add(ops.multiply(z, h), ops.multiply(ops.subtract(1.0, z), hh))
         return h, [h]
+
+    def _whole_sequence(self, xk, states):
+        # Keras 3's cell itself (reset_after, default activations, no subclass hook changing a step)
+        if not (self.reset_after and self.activation is activations.tanh
+                and self.recurrent_activation is activations.sigmoid
+                and self._hooks_of(GRU, xk, states[0], self.recurrent_kernel, self._recurrent_bias)):
+            return None
+        if self.go_backwards:
+            xk = ops.getitem(xk, slice(None, None, -1))
+        hs, h = ops.gru_sequence(xk, states[0], self.recurrent_kernel, self._recurrent_bias)
+        return hs, [h]
 
     def get_config(self) -> dict:
         config = super().get_config()

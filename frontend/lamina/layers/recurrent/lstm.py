@@ -97,8 +97,7 @@ class LSTM(LSTMGates, BaseRNN):
         # Only Keras' cell itself: default activations, and no subclass hook that changes a step.
         if not (self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid):
             return None
-        cls = type(self)
-        if cls._step is not LSTMGates._step or cls._recurrent is not BaseRNN._recurrent or cls._gate is not BaseRNN._gate:
+        if not self._hooks_of(LSTM, xk, *states, self.recurrent_kernel):
             return None
         if self.go_backwards:
             xk = ops.getitem(xk, slice(None, None, -1))

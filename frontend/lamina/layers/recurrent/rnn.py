@@ -230,10 +230,23 @@ class BaseRNN(Layer):
         raise NotImplementedError
 
     def _whole_sequence(self, xk: ops.Tensor, states: list) -> tuple | None:
-        """``(hs, final states)`` from one op over all steps, where the layer has one (``LSTM``
-        with its default activations); None runs the step loop. ``hs`` is time-major, in the order
-        the steps ran. Called only without a mask and without recurrent dropout."""
+        """``(hs, final states)`` from one op over all steps, where the layer has one (``LSTM``;
+        ``GRU`` with ``reset_after``; both with their default activations); None runs the step
+        loop. ``hs`` is time-major, in the order the steps ran. Called only without a mask and
+        without recurrent dropout, after ``_prepare_step``."""
         return None
+
+    _STEP_HOOKS = ("_step", "_recurrent", "_gate", "_prepare_step")
+
+    def _hooks_of(self, owner: type, *tensors: Any) -> bool:
+        """Whether the whole-sequence op may replace the loop: every step hook is still
+        ``owner``'s (the class whose ``_whole_sequence`` does that class's step; a subclass that
+        changes a step must run the loop, which calls it), and ``tensors`` (the op's inputs) share
+        one dtype (the loop promotes mixed ones, e.g. float64 inputs to a float32 layer)."""
+        cls = type(self)
+        if not all(getattr(cls, name) is getattr(owner, name) for name in self._STEP_HOOKS):
+            return False
+        return len({t.dtype for t in tensors if t is not None}) <= 1
 
     # --- calling -------------------------------------------------------------------------
     def __call__(self, inputs: Any, training: bool | None = None, initial_state: Any = None, **kwargs: Any) -> Any:

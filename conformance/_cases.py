@@ -430,6 +430,11 @@ GRAD_CASES = (
        ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
     _g("lstm_sequence_hs_and_final_c", _lstm_hs_and_c, ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
     _g("lstm_sequence_final_h_and_c", _lstm_h_times_c, ((3, 2, 8), _R), ((2, 2), _R), ((2, 2), _R), ((2, 8), _R)),
+    _g("simple_rnn_sequence", lambda xk, h, r: ops.concatenate([ops.reshape(o, (-1,)) for o in
+                                                                ops.simple_rnn_sequence(xk, h, r)], axis=0),
+       ((3, 2, 3), _R), ((2, 3), _R), ((3, 3), _R)),
+    _g("simple_rnn_sequence_final_h", lambda xk, h, r: ops.simple_rnn_sequence(xk, h, r)[1],
+       ((4, 1, 2), _R), ((1, 2), _R), ((2, 2), _R)),
     _g("gru_sequence", lambda xk, h, r, b: ops.concatenate([ops.reshape(o, (-1,)) for o in ops.gru_sequence(xk, h, r, b)],
                                                           axis=0),
        ((3, 2, 6), _R), ((2, 2), _R), ((2, 6), _R), ((6,), _R)),

@@ -34,6 +34,7 @@ OPS_COVERAGE = {
     "lstm_cell": "test_ops_forward.py::test_ops_lstm_cell_equals_composition + test_ops_gradients.py::test_gradient",
     "lstm_sequence": "test_ops_forward.py::test_ops_lstm_sequence_equals_step_loop + test_ops_gradients.py::test_gradient",
     "gru_sequence": "test_ops_forward.py::test_ops_gru_sequence_equals_step_loop + test_ops_gradients.py::test_gradient",
+    "simple_rnn_sequence": "test_ops_forward.py::test_ops_simple_rnn_sequence_equals_step_loop + test_ops_gradients.py::test_gradient",
     "DENSE_ACTIVATIONS": "test_ops_forward.py::test_ops_dense_equals_composition",
     "dot": "test_ops_forward.py::test_ops_matmul + test_ops_gradients.py::test_gradient",
     **{n: "test_ops_forward.py::test_ops_shapes + test_ops_gradients.py::test_gradient"

@@ -263,6 +263,35 @@ def test_ops_gru_sequence_equals_step_loop(backend, dtype, bias):
         assert_close(got, want, 64 * eps(dtype) * scale, f"ops.gru_sequence {name} {dtype}", dtype=dtype)
 
 
+def test_ops_simple_rnn_sequence_equals_step_loop(backend, dtype):
+    """ops.simple_rnn_sequence's outputs are the loop's tanh(xk[t] + h @ R) to the bit; gradients
+    within a few ulp (the recurrent kernel's is one product over all steps)."""
+    rng = rng_for("ops-simple-rnn-sequence", dtype)
+    steps, batch, units = 6, 3, 4
+    arrays = [backend.asarray(sample(real(-1.5, 1.5), rng, shape, dtype))
+              for shape in ((steps, batch, units), (batch, units), (units, units))]
+    results = []
+    for fused in (True, False):
+        xk, h0, r = (ops.Variable(a) for a in arrays)
+        with ops.GradientTape() as tape:
+            if fused:
+                hs, h = ops.simple_rnn_sequence(xk, h0, r)
+            else:
+                h, seq = h0, []
+                for t in range(steps):
+                    h = ops.tanh(ops.add(ops.getitem(xk, t), ops.matmul(h, r)))
+                    seq.append(h)
+                hs = ops.stack(seq)
+            loss = ops.add(ops.sum(ops.multiply(hs, ops.cos(hs))), ops.sum(ops.square(h)))
+        results.append([hs.numpy(), h.numpy()] + [g.numpy() for g in tape.gradient(loss, [xk, h0, r])])
+    for name, got, want in zip(("hs", "h"), results[0][:2], results[1][:2]):
+        assert_exact(got, want, f"ops.simple_rnn_sequence {name} {dtype}", dtype=dtype)
+    for name, got, want in zip(("d/dxk", "d/dh0", "d/dR"), results[0][2:], results[1][2:]):
+        want = np.asarray(want, np.float64)
+        scale = np.abs(want) + (np.abs(want).max() if name == "d/dR" else 1.0)
+        assert_close(got, want, 64 * eps(dtype) * scale, f"ops.simple_rnn_sequence {name} {dtype}", dtype=dtype)
+
+
 def _cce_composition(t, p, axis):
     """Keras' definition, op by op: renormalise, clip to [epsilon, 1 - epsilon], -sum(t log p)."""
     p = ops.divide(p, ops.sum(p, axis=axis, keepdims=True))

@@ -468,7 +468,7 @@ def _loop_and_fused(layer_factory, x):
     return fused, layer(x)
 
 
-@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+@pytest.mark.parametrize("layer_class", [LSTM, GRU, SimpleRNN])
 def test_float64_inputs_to_a_float32_layer_take_the_step_loop(layer_class):
     """Mixed dtypes (promoted by the loop's ops) are not for the one-dtype whole-sequence op."""
     x = RNG.standard_normal((2, 3, 4))
@@ -478,9 +478,10 @@ def test_float64_inputs_to_a_float32_layer_take_the_step_loop(layer_class):
     assert y.dtype == "float64" and _np(y).tobytes() == _np(layer(x)).tobytes()
 
 
-def test_gru_whole_sequence_gradients_equal_the_step_loop():
+@pytest.mark.parametrize("layer_class", [GRU, SimpleRNN])
+def test_whole_sequence_gradients_equal_the_step_loop(layer_class):
     x = ops.Variable(RNG.standard_normal((3, 5, 4)))
-    layer = GRU(6, return_sequences=True, dtype="float64")
+    layer = layer_class(6, return_sequences=True, dtype="float64")
     grads = []
     for fused in (True, False):
         if not fused:
@@ -510,7 +511,7 @@ def test_lstm_subclass_with_its_own_step_hook_runs_the_step_loop():
     assert np.abs(got - plain).max() > 1e-3  # the hook changed the result
 
 
-@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+@pytest.mark.parametrize("layer_class", [LSTM, GRU, SimpleRNN])
 @pytest.mark.parametrize("kwargs", [{}, {"return_sequences": True, "go_backwards": True},
                                     {"return_state": True}, {"use_bias": False}])
 def test_whole_sequence_values_equal_the_step_loop_bit_for_bit(layer_class, kwargs):

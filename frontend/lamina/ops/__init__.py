@@ -8,7 +8,7 @@ from .core import (abs, add, argmax, argmin, broadcast_to, cast, clip, concatena
                    sqrt, square, squeeze, stack, std, stop_gradient, subtract, sum, take, transpose,
                    unbroadcast, var, where, zeros, zeros_like)
 from .conv import average_pool, conv, conv_transpose, depthwise_conv, max_pool, separable_conv  # noqa: F401
-from .nn import (DENSE_ACTIVATIONS, categorical_crossentropy, dense, dropout, elu, gelu, gru_sequence, hard_sigmoid, leaky_relu, log_softmax, lstm_cell, lstm_sequence, relu, selu, sigmoid,  # noqa: F401
+from .nn import (DENSE_ACTIVATIONS, categorical_crossentropy, dense, dropout, elu, gelu, gru_sequence, hard_sigmoid, leaky_relu, log_softmax, lstm_cell, lstm_sequence, relu, selu, sigmoid, simple_rnn_sequence,  # noqa: F401
                  silu, softmax, softplus, softsign, swish, tanh)
 from .random import SeedGenerator, random_normal, random_uniform, set_random_seed  # noqa: F401
 from .tape import B as backend_object  # noqa: F401

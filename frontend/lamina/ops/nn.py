@@ -366,14 +366,9 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
         raise ValueError(f"lstm_sequence needs xk (time >= 1, batch, 4 * units), h0 and c0 (batch, units) and "
                          f"recurrent_kernel (units, 4 * units); got xk {xk.shape}, h0 {h0.shape}, c0 {c0.shape}, "
                          f"recurrent_kernel {rk.shape}.")
-    if len({xk.dtype, h0.dtype, c0.dtype, rk.dtype}) != 1:
-        raise TypeError(f"lstm_sequence needs one dtype for xk, h0, c0 and recurrent_kernel; got {xk.dtype}, "
-                        f"{h0.dtype}, {c0.dtype} and {rk.dtype}: cast them to one (e.g. ops.cast(h0, xk.dtype)).")
+    buf = _sequence_buffer("lstm_sequence", xk, h0, c0, rk)
     be = B()
     steps, batch, units = xk.shape[0], xk.shape[1], rk.shape[0]
-    # hs[t] is h after step t and hs_prev[t] the h step t read: both views of one buffer.
-    buf = be.empty((steps + 1, batch, units), xk.dtype)
-    be.assign(be.getitem(buf, 0), h0.value)
     carries, saved = [c0.value], []
     for t in range(steps):
         z = be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value))
@@ -388,20 +383,88 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
         rk_t = be.transpose(rk.value)
         dh, dc = g_h, g_c
         for t in range(steps - 1, -1, -1):
-            if g_hs is not None:
-                step_grad = be.getitem(g_hs, t)
-                dh = step_grad if dh is None else be.add(dh, step_grad)
+            dh = _with_output_grad(dh, g_hs, t)
             dz = be.getitem(dz_all, t)
             dc = _lstm_backward(saved[t], carries[t], dh, dc, dz, units, 1)
             dc = be.multiply(dc, saved[t][1])  # to the carry step t read
             dh = be.matmul(dz, rk_t) if (t or h0._tracked) else None
-        d_rk = None
-        if rk._tracked:
-            d_rk = be.matmul(be.transpose(be.reshape(be.getitem(buf, slice(0, steps)), (steps * batch, units))),
-                             be.reshape(dz_all, (steps * batch, 4 * units)))
+        d_rk = _all_steps_product(buf, dz_all) if rk._tracked else None
         return dz_all, (dh if h0._tracked else None), (dc if c0._tracked else None), d_rk
     return make_outputs((hs, be.getitem(buf, steps), carries[-1]), (xk, h0, c0, rk), vjp)
 
+
+def simple_rnn_sequence(xk: Any, h0: Any, recurrent_kernel: Any) -> tuple[Tensor, Tensor]:
+    """Keras' SimpleRNN layer (tanh, no mask, no recurrent dropout) over a whole sequence as one
+    recorded op.
+
+    Args:
+        xk: ``(time, batch, units)``, each step's ``x_t @ kernel + bias``, time-major, in the order
+            the steps run (reverse it first for ``go_backwards``).
+        h0: the initial state, ``(batch, units)``. recurrent_kernel: ``(units, units)``.
+
+    Returns ``(hs, h)``: every step's ``h = tanh(xk[t] + h @ recurrent_kernel)`` as
+    ``(time, batch, units)`` (bit for bit the step loop's), and the final state. The backward pass
+    runs the steps in reverse with one product per step for the state's gradient; the recurrent
+    kernel's gradient is one product over all steps at the end.
+    """
+    xk, h0, rk = (convert_to_tensor(a) for a in (xk, h0, recurrent_kernel))
+    units = rk.shape[0] if rk.ndim == 2 else -1
+    if xk.ndim != 3 or rk.shape != (units, units) or xk.shape[2] != units or h0.shape != (xk.shape[1], units) \
+            or xk.shape[0] < 1:
+        raise ValueError(f"simple_rnn_sequence needs xk (time >= 1, batch, units), h0 (batch, units) and "
+                         f"recurrent_kernel (units, units); got xk {xk.shape}, h0 {h0.shape}, recurrent_kernel "
+                         f"{rk.shape}.")
+    buf = _sequence_buffer("simple_rnn_sequence", xk, h0, rk)
+    be = B()
+    steps, batch = xk.shape[0], xk.shape[1]
+    for t in range(steps):
+        be.tanh(be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value)), out=be.getitem(buf, t + 1))
+
+    def vjp(grads):
+        g_hs, g_h = grads  # either may be None
+        d_x = be.empty(xk.shape, xk.dtype)
+        rk_t = be.transpose(rk.value)
+        dh = g_h
+        for t in range(steps - 1, -1, -1):
+            dh = _with_output_grad(dh, g_hs, t)
+            d_pre = be.tanh_grad(be.getitem(buf, t + 1), dh, out=be.getitem(d_x, t))
+            dh = be.matmul(d_pre, rk_t) if (t or h0._tracked) else None
+        d_rk = _all_steps_product(buf, d_x) if rk._tracked else None
+        return d_x, (dh if h0._tracked else None), d_rk
+    return make_outputs((be.getitem(buf, slice(1, None)), be.getitem(buf, steps)), (xk, h0, rk), vjp)
+
+
+def _sequence_buffer(op: str, xk: Tensor, h0: Tensor, *others: Any) -> Any:
+    """The ``(time + 1, batch, units)`` state buffer of a whole-sequence op, ``h0`` in row 0: row
+    ``t`` is the state step ``t`` reads, row ``t + 1`` the one it writes (the outputs are views of
+    it). Raises TypeError unless every input has one dtype."""
+    dtypes = {xk.dtype, h0.dtype} | {o.dtype for o in others if o is not None}
+    if len(dtypes) != 1:
+        raise TypeError(f"{op} needs one dtype for all its inputs; got {sorted(dtypes)}: cast them to one "
+                        "(e.g. ops.cast(h0, xk.dtype)).")
+    be = B()
+    buf = be.empty((xk.shape[0] + 1,) + tuple(h0.shape), xk.dtype)
+    be.assign(be.getitem(buf, 0), h0.value)
+    return buf
+
+
+def _with_output_grad(dh: Any, g_hs: Any, t: int) -> Any:
+    """The state gradient at step ``t`` of a whole-sequence op's backward pass: ``dh`` (what came
+    back from step ``t + 1`` and the final state's gradient; None if nothing did) plus step ``t``'s
+    output gradient from ``g_hs`` (None when the sequence output got none)."""
+    if g_hs is None:
+        return dh
+    step_grad = B().getitem(g_hs, t)
+    return step_grad if dh is None else B().add(dh, step_grad)
+
+
+def _all_steps_product(buf: Any, d_pre: Any) -> Any:
+    """The recurrent kernel's gradient over all steps: ``states^T @ d_pre`` with the states each
+    step read (``buf[:-1]``) and the pre-activation gradients of all steps as rows."""
+    be = B()
+    steps, batch, units = buf.shape[0] - 1, buf.shape[1], buf.shape[2]
+    states = be.reshape(be.getitem(buf, slice(0, steps)), (steps * batch, units))
+    return be.matmul(be.transpose(states), be.reshape(d_pre, (steps * batch, d_pre.shape[-1])))
 
 def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = None) -> tuple[Tensor, Tensor]:
     """Keras' GRU layer (``reset_after=True``, default activations, no mask, no recurrent dropout)
@@ -429,14 +492,9 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
         raise ValueError(f"gru_sequence needs xk (time >= 1, batch, 3 * units), h0 (batch, units), recurrent_kernel "
                          f"(units, 3 * units) and recurrent_bias (3 * units,) or None; got xk {xk.shape}, h0 "
                          f"{h0.shape}, recurrent_kernel {rk.shape}, recurrent_bias {None if rb is None else rb.shape}.")
-    dtypes = {xk.dtype, h0.dtype, rk.dtype} | ({rb.dtype} if rb is not None else set())
-    if len(dtypes) != 1:
-        raise TypeError(f"gru_sequence needs one dtype for all its inputs; got {sorted(dtypes)}: cast them to one "
-                        "(e.g. ops.cast(h0, xk.dtype)).")
+    buf = _sequence_buffer("gru_sequence", xk, h0, rk, rb)
     be = B()
     steps, batch = xk.shape[0], xk.shape[1]
-    buf = be.empty((steps + 1, batch, units), xk.dtype)  # buf[t]: the h step t reads; buf[t + 1]: its output
-    be.assign(be.getitem(buf, 0), h0.value)
     saved = []
     for t in range(steps):
         x_t, h = be.getitem(xk.value, t), be.getitem(buf, t)
@@ -457,9 +515,7 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
         rk_t = be.transpose(rk.value)
         dh = g_h
         for t in range(steps - 1, -1, -1):
-            if g_hs is not None:
-                step_grad = be.getitem(g_hs, t)
-                dh = step_grad if dh is None else be.add(dh, step_grad)
+            dh = _with_output_grad(dh, g_hs, t)
             z, r, hh, inner_h = saved[t]
             h_prev, dx, du = be.getitem(buf, t), be.getitem(d_x, t), be.getitem(d_inner, t)
             d_pre_h = be.tanh_grad(hh, be.multiply(dh, be.subtract(1.0, z)), out=_gate_block(dx, 2, units, 1))
@@ -469,11 +525,8 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
             be.assign(be.getitem(dx, (slice(None), slice(0, 2 * units))), be.getitem(du, (slice(None), slice(0, 2 * units))))
             direct = be.multiply(dh, z)  # through h = z * h_prev + ...
             dh = be.add(direct, be.matmul(du, rk_t)) if (t or h0._tracked) else None
-        flat = be.reshape(d_inner, (steps * batch, 3 * units))
-        d_rk = None
-        if rk._tracked:
-            d_rk = be.matmul(be.transpose(be.reshape(be.getitem(buf, slice(0, steps)), (steps * batch, units))), flat)
-        d_rb = be.sum(flat, axis=0) if rb is not None and rb._tracked else None
+        d_rk = _all_steps_product(buf, d_inner) if rk._tracked else None
+        d_rb = be.sum(be.reshape(d_inner, (steps * batch, 3 * units)), axis=0) if rb is not None and rb._tracked else None
         return d_x, (dh if h0._tracked else None), d_rk, d_rb
     inputs = (xk, h0, rk) if rb is None else (xk, h0, rk, rb)
     outputs = make_outputs((be.getitem(buf, slice(1, None)), be.getitem(buf, steps)), inputs,

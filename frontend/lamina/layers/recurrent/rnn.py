@@ -231,7 +231,7 @@ class BaseRNN(Layer):
 
     def _whole_sequence(self, xk: ops.Tensor, states: list) -> tuple | None:
         """``(hs, final states)`` from one op over all steps, where the layer has one (``LSTM``;
-        ``GRU`` with ``reset_after``; both with their default activations); None runs the step
+        ``GRU`` with ``reset_after``; ``SimpleRNN``; all with their default activations); None runs the step
         loop. ``hs`` is time-major, in the order the steps ran. Called only without a mask and
         without recurrent dropout, after ``_prepare_step``."""
         return None

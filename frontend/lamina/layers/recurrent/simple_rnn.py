@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import ops
+from ... import activations, ops
 from .rnn import BaseRNN
 
 
@@ -60,6 +60,14 @@ class SimpleRNN(BaseRNN):
             h = ops.multiply(h, rec_mask)
         h = self.activation(ops.add(xk_t, ops.matmul(h, self.recurrent_kernel)))
         return h, [h]
+
+    def _whole_sequence(self, xk, states):
+        if not (self.activation is activations.tanh and self._hooks_of(SimpleRNN, xk, states[0], self.recurrent_kernel)):
+            return None
+        if self.go_backwards:
+            xk = ops.getitem(xk, slice(None, None, -1))
+        hs, h = ops.simple_rnn_sequence(xk, states[0], self.recurrent_kernel)
+        return hs, [h]
 
     def get_config(self) -> dict:
         config = super().get_config()

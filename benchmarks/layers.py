@@ -82,15 +82,18 @@ def lamina_conv_step(be, seed: int = 1):
     return step
 
 
-def lamina_lstm_model(seed: int = 1):
+def lamina_lstm_model(seed: int = 1, recurrent: str = "LSTM"):
+    """The LSTM workload's model; ``recurrent="GRU"`` or ``"SimpleRNN"`` swaps the recurrent layer
+    (pytest-benchmark cases only)."""
     import lamina
-    from lamina.layers import LSTM, Dense
+    from lamina import layers as lamina_layers
+    from lamina.layers import Dense
     from lamina.models import Sequential
     from lamina.optimizers import Adam
 
     lamina.utils.set_random_seed(seed)
     model = Sequential()
-    model.add(LSTM(LSTM_UNITS, input_shape=(LSTM_STEPS, LSTM_FEATURES)))
+    model.add(getattr(lamina_layers, recurrent)(LSTM_UNITS, input_shape=(LSTM_STEPS, LSTM_FEATURES)))
     model.add(Dense(LSTM_CLASSES, activation="softmax"))
     model.compile(loss="categorical_crossentropy", optimizer=Adam(learning_rate=1e-3))
     return model

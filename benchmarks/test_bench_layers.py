@@ -57,3 +57,12 @@ def test_lstm_step_torch_cpu(benchmark):
     step()
     loss = benchmark(step)
     assert np.isfinite(float(loss))
+
+
+@pytest.mark.benchmark(group="GRU(128) train step (128,28,28)")
+def test_gru_train_on_batch(benchmark, backend):
+    model = layers.lamina_lstm_model(recurrent="GRU")
+    xs, ys, _ = layers.lstm_batch()
+    model.train_on_batch(xs, ys)
+    loss = benchmark(_synced(backend, lambda: model.train_on_batch(xs, ys)))
+    assert np.isfinite(np.asarray(loss, dtype=float)).all()

@@ -100,6 +100,21 @@ def test_sgd_update_nesterov(benchmark, backend):
     _run(benchmark, backend, lambda: backend.sgd_update(p, g, v, 0.01, 0.9, True))
 
 
+@pytest.mark.benchmark(group="sgd_update W1's six parameters")
+@pytest.mark.parametrize("fused", [True, False], ids=["one-call", "per-parameter"])
+def test_sgd_update_all_w1_parameters(benchmark, backend, fused):
+    shapes = [(784, 500), (500,), (500, 500), (500,), (500, 10), (10,)]
+    params = [backend.asarray(_host(*s, scale=0.05)) for s in shapes]
+    grads = [backend.asarray(_host(*s, scale=0.01)) for s in shapes]
+    velocities = [backend.zeros(s, "float32") for s in shapes]
+
+    def per_parameter():
+        for p, g, v in zip(params, grads, velocities):
+            backend.sgd_update(p, g, v, 0.01, 0.9, True)
+    _run(benchmark, backend, (lambda: backend.sgd_update_many(params, grads, velocities, 0.01, 0.9, True))
+         if fused else per_parameter)
+
+
 @pytest.mark.benchmark(group="adam_update 784x500")
 def test_adam_update(benchmark, backend):
     p = backend.asarray(_host(784, 500, scale=0.05))

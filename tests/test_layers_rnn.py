@@ -458,73 +458,144 @@ def test_stateful_models_reset_states_and_need_a_batch_size():
         later.predict(x[:, :3], verbose=0)
 
 
-# --- the whole-sequence op (ops.lstm_sequence) and the step loop ---------------------------------
+# --- the whole-sequence ops (ops.lstm_sequence, gru_sequence, simple_rnn_sequence) and the loop ----
 
-def _loop_and_fused(layer_factory, x):
-    """Outputs of one layer through the whole-sequence op and, with it switched off, the loop."""
-    layer = layer_factory()
-    fused = layer(x)
+_SEQUENCE_OPS = {LSTM: "lstm_sequence", GRU: "gru_sequence", SimpleRNN: "simple_rnn_sequence"}
+
+
+@pytest.fixture
+def sequence_calls(monkeypatch):
+    """Counts calls of each whole-sequence op by name (the layers reach them through ``ops``)."""
+    calls = {name: 0 for name in _SEQUENCE_OPS.values()}
+    for name in calls:
+        def spy(*args, _name=name, _op=getattr(ops, name), **kwargs):
+            calls[_name] += 1
+            return _op(*args, **kwargs)
+        monkeypatch.setattr(ops, name, spy)
+    return calls
+
+
+def _loop(layer):
+    """Switch the layer to its step loop."""
     layer._whole_sequence = lambda xk, states: None
-    return fused, layer(x)
-
-
-@pytest.mark.parametrize("layer_class", [LSTM, GRU, SimpleRNN])
-def test_float64_inputs_to_a_float32_layer_take_the_step_loop(layer_class):
-    """Mixed dtypes (promoted by the loop's ops) are not for the one-dtype whole-sequence op."""
-    x = RNG.standard_normal((2, 3, 4))
-    layer = layer_class(5)
-    y = layer(x)
-    layer._whole_sequence = lambda xk, states: None
-    assert y.dtype == "float64" and _np(y).tobytes() == _np(layer(x)).tobytes()
-
-
-@pytest.mark.parametrize("layer_class", [GRU, SimpleRNN])
-def test_whole_sequence_gradients_equal_the_step_loop(layer_class):
-    x = ops.Variable(RNG.standard_normal((3, 5, 4)))
-    layer = layer_class(6, return_sequences=True, dtype="float64")
-    grads = []
-    for fused in (True, False):
-        if not fused:
-            layer._whole_sequence = lambda xk, states: None
-        with ops.GradientTape() as tape:
-            y = layer(x)
-            loss = ops.sum(ops.multiply(y, ops.sin(y)))
-        grads.append([_np(g) for g in tape.gradient(loss, [x] + layer.trainable_weights)])
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
-
-
-def test_lstm_subclass_with_its_own_step_hook_runs_the_step_loop():
-    class ScaledRecurrent(LSTM):
-        def _recurrent(self, h):
-            return ops.multiply(super()._recurrent(h), 0.5)
-
-    x = RNG.standard_normal((3, 5, 4)).astype("float32")
-    layer = ScaledRecurrent(6, return_sequences=True)
-    got = _np(layer(x))
-    loop = LSTM(6, return_sequences=True)
-    loop.build(x.shape)
-    loop.set_weights(layer.get_weights())
-    plain = _np(loop(x))
-    layer._whole_sequence = lambda xk, states: None  # the loop, which calls the hook
-    np.testing.assert_array_equal(got, _np(layer(x)))
-    assert np.abs(got - plain).max() > 1e-3  # the hook changed the result
+    return layer
 
 
 @pytest.mark.parametrize("layer_class", [LSTM, GRU, SimpleRNN])
 @pytest.mark.parametrize("kwargs", [{}, {"return_sequences": True, "go_backwards": True},
                                     {"return_state": True}, {"use_bias": False}])
-def test_whole_sequence_values_equal_the_step_loop_bit_for_bit(layer_class, kwargs):
+def test_whole_sequence_values_equal_the_step_loop_bit_for_bit(layer_class, kwargs, sequence_calls):
     x = RNG.standard_normal((4, 6, 3)).astype("float32")
     layer = layer_class(5, **kwargs)
     fused = layer(x)
-    layer._whole_sequence = lambda xk, states: None
-    loop = layer(x)
+    assert sequence_calls[_SEQUENCE_OPS[layer_class]] == 1
+    loop = _loop(layer)(x)
+    assert sequence_calls[_SEQUENCE_OPS[layer_class]] == 1
     for a, b in zip(fused if isinstance(fused, list) else [fused], loop if isinstance(loop, list) else [loop]):
         assert _np(a).tobytes() == _np(b).tobytes()
 
 
-def test_lstm_sequence_rejects_mixed_dtypes():
-    xk, r = np.zeros((2, 3, 8), "float32"), np.zeros((2, 8), "float32")
-    with pytest.raises(TypeError, match="one dtype"):
-        ops.lstm_sequence(xk, np.zeros((3, 2)), np.zeros((3, 2)), r)
+@pytest.mark.parametrize("layer_class", [GRU, SimpleRNN])
+def test_whole_sequence_gradients_equal_the_step_loop(layer_class, sequence_calls):
+    x = ops.Variable(RNG.standard_normal((3, 5, 4)))
+    layer = layer_class(6, return_sequences=True, dtype="float64")
+    grads = []
+    for fused in (True, False):
+        if not fused:
+            _loop(layer)
+        with ops.GradientTape() as tape:
+            y = layer(x)
+            loss = ops.sum(ops.multiply(y, ops.sin(y)))
+        grads.append([_np(g) for g in tape.gradient(loss, [x] + layer.trainable_weights)])
+    assert sequence_calls[_SEQUENCE_OPS[layer_class]] == 1
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("layer_class, kwargs", [
+    (LSTM, {"activation": "relu"}), (LSTM, {"recurrent_activation": "hard_sigmoid"}),
+    (GRU, {"activation": "relu"}), (GRU, {"recurrent_activation": "hard_sigmoid"}), (GRU, {"reset_after": False}),
+    (SimpleRNN, {"activation": "relu"}),
+    (LSTM, {"dtype": None}),  # float64 inputs into a float32 layer: the loop promotes, the op would not
+    (GRU, {"dtype": None}), (SimpleRNN, {"dtype": None}),
+])
+def test_other_cells_and_mixed_dtypes_take_the_step_loop(layer_class, kwargs, sequence_calls):
+    mixed = "dtype" in kwargs
+    x = RNG.standard_normal((2, 3, 4))
+    layer = layer_class(5, **{k: v for k, v in kwargs.items() if k != "dtype"})
+    y = layer(x if mixed else x.astype("float32"))
+    assert sequence_calls[_SEQUENCE_OPS[layer_class]] == 0
+    assert y.dtype == ("float64" if mixed else "float32")
+    assert _np(y).tobytes() == _np(_loop(layer)(x if mixed else x.astype("float32"))).tobytes()
+
+
+def _scaled_recurrent(cls):
+    class ScaledRecurrent(cls):
+        def _recurrent(self, h):
+            return ops.multiply(super()._recurrent(h), 0.5)
+    return ScaledRecurrent
+
+
+def _halved_step(cls):
+    class HalvedStep(cls):
+        def _step(self, xk_t, states, rec_mask):
+            out, new = super()._step(xk_t, states, rec_mask)
+            return ops.multiply(out, 0.5), [ops.multiply(s, 0.5) for s in new]
+    return HalvedStep
+
+
+def _doubled_bias_prepare(cls):
+    class DoubledRecurrentBias(cls):
+        def _prepare_step(self):
+            super()._prepare_step()
+            self._recurrent_bias = ops.multiply(self._recurrent_bias, 2.0)
+    return DoubledRecurrentBias
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _scaled_recurrent(LSTM)(6, return_sequences=True),
+    lambda: _halved_step(LSTM)(6, return_sequences=True),
+    lambda: _halved_step(GRU)(6, return_sequences=True),
+    lambda: _doubled_bias_prepare(GRU)(6, return_sequences=True, bias_initializer="ones"),
+    lambda: _halved_step(SimpleRNN)(6, return_sequences=True),
+], ids=["LSTM-_recurrent", "LSTM-_step", "GRU-_step", "GRU-_prepare_step", "SimpleRNN-_step"])
+def test_a_subclass_step_hook_runs_the_step_loop(make, sequence_calls):
+    x = RNG.standard_normal((3, 5, 4)).astype("float32")
+    layer = make()
+    got = _np(layer(x))
+    assert sum(sequence_calls.values()) == 0
+    base = type(layer).__mro__[1](6, return_sequences=True)
+    base.build(x.shape)
+    base.set_weights(layer.get_weights())
+    assert np.abs(got - _np(base(x))).max() > 1e-3  # the hook changed the result
+
+
+def test_a_step_hook_replaced_on_the_instance_runs_the_step_loop(sequence_calls):
+    x = RNG.standard_normal((3, 5, 4)).astype("float32")
+    layer = GRU(6)
+    plain = _np(layer(x))
+    assert sequence_calls["gru_sequence"] == 1
+    step = layer._step
+    layer._step = lambda xk_t, states, rec_mask: (lambda out, new: (ops.multiply(out, 0.5), new))(
+        *step(xk_t, states, rec_mask))
+    halved = _np(layer(x))  # the states are untouched, so the last output is exactly half
+    assert sequence_calls["gru_sequence"] == 1
+    np.testing.assert_array_equal(halved, plain * np.float32(0.5))
+
+
+def _f32(*shape):
+    return np.zeros(shape, "float32")
+
+
+@pytest.mark.parametrize("op, args, error", [
+    ("lstm_sequence", (_f32(2, 3, 8), np.zeros((3, 2)), np.zeros((3, 2)), _f32(2, 8)), TypeError),  # float64 states
+    ("gru_sequence", (_f32(2, 3, 6), np.zeros((3, 2)), _f32(2, 6)), TypeError),
+    ("simple_rnn_sequence", (_f32(2, 3, 2), np.zeros((3, 2)), _f32(2, 2)), TypeError),
+    ("gru_sequence", (_f32(2, 3, 5), _f32(3, 2), _f32(2, 6)), ValueError),            # 5 is not 3 * units
+    ("lstm_sequence", (_f32(0, 3, 8), _f32(3, 2), _f32(3, 2), _f32(2, 8)), ValueError),  # no time step
+    ("simple_rnn_sequence", (_f32(2, 3, 2), _f32(3, 2), _f32(2, 3)), ValueError),      # kernel not square
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_whole_sequence_ops_reject_bad_inputs(op, args, error):
+    """One clear error: mixed dtypes (TypeError, naming the cast to make) or shapes (ValueError)."""
+    with pytest.raises(error, match="one dtype" if error is TypeError else "needs"):
+        getattr(ops, op)(*args)

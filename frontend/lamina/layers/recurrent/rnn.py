@@ -240,12 +240,12 @@ class BaseRNN(Layer):
 
     def _hooks_of(self, owner: type, *tensors: Any) -> bool:
         """Whether the whole-sequence op may replace the loop: every step hook is still
-        ``owner``'s (the class whose ``_whole_sequence`` does that class's step; a subclass that
-        changes a step must run the loop, which calls it), and ``tensors`` (the op's inputs) share
+        ``owner``'s (the class whose ``_whole_sequence`` does that class's step; a subclass or an
+        instance that changes a step must run the loop, which calls it), and ``tensors`` (the op's inputs) share
         one dtype (the loop promotes mixed ones, e.g. float64 inputs to a float32 layer)."""
         cls = type(self)
-        if not all(getattr(cls, name) is getattr(owner, name) for name in self._STEP_HOOKS):
-            return False
+        if not all(getattr(cls, name) is getattr(owner, name) and name not in vars(self) for name in self._STEP_HOOKS):
+            return False  # replaced by a subclass, or on the instance
         return len({t.dtype for t in tensors if t is not None}) <= 1
 
     # --- calling -------------------------------------------------------------------------

@@ -56,6 +56,9 @@ def train(impl: str, backend: str, epochs: int, seed: int, out: Path) -> int:
     result = {"impl": impl, "backend": backend, "device": trainer.device(), "epochs": epochs, "seed": seed,
               "seconds_per_epoch": times, "median_s_per_epoch": statistics.median(times), "total_s": total,
               "last_epoch_logs": logs, "test_accuracy": test_acc, "data": d["source"]}
+    status = getattr(getattr(trainer, "be", None), "kernel_status", None)
+    if callable(status):  # CuPy: which fused kernels ran ("ok") and which fell back ("failed: ...")
+        result["kernel_status"] = status()
     out.mkdir(parents=True, exist_ok=True)
     (out / f"train-{impl}-{backend}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     if hasattr(trainer, "final_weights"):
@@ -97,6 +100,14 @@ def _pytest_counts(log: Path) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items()) or lines[-1].strip()
 
 
+def _kernel_summary(status: dict) -> str:
+    """``ok: a, b; FAILED: c (reason)`` from a backend's ``kernel_status()``."""
+    ok = sorted(op for op, v in status.items() if v == "ok")
+    failed = sorted(f"{op} ({v})" for op, v in status.items() if v != "ok")
+    parts = [f"ok: {', '.join(ok) or 'none'}"] + ([f"FAILED: {'; '.join(failed)}"] if failed else [])
+    return "; ".join(parts)
+
+
 def summary(out: Path) -> int:
     def load(name):
         p = out / name
@@ -115,6 +126,8 @@ def summary(out: Path) -> int:
             times = ", ".join(f"{s:.2f}" for s in t["seconds_per_epoch"])
             rows.append((f"{label} s/epoch", f"{t['median_s_per_epoch']:.3f} (epochs: {times})"))
             rows.append((f"{label} test accuracy", f"{t['test_accuracy']:.4f} after {t['epochs']} epochs"))
+            if "kernel_status" in t:
+                rows.append((f"{label} fused kernels", _kernel_summary(t["kernel_status"])))
         else:
             rows.append((f"{label} s/epoch", "not run (see the log above)"))
     cmp_ = load("weights-compare.json")
@@ -141,6 +154,10 @@ def summary(out: Path) -> int:
             rows.append((f"bench W1 {lib}/{be}", f"{r['median_s']:.3f} s/epoch (x floor {r['x_floor']:.2f})"))
     problems = (out / "problems.txt").read_text().splitlines() if (out / "problems.txt").is_file() else []
     problems = [p for p in problems if p.strip()]
+    fused = (load("train-lamina-cupy.json") or {}).get("kernel_status") or {}
+    failed = sorted(op for op, v in fused.items() if v != "ok")
+    if failed:  # the generic code took over, so training worked, but a kernel is broken on this card
+        problems.append(f"fused CUDA kernel(s) fell back: {', '.join(failed)}")
     rows.append(("result", "PASSED" if not problems else "NOT PASSED: " + "; ".join(problems)))
     width = max(len(k) for k, _ in rows)
     print("GPU check summary")

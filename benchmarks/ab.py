@@ -37,18 +37,10 @@ def child(workload: str, epochs: int, seed: int) -> dict:
     import lamina_numpy
     compiled = lamina_numpy.compiled_kernels()
     if workload == "lstm":
-        import time
-
-        from .layers import lamina_lstm_model, lstm_batch
+        from .layers import _time, lamina_lstm_model, lstm_batch
         model = lamina_lstm_model(seed)
         xs, ys, _ = lstm_batch(seed)
-        for _ in range(5):
-            model.train_on_batch(xs, ys)
-        times = []
-        for _ in range(40):
-            t0 = time.perf_counter()
-            model.train_on_batch(xs, ys)
-            times.append(time.perf_counter() - t0)
+        times = _time(lambda: model.train_on_batch(xs, ys), lambda: None, warmup=5, repeats=40)
         return {"lamina": lamina.__file__, "compiled": compiled, "value": min(times), "unit": "s per step"}
     from .floor import w1_floor
     from .impl_lamina import warm_w1_trainer

@@ -15,6 +15,7 @@ import pytest
 
 from ._checks import assert_close, assert_exact, eps
 from ._inputs import Layout, real, rng_for, sample
+from ._updates import RULES, apply_update
 
 STEPS = 3
 
@@ -133,7 +134,7 @@ def test_rmsprop_update(backend, dtype, epsilon):
                  dtype=dtype)
 
 
-@pytest.mark.parametrize("rule", ["sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"])
+@pytest.mark.parametrize("rule", RULES)
 def test_update_many(backend, dtype, rule):
     """``*_update_many`` over parameters of several shapes (nine of them: more than one GPU launch
     holds, one transposed gradient, one empty parameter) gives what one ``*_update`` per parameter
@@ -153,24 +154,10 @@ def test_update_many(backend, dtype, rule):
         for k in range(STEPS):
             grads = [backend.asarray(g[k]) for _, g, _ in hosts]
             grads[0] = backend.transpose(backend.asarray(np.ascontiguousarray(hosts[0][1][k].T)))
-            if rule in ("sgd", "momentum", "nesterov"):
-                vel, m = (None, 0.0) if rule == "sgd" else (a, 0.9)
-                if many:
-                    backend.sgd_update_many(params, grads, vel, 0.1, m, rule == "nesterov")
-                for i in range(len(params) * (not many)):
-                    backend.sgd_update(params[i], grads[i], None if vel is None else vel[i], 0.1, m, rule == "nesterov")
-            elif rule in ("adam", "amsgrad"):
-                vh = c if rule == "amsgrad" else None
-                if many:
-                    backend.adam_update_many(params, grads, a, b, vh, 0.01, 0.9, 0.999, 0.1)
-                for i in range(len(params) * (not many)):
-                    backend.adam_update(params[i], grads[i], a[i], b[i], None if vh is None else vh[i], 0.01, 0.9,
-                                        0.999, 0.1)
-            else:
-                if many:
-                    backend.rmsprop_update_many(params, grads, b, 0.01, 0.9, 0.1)
-                for i in range(len(params) * (not many)):
-                    backend.rmsprop_update(params[i], grads[i], b[i], 0.01, 0.9, 0.1)
+            if many:
+                apply_update(backend, rule, params, grads, a, b, c, many=True, lr=0.1, epsilon=0.1)
+            for i in range(len(params) * (not many)):
+                apply_update(backend, rule, params[i], grads[i], a[i], b[i], c[i], lr=0.1, epsilon=0.1)
         results.append([backend.to_numpy(x) for x in params + a + b + c])
     for got, want in zip(*results):
         assert_exact(got, want, f"{rule} update_many against one update per parameter", dtype=dtype)

@@ -41,7 +41,7 @@ from lamina.backends.base import ArrayBackend
 from lamina_numpy import NumpyBackend
 from lamina_cupy import _availability, _kernels
 
-from _updates import RULES, apply_update
+from conformance._updates import RULES, apply_update
 
 KERNEL_DIR = Path(lamina_cupy.__file__).resolve().parent / "kernels"
 CU_FILES = sorted(KERNEL_DIR.glob("*.cu"))
@@ -955,9 +955,9 @@ HARNESS = textwrap.dedent(r"""
                 lamina_philox_fill_bits(k0, k1, d0, d1, d2, b, n, &words[0]);
                 lamina_philox_fill_uniform_f32(k0, k1, d0, d1, d2, b, n, &u32[0], lo32, span32);
                 lamina_philox_fill_uniform_f64(k0, k1, d0, d1, d2, b, n, &u64[0], lo64, span64);
-                lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, &m32[0], s, threshold, scale32);
-                lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, &m64[0], s, threshold, scale64);
-                lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, &keep[0], s, threshold);
+                lamina_philox_fill_dropout<float>(k0, k1, d0, d1, d2, b, n, &m32[0], s, threshold, scale32);
+                lamina_philox_fill_dropout<double>(k0, k1, d0, d1, d2, b, n, &m64[0], s, threshold, scale64);
+                lamina_philox_fill_dropout<unsigned char>(k0, k1, d0, d1, d2, b, n, &keep[0], s, threshold, 1);
             }
             for (lamina_u64 i = 0; i < n; ++i) std::printf("%016llx ", words[i]);
             std::printf("\n");

@@ -18,7 +18,7 @@ import lamina_numpy
 from lamina.backends.base import ArrayBackend
 from lamina_numpy import NumpyBackend, _CHUNK
 
-from _updates import RULES, apply_update
+from conformance._updates import RULES, apply_update
 
 SHAPES = [(3,), (_CHUNK + 17,), (301, 129)]
 

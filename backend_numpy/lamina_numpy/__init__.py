@@ -190,35 +190,34 @@ class NumpyBackend(ArrayBackend):
         return [g if getattr(g, "flags", None) is None or g.flags.c_contiguous else np.ascontiguousarray(g)
                 for g in grads]
 
+    def _update_many(self, single: str, kernel: str, columns: list, scalars: tuple, *flags: int) -> bool:
+        """The helper's ``kernel`` over ``columns`` (per-parameter lists: params, grads, then the
+        states, None for an absent one), ``scalars`` rounded to the parameters' dtype first as in
+        the single updates; False, with nothing changed, when the helper cannot take them."""
+        if not (columns[0] and self._fused(single)):
+            return False
+        try:
+            t = columns[0][0].dtype.type
+            getattr(_KERNELS, kernel)(columns[0], self._contiguous(columns[1]), *columns[2:],
+                                      *(float(t(v)) for v in scalars), *flags)
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return True
+
     def sgd_update_many(self, params, grads, velocities, lr, momentum, nesterov):
-        if params and self._fused("sgd_update"):
-            mode = 0 if velocities is None else 2 if nesterov else 1
-            try:
-                t = params[0].dtype.type
-                return _KERNELS.sgd(params, self._contiguous(grads), velocities, float(t(lr)), float(t(momentum)), mode)
-            except (TypeError, ValueError, AttributeError):
-                pass
-        super().sgd_update_many(params, grads, velocities, lr, momentum, nesterov)
+        mode = 0 if velocities is None else 2 if nesterov else 1
+        if not self._update_many("sgd_update", "sgd", [params, grads, velocities], (lr, momentum), mode):
+            super().sgd_update_many(params, grads, velocities, lr, momentum, nesterov)
 
     def adam_update_many(self, params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
-        if params and self._fused("adam_update"):
-            try:
-                t = params[0].dtype.type
-                return _KERNELS.adam(params, self._contiguous(grads), ms, vs, vhats, float(t(alpha)), float(t(1.0 - beta_1)),
-                                     float(t(1.0 - beta_2)), float(t(epsilon)))
-            except (TypeError, ValueError, AttributeError):
-                pass
-        super().adam_update_many(params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon)
+        if not self._update_many("adam_update", "adam", [params, grads, ms, vs, vhats],
+                                 (alpha, 1.0 - beta_1, 1.0 - beta_2, epsilon)):
+            super().adam_update_many(params, grads, ms, vs, vhats, alpha, beta_1, beta_2, epsilon)
 
     def rmsprop_update_many(self, params, grads, velocities, lr, rho, epsilon):
-        if params and self._fused("rmsprop_update"):
-            try:
-                t = params[0].dtype.type
-                return _KERNELS.rmsprop(params, self._contiguous(grads), velocities, float(t(lr)), float(t(rho)),
-                                        float(t(1.0 - rho)), float(t(epsilon)))
-            except (TypeError, ValueError, AttributeError):
-                pass
-        super().rmsprop_update_many(params, grads, velocities, lr, rho, epsilon)
+        if not self._update_many("rmsprop_update", "rmsprop", [params, grads, velocities],
+                                 (lr, rho, 1.0 - rho, epsilon)):
+            super().rmsprop_update_many(params, grads, velocities, lr, rho, epsilon)
 
     # --- tanh's gradient in one pass instead of three -----------------------------------------
     def tanh_grad(self, y, g, out=None):

@@ -122,8 +122,9 @@ bool take_arrays(PyObject* const* seqs, const char* const* names, int k, int req
         for (int j = 0; ok && j < k; ++j) {
             if (!fast[j]) continue;
             Buffer& b = out.at(i, j);
+            // one dtype for every array; each parameter's grad and states of its shape
             ok = take(PySequence_Fast_GET_ITEM(fast[j], i), b, names[j], j != 1) &&
-                 same(j ? out.at(i, 0) : out.at(0, 0), b, names[j], j == 0) && (j == 0 || same_shape(out.at(i, 0), b, names[j]));
+                 same(out.at(0, 0), b, names[j], true) && (j == 0 || same_shape(out.at(i, 0), b, names[j]));
         }
     }
     for (int j = 0; j < k; ++j) Py_XDECREF(fast[j]);
@@ -226,7 +227,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) inline void 
 // Blocks 0 .. 8k - 1 of a mask with 32-bit slots (k groups of eight whole blocks, elements
 // [0, 64k)); returns 8k. The keep test of lamina_keep, half >= threshold (at most 2^32, which no
 // half reaches), is computed as 1 - the sign bit of the 64-bit difference: arithmetic, never a
-// branch on random bits. Dropped values are 0 * scale, as in lamina_philox_fill_dropout_*.
+// branch on random bits. Dropped values are 0 * scale, as in lamina_philox_fill_dropout.
 template <typename T>
 __attribute__((target("avx512f,avx512dq,avx512vl"))) lamina_u64 fill_dropout_avx512(
     T* out, lamina_u64 full, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2,
@@ -298,7 +299,7 @@ template <unsigned S>
 inline lamina_u64 keep_bits(lamina_u64 w, lamina_u64 threshold) {
     if (S == 1) return threshold == 0 ? ~0ULL : threshold == 1 ? w : 0;  // keep all, the bit, none
     lamina_u64 bits = 0;
-    for (unsigned j = 0; j < 64 / S; ++j) bits |= (lamina_u64)(((w >> (j * S)) & ((1ULL << S) - 1)) >= threshold) << j;
+    for (unsigned j = 0; j < 64 / S; ++j) bits |= (lamina_u64)lamina_keep(w, j, S, threshold) << j;
     return bits;
 }
 
@@ -378,11 +379,11 @@ lamina_u64 fill_narrow_best(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, 
 
 // A mask with s-bit slots: the whole blocks by the loops above (32-bit slots: groups of eight
 // blocks by AVX-512 where the CPU has it), the rest block by block with the shared definition
-// (lamina_philox_fill_dropout_*, which the CUDA kernel runs too). tests/test_numpy_backend.py
+// (lamina_philox_fill_dropout, which the CUDA kernels run too). tests/test_numpy_backend.py
 // compares the bits with the NumPy code for every slot width, with the vector paths on and off.
-template <typename T, typename Block>
+template <typename T>
 void fill_dropout(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
-                  lamina_u64 d2, unsigned s, lamina_u64 threshold, T scale, Block block) {
+                  lamina_u64 d2, unsigned s, lamina_u64 threshold, T scale) {
     const lamina_u64 per = 256 / s, blocks = (n + per - 1) / per;
     lamina_u64 b = 0;
     switch (s) {
@@ -397,7 +398,7 @@ void fill_dropout(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64
 #endif
             break;
     }
-    for (; b < blocks; ++b) block(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
+    for (; b < blocks; ++b) lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
 }
 
 // dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): out[i] = scale or 0 by the keep rule
@@ -418,11 +419,9 @@ PyObject* dropout(PyObject*, PyObject* args) {
     lamina_u64 n = out.size();
     Py_BEGIN_ALLOW_THREADS
     if (out.kind() == 'f') {
-        fill_dropout((float*)out.view.buf, n, k0, k1, d0, d1, d2, s, threshold, (float)scale,
-                     lamina_philox_fill_dropout_f32);
+        fill_dropout((float*)out.view.buf, n, k0, k1, d0, d1, d2, s, threshold, (float)scale);
     } else {
-        fill_dropout((double*)out.view.buf, n, k0, k1, d0, d1, d2, s, threshold, scale,
-                     lamina_philox_fill_dropout_f64);
+        fill_dropout((double*)out.view.buf, n, k0, k1, d0, d1, d2, s, threshold, scale);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;

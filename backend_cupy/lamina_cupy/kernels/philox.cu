@@ -167,49 +167,20 @@ __host__ __device__ inline void lamina_philox_fill_uniform_f64(lamina_u64 k0, la
     }
 }
 
-__host__ __device__ inline void lamina_philox_fill_dropout_f32(lamina_u64 k0, lamina_u64 k1,
-                                                               lamina_u64 d0, lamina_u64 d1,
-                                                               lamina_u64 d2, lamina_u64 b,
-                                                               lamina_u64 n, float* out, unsigned s,
-                                                               lamina_u64 threshold, float scale) {
+// Dropout values (T = float, double), or keep bits (T = unsigned char with scale 1): one template, so
+// the three outputs cannot drift apart.
+template <typename T>
+__host__ __device__ inline void lamina_philox_fill_dropout(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                           lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
+                                                           lamina_u64 n, T* out, unsigned s,
+                                                           lamina_u64 threshold, T scale) {
     lamina_u64 w[4];
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
     const unsigned per_word = 64 / s;
     for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
         for (unsigned j = 0; j < per_word; ++j) {
             lamina_u64 i = 4 * per_word * b + per_word * k + j;
-            if (i < n) out[i] = (float)lamina_keep(w[k], j, s, threshold) * scale;
-        }
-    }
-}
-
-__host__ __device__ inline void lamina_philox_fill_dropout_f64(lamina_u64 k0, lamina_u64 k1,
-                                                               lamina_u64 d0, lamina_u64 d1,
-                                                               lamina_u64 d2, lamina_u64 b,
-                                                               lamina_u64 n, double* out, unsigned s,
-                                                               lamina_u64 threshold, double scale) {
-    lamina_u64 w[4];
-    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
-    const unsigned per_word = 64 / s;
-    for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
-        for (unsigned j = 0; j < per_word; ++j) {
-            lamina_u64 i = 4 * per_word * b + per_word * k + j;
-            if (i < n) out[i] = (double)lamina_keep(w[k], j, s, threshold) * scale;
-        }
-    }
-}
-
-__host__ __device__ inline void lamina_philox_fill_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
-                                                        lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
-                                                        lamina_u64 n, unsigned char* out, unsigned s,
-                                                        lamina_u64 threshold) {
-    lamina_u64 w[4];
-    lamina_philox_block(k0, k1, d0, d1, d2, b, w);
-    const unsigned per_word = 64 / s;
-    for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
-        for (unsigned j = 0; j < per_word; ++j) {
-            lamina_u64 i = 4 * per_word * b + per_word * k + j;
-            if (i < n) out[i] = (unsigned char)lamina_keep(w[k], j, s, threshold);
+            if (i < n) out[i] = (T)((T)lamina_keep(w[k], j, s, threshold) * scale);
         }
     }
 }
@@ -252,7 +223,7 @@ extern "C" __global__ void lamina_philox_dropout_f32(lamina_u64 k0, lamina_u64 k
                                                      lamina_u64 n, unsigned s,
                                                      lamina_u64 threshold, float scale) {
     LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout_f32(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
+        lamina_philox_fill_dropout<float>(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
     }
 }
 
@@ -261,7 +232,7 @@ extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k
                                                      lamina_u64 n, unsigned s,
                                                      lamina_u64 threshold, double scale) {
     LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout_f64(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
+        lamina_philox_fill_dropout<double>(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
     }
 }
 
@@ -269,7 +240,7 @@ extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lami
                                               lamina_u64 d1, lamina_u64 d2, unsigned char* out,
                                               lamina_u64 n, unsigned s, lamina_u64 threshold) {
     LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_keep(k0, k1, d0, d1, d2, b, n, out, s, threshold);
+        lamina_philox_fill_dropout<unsigned char>(k0, k1, d0, d1, d2, b, n, out, s, threshold, 1);
     }
 }
 #endif  // !LAMINA_PHILOX_HOST_ONLY

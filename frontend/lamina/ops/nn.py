@@ -368,7 +368,7 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
                          f"recurrent_kernel {rk.shape}.")
     buf = _sequence_buffer("lstm_sequence", xk, h0, c0, rk)
     be = B()
-    steps, batch, units = xk.shape[0], xk.shape[1], rk.shape[0]
+    steps, units = xk.shape[0], rk.shape[0]
     carries, saved = [c0.value], []
     for t in range(steps):
         z = be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value))
@@ -416,7 +416,7 @@ def simple_rnn_sequence(xk: Any, h0: Any, recurrent_kernel: Any) -> tuple[Tensor
                          f"{rk.shape}.")
     buf = _sequence_buffer("simple_rnn_sequence", xk, h0, rk)
     be = B()
-    steps, batch = xk.shape[0], xk.shape[1]
+    steps = xk.shape[0]
     for t in range(steps):
         be.tanh(be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value)), out=be.getitem(buf, t + 1))
 
@@ -465,6 +465,7 @@ def _all_steps_product(buf: Any, d_pre: Any) -> Any:
     steps, batch, units = buf.shape[0] - 1, buf.shape[1], buf.shape[2]
     states = be.reshape(be.getitem(buf, slice(0, steps)), (steps * batch, units))
     return be.matmul(be.transpose(states), be.reshape(d_pre, (steps * batch, d_pre.shape[-1])))
+
 
 def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = None) -> tuple[Tensor, Tensor]:
     """Keras' GRU layer (``reset_after=True``, default activations, no mask, no recurrent dropout)
@@ -526,9 +527,10 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
             direct = be.multiply(dh, z)  # through h = z * h_prev + ...
             dh = be.add(direct, be.matmul(du, rk_t)) if (t or h0._tracked) else None
         d_rk = _all_steps_product(buf, d_inner) if rk._tracked else None
-        d_rb = be.sum(be.reshape(d_inner, (steps * batch, 3 * units)), axis=0) if rb is not None and rb._tracked else None
-        return d_x, (dh if h0._tracked else None), d_rk, d_rb
-    inputs = (xk, h0, rk) if rb is None else (xk, h0, rk, rb)
-    outputs = make_outputs((be.getitem(buf, slice(1, None)), be.getitem(buf, steps)), inputs,
-                           vjp if rb is not None else (lambda grads: vjp(grads)[:3]))
-    return outputs[0], outputs[1]
+        grads_in = (d_x, (dh if h0._tracked else None), d_rk)
+        if rb is None:
+            return grads_in
+        return grads_in + ((be.sum(be.reshape(d_inner, (steps * batch, 3 * units)), axis=0) if rb._tracked else None),)
+    hs, h = make_outputs((be.getitem(buf, slice(1, None)), be.getitem(buf, steps)),
+                         (xk, h0, rk) if rb is None else (xk, h0, rk, rb), vjp)
+    return hs, h

@@ -37,7 +37,7 @@ class Adam(Optimizer):
                                          self._alpha(lr), self.beta_1, self.beta_2, self.epsilon)
 
     def update_steps(self, grads, variables, lr):
-        update_many = self._fused(Adam.update_step, variables, "adam_update_many")
+        update_many = self._fused(Adam.update_step, "adam_update_many")
         if update_many is None:
             return super().update_steps(grads, variables, lr)
         vhats = [self.slot(v, "vhat") for v in variables] if self.amsgrad else None

@@ -244,19 +244,18 @@ class Optimizer:
 
     def update_steps(self, grads: list[Any], variables: list[ops.Variable], lr: float) -> None:
         """Update every variable from its gradient; by default one ``update_step`` each. The
-        optimizers with a fused backend update (SGD, Adam, RMSprop) do all of them in one call."""
+        optimizers with a fused backend update (SGD, Adam, RMSprop) do all of them in one call.
+        ``apply_gradients`` calls it with distinct variables only (a fused launch would update a
+        variable listed twice in parallel, not twice in turn)."""
         for g, var in zip(grads, variables):
             self.update_step(g, var, lr)
 
-    def _fused(self, own_step: Any, variables: list[ops.Variable], op: str) -> Any:
+    def _fused(self, own_step: Any, op: str) -> Any:
         """The backend's ``op`` (e.g. ``"sgd_update_many"``) when ``update_steps`` may hand all
         variables to it in one call, else None: ``update_step`` is still ``own_step`` (not
-        replaced by a subclass or on the instance), no variable appears twice (a fused launch
-        would update it in parallel, not twice in turn), and the backend has the op (a protocol
+        replaced by a subclass or on the instance), and the backend has the op (a protocol
         implementation that does not derive from ``ArrayBackend`` may lack it)."""
         if getattr(self.update_step, "__func__", None) is not own_step:
-            return None
-        if len({id(v) for v in variables}) != len(variables):
             return None
         return getattr(ops.backend_object(), op, None)
 

@@ -28,7 +28,7 @@ class RMSprop(Optimizer):
         ops.backend_object().rmsprop_update(var.value, grad, self.slot(var, "velocity"), lr, self.rho, self.epsilon)
 
     def update_steps(self, grads, variables, lr):
-        update_many = self._fused(RMSprop.update_step, variables, "rmsprop_update_many")
+        update_many = self._fused(RMSprop.update_step, "rmsprop_update_many")
         if update_many is None:
             return super().update_steps(grads, variables, lr)
         update_many([v.value for v in variables], grads, [self.slot(v, "velocity") for v in variables], lr,

@@ -36,7 +36,7 @@ class SGD(Optimizer):
         ops.backend_object().sgd_update(var.value, grad, velocity, lr, self.momentum, self.nesterov)
 
     def update_steps(self, grads, variables, lr):
-        update_many = self._fused(SGD.update_step, variables, "sgd_update_many")
+        update_many = self._fused(SGD.update_step, "sgd_update_many")
         if update_many is None:
             return super().update_steps(grads, variables, lr)
         velocities = [self.slot(v, "momentum") for v in variables] if self.momentum else None

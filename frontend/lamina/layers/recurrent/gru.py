@@ -93,8 +93,6 @@ class GRU(BaseRNN):
                 and self.recurrent_activation is activations.sigmoid
                 and self._hooks_of(GRU, xk, states[0], self.recurrent_kernel, self._recurrent_bias)):
             return None
-        if self.go_backwards:
-            xk = ops.getitem(xk, slice(None, None, -1))
         hs, h = ops.gru_sequence(xk, states[0], self.recurrent_kernel, self._recurrent_bias)
         return hs, [h]
 

@@ -94,13 +94,10 @@ class LSTM(LSTMGates, BaseRNN):
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def _whole_sequence(self, xk, states):
-        # Only Keras' cell itself: default activations, and no subclass hook that changes a step.
-        if not (self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid):
+        # Only Keras' cell itself: default activations, and no hook that changes a step.
+        if not (self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid
+                and self._hooks_of(LSTM, xk, *states, self.recurrent_kernel)):
             return None
-        if not self._hooks_of(LSTM, xk, *states, self.recurrent_kernel):
-            return None
-        if self.go_backwards:
-            xk = ops.getitem(xk, slice(None, None, -1))
         hs, h, c = ops.lstm_sequence(xk, states[0], states[1], self.recurrent_kernel)
         return hs, [h, c]
 

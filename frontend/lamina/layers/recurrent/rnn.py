@@ -232,8 +232,9 @@ class BaseRNN(Layer):
     def _whole_sequence(self, xk: ops.Tensor, states: list) -> tuple | None:
         """``(hs, final states)`` from one op over all steps, where the layer has one (``LSTM``;
         ``GRU`` with ``reset_after``; ``SimpleRNN``; all with their default activations); None runs the step
-        loop. ``hs`` is time-major, in the order the steps ran. Called only without a mask and
-        without recurrent dropout, after ``_prepare_step``."""
+        loop. ``xk`` and ``hs`` are time-major, in the order the steps run (``xk`` already reversed
+        for ``go_backwards``). Called only without a mask and without recurrent dropout, after
+        ``_prepare_step``."""
         return None
 
     _STEP_HOOKS = ("_step", "_recurrent", "_gate", "_prepare_step")
@@ -327,12 +328,12 @@ class BaseRNN(Layer):
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs = []
         out = None
-        fused = self._whole_sequence(xk, states) if time_mask is None and rec_mask is None else None
+        fused = None
+        if time_mask is None and rec_mask is None:  # one op over the whole sequence, where the layer has one
+            fused = self._whole_sequence(ops.getitem(xk, slice(None, None, -1)) if self.go_backwards else xk, states)
         if fused is not None:
-            hs, states = fused
+            hs, states = fused  # hs: time-major, in the order the steps ran
             out = states[0]
-            if self.return_sequences:  # hs is time-major, in the order the steps ran
-                outputs = [hs]
         elif time_mask is None:
             for t in order:
                 out, states = self._step(ops.getitem(xk, t), states, rec_mask)
@@ -356,7 +357,7 @@ class BaseRNN(Layer):
         if not self.return_sequences:
             output = out
         else:
-            output = ops.transpose(outputs[0], (1, 0, 2)) if fused is not None else ops.stack(outputs, axis=1)
+            output = ops.transpose(hs, (1, 0, 2)) if fused is not None else ops.stack(outputs, axis=1)
         if self.output_regularizer is not None:
             self._call_losses.append(ops.divide(self.output_regularizer(output), float(max(batch, 1))))
         if self.return_state:

@@ -64,8 +64,6 @@ class SimpleRNN(BaseRNN):
     def _whole_sequence(self, xk, states):
         if not (self.activation is activations.tanh and self._hooks_of(SimpleRNN, xk, states[0], self.recurrent_kernel)):
             return None
-        if self.go_backwards:
-            xk = ops.getitem(xk, slice(None, None, -1))
         hs, h = ops.simple_rnn_sequence(xk, states[0], self.recurrent_kernel)
         return hs, [h]
 

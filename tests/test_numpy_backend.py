@@ -340,3 +340,50 @@ def test_sigmoid_of_unsigned_integers_does_not_wrap():
     values = np.array([0, 1, 2, 100, 200], np.uint32)
     want = (1 / (1 + np.exp(-values.astype(np.float64)))).astype(np.uint32)
     np.testing.assert_array_equal(NumpyBackend().sigmoid(values), want)
+
+
+# --- small ops called without NumPy's wrappers: the base class's results, dtype and type included --
+
+_WRAPPER_INPUTS = [
+    np.array(2.5, "float32"),
+    np.float64(-1.5),
+    np.array([True, False, True]),
+    np.arange(12, dtype=np.int8).reshape(3, 4),
+    np.array([[1.0, np.nan, -0.0], [3.0, -2.0, 0.0]], "float32"),
+    np.random.default_rng(3).standard_normal((6, 5, 4)).astype("float64")[:, ::2].transpose(2, 0, 1),
+]
+
+
+def _same(got, want):
+    assert type(got) is type(want)
+    assert np.asarray(got).dtype == np.asarray(want).dtype and np.shape(got) == np.shape(want)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("x", _WRAPPER_INPUTS, ids=lambda x: f"{np.asarray(x).dtype}{np.shape(x)}")
+def test_unwrapped_small_ops_equal_the_base_class(x):
+    fast, base = NumpyBackend(), PlainNumpy()
+    ndim = np.ndim(x)
+    axes = [None, ()] + ([0, -1, (0,), list(range(ndim))] if ndim else [])
+    for axis in axes:
+        for keepdims in (False, True):
+            for op in ("sum", "max", "min"):
+                _same(getattr(fast, op)(x, axis=axis, keepdims=keepdims), getattr(base, op)(x, axis=axis, keepdims=keepdims))
+    _same(fast.clip(x, -1, 2), base.clip(x, -1, 2))
+    _same(fast.clip(x, None, 0), base.clip(x, None, 0))
+    _same(fast.transpose(x), base.transpose(x))
+    _same(fast.reshape(x, (-1,)), base.reshape(x, (-1,)))
+    if ndim:
+        _same(fast.transpose(x, tuple(reversed(range(ndim)))), base.transpose(x, tuple(reversed(range(ndim)))))
+        _same(fast.argmax(x, axis=0), base.argmax(x, axis=0))
+        _same(fast.argmax(x, axis=-1), base.argmax(x, axis=-1))
+
+
+def test_unwrapped_reductions_keep_the_errors():
+    fast = NumpyBackend()
+    with pytest.raises(ValueError, match="empty axis"):
+        fast.max(np.zeros((0, 3), "float32"), axis=0)
+    with pytest.raises(ValueError, match="empty axis"):
+        fast.argmax(np.zeros((2, 0), "float32"), axis=-1)
+    np.testing.assert_array_equal(fast.sum(np.zeros((0, 3), "float32"), axis=0), np.zeros(3, "float32"))
+    assert fast.sum(np.ones(4, "float16")).dtype == np.float16  # float16 keeps its float32 accumulation

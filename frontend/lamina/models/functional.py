@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..layers.core.dense import activation_to_fuse, run_fused
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..layers.symbolic import KerasTensor, Node
@@ -41,6 +42,7 @@ class Functional(Model):
                 raise ValueError(f"Model inputs must come straight from Input(); {t!r} is the output of layer "
                                  f"{t._keras_history[0].name!r}.")
         self._nodes = self._collect_nodes()
+        self._pairs = self._dense_activation_pairs()
         self._graph_layers = [t._keras_history[0] for t in self.inputs]  # inputs first, as Keras lists them
         for node in self._nodes:
             if node.layer not in self._graph_layers:
@@ -79,6 +81,24 @@ class Functional(Model):
         for t in self.outputs:
             visit(t, [])
         return order
+
+    def _dense_activation_pairs(self) -> dict[int, Node]:
+        """Nodes whose one output feeds only one node of this model, with no call arguments on
+        either and not a model output: ``id(node) -> that consumer``. ``call`` may run such a pair
+        as one op when it is Dense + Activation (``activation_to_fuse`` decides at run time)."""
+        consumers: dict[int, list[Node]] = {}
+        for node in self._nodes:
+            for t in node.parents:
+                consumers.setdefault(id(t), []).append(node)
+        outputs = {id(t) for t in self.outputs}
+        pairs = {}
+        for node in self._nodes:
+            if len(node.outputs) != 1 or node.kwargs or id(node.outputs[0]) in outputs:
+                continue
+            after = consumers.get(id(node.outputs[0]), [])
+            if len(after) == 1 and not after[0].kwargs and after[0].input_structure is node.outputs[0]:
+                pairs[id(node)] = after[0]
+        return pairs
 
     # --- structure -----------------------------------------------------------------------
     @property
@@ -128,14 +148,21 @@ class Functional(Model):
         if len(values) != len(self.inputs):
             raise ValueError(f"Model {self.name!r} has {len(self.inputs)} inputs but was called with {len(values)}.")
         computed: dict[int, Any] = {id(t): v for t, v in zip(self.inputs, values)}
+        done: set[int] = set()  # consumers already run as the second half of a fused pair
         for node in self._nodes:
-            if isinstance(node.layer, InputLayer):
+            if isinstance(node.layer, InputLayer) or id(node) in done:
                 continue
             args = node.input_structure
             if isinstance(args, (list, tuple)):
                 call_in = [computed[id(t)] for t in args]
             else:
                 call_in = computed[id(args)]
+            after = self._pairs.get(id(node))
+            fused = None if after is None else activation_to_fuse(node.layer, after.layer, call_in)
+            if fused is not None:  # Dense(n) + Activation(a) as one op
+                computed[id(after.outputs[0])] = run_fused(node.layer, after.layer, call_in, fused, training)
+                done.add(id(after))
+                continue
             out = node.layer(call_in, training=training, **node.kwargs)
             outs = list(out) if isinstance(out, (list, tuple)) else [out]
             for t, v in zip(node.outputs, outs):

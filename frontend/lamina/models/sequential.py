@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..layers.core.dense import activation_to_fuse, run_fused
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..layers.symbolic import KerasTensor
@@ -98,8 +99,17 @@ class Sequential(Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         x = inputs
-        for layer in self.layers:
-            x = layer(x, training=training)
+        layers = self.layers
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            fused = activation_to_fuse(layer, layers[i + 1], x) if i + 1 < len(layers) else None
+            if fused is None:
+                x = layer(x, training=training)
+                i += 1
+            else:  # Dense(n) + Activation(a) as one op: nothing but the Activation reads the Dense output
+                x = run_fused(layer, layers[i + 1], x, fused, training)
+                i += 2
         return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

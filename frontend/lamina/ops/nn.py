@@ -183,7 +183,8 @@ def categorical_crossentropy(target: Any, output: Any, from_logits: bool = False
     reduced = tuple(1 if i == (axis % y.ndim) else n for i, n in enumerate(y.shape))
 
     def vjp(g):
-        g = be.broadcast_to(be.reshape(be.negative(g), reduced), y.shape)  # negative, then sum's VJP
+        # negative, then sum's VJP; left (batch, 1): every use below broadcasts it as broadcast_to would
+        g = be.reshape(be.negative(g), reduced)
         gt = be.multiply(g, logp) if target._tracked else None
         if not output._tracked:
             return gt, None
@@ -192,7 +193,7 @@ def categorical_crossentropy(target: Any, output: Any, from_logits: bool = False
         g = be.where(inside, g, be.zeros((), g.dtype))  # clip's VJP
         gs = be.negative(be.divide(be.multiply(g, p), s))  # divide's VJP for the divisor ...
         gs = be.reshape(be.sum(gs, axis=(axis % y.ndim,), keepdims=True), s.shape)
-        return gt, be.add(be.divide(g, s), be.broadcast_to(gs, y.shape))  # ... and the sum's
+        return gt, be.add(be.divide(g, s), gs)  # ... and the sum's (gs broadcast over the axis)
     return make(per, (target, output), vjp)
 
 

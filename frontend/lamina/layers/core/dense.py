@@ -5,6 +5,8 @@ from typing import Any
 
 from ... import activations, constraints, initializers, ops, regularizers
 from ..layer import Layer
+from ..symbolic import KerasTensor
+from .activation import Activation
 
 
 # Activations that ops.dense applies itself (each derivative follows from the output).
@@ -72,17 +74,19 @@ class Dense(Layer):
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint)
         self.built = True
 
-    def call(self, inputs: Any) -> ops.Tensor:
+    def call(self, inputs: Any, _activation: str | None = None) -> ops.Tensor:
+        # ``_activation``: the name of the following Activation layer's function when a model runs
+        # the pair as one op (``activation_to_fuse``); only given for a linear Dense.
         if inputs.shape[-1] != self.input_dim:
             raise ValueError(f"Layer {self.name!r} (Dense) expects inputs whose last axis is {self.input_dim}, "
                              f"but got shape {inputs.shape}; reshape the data or change input_shape.")
-        fused = _FUSED.get(self.activation)
+        fused = _FUSED.get(self.activation) if _activation is None else _activation
         if fused is not None and inputs.ndim == 2:  # one recorded op instead of three (same values)
             return ops.dense(inputs, self.kernel, self.bias, fused)
         y = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             y = ops.add(y, self.bias)
-        return self.activation(y)
+        return (self.activation if _activation is None else activations.get(_activation))(y)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         if self.built and input_shape[-1] not in (None, self.input_dim):
@@ -103,3 +107,36 @@ class Dense(Layer):
             "bias_constraint": constraints.serialize(self.bias_constraint),
         })
         return config
+
+
+def activation_to_fuse(layer: Layer, following: Layer, inputs: Any) -> str | None:
+    """The name of ``following``'s activation when a model may run ``layer`` then ``following``
+    on ``inputs`` as one ``ops.dense`` (else None).
+
+    That is the classic Keras pair ``Dense(n)`` + ``Activation("tanh")``: the values and gradients
+    are the pair's bit for bit (``ops.dense`` runs the same backend operations), with one recorded
+    op instead of two and the activation applied in place in the product's buffer. Only for these
+    exact classes with nothing replaced on the instance, a linear Dense, no activity regularizer, a
+    2-D input without a mask, and outside symbolic (graph-building) calls; the caller must ensure
+    nothing else reads the Dense layer's output.
+    """
+    if type(layer) is not Dense or type(following) is not Activation or isinstance(inputs, KerasTensor):
+        return None
+    name = _FUSED.get(following.activation)
+    if name is None or _FUSED.get(layer.activation) != "linear":
+        return None
+    if layer.activity_regularizer is not None or following.activity_regularizer is not None:
+        return None
+    if "call" in vars(layer) or "call" in vars(following) or "__call__" in vars(layer) or "__call__" in vars(following):
+        return None
+    if getattr(inputs, "ndim", None) != 2 or getattr(inputs, "_keras_mask", None) is not None:
+        return None  # other ranks take Dense's general path; a mask would have to pass through both layers
+    return name
+
+
+def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, training: Any) -> Any:
+    """Call ``layer`` with ``following``'s activation folded in (see ``activation_to_fuse``); the
+    Activation layer is built as if it had been called."""
+    out = layer(inputs, training=training, _activation=activation)
+    following._maybe_build(out.shape)
+    return out

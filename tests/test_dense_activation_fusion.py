@@ -1,0 +1,183 @@
+"""Dense(n) followed by Activation(a): Sequential and functional models run the pair as one
+``ops.dense``. The results must be the two layers' bit for bit, and every case the fusion must not
+touch (subclasses, instance overrides, activity regularizers, masks, shared outputs) must still
+take the two-layer path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lamina import layers, ops, optimizers, regularizers
+from lamina.layers import Activation, Dense, Input
+from lamina.layers.core.dense import activation_to_fuse
+from lamina.models import Model, Sequential
+
+RNG = np.random.default_rng(7)
+
+
+class PlainDense(Dense):
+    """A subclass: never fused, so it gives the two-layer reference."""
+
+
+@pytest.fixture
+def dense_calls(monkeypatch):
+    """The activation argument of every ops.dense call."""
+    seen: list[str] = []
+    real = ops.dense
+
+    def spy(x, kernel, bias=None, activation="linear"):
+        seen.append(activation)
+        return real(x, kernel, bias, activation)
+    monkeypatch.setattr(ops, "dense", spy)
+    return seen
+
+
+def _mlp(dense_cls, act: str, dtype: str = "float32") -> Sequential:
+    model = Sequential([dense_cls(7, input_shape=(5,), dtype=dtype), Activation(act),
+                        dense_cls(3, dtype=dtype), Activation("softmax")])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.3, momentum=0.9, nesterov=True),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _data(n: int = 12, dtype: str = "float32"):
+    x = RNG.normal(size=(n, 5)).astype(dtype)
+    y = np.eye(3, dtype=dtype)[RNG.integers(0, 3, n)]
+    return x, y
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu", "softmax", "linear"])
+def test_sequential_pair_is_one_op_and_bit_identical(act, dense_calls):
+    x, y = _data()
+    fused, plain = _mlp(Dense, act), _mlp(PlainDense, act)
+    fused.build((None, 5))
+    plain.build((None, 5))
+    plain.set_weights(fused.get_weights())
+    dense_calls.clear()
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), plain.predict(x, verbose=0))
+    # The fused model made one ops.dense per pair with the activation inside; the reference made
+    # linear ones (its layers are a subclass, so they apply the activation separately).
+    assert dense_calls == [act, "softmax", "linear", "linear"]
+    for _ in range(3):
+        lf = fused.train_on_batch(x, y)
+        lp = plain.train_on_batch(x, y)
+        assert lf == lp
+    for wf, wp in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(wf, wp)
+    assert all(layer.built for layer in fused.layers)
+
+
+def test_sequential_fit_float64_matches_the_two_layer_path():
+    x, y = _data(40, "float64")
+    fused, plain = _mlp(Dense, "tanh", "float64"), _mlp(PlainDense, "tanh", "float64")
+    fused.build((None, 5))
+    plain.build((None, 5))
+    plain.set_weights(fused.get_weights())
+    hf = fused.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False).history
+    hp = plain.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False).history
+    assert hf == hp
+    for wf, wp in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(wf, wp)
+
+
+def test_gradient_through_the_fused_pair_matches_finite_differences():
+    layer, act = Dense(4, dtype="float64"), Activation("tanh")
+    model = Sequential([layer, act])
+    x = ops.convert_to_tensor(RNG.normal(size=(3, 5)))
+    model(x)
+    w0 = layer.kernel.numpy()
+    with ops.GradientTape() as tape:
+        loss = ops.sum(ops.square(model(x)))
+    (gk,) = tape.gradient(loss, [layer.kernel])
+
+    def f(w):
+        return float(np.sum(np.tanh(x.numpy() @ w + layer.bias.numpy()) ** 2))
+    num = np.zeros_like(w0)
+    for i in np.ndindex(w0.shape):
+        e = np.zeros_like(w0)
+        e[i] = 1e-6
+        num[i] = (f(w0 + e) - f(w0 - e)) / 2e-6
+    np.testing.assert_allclose(gk.numpy(), num, rtol=1e-6, atol=1e-9)
+
+
+def test_cases_that_keep_two_layers(dense_calls):
+    x = np.ones((2, 5), "float32")
+    dense, act = Dense(3), Activation("tanh")
+    dense(x)
+    assert activation_to_fuse(dense, act, x) == "tanh"
+    assert activation_to_fuse(PlainDense(3), act, x) is None
+    assert activation_to_fuse(dense, Activation(lambda t: ops.tanh(t)), x) is None  # not a known function
+    assert activation_to_fuse(Dense(3, activation="relu"), act, x) is None  # the Dense is not linear
+    assert activation_to_fuse(Dense(3, activity_regularizer="l2"), act, x) is None
+    regularized = Activation("tanh")
+    regularized.activity_regularizer = regularizers.get("l1")
+    assert activation_to_fuse(dense, regularized, x) is None
+    assert activation_to_fuse(dense, act, np.ones((2, 4, 5), "float32")) is None  # rank 3
+    assert activation_to_fuse(dense, act, [x]) is None
+    masked = ops.convert_to_tensor(x)
+    masked._keras_mask = ops.convert_to_tensor(np.array([True, False]))
+    assert activation_to_fuse(dense, act, masked) is None
+    assert activation_to_fuse(dense, act, Input(shape=(5,))) is None  # symbolic
+    replaced = Dense(3)
+    replaced.call = lambda inputs: ops.multiply(inputs, 2.0)
+    assert activation_to_fuse(replaced, act, x) is None
+    act2 = Activation("tanh")
+    act2.call = lambda inputs: ops.negative(inputs)
+    assert activation_to_fuse(dense, act2, x) is None
+
+
+def test_activity_regularizer_and_instance_override_still_apply():
+    x = RNG.normal(size=(4, 5)).astype("float32")
+    model = Sequential([Dense(3, input_shape=(5,), activity_regularizer="l2"), Activation("tanh")])
+    out = model(x)
+    pre = x @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()
+    np.testing.assert_allclose(out.numpy(), np.tanh(pre), rtol=1e-6)
+    assert len(model.losses) == 1  # the activity penalty of this call
+    np.testing.assert_allclose(float(model.losses[0]), 0.01 * np.sum(pre ** 2) / 4, rtol=1e-5)
+
+    act = Activation("tanh")
+    model2 = Sequential([Dense(3, input_shape=(5,)), act])
+    act.call = lambda inputs: ops.negative(inputs)  # the user's replacement must run
+    d = model2.layers[0]
+    np.testing.assert_allclose(model2(x).numpy(), -(x @ d.kernel.numpy() + d.bias.numpy()), rtol=1e-6)
+
+
+def _functional(dense_cls, extra_output: bool = False, second_consumer: bool = False) -> Model:
+    inp = Input(shape=(5,))
+    h = dense_cls(6)(inp)
+    a = Activation("tanh")(h)
+    out = dense_cls(3)(a)
+    p = Activation("softmax")(out)
+    outputs = [p]
+    if extra_output:
+        outputs.append(h)
+    if second_consumer:
+        outputs.append(layers.Activation("relu")(h))
+    return Model(inp, outputs if len(outputs) > 1 else p)
+
+
+def test_functional_pairs_fused_and_bit_identical(dense_calls):
+    x, y = _data()
+    fused, plain = _functional(Dense), _functional(PlainDense)
+    plain.set_weights(fused.get_weights())
+    fused.compile(optimizer="sgd", loss="categorical_crossentropy")
+    plain.compile(optimizer="sgd", loss="categorical_crossentropy")
+    dense_calls.clear()
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), plain.predict(x, verbose=0))
+    assert dense_calls == ["tanh", "softmax", "linear", "linear"]
+    for _ in range(2):
+        assert fused.train_on_batch(x, y) == plain.train_on_batch(x, y)
+    for wf, wp in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(wf, wp)
+
+
+@pytest.mark.parametrize("kind", ["extra_output", "second_consumer"])
+def test_functional_dense_output_read_elsewhere_is_not_fused(kind, dense_calls):
+    x = RNG.normal(size=(4, 5)).astype("float32")
+    model = _functional(Dense, **{kind: True})
+    dense_calls.clear()
+    outs = model(x)
+    assert dense_calls[0] == "linear"  # the first pair's Dense output is needed as it is
+    d = model.layers[1]
+    h = x @ d.kernel.numpy() + d.bias.numpy()
+    np.testing.assert_allclose(outs[1].numpy(), h if kind == "extra_output" else np.maximum(h, 0), rtol=1e-6)

@@ -532,6 +532,7 @@ PROTOCOL_COVERAGE = {
     "squeeze": "test_linalg_shapes.py::test_expand_dims_squeeze",
     "can_hold": "test_creation.py::test_can_hold",
     "memory_scope": "test_creation.py::test_memory_scope",
+    "release_memory": "test_creation.py::test_release_memory",
     "broadcast_to": "test_linalg_shapes.py::test_broadcast_to",
     "concatenate": "test_linalg_shapes.py::test_concatenate_stack",
     "stack": "test_linalg_shapes.py::test_concatenate_stack",

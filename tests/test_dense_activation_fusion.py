@@ -181,3 +181,52 @@ def test_functional_dense_output_read_elsewhere_is_not_fused(kind, dense_calls):
     d = model.layers[1]
     h = x @ d.kernel.numpy() + d.bias.numpy()
     np.testing.assert_allclose(outs[1].numpy(), h if kind == "extra_output" else np.maximum(h, 0), rtol=1e-6)
+
+
+def test_unhashable_activation_callable_works():
+    """A callable object without a hash (a dataclass with __call__) is simply not fused."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Scaled:
+        k: float
+
+        def __call__(self, x):
+            return ops.multiply(x, self.k)
+
+    x = RNG.normal(size=(2, 5)).astype("float32")
+    model = Sequential([Dense(3, input_shape=(5,)), Activation(Scaled(2.0))])
+    d = model.layers[0]
+    np.testing.assert_allclose(model.predict(x, verbose=0), 2 * (x @ d.kernel.numpy() + d.bias.numpy()), rtol=1e-6)
+    assert Dense(3, activation=Scaled(2.0))(x).shape == (2, 3)
+
+
+def test_activation_state_of_a_previous_call_is_reset():
+    """A penalty an Activation recorded in an earlier (unfused) call must not linger once the pair
+    runs fused."""
+    x = RNG.normal(size=(4, 5)).astype("float32")
+    act = Activation("tanh")
+    act.activity_regularizer = regularizers.get("l2")
+    model = Sequential([Dense(3, input_shape=(5,)), act])
+    model(x)
+    assert len(model.losses) == 1
+    act.activity_regularizer = None
+    model(x)  # now fused
+    assert model.losses == []
+
+
+def test_class_level_patches_see_both_layers(monkeypatch):
+    x = RNG.normal(size=(2, 5)).astype("float32")
+    model = Sequential([Dense(3, input_shape=(5,)), Activation("tanh")])
+    seen = []
+    real = layers.Layer.__call__
+
+    def traced(self, *args, **kwargs):
+        seen.append(type(self).__name__)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(layers.Layer, "__call__", traced)
+    model(x)
+    assert seen == ["Sequential", "Dense", "Activation"]
+    monkeypatch.undo()
+    monkeypatch.setattr(Activation, "call", lambda self, inputs: ops.multiply(inputs, 0.0))
+    np.testing.assert_array_equal(model(x).numpy(), np.zeros((2, 3), "float32"))

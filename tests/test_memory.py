@@ -124,3 +124,21 @@ def test_predict_on_batch_keeps_the_cache_for_the_next_call():
     assert after["misses"] - before["misses"] == 3, (before, after)
     assert after["hits"] - before["hits"] >= 3 * 3
     memory.release_memory()
+
+
+
+def test_clear_session_hands_the_cache_back():
+    """train_on_batch keeps the cache warm for the next call; lamina.backend.clear_session() is
+    how a user gives it back."""
+    memory = _pool_or_skip()
+    memory.release_memory()
+    rng = np.random.default_rng(4)
+    x = rng.random((200, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 200)]
+    model = _w1_model()
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    assert memory.pool_stats()["cached_bytes"] > 1_000_000  # at least the 784x500 gradient's block
+    lamina.backend.clear_session()
+    assert memory.pool_stats()["cached_bytes"] == 0
+    model.train_on_batch(x, y)  # the model still trains

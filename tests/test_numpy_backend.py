@@ -387,3 +387,12 @@ def test_unwrapped_reductions_keep_the_errors():
         fast.argmax(np.zeros((2, 0), "float32"), axis=-1)
     np.testing.assert_array_equal(fast.sum(np.zeros((0, 3), "float32"), axis=0), np.zeros(3, "float32"))
     assert fast.sum(np.ones(4, "float16")).dtype == np.float16  # float16 keeps its float32 accumulation
+
+
+def test_unwrapped_clip_keeps_numpys_integer_bounds():
+    """np.clip accepts a Python-int bound outside an integer dtype's range (it drops it); the
+    backend must too."""
+    fast, base = NumpyBackend(), PlainNumpy()
+    for x, lo, hi in [(np.array([0, 100, 250], "uint8"), 0, 300), (np.array([1, 2], "int32"), 0, 2 ** 40),
+                      (np.array(5, "int8"), -1000, 3)]:
+        _same(fast.clip(x, lo, hi), base.clip(x, lo, hi))

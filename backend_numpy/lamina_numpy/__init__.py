@@ -84,8 +84,10 @@ class NumpyBackend(ArrayBackend):
         return np.asarray(np.minimum.reduce(x, axis=_norm_axis(axis), keepdims=keepdims))
 
     def clip(self, x, lo, hi):
-        if lo is None or hi is None:
-            return super().clip(x, lo, hi)  # np.clip's one-sided forms
+        if lo is None or hi is None or getattr(x, "dtype", None) is None or x.dtype.kind != "f":
+            # np.clip's one-sided forms, and integer arrays: np.clip drops a Python-int bound
+            # outside the dtype's range, which the ufunc would refuse
+            return super().clip(x, lo, hi)
         return _CLIP(x, lo, hi)
 
     def transpose(self, x, axes=None):
@@ -107,6 +109,10 @@ class NumpyBackend(ArrayBackend):
         off. ``release``: give the cache back when the outermost releasing scope ends (after fit,
         evaluate, predict), so nothing stays held once training is over."""
         return _memory.memory_scope(release=release)
+
+    def release_memory(self) -> None:
+        """Return the pool's cached blocks to the system (arrays in use are not touched)."""
+        _memory.release_memory()
 
     # --- cache-blocked optimizer updates ---------------------------------------------------
     # Each update performs the same rounding steps, in the same order, as the base class and

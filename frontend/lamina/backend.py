@@ -18,9 +18,11 @@ def backend() -> str:
 
 
 def clear_session() -> None:
-    """Reset layer-name counters (as Keras does); weights of existing models are unaffected."""
+    """Reset layer-name counters (as Keras does) and give the backend's cached array memory back to
+    the system; weights of existing models are unaffected."""
     from .layers.layer import reset_names
     reset_names()
+    _backends.current().release_memory()
 
 
 def image_dim_ordering() -> str:

@@ -53,6 +53,9 @@ class ArrayBackend(ConvolutionMixin):
     def memory_scope(self, release: bool = False) -> Any:
         return contextlib.nullcontext()  # the array library's own allocator serves
 
+    def release_memory(self) -> None:
+        return None  # nothing cached here
+
     def is_array(self, x: Any) -> bool:
         return isinstance(x, self.xp.ndarray)
 

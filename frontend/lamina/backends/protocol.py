@@ -48,6 +48,8 @@ class Backend(Protocol):
         """A context in which the backend may serve array memory from its own cache (training
         and inference loops run inside one); ``release=True`` returns the cache to the system when
         the outermost such scope ends. Arrays made inside stay valid after it."""
+    def release_memory(self) -> None:
+        """Give the cached, unused array memory back to the system (live arrays are untouched)."""
     def can_hold(self, nbytes: int) -> bool:
         """True when a data set of ``nbytes`` fits comfortably in device memory (then ``fit``
         uploads it once; otherwise it uploads one batch at a time)."""

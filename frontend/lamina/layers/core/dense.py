@@ -80,7 +80,7 @@ class Dense(Layer):
         if inputs.shape[-1] != self.input_dim:
             raise ValueError(f"Layer {self.name!r} (Dense) expects inputs whose last axis is {self.input_dim}, "
                              f"but got shape {inputs.shape}; reshape the data or change input_shape.")
-        fused = _FUSED.get(self.activation) if _activation is None else _activation
+        fused = _fused_name(self.activation) if _activation is None else _activation
         if fused is not None and inputs.ndim == 2:  # one recorded op instead of three (same values)
             return ops.dense(inputs, self.kernel, self.bias, fused)
         y = ops.matmul(inputs, self.kernel)
@@ -122,13 +122,16 @@ def activation_to_fuse(layer: Layer, following: Layer, inputs: Any) -> str | Non
     """
     if type(layer) is not Dense or type(following) is not Activation or isinstance(inputs, KerasTensor):
         return None
-    name = _FUSED.get(following.activation)
-    if name is None or _FUSED.get(layer.activation) != "linear":
+    name = _fused_name(following.activation)
+    if name is None or _fused_name(layer.activation) != "linear":
         return None
     if layer.activity_regularizer is not None or following.activity_regularizer is not None:
         return None
     if "call" in vars(layer) or "call" in vars(following) or "__call__" in vars(layer) or "__call__" in vars(following):
         return None
+    if (Activation.call is not _ORIGINAL["Activation.call"] or Dense.call is not _ORIGINAL["Dense.call"]
+            or Activation.__call__ is not _ORIGINAL["Layer.__call__"] or Dense.__call__ is not _ORIGINAL["Layer.__call__"]):
+        return None  # a class-level hook (tracing, patching) must see both layers called
     if getattr(inputs, "ndim", None) != 2 or getattr(inputs, "_keras_mask", None) is not None:
         return None  # other ranks take Dense's general path; a mask would have to pass through both layers
     return name
@@ -139,4 +142,17 @@ def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, trai
     Activation layer is built as if it had been called."""
     out = layer(inputs, training=training, _activation=activation)
     following._maybe_build(out.shape)
+    following._call_losses, following._call_metrics = [], {}  # what its own call would have reset
     return out
+
+
+def _fused_name(fn: Any) -> str | None:
+    """The ``ops.dense`` name of an activation function, or None (also for unhashable callables)."""
+    try:
+        return _FUSED.get(fn)
+    except TypeError:
+        return None
+
+
+# The methods as defined here: a model fuses the pair only while nobody has replaced them on the class.
+_ORIGINAL = {"Activation.call": Activation.call, "Dense.call": Dense.call, "Layer.__call__": Layer.__call__}

@@ -96,12 +96,6 @@ class NumpyBackend(ArrayBackend):
     def reshape(self, x, shape):
         return x.reshape(shape) if type(x) is np.ndarray else super().reshape(x, shape)
 
-    def argmax(self, x, axis=-1):
-        if type(x) is not np.ndarray:
-            return super().argmax(x, axis)
-        self._check_nonempty("argmax", x, axis)
-        return np.asarray(x.argmax(axis=axis)).astype("int64", copy=False)
-
     # --- array memory from Lamina's cache during training and inference ----------------------
     def memory_scope(self, release: bool = False):
         """NumPy array data from the caching allocator (``_pool.cpp``) inside the block, so that a

@@ -362,12 +362,7 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
     about five per step, and gradients with respect to any output are exact.
     """
     xk, h0, c0, rk = (convert_to_tensor(a) for a in (xk, h0, c0, recurrent_kernel))
-    if xk.ndim != 3 or rk.ndim != 2 or rk.shape[1] != 4 * rk.shape[0] or xk.shape[2] != rk.shape[1] \
-            or h0.shape != (xk.shape[1], rk.shape[0]) or c0.shape != h0.shape or xk.shape[0] < 1:
-        raise ValueError(f"lstm_sequence needs xk (time >= 1, batch, 4 * units), h0 and c0 (batch, units) and "
-                         f"recurrent_kernel (units, 4 * units); got xk {xk.shape}, h0 {h0.shape}, c0 {c0.shape}, "
-                         f"recurrent_kernel {rk.shape}.")
-    buf = _sequence_buffer("lstm_sequence", xk, h0, c0, rk)
+    buf = _sequence_buffer("lstm_sequence", 4, xk, h0, rk, c0=c0)
     be = B()
     steps, units = xk.shape[0], rk.shape[0]
     carries, saved = [c0.value], []
@@ -409,13 +404,7 @@ def simple_rnn_sequence(xk: Any, h0: Any, recurrent_kernel: Any) -> tuple[Tensor
     kernel's gradient is one product over all steps at the end.
     """
     xk, h0, rk = (convert_to_tensor(a) for a in (xk, h0, recurrent_kernel))
-    units = rk.shape[0] if rk.ndim == 2 else -1
-    if xk.ndim != 3 or rk.shape != (units, units) or xk.shape[2] != units or h0.shape != (xk.shape[1], units) \
-            or xk.shape[0] < 1:
-        raise ValueError(f"simple_rnn_sequence needs xk (time >= 1, batch, units), h0 (batch, units) and "
-                         f"recurrent_kernel (units, units); got xk {xk.shape}, h0 {h0.shape}, recurrent_kernel "
-                         f"{rk.shape}.")
-    buf = _sequence_buffer("simple_rnn_sequence", xk, h0, rk)
+    buf = _sequence_buffer("simple_rnn_sequence", 1, xk, h0, rk)
     be = B()
     steps = xk.shape[0]
     for t in range(steps):
@@ -435,11 +424,25 @@ def simple_rnn_sequence(xk: Any, h0: Any, recurrent_kernel: Any) -> tuple[Tensor
     return make_outputs((be.getitem(buf, slice(1, None)), be.getitem(buf, steps)), (xk, h0, rk), vjp)
 
 
-def _sequence_buffer(op: str, xk: Tensor, h0: Tensor, *others: Any) -> Any:
-    """The ``(time + 1, batch, units)`` state buffer of a whole-sequence op, ``h0`` in row 0: row
-    ``t`` is the state step ``t`` reads, row ``t + 1`` the one it writes (the outputs are views of
-    it). Raises TypeError unless every input has one dtype."""
-    dtypes = {xk.dtype, h0.dtype} | {o.dtype for o in others if o is not None}
+def _sequence_buffer(op: str, gates: int, xk: Tensor, h0: Tensor, rk: Tensor, c0: Tensor | None = None,
+                     bias: Tensor | None = None, takes_bias: bool = False) -> Any:
+    """The ``(time + 1, batch, units)`` state buffer of a whole-sequence op with ``gates`` blocks per
+    step, ``h0`` in row 0: row ``t`` is the state step ``t`` reads, row ``t + 1`` the one it writes
+    (the outputs are views of it). Raises ValueError for inconsistent shapes and TypeError unless
+    every input has one dtype."""
+    units = rk.shape[0] if rk.ndim == 2 else -1
+    width, state = gates * units, (xk.shape[1] if xk.ndim == 3 else -1, units)
+    if (xk.ndim != 3 or rk.shape != (units, width) or xk.shape[2] != width or xk.shape[0] < 1 or h0.shape != state
+            or (c0 is not None and c0.shape != state) or (bias is not None and bias.shape != (width,))):
+        g = f"{gates} * " if gates > 1 else ""
+        parts = [f"xk (time >= 1, batch, {g}units)", "h0 and c0 (batch, units)" if c0 is not None else "h0 (batch, units)",
+                 f"recurrent_kernel (units, {g}units)"]
+        got = [f"xk {xk.shape}", f"h0 {h0.shape}"] + ([f"c0 {c0.shape}"] if c0 is not None else []) \
+            + [f"recurrent_kernel {rk.shape}"] + ([f"recurrent_bias {bias.shape}"] if bias is not None else [])
+        if takes_bias:
+            parts.append(f"recurrent_bias ({g}units,) or None")
+        raise ValueError(f"{op} needs {', '.join(parts)}; got {', '.join(got)}.")
+    dtypes = {o.dtype for o in (xk, h0, rk, c0, bias) if o is not None}
     if len(dtypes) != 1:
         raise TypeError(f"{op} needs one dtype for all its inputs; got {sorted(dtypes)}: cast them to one "
                         "(e.g. ops.cast(h0, xk.dtype)).")
@@ -488,15 +491,9 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
     """
     xk, h0, rk = (convert_to_tensor(a) for a in (xk, h0, recurrent_kernel))
     rb = None if recurrent_bias is None else convert_to_tensor(recurrent_bias)
-    units = rk.shape[0] if rk.ndim == 2 else -1
-    if xk.ndim != 3 or rk.ndim != 2 or rk.shape[1] != 3 * units or xk.shape[2] != rk.shape[1] \
-            or h0.shape != (xk.shape[1], units) or xk.shape[0] < 1 or (rb is not None and rb.shape != (3 * units,)):
-        raise ValueError(f"gru_sequence needs xk (time >= 1, batch, 3 * units), h0 (batch, units), recurrent_kernel "
-                         f"(units, 3 * units) and recurrent_bias (3 * units,) or None; got xk {xk.shape}, h0 "
-                         f"{h0.shape}, recurrent_kernel {rk.shape}, recurrent_bias {None if rb is None else rb.shape}.")
-    buf = _sequence_buffer("gru_sequence", xk, h0, rk, rb)
+    buf = _sequence_buffer("gru_sequence", 3, xk, h0, rk, bias=rb, takes_bias=True)
     be = B()
-    steps, batch = xk.shape[0], xk.shape[1]
+    steps, batch, units = xk.shape[0], xk.shape[1], rk.shape[0]
     saved = []
     for t in range(steps):
         x_t, h = be.getitem(xk.value, t), be.getitem(buf, t)

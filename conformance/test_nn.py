@@ -154,3 +154,121 @@ def test_ops_softmax_family_large_logits(backend, dtype):
         gref = p * (gy - np.sum(gy * p, -1, keepdims=True)) if name == "softmax" else gy - p * np.sum(gy, -1, keepdims=True)
         assert_close(g, gref, 16 * eps(dtype) * (np.abs(gref) + 1e4 * p * np.max(np.abs(gy)) + np.max(np.abs(gy))),
                      f"ops.{name} gradient at large logits {dtype}", dtype=dtype)
+
+
+# --- lstm_cell_grad: one LSTM step's backward pass --------------------------------------------------
+
+def _lstm_cell_grad_reference(i, f, g, o, tc, c, gh, gc):
+    """The float64 gradients (dz blocks i, f, c, o and the carry's) and, beside each, the same
+    expression with every term made non-negative: the scale its rounding error is relative to."""
+    zero = np.zeros_like(i)
+    gh = zero if gh is None else gh
+    gc = zero if gc is None else gc
+    dc = gh * o * (1 - tc * tc) + gc
+    mag_dc = np.abs(gh * o) * (1 + tc * tc) + np.abs(gc)
+    values = [dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g), gh * tc * o * (1 - o), dc * f]
+    scales = [mag_dc * np.abs(g) * i * (1 + i), mag_dc * np.abs(c) * f * (1 + f), mag_dc * i * (1 + g * g),
+              np.abs(gh * tc) * o * (1 + o), mag_dc * f]
+    return values, scales
+
+
+@pytest.mark.parametrize("grads", ["h-and-c", "h-only", "c-only"])
+def test_lstm_cell_grad(backend, dtype, grads):
+    """Each of the five results within a few eps of the float64 value (relative to the scale of its
+    terms, since 1 - y^2 cancels near y = +-1), for the LSTM layer's layout ((batch, units) gates,
+    gate blocks along the last axis of dz, contiguous and strided inputs) and ConvLSTM2D's
+    (channels-first blocks along axis 1)."""
+    rng = rng_for("lstm_cell_grad", dtype, grads)
+    fails = Failures()
+    cases = [("rows", (5, 3), -1, False), ("rows-strided", (4, 6), -1, True), ("one-unit", (3, 1), 1, False),
+             ("empty-batch", (0, 2), -1, False), ("channels-axis1", (2, 3, 4, 2), 1, False)]
+    for label, shape, axis, strided in cases:
+        def one(label=label, shape=shape, axis=axis, strided=strided):
+            ax = axis % len(shape)
+
+            def make(lo, hi):
+                host = rng.uniform(lo, hi, size=(shape[::-1] if strided else shape)).astype(dtype)
+                arr = backend.asarray(host)
+                return (backend.transpose(arr), host.T) if strided else (arr, host)
+
+            (i, hi_), (f, hf), (o, ho) = make(0.01, 0.99), make(0.01, 0.99), make(0.01, 0.99)
+            (g, hg), (tc, htc) = make(-0.999, 0.999), make(-0.999, 0.999)
+            (c, hc), (gh, hgh), (gc, hgc) = make(-3, 3), make(-2, 2), make(-2, 2)
+            if grads == "c-only":
+                gh = hgh = None
+            if grads == "h-only":
+                gc = hgc = None
+            dz_shape = shape[:ax] + (4 * shape[ax],) + shape[ax + 1:]
+            dz = backend.empty(dz_shape, dtype)
+            prev = backend.lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, axis=axis)
+            got_dz = backend.to_numpy(dz)
+            host = [a.astype(np.float64) if a is not None else None for a in (hi_, hf, hg, ho, htc, hc, hgh, hgc)]
+            values, scales = _lstm_cell_grad_reference(*host)
+            units = shape[ax]
+            for k, name in enumerate(("dz_i", "dz_f", "dz_c", "dz_o")):
+                block = got_dz[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)]
+                bound = 8 * eps(dtype) * scales[k] + 2 * tiny(dtype)
+                assert_close(block, values[k], bound, f"lstm_cell_grad {dtype} [{label}, {grads}] {name}", dtype=dtype)
+            got_prev = backend.to_numpy(prev)
+            require(got_prev.shape == shape, f"lstm_cell_grad [{label}]: carry gradient of shape {got_prev.shape}, "
+                                             f"expected {shape}")
+            assert_close(got_prev, values[4], 8 * eps(dtype) * scales[4] + 2 * tiny(dtype),
+                         f"lstm_cell_grad {dtype} [{label}, {grads}] carry", dtype=dtype)
+        fails.check(label, one)
+    fails.finish()
+
+
+def test_lstm_cell_grad_needs_a_gradient(backend):
+    z = backend.zeros((2, 3), "float32")
+    with pytest.raises(ValueError, match="gh.*gc"):
+        backend.lstm_cell_grad(z, z, z, z, z, z, None, None, backend.empty((2, 12), "float32"))
+
+
+def test_lstm_cell_forward(backend, dtype, quiet_numpy):
+    """Each output of one LSTM step against float64, computed from the backend's own earlier outputs
+    so every step's rounding is checked on its own: the gates within a few eps of sigmoid and tanh,
+    ``c_new = f * c + i * g`` within a few eps of its terms' sizes, then ``tanh(c_new)`` and ``h``;
+    ``h`` lands in ``h_out`` when one is given."""
+    rng = rng_for("lstm_cell_forward", dtype)
+    fails = Failures()
+    cases = [("rows", (5, 3), -1, False, False), ("rows-transposed-z", (4, 6), -1, True, False),
+             ("into-h_out", (3, 2), -1, False, True), ("empty-batch", (0, 2), -1, False, False),
+             ("channels-axis1", (2, 3, 4, 2), 1, False, False)]
+    for label, shape, axis, strided, into in cases:
+        def one(label=label, shape=shape, axis=axis, strided=strided, into=into):
+            ax = axis % len(shape)
+            units = shape[ax]
+            z_shape = shape[:ax] + (4 * units,) + shape[ax + 1:]
+            hz = rng.uniform(-6, 6, size=(z_shape[::-1] if strided else z_shape)).astype(dtype)
+            z = backend.transpose(backend.asarray(hz)) if strided else backend.asarray(hz)
+            hz = hz.T if strided else hz
+            hc = rng.uniform(-3, 3, size=shape).astype(dtype)
+            out = backend.zeros(shape, dtype) if into else None
+            res = backend.lstm_cell_forward(z, backend.asarray(hc), axis=axis, h_out=out)
+            got = [backend.to_numpy(a) for a in res]
+            require(all(a.dtype == np.dtype(dtype) and a.shape == shape for a in got),
+                    f"lstm_cell_forward [{label}]: outputs {[(a.dtype, a.shape) for a in got]}, expected {dtype} {shape}")
+            i, f, g, o, c_new, tc, h = (a.astype(np.float64) for a in got)
+            gi, gf, gg, go, gc_new, gtc, gh = got
+            what = f"lstm_cell_forward {dtype} [{label}]"
+            z64 = hz.astype(np.float64)
+
+            def blk(k):
+                return z64[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)]
+
+            for name, value, ref in (("i", gi, ref_sigmoid(blk(0))), ("f", gf, ref_sigmoid(blk(1))),
+                                     ("o", go, ref_sigmoid(blk(3)))):
+                assert_close(value, ref, 8 * eps(dtype) * ref + 2 * tiny(dtype), f"{what} {name}", dtype=dtype)
+            ref_g = np.tanh(blk(2))
+            assert_close(gg, ref_g, 8 * eps(dtype) * np.abs(ref_g) + 2 * tiny(dtype), f"{what} g", dtype=dtype)
+            c64 = hc.astype(np.float64)
+            size = np.abs(f * c64) + np.abs(i * g)
+            assert_close(gc_new, f * c64 + i * g, 4 * eps(dtype) * size + 2 * tiny(dtype), f"{what} c_new", dtype=dtype)
+            ref_tc = np.tanh(c_new)
+            assert_close(gtc, ref_tc, 8 * eps(dtype) * np.abs(ref_tc) + 2 * tiny(dtype), f"{what} tanh(c_new)",
+                         dtype=dtype)
+            assert_close(gh, o * tc, 2 * eps(dtype) * np.abs(o * tc) + 2 * tiny(dtype), f"{what} h", dtype=dtype)
+            if into:
+                require(np.array_equal(backend.to_numpy(out), backend.to_numpy(res[6])), f"{what}: h_out not written")
+        fails.check(label, one)
+    fails.finish()

@@ -397,3 +397,129 @@ def test_unwrapped_clip_keeps_numpys_integer_bounds():
     for x, lo, hi in [(np.array([0, 100, 250], "uint8"), 0, 300), (np.array([1, 2], "int32"), 0, 2 ** 40),
                       (np.array(5, "int8"), -1000, 3)]:
         _same(fast.clip(x, lo, hi), base.clip(x, lo, hi))
+
+
+# --- sigmoid around NumPy's exp, and the LSTM step's backward pass in one loop ---------------------
+
+def _sigmoid_inputs(dtype):
+    """Random values over the whole useful range plus the awkward ones: signed zeros, infinities,
+    subnormals, the overflow edge of exp, and NaNs with distinct payloads (quiet and signalling,
+    both signs), whose bits must come through as the base code's."""
+    rng = np.random.default_rng(11)
+    values = rng.standard_normal(1000) * 30
+    info = np.finfo(dtype)
+    special = [0.0, -0.0, np.inf, -np.inf, info.tiny, -info.tiny, info.tiny / 8, -info.tiny / 8, 88.7, -88.7,
+               103.9, -103.9, 709.0, -709.0, 750.0, -750.0, info.max, -info.max, 1e-30, -1e-30]
+    x = np.concatenate([values, special]).astype(dtype)
+    words = ([0x7FC00001, 0xFFC12345, 0x7F800001, 0xFF812345] if dtype == "float32" else
+             [0x7FF8000000000001, 0xFFF8000000012345, 0x7FF0000000000001, 0xFFF0000000012345])
+    nans = np.array(words, np.uint32 if dtype == "float32" else np.uint64).view(dtype)
+    return np.concatenate([x, nans])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["vector", "matrix", "gate-block", "transposed", "3-d", "3-d-strided", "0-d",
+                                    "empty", "empty-block"])
+def test_sigmoid_equals_base(layout, dtype, path):
+    flat = _sigmoid_inputs(dtype)
+    x = {
+        "vector": flat,
+        "matrix": flat[:1020].reshape(60, 17),
+        "gate-block": flat[:1020].reshape(15, 68)[:, 17:34],  # an LSTM gate block: rows 68 apart
+        "transposed": flat[:1020].reshape(60, 17).T,
+        "3-d": flat[:1020].reshape(5, 12, 17),
+        "3-d-strided": flat[:1020].reshape(5, 12, 17)[:, ::2],
+        "0-d": flat[1013].reshape(()),
+        "empty": flat[:0],
+        "empty-block": flat[:0].reshape(0, 8)[:, 2:4],
+    }[layout]
+    with np.errstate(all="ignore"):
+        want = PlainNumpy().sigmoid(x)
+        got = NumpyBackend().sigmoid(x)
+    assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+    assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+def _lstm_step_arrays(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    gates = [rng.uniform(0, 1, shape) for _ in range(3)]  # i, f, o: sigmoid outputs
+    g, tc = np.tanh(rng.standard_normal(shape) * 2), np.tanh(rng.standard_normal(shape) * 2)
+    c, gh, gc = (rng.standard_normal(shape) for _ in range(3))
+    i, f, o = gates
+    return [a.astype(dtype) for a in (i, f, g, o, tc, c, gh, gc)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(128, 128), (5, 3), (3, 37), (0, 4), (2, 0)])
+@pytest.mark.parametrize("grads", ["h-and-c", "h-only", "c-only"])
+def test_lstm_cell_grad_equals_base(grads, shape, dtype, path):
+    i, f, g, o, tc, c, gh, gc = _lstm_step_arrays(shape, dtype, 7)
+    gh = None if grads == "c-only" else gh
+    gc = None if grads == "h-only" else gc
+    dz_shape = (shape[0], 4 * shape[1])
+    want_dz, got_dz = np.full(dz_shape, np.nan, dtype), np.full(dz_shape, np.nan, dtype)
+    want = PlainNumpy().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, want_dz, axis=-1)
+    got = NumpyBackend().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, got_dz, axis=1)
+    assert got.dtype == want.dtype and got.shape == want.shape == shape
+    assert got.tobytes() == want.tobytes() and got_dz.tobytes() == want_dz.tobytes()
+
+
+@pytest.mark.parametrize("odd", ["strided-gradient", "broadcast-gradient", "float16", "3-d", "dz-strided"])
+def test_lstm_cell_grad_odd_arrays_take_the_base_code(odd):
+    i, f, g, o, tc, c, gh, gc = _lstm_step_arrays((6, 5), "float32", 8)
+    dz = np.empty((6, 20), np.float32)
+    if odd == "strided-gradient":
+        gh = np.asfortranarray(gh)
+    elif odd == "broadcast-gradient":
+        gc = np.broadcast_to(gc[:1], gc.shape)
+    elif odd == "float16":
+        i, f, g, o, tc, c, gh, gc = (a.astype(np.float16) for a in (i, f, g, o, tc, c, gh, gc))
+        dz = dz.astype(np.float16)
+    elif odd == "3-d":
+        i, f, g, o, tc, c, gh, gc = (a.reshape(6, 5, 1) for a in (i, f, g, o, tc, c, gh, gc))
+        dz = dz.reshape(6, 20, 1)
+    else:
+        dz = np.empty((6, 40), np.float32)[:, ::2]
+    want_dz, got_dz = dz.copy(), dz
+    want = PlainNumpy().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, want_dz, axis=1)
+    got = NumpyBackend().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, got_dz, axis=1)
+    assert got.tobytes() == want.tobytes() and np.array_equal(got_dz, want_dz)
+
+
+def test_raw_lstm_cell_grad_rejects_inconsistent_arrays():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here")
+    i, f, g, o, tc, c, gh, gc = _lstm_step_arrays((4, 3), "float32", 9)
+    k = lamina_numpy._KERNELS
+    with pytest.raises(ValueError, match="both be None"):
+        k.lstm_cell_grad(i, f, g, o, tc, c, None, None, np.empty((4, 12), np.float32), np.empty((4, 3), np.float32))
+    with pytest.raises(ValueError, match="dz must be"):
+        k.lstm_cell_grad(i, f, g, o, tc, c, gh, gc, np.empty((4, 11), np.float32), np.empty((4, 3), np.float32))
+    with pytest.raises(ValueError, match="must match"):
+        k.lstm_cell_grad(i, f, g, o, tc, c[:2], gh, gc, np.empty((4, 12), np.float32), np.empty((4, 3), np.float32))
+    with pytest.raises(TypeError, match="sigmoid|2-D|contiguous"):
+        k.sigmoid_prepare(np.ones((4, 6), np.float32).T, np.empty(24, np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(128, 128), (5, 3), (1, 7), (0, 4), (2, 0)])
+@pytest.mark.parametrize("layout", ["contiguous", "rows-of-a-wider-array", "into-h_out", "transposed"])
+def test_lstm_cell_forward_equals_base(layout, shape, dtype, path):
+    batch, units = shape
+    rng = np.random.default_rng(12)
+    wide = (rng.standard_normal((batch, 6 * units)) * 4).astype(dtype)
+    wide.reshape(-1)[:5] = [np.nan, np.inf, -np.inf, 90.0, -90.0][:wide.size]
+    z = {"contiguous": np.ascontiguousarray(wide[:, :4 * units]), "rows-of-a-wider-array": wide[:, units:5 * units],
+         "into-h_out": np.ascontiguousarray(wide[:, :4 * units]),
+         "transposed": np.ascontiguousarray(wide[:, :4 * units].T).T}[layout]
+    c = rng.standard_normal(shape).astype(dtype)
+    outs = [np.full((3,) + shape, 7, dtype) if layout == "into-h_out" else None for _ in range(2)]
+    with np.errstate(all="ignore"):
+        want = PlainNumpy().lstm_cell_forward(z, c, axis=-1, h_out=None if outs[0] is None else outs[0][1])
+        got = NumpyBackend().lstm_cell_forward(z, c, axis=1, h_out=None if outs[1] is None else outs[1][1])
+    for name, w, g in zip(("i", "f", "g", "o", "c_new", "tc", "h"), want, got):
+        assert g.shape == w.shape == shape and g.dtype == w.dtype, name
+        assert g.tobytes() == w.tobytes(), name
+    if layout == "into-h_out":
+        assert got[6].base is outs[1] or got[6] is outs[1][1]
+        assert outs[0].tobytes() == outs[1].tobytes()

@@ -265,6 +265,48 @@ class NumpyBackend(ArrayBackend):
             return out
         return super().tanh_grad(y, g, out)
 
+    # --- sigmoid: NumPy's exp between two compiled passes ------------------------------------
+    def sigmoid(self, x):
+        if (isinstance(x, np.ndarray) and x.ndim and self._compiled(x.dtype)
+                and (x.flags.c_contiguous
+                     or (x.ndim == 2 and x.strides[1] == x.itemsize and x.strides[0] >= x.shape[1] * x.itemsize))):
+            e = np.empty(x.shape, dtype=x.dtype)
+            _KERNELS.sigmoid_prepare(x, e)  # -|x|
+            np.exp(e, out=e)  # NumPy's own exp, so the bits are the base class's
+            _KERNELS.sigmoid_finish(x, e)  # max(e, x >= 0) / (e + 1)
+            return e
+        return super().sigmoid(x)
+
+    # --- one LSTM step: the gates' sigmoids in two passes around one exp, the carry in one ----
+    def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
+        if (self._compiled(getattr(z, "dtype", None)) and z.ndim == 2 and axis % 2 == 1 and self._blockable(c)
+                and c.dtype == z.dtype and z.shape == (c.shape[0], 4 * c.shape[1]) and z.strides[1] == z.itemsize
+                and z.strides[0] >= z.shape[1] * z.itemsize
+                and (h_out is None or (self._blockable(c, h_out)))):
+            batch, units = c.shape
+            s = np.empty((3, batch, units), dtype=z.dtype)
+            _KERNELS.lstm_gates(z, s, False)  # -|z| of gates i, f, o
+            np.exp(s, out=s)  # NumPy's exp, as in sigmoid: the base class's bits
+            _KERNELS.lstm_gates(z, s, True)
+            i, f, o = s[0], s[1], s[2]
+            g = np.tanh(z[:, 2 * units:3 * units])
+            c_new = np.empty(c.shape, dtype=c.dtype)
+            _KERNELS.lstm_carry(f, c, i, g, c_new)  # f * c + i * g
+            tc = np.tanh(c_new)
+            return i, f, g, o, c_new, tc, np.multiply(o, tc, out=h_out)
+        return super().lstm_cell_forward(z, c, axis, h_out)
+
+    # --- one LSTM step backward in one pass ----------------------------------------------------
+    def lstm_cell_grad(self, i, f, g, o, tc, c, gh, gc, dz, axis=-1):
+        gates = [a for a in (i, f, g, o, tc, c, gh, gc) if a is not None]
+        if (len(gates) > 6 and self._compiled(getattr(i, "dtype", None)) and i.ndim == 2 and self._blockable(*gates)
+                and isinstance(dz, np.ndarray) and dz.flags.c_contiguous and dz.dtype == i.dtype
+                and dz.shape == (i.shape[0], 4 * i.shape[1]) and axis % 2 == 1):
+            dprev = np.empty(i.shape, dtype=i.dtype)
+            _KERNELS.lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev)
+            return dprev
+        return super().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, axis)
+
     # --- batch gathers: rows fetched ahead of the copy ----------------------------------------
     def take(self, x, indices, axis=0):
         # The helper for whole rows of at least 256 bytes (a shuffled batch of images or feature

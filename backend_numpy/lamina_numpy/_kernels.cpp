@@ -3,15 +3,18 @@
 // The hot element-wise work of a training step that NumPy can only do one pass per ufunc: the
 // optimizer updates (one pass over each parameter instead of five or six), dropout masks (Philox
 // words made and turned into the mask in one pass, with no uint64 temporary; eight blocks at a time
-// with AVX-512 where the CPU has it) and tanh's gradient (one pass instead of three). The update and
+// with AVX-512 where the CPU has it), tanh's gradient (one pass instead of three), sigmoid and one
+// LSTM step forward and backward (around NumPy's own exp and tanh, whose bits no C library would
+// reproduce: a few passes instead of about twenty NumPy operations). The update and
 // Philox arithmetic is not written here: it is the CUDA backend's own (kernels/philox.cu and
 // kernels/optimizers.cu compile as plain C++ too), so the CPU and GPU run one definition and
 // agree bit for bit. Built at install time when a C++ compiler is there (setup.py, optional);
 // without it lamina_numpy uses its NumPy code, which gives the same bits.
 //
-// Arrays arrive through the buffer protocol (no NumPy headers needed to build): C-contiguous,
-// float32 ('f') or float64 ('d'), of one length; anything else raises TypeError/ValueError and
-// the Python caller falls back. The GIL is released while a loop runs.
+// Arrays arrive through the buffer protocol (no NumPy headers needed to build): C-contiguous (or,
+// for sigmoid and the LSTM gates, a 2-D block of rows), float32 ('f') or float64 ('d'), of one
+// length; anything else raises TypeError/ValueError and the Python caller falls back. The GIL is
+// released while a loop runs.
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -455,6 +458,312 @@ PyObject* tanh_grad(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+// --- sigmoid around NumPy's exp ------------------------------------------------------------------
+// The base sigmoid is exp(-|x|), then max(e, x >= 0) / (1 + e): seven NumPy passes and six
+// temporaries (35 us for an LSTM gate block of 128 x 128 inside a training step). The helper keeps
+// NumPy's own exp (its vector code fixes the bits, which no C library exp would reproduce) and
+// does the rest in two passes: sigmoid_prepare writes -|x| into a contiguous e, the caller runs
+// np.exp(e, out=e), and sigmoid_finish turns e into the result in place. x may be C-contiguous or
+// a 2-D block of rows (an LSTM gate block: unit inner stride, rows further apart).
+struct Rows {
+    Buffer buf;
+    char* data = nullptr;
+    Py_ssize_t rows = 0, cols = 0, stride = 0;  // stride: bytes from one row to the next
+};
+
+bool take_rows_of(PyObject* obj, Rows& r, const char* what) {
+    if (!acquire(obj, r.buf, PyBUF_STRIDES | PyBUF_FORMAT)) return false;
+    const Py_buffer& v = r.buf.view;
+    r.data = (char*)v.buf;
+    if (!r.buf.kind()) {
+        PyErr_Format(PyExc_TypeError, "%s must be float32 or float64", what);
+        return false;
+    }
+    if (v.ndim == 2 && (v.shape[1] <= 1 || v.strides[1] == v.itemsize) &&
+        (v.shape[0] <= 1 || v.strides[0] >= v.shape[1] * v.itemsize)) {  // rows (contiguous or a block)
+        r.rows = v.shape[0];
+        r.cols = v.shape[1];
+        r.stride = v.shape[0] <= 1 ? v.shape[1] * v.itemsize : v.strides[0];
+        return true;
+    }
+    if (PyBuffer_IsContiguous(&v, 'C')) {  // any other C-contiguous array: one long row
+        r.rows = 1;
+        r.cols = v.len / v.itemsize;
+        r.stride = v.len;
+        return true;
+    }
+    PyErr_Format(PyExc_TypeError, "%s must be C-contiguous or 2-D rows with a unit inner stride", what);
+    return false;
+}
+
+inline float neg_abs(float a) { return -__builtin_fabsf(a); }  // sign bit only: a NaN keeps its payload
+inline double neg_abs(double a) { return -__builtin_fabs(a); }
+
+// Each element-wise loop below is written once as an inline body; a plain copy serves every CPU and,
+// where the build has AVX-512, a copy compiled for it is chosen at run time (the same IEEE
+// operations on wider registers, so the same bits; -ffp-contract=off holds for both).
+#if defined(LAMINA_HAVE_AVX512)
+#define LAMINA_WIDE_OK (has_avx512() && !g_scalar_only)
+#else
+#define LAMINA_WIDE_OK false
+#endif
+
+template <typename T>
+__attribute__((always_inline)) inline void neg_abs_rows(const Rows& x, T* e) {
+    for (Py_ssize_t r = 0; r < x.rows; ++r) {
+        const T* __restrict__ row = (const T*)(x.data + r * x.stride);
+        T* __restrict__ out = e + r * x.cols;
+        for (Py_ssize_t j = 0; j < x.cols; ++j) out[j] = neg_abs(row[j]);
+    }
+}
+
+// e = max(e, x >= 0 ? 1 : 0) / (e + 1), each step rounded on its own, as the base's maximum, add and
+// divide. The indicator is never NaN, so "indicator > e ? indicator : e" is NumPy's maximum here (a
+// NaN e wins, equal values are the same bits) and compiles to a vector max without branches.
+template <typename T>
+__attribute__((always_inline)) inline void sigmoid_finish_rows(const Rows& x, T* e) {
+    for (Py_ssize_t r = 0; r < x.rows; ++r) {
+        const T* __restrict__ row = (const T*)(x.data + r * x.stride);
+        T* __restrict__ out = e + r * x.cols;
+        for (Py_ssize_t j = 0; j < x.cols; ++j) {
+            const T ej = out[j];
+            const T indicator = row[j] >= (T)0 ? (T)1 : (T)0;
+            const T numerator = indicator > ej ? indicator : ej;
+            out[j] = numerator / (ej + (T)1);
+        }
+    }
+}
+
+template <bool Finish, typename T>
+void sigmoid_rows_plain(const Rows& x, T* e) {
+    if (Finish) sigmoid_finish_rows(x, e);
+    else neg_abs_rows(x, e);
+}
+#if defined(LAMINA_HAVE_AVX512)
+template <bool Finish, typename T>
+LAMINA_AVX512 void sigmoid_rows_wide(const Rows& x, T* e) {
+    if (Finish) sigmoid_finish_rows(x, e);
+    else neg_abs_rows(x, e);
+}
+#endif
+template <bool Finish, typename T>
+void sigmoid_rows(const Rows& x, T* e) {
+#if defined(LAMINA_HAVE_AVX512)
+    if (LAMINA_WIDE_OK) return sigmoid_rows_wide<Finish>(x, e);
+#endif
+    sigmoid_rows_plain<Finish>(x, e);
+}
+
+// sigmoid_prepare(x, e) / sigmoid_finish(x, e): e C-contiguous, x's dtype and element count.
+template <bool Finish>
+PyObject* sigmoid_pass(PyObject*, PyObject* args) {
+    PyObject *x_obj, *e_obj;
+    if (!PyArg_ParseTuple(args, "OO", &x_obj, &e_obj)) return nullptr;
+    Rows x;
+    Buffer e;
+    if (!take_rows_of(x_obj, x, "x") || !take(e_obj, e, "e")) return nullptr;
+    if (e.kind() != x.buf.kind() || (Py_ssize_t)e.size() != x.rows * x.cols) {
+        PyErr_SetString(PyExc_ValueError, "sigmoid: e must have x's dtype and number of elements");
+        return nullptr;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (e.kind() == 'f') sigmoid_rows<Finish>(x, (float*)e.view.buf);
+    else sigmoid_rows<Finish>(x, (double*)e.view.buf);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+// --- one LSTM cell step forward -------------------------------------------------------------------
+// lstm_gates(z, s, finish): the sigmoid passes above for the three sigmoid gates of an LSTM step at
+// once. z is (batch, 4 * units) rows (blocks i, f, c, o), s a C-contiguous (3, batch, units) array:
+// s[0], s[1], s[2] get gates i, f, o. finish False writes -|z|; the caller runs np.exp(s, out=s)
+// (one call for all three gates); finish True turns s into the gates.
+PyObject* lstm_gates(PyObject*, PyObject* args) {
+    PyObject *z_obj, *s_obj;
+    int finish;
+    if (!PyArg_ParseTuple(args, "OOp", &z_obj, &s_obj, &finish)) return nullptr;
+    Rows z;
+    Buffer s;
+    if (!take_rows_of(z_obj, z, "z") || !take(s_obj, s, "s")) return nullptr;
+    const Py_ssize_t units = z.cols / 4, plane = z.rows * units;
+    if (z.buf.view.ndim != 2 || z.cols != 4 * units || s.kind() != z.buf.kind() || (Py_ssize_t)s.size() != 3 * plane) {
+        PyErr_SetString(PyExc_ValueError, "lstm_gates: z must be 2-D (batch, 4 * units) and s (3, batch, units) of its dtype");
+        return nullptr;
+    }
+    const Py_ssize_t item = z.buf.view.itemsize;
+    Py_BEGIN_ALLOW_THREADS
+    const int blocks[3] = {0, 1, 3};  // i, f, o; block 2 (c) is tanh's
+    for (int q = 0; q < 3; ++q) {
+        Rows gate;
+        gate.data = z.data + blocks[q] * units * item;
+        gate.rows = z.rows;
+        gate.cols = units;
+        gate.stride = z.stride;
+        if (s.kind() == 'f') {
+            float* e = (float*)s.view.buf + q * plane;
+            if (finish) sigmoid_rows<true>(gate, e);
+            else sigmoid_rows<false>(gate, e);
+        } else {
+            double* e = (double*)s.view.buf + q * plane;
+            if (finish) sigmoid_rows<true>(gate, e);
+            else sigmoid_rows<false>(gate, e);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+// lstm_carry(f, c, i, g, out): out = f * c + i * g, the two products and the sum each rounded on their
+// own as the base's multiply, multiply, add. All C-contiguous, one dtype and length.
+template <typename T>
+__attribute__((always_inline)) inline void carry_body(lamina_u64 n, const T* __restrict__ f, const T* __restrict__ c,
+                                                       const T* __restrict__ i, const T* __restrict__ g,
+                                                       T* __restrict__ out) {
+    for (lamina_u64 k = 0; k < n; ++k) out[k] = f[k] * c[k] + i[k] * g[k];
+}
+template <typename T>
+void carry_plain(lamina_u64 n, const T* f, const T* c, const T* i, const T* g, T* out) { carry_body(n, f, c, i, g, out); }
+#if defined(LAMINA_HAVE_AVX512)
+template <typename T>
+LAMINA_AVX512 void carry_wide(lamina_u64 n, const T* f, const T* c, const T* i, const T* g, T* out) {
+    carry_body(n, f, c, i, g, out);
+}
+#endif
+template <typename T>
+void carry_loop(lamina_u64 n, const T* f, const T* c, const T* i, const T* g, T* out) {
+#if defined(LAMINA_HAVE_AVX512)
+    if (LAMINA_WIDE_OK) return carry_wide(n, f, c, i, g, out);
+#endif
+    carry_plain(n, f, c, i, g, out);
+}
+
+PyObject* lstm_carry(PyObject*, PyObject* args) {
+    PyObject *f_obj, *c_obj, *i_obj, *g_obj, *o_obj;
+    if (!PyArg_ParseTuple(args, "OOOOO", &f_obj, &c_obj, &i_obj, &g_obj, &o_obj)) return nullptr;
+    Buffer f, c, i, g, o;
+    if (!take(o_obj, o, "out") || !take(f_obj, f, "f", false) || !same(o, f, "f") || !take(c_obj, c, "c", false) ||
+        !same(o, c, "c") || !take(i_obj, i, "i", false) || !same(o, i, "i") || !take(g_obj, g, "g", false) ||
+        !same(o, g, "g"))
+        return nullptr;
+    const lamina_u64 n = o.size();
+    Py_BEGIN_ALLOW_THREADS
+    if (o.kind() == 'f')
+        carry_loop(n, (const float*)f.view.buf, (const float*)c.view.buf, (const float*)i.view.buf,
+                   (const float*)g.view.buf, (float*)o.view.buf);
+    else
+        carry_loop(n, (const double*)f.view.buf, (const double*)c.view.buf, (const double*)i.view.buf,
+                   (const double*)g.view.buf, (double*)o.view.buf);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+// --- one LSTM cell step backward ---------------------------------------------------------------
+// lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev): the protocol's lstm_cell_grad for the
+// common case, in one pass instead of about twenty NumPy operations. i, f, g, o (the gate
+// activations), tc = tanh(c_new), c (the carry the step read), gh, gc (the gradients of h and
+// c_new; either may be None) and dprev are (batch, units); dz is (batch, 4 * units), gate blocks
+// i, f, c, o along the last axis. All C-contiguous, one dtype. Every operation is the base
+// composition's, in its order and rounded on its own (-ffp-contract=off):
+//   dc = gh*o * (1 - tc*tc) [+ gc]      dz_o = gh*tc * (o * (1 - o))   (dc = gc, dz_o = 0 without gh)
+//   dz_i = dc*g * (i * (1 - i))    dz_f = dc*c * (f * (1 - f))    dz_g = dc*i * (1 - g*g)
+//   dprev = dc * f
+template <typename T, bool HasGh, bool HasGc>
+__attribute__((always_inline)) inline void lstm_cell_grad_rows(lamina_u64 rows, lamina_u64 units, const T* __restrict__ i, const T* __restrict__ f,
+                         const T* __restrict__ g, const T* __restrict__ o, const T* __restrict__ tc,
+                         const T* __restrict__ c, const T* __restrict__ gh, const T* __restrict__ gc,
+                         T* __restrict__ dz, T* __restrict__ dprev) {
+    const T one = (T)1;
+    for (lamina_u64 r = 0; r < rows; ++r, dz += 4 * units) {
+        const lamina_u64 base = r * units;
+        for (lamina_u64 j = 0; j < units; ++j) {
+            const lamina_u64 k = base + j;
+            T dc;
+            if (HasGh) {
+                const T through_h = gh[k] * o[k];
+                dc = through_h * (one - tc[k] * tc[k]);
+                if (HasGc) dc = dc + gc[k];
+                dz[3 * units + j] = (gh[k] * tc[k]) * (o[k] * (one - o[k]));
+            } else {
+                dc = gc[k];
+                dz[3 * units + j] = (T)0;
+            }
+            dz[j] = (dc * g[k]) * (i[k] * (one - i[k]));
+            dz[units + j] = (dc * c[k]) * (f[k] * (one - f[k]));
+            dz[2 * units + j] = (dc * i[k]) * (one - g[k] * g[k]);
+            dprev[k] = dc * f[k];
+        }
+    }
+}
+
+#define LAMINA_LSTM_GRAD_CASES                                                                          \
+    if (gh && gc) lstm_cell_grad_rows<T, true, true>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);   \
+    else if (gh) lstm_cell_grad_rows<T, true, false>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);   \
+    else lstm_cell_grad_rows<T, false, true>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
+template <typename T>
+void lstm_cell_grad_plain(lamina_u64 rows, lamina_u64 units, const T* i, const T* f, const T* g, const T* o,
+                          const T* tc, const T* c, const T* gh, const T* gc, T* dz, T* dprev) {
+    LAMINA_LSTM_GRAD_CASES
+}
+#if defined(LAMINA_HAVE_AVX512)
+template <typename T>
+LAMINA_AVX512 void lstm_cell_grad_wide(lamina_u64 rows, lamina_u64 units, const T* i, const T* f, const T* g,
+                                       const T* o, const T* tc, const T* c, const T* gh, const T* gc, T* dz,
+                                       T* dprev) {
+    LAMINA_LSTM_GRAD_CASES
+}
+#endif
+#undef LAMINA_LSTM_GRAD_CASES
+
+template <typename T>
+void lstm_cell_grad_loop(lamina_u64 rows, lamina_u64 units, const T* i, const T* f, const T* g, const T* o,
+                         const T* tc, const T* c, const T* gh, const T* gc, T* dz, T* dprev) {
+#if defined(LAMINA_HAVE_AVX512)
+    if (LAMINA_WIDE_OK) return lstm_cell_grad_wide(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
+#endif
+    lstm_cell_grad_plain(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
+}
+
+PyObject* lstm_cell_grad(PyObject*, PyObject* args) {
+    PyObject* objs[10];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5],
+                          &objs[6], &objs[7], &objs[8], &objs[9]))
+        return nullptr;
+    static const char* const names[10] = {"i", "f", "g", "o", "tc", "c", "gh", "gc", "dz", "dprev"};
+    Buffer bufs[10];
+    if (objs[6] == Py_None && objs[7] == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "lstm_cell_grad: gh and gc cannot both be None");
+        return nullptr;
+    }
+    for (int k = 0; k < 10; ++k) {
+        if (objs[k] == Py_None && (k == 6 || k == 7)) continue;
+        const bool written = k >= 8;
+        if (!take(objs[k], bufs[k], names[k], written)) return nullptr;
+        if (k != 8 && !same(bufs[0], bufs[k], names[k])) return nullptr;
+    }
+    if (bufs[8].kind() != bufs[0].kind() || bufs[8].size() != 4 * bufs[0].size() || bufs[0].view.ndim != 2 ||
+        bufs[8].view.ndim != 2 || bufs[8].view.shape[0] != bufs[0].view.shape[0]) {
+        PyErr_SetString(PyExc_ValueError, "lstm_cell_grad: dz must be (batch, 4 * units) beside (batch, units) gates");
+        return nullptr;
+    }
+    const lamina_u64 rows = (lamina_u64)bufs[0].view.shape[0], units = (lamina_u64)bufs[0].view.shape[1];
+    Py_BEGIN_ALLOW_THREADS
+    if (bufs[0].kind() == 'f') {
+#define LAMINA_P(k) ((const float*)(bufs[k].held ? bufs[k].view.buf : nullptr))
+        lstm_cell_grad_loop<float>(rows, units, LAMINA_P(0), LAMINA_P(1), LAMINA_P(2), LAMINA_P(3), LAMINA_P(4),
+                                   LAMINA_P(5), LAMINA_P(6), LAMINA_P(7), (float*)bufs[8].view.buf,
+                                   (float*)bufs[9].view.buf);
+#undef LAMINA_P
+    } else {
+#define LAMINA_P(k) ((const double*)(bufs[k].held ? bufs[k].view.buf : nullptr))
+        lstm_cell_grad_loop<double>(rows, units, LAMINA_P(0), LAMINA_P(1), LAMINA_P(2), LAMINA_P(3), LAMINA_P(4),
+                                    LAMINA_P(5), LAMINA_P(6), LAMINA_P(7), (double*)bufs[8].view.buf,
+                                    (double*)bufs[9].view.buf);
+#undef LAMINA_P
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 // take_rows(src, rows, indices, out) -> bool: out[i] = src[indices[i]] for the `rows` rows of a
 // C-contiguous src (any dtype without Python objects; out holds len(indices) rows of the same size, indices are int64,
 // negative ones counted from the end as NumPy does). A batch of a shuffled data set is a few
@@ -516,6 +825,11 @@ PyObject* use_vector_paths(PyObject*, PyObject* args) {
 
 PyMethodDef methods[] = {
     {"tanh_grad", tanh_grad, METH_VARARGS, "tanh_grad(y, g, out): out = g * (1 - y * y)."},
+    {"sigmoid_prepare", sigmoid_pass<false>, METH_VARARGS, "sigmoid_prepare(x, e): e = -|x| (then np.exp(e, out=e))."},
+    {"sigmoid_finish", sigmoid_pass<true>, METH_VARARGS, "sigmoid_finish(x, e): e = max(e, x >= 0) / (e + 1)."},
+    {"lstm_gates", lstm_gates, METH_VARARGS, "lstm_gates(z, s, finish): the sigmoid passes of gates i, f, o."},
+    {"lstm_carry", lstm_carry, METH_VARARGS, "lstm_carry(f, c, i, g, out): out = f * c + i * g."},
+    {"lstm_cell_grad", lstm_cell_grad, METH_VARARGS, "lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev)."},
     {"use_vector_paths", use_vector_paths, METH_VARARGS, "use_vector_paths(flag) -> AVX-512 present."},
     {"sgd", sgd, METH_VARARGS, "sgd(params, grads, velocities, lr, momentum, mode) in place (mode 0/1/2)."},
     {"adam", adam, METH_VARARGS, "adam(params, grads, ms, vs, vhats, alpha, 1-b1, 1-b2, eps) in place."},

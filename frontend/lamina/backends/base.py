@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -341,6 +341,44 @@ class ArrayBackend(ConvolutionMixin):
         xp = self.xp
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+    def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
+        ax = axis % z.ndim
+        units = z.shape[ax] // 4
+
+        def block(k):
+            return z[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)]
+
+        i, f = self.sigmoid(block(0)), self.sigmoid(block(1))
+        g, o = self.tanh(block(2)), self.sigmoid(block(3))
+        c_new = self.add(self.multiply(f, c), self.multiply(i, g))
+        tc = self.tanh(c_new)
+        return i, f, g, o, c_new, tc, self.multiply(o, tc, out=h_out)
+
+    def lstm_cell_grad(self, i, f, g, o, tc, c, gh, gc, dz, axis=-1):
+        if gh is None and gc is None:
+            raise ValueError("lstm_cell_grad needs the gradient of h (gh), of c_new (gc), or both; got neither.")
+        ax = axis % dz.ndim
+        units = dz.shape[ax] // 4
+        blocks = [dz[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)] for k in range(4)]
+
+        def sigmoid_grad(y, upstream, out):  # upstream * (y * (1 - y)), each step rounded on its own
+            d = self.subtract(1.0, y)
+            self.multiply(y, d, out=d)
+            self.multiply(upstream, d, out=out)
+
+        if gh is None:
+            dc = gc
+            self.assign(blocks[3], self.zeros((), dz.dtype))
+        else:
+            dc = self.tanh_grad(tc, self.multiply(gh, o))  # through h = o * tanh(c_new)
+            if gc is not None:
+                self.add(dc, gc, out=dc)
+            sigmoid_grad(o, self.multiply(gh, tc), blocks[3])
+        sigmoid_grad(i, self.multiply(dc, g), blocks[0])
+        sigmoid_grad(f, self.multiply(dc, c), blocks[1])
+        self.tanh_grad(g, self.multiply(dc, i), out=blocks[2])
+        return self.multiply(dc, f)
 
     # --- in-place parameter updates ------------------------------------------------------
     def assign(self, dst, src):

@@ -160,6 +160,24 @@ class Backend(Protocol):
         """exp(x - max) / sum(exp(x - max)) along ``axis``; rows sum to 1 for any finite x."""
     def log_softmax(self, x: Array, axis: int = -1) -> Array:
         """x - logsumexp(x) along ``axis``, finite for any finite x."""
+    def lstm_cell_forward(self, z: Array, c: Array, axis: int = -1, h_out: Array | None = None) -> tuple:
+        """One step of Keras' LSTM cell with its default activations: ``(i, f, g, o, c_new, tc, h)``.
+
+        ``z`` holds the summed pre-activations, four blocks of ``units`` along ``axis`` in the gate
+        order i, f, c, o; ``c`` is the previous carry. ``i, f, o = sigmoid(...)``, ``g = tanh(...)``,
+        ``c_new = f * c + i * g``, ``tc = tanh(c_new)``, ``h = o * tc`` (written into ``h_out`` when
+        given); the gates and ``tc`` are what ``lstm_cell_grad`` needs. The values are those of the
+        backend's own ``sigmoid``, ``tanh``, ``multiply`` and ``add`` in that order."""
+    def lstm_cell_grad(self, i: Array, f: Array, g: Array, o: Array, tc: Array, c: Array, gh: Array | None,
+                       gc: Array | None, dz: Array, axis: int = -1) -> Array:
+        """The backward pass of one LSTM cell step (``h = o * tanh(c_new)``, ``c_new = f * c + i * g``).
+
+        ``i, f, g, o`` are the gate activations, ``tc = tanh(c_new)``, ``c`` the carry the step
+        read, ``gh``/``gc`` the gradients of ``h`` and ``c_new`` (either may be None, not both).
+        Writes d/dz into the four gate blocks (i, f, c, o) of ``dz`` along ``axis`` and returns the
+        gradient of ``c``: ``dc * f`` with ``dc = gh * o * (1 - tc^2) + gc``. Each operation is
+        rounded on its own, in the order of the base implementation, so a one-pass kernel gives
+        its bits."""
 
     # --- in-place parameter updates (optimizers) -----------------------------------------
     def assign(self, dst: Array, src: Array) -> None:

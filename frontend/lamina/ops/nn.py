@@ -277,38 +277,6 @@ def _gate_block(a: Any, k: int, units: int, ax: int) -> Any:
     return B().getitem(a, (slice(None),) * ax + (slice(k * units, (k + 1) * units),))
 
 
-def _lstm_forward(z: Any, c: Any, units: int, ax: int, h_out: Any = None) -> tuple:
-    """One LSTM cell step on arrays: ``(i, f, g, o, c_new, tanh(c_new), h)``, ``h`` written into
-    ``h_out`` when given. The operations of the ``ops`` composition, in its order."""
-    be = B()
-    i, f = be.sigmoid(_gate_block(z, 0, units, ax)), be.sigmoid(_gate_block(z, 1, units, ax))
-    g, o = be.tanh(_gate_block(z, 2, units, ax)), be.sigmoid(_gate_block(z, 3, units, ax))
-    c_new = be.add(be.multiply(f, c), be.multiply(i, g))
-    tc = be.tanh(c_new)
-    return i, f, g, o, c_new, tc, be.multiply(o, tc, out=h_out)
-
-
-def _lstm_backward(saved: tuple, c: Any, gh: Any, gc: Any, dz: Any, units: int, ax: int) -> Any:
-    """The gradient of one cell step: writes d/dz into the four gate blocks of ``dz`` and returns
-    d/d(c_new) summed over both paths (``gh`` through h, ``gc`` straight in; either may be None);
-    the previous carry's gradient is that times f."""
-    be = B()
-    i, f, g, o, tc = saved
-    blocks = [_gate_block(dz, k, units, ax) for k in range(4)]
-    if gh is None:
-        dc = gc
-        be.assign(blocks[3], be.zeros((), dz.dtype))
-    else:
-        dc = be.tanh_grad(tc, be.multiply(gh, o))  # through h = o * tanh(c_new)
-        if gc is not None:
-            be.add(dc, gc, out=dc)
-        _sigmoid_grad(o, be.multiply(gh, tc), out=blocks[3])
-    _sigmoid_grad(i, be.multiply(dc, g), out=blocks[0])
-    _sigmoid_grad(f, be.multiply(dc, c), out=blocks[1])
-    be.tanh_grad(g, be.multiply(dc, i), out=blocks[2])
-    return dc
-
-
 def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
     """One step of Keras' LSTM cell with its default activations, as one recorded op.
 
@@ -333,13 +301,13 @@ def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
         raise ValueError(f"lstm_cell needs z with four blocks of c's size along axis {axis}: got z of shape "
                          f"{z.shape} and c of shape {c.shape}.")
     be = B()
-    i, f, g, o, c_new, tc, h = _lstm_forward(z.value, c.value, units, ax)
+    i, f, g, o, c_new, tc, h = be.lstm_cell_forward(z.value, c.value, axis=ax)
 
     def vjp(grads):
         gh, gc = grads  # either may be None (that output was not used)
         dz = be.empty(z.shape, z.dtype)
-        dc = _lstm_backward((i, f, g, o, tc), c.value, gh, gc, dz, units, ax)
-        return dz, (be.multiply(dc, f) if c._tracked else None)
+        d_carry = be.lstm_cell_grad(i, f, g, o, tc, c.value, gh, gc, dz, axis=ax)
+        return dz, (d_carry if c._tracked else None)
     return make_outputs((h, c_new), (z, c), vjp)
 
 
@@ -364,11 +332,12 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
     xk, h0, c0, rk = (convert_to_tensor(a) for a in (xk, h0, c0, recurrent_kernel))
     buf = _sequence_buffer("lstm_sequence", 4, xk, h0, rk, c0=c0)
     be = B()
-    steps, units = xk.shape[0], rk.shape[0]
+    steps = xk.shape[0]
     carries, saved = [c0.value], []
     for t in range(steps):
-        z = be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value))
-        i, f, g, o, c_new, tc, _ = _lstm_forward(z, carries[-1], units, 1, h_out=be.getitem(buf, t + 1))
+        z = be.matmul(be.getitem(buf, t), rk.value)
+        be.add(be.getitem(xk.value, t), z, out=z)  # in the product's fresh buffer (a + b is b + a, bit for bit)
+        i, f, g, o, c_new, tc, _ = be.lstm_cell_forward(z, carries[-1], axis=1, h_out=be.getitem(buf, t + 1))
         saved.append((i, f, g, o, tc))
         carries.append(c_new)
     hs = be.getitem(buf, slice(1, None))
@@ -381,8 +350,7 @@ def lstm_sequence(xk: Any, h0: Any, c0: Any, recurrent_kernel: Any) -> tuple[Ten
         for t in range(steps - 1, -1, -1):
             dh = _with_output_grad(dh, g_hs, t)
             dz = be.getitem(dz_all, t)
-            dc = _lstm_backward(saved[t], carries[t], dh, dc, dz, units, 1)
-            dc = be.multiply(dc, saved[t][1])  # to the carry step t read
+            dc = be.lstm_cell_grad(*saved[t], carries[t], dh, dc, dz, axis=1)  # to the carry step t read
             dh = be.matmul(dz, rk_t) if (t or h0._tracked) else None
         d_rk = _all_steps_product(buf, dz_all) if rk._tracked else None
         return dz_all, (dh if h0._tracked else None), (dc if c0._tracked else None), d_rk
@@ -408,7 +376,8 @@ def simple_rnn_sequence(xk: Any, h0: Any, recurrent_kernel: Any) -> tuple[Tensor
     be = B()
     steps = xk.shape[0]
     for t in range(steps):
-        be.tanh(be.add(be.getitem(xk.value, t), be.matmul(be.getitem(buf, t), rk.value)), out=be.getitem(buf, t + 1))
+        pre = be.matmul(be.getitem(buf, t), rk.value)
+        be.tanh(be.add(be.getitem(xk.value, t), pre, out=pre), out=be.getitem(buf, t + 1))
 
     def vjp(grads):
         g_hs, g_h = grads  # either may be None
@@ -499,7 +468,7 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
         x_t, h = be.getitem(xk.value, t), be.getitem(buf, t)
         inner = be.matmul(h, rk.value)
         if rb is not None:
-            inner = be.add(inner, rb.value)
+            be.add(inner, rb.value, out=inner)
         z = be.sigmoid(be.add(_gate_block(x_t, 0, units, 1), _gate_block(inner, 0, units, 1)))
         r = be.sigmoid(be.add(_gate_block(x_t, 1, units, 1), _gate_block(inner, 1, units, 1)))
         inner_h = _gate_block(inner, 2, units, 1)

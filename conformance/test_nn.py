@@ -272,3 +272,46 @@ def test_lstm_cell_forward(backend, dtype, quiet_numpy):
                 require(np.array_equal(backend.to_numpy(out), backend.to_numpy(res[6])), f"{what}: h_out not written")
         fails.check(label, one)
     fails.finish()
+
+
+def test_gru_cell_grad(backend, dtype):
+    """The six gate-block gradients and the direct path ``dh * z`` of one GRU step within 8 eps of
+    the scale of their terms, for the GRU layer's layout (``inner_h`` a block of the recurrent
+    product), contiguous and transposed inputs, one unit and an empty batch."""
+    rng = rng_for("gru_cell_grad", dtype)
+    fails = Failures()
+    for label, shape, strided in [("rows", (5, 3), False), ("transposed", (4, 6), True), ("one-unit", (3, 1), False),
+                                  ("empty-batch", (0, 2), False)]:
+        def one(label=label, shape=shape, strided=strided):
+            batch, units = shape
+
+            def make(lo, hi):
+                host = rng.uniform(lo, hi, size=(shape[::-1] if strided else shape)).astype(dtype)
+                arr = backend.asarray(host)
+                return (backend.transpose(arr), host.T) if strided else (arr, host)
+
+            (z, hz), (r, hr) = make(0.01, 0.99), make(0.01, 0.99)
+            (hh, hhh), (h_prev, hhp), (dh, hdh) = make(-0.999, 0.999), make(-3, 3), make(-2, 2)
+            h_inner = rng.uniform(-3, 3, size=(batch, 3 * units)).astype(dtype)
+            inner_h = backend.asarray(h_inner)[:, 2 * units:]
+            dx, du = backend.empty((batch, 3 * units), dtype), backend.empty((batch, 3 * units), dtype)
+            direct = backend.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du)
+            z64, r64, hh64, hp64, dh64 = (a.astype(np.float64) for a in (hz, hr, hhh, hhp, hdh))
+            ih64 = h_inner[:, 2 * units:].astype(np.float64)
+            d_pre_h = dh64 * (1 - z64) * (1 - hh64 * hh64)
+            mag_pre_h = np.abs(dh64) * (1 + z64) * (1 + hh64 * hh64)
+            d_z = dh64 * (hp64 - hh64) * z64 * (1 - z64)
+            mag_z = np.abs(dh64) * (np.abs(hp64) + np.abs(hh64)) * z64 * (1 + z64)
+            d_r = d_pre_h * ih64 * r64 * (1 - r64)
+            mag_r = mag_pre_h * np.abs(ih64) * r64 * (1 + r64)
+            got_dx, got_du = backend.to_numpy(dx), backend.to_numpy(du)
+            what = f"gru_cell_grad {dtype} [{label}]"
+            checks = [("dx_z", got_dx[:, :units], d_z, mag_z), ("dx_r", got_dx[:, units:2 * units], d_r, mag_r),
+                      ("dx_h", got_dx[:, 2 * units:], d_pre_h, mag_pre_h), ("du_z", got_du[:, :units], d_z, mag_z),
+                      ("du_r", got_du[:, units:2 * units], d_r, mag_r),
+                      ("du_h", got_du[:, 2 * units:], d_pre_h * r64, mag_pre_h * r64),
+                      ("direct", backend.to_numpy(direct), dh64 * z64, np.abs(dh64 * z64))]
+            for name, got, ref, scale in checks:
+                assert_close(got, ref, 8 * eps(dtype) * scale + 2 * tiny(dtype), f"{what} {name}", dtype=dtype)
+        fails.check(label, one)
+    fails.finish()

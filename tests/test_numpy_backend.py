@@ -523,3 +523,48 @@ def test_lstm_cell_forward_equals_base(layout, shape, dtype, path):
     if layout == "into-h_out":
         assert got[6].base is outs[1] or got[6] is outs[1][1]
         assert outs[0].tobytes() == outs[1].tobytes()
+
+
+def _gru_step_arrays(shape, dtype, seed, inner_layout="block"):
+    rng = np.random.default_rng(seed)
+    batch, units = shape
+    z, r = rng.uniform(0, 1, shape), rng.uniform(0, 1, shape)
+    hh = np.tanh(rng.standard_normal(shape) * 2)
+    inner = rng.standard_normal((batch, 3 * units))
+    inner_h = inner[:, 2 * units:] if inner_layout == "block" else np.ascontiguousarray(inner[:, 2 * units:])
+    h_prev, dh = rng.standard_normal(shape), rng.standard_normal(shape)
+    return [a.astype(dtype) for a in (z, r, hh, inner_h, h_prev, dh)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(128, 128), (5, 3), (1, 7), (0, 4), (2, 0)])
+@pytest.mark.parametrize("inner_layout", ["block", "contiguous"])
+def test_gru_cell_grad_equals_base(inner_layout, shape, dtype, path):
+    arrays = _gru_step_arrays(shape, dtype, 13, inner_layout)
+    wide = (shape[0], 3 * shape[1])
+    want_dx, want_du = np.full(wide, np.nan, dtype), np.full(wide, np.nan, dtype)
+    got_dx, got_du = np.full(wide, np.nan, dtype), np.full(wide, np.nan, dtype)
+    want = PlainNumpy().gru_cell_grad(*arrays, want_dx, want_du)
+    got = NumpyBackend().gru_cell_grad(*arrays, got_dx, got_du)
+    assert got.shape == want.shape == shape and got.dtype == want.dtype
+    assert got.tobytes() == want.tobytes()
+    assert got_dx.tobytes() == want_dx.tobytes() and got_du.tobytes() == want_du.tobytes()
+
+
+@pytest.mark.parametrize("odd", ["strided-dh", "float16", "transposed-inner", "dx-strided"])
+def test_gru_cell_grad_odd_arrays_take_the_base_code(odd):
+    z, r, hh, inner_h, h_prev, dh = _gru_step_arrays((6, 5), "float32", 14)
+    dx, du = np.empty((6, 15), np.float32), np.empty((6, 15), np.float32)
+    if odd == "strided-dh":
+        dh = np.asfortranarray(dh)
+    elif odd == "float16":
+        z, r, hh, inner_h, h_prev, dh = (a.astype(np.float16) for a in (z, r, hh, inner_h, h_prev, dh))
+        dx, du = dx.astype(np.float16), du.astype(np.float16)
+    elif odd == "transposed-inner":
+        inner_h = np.ascontiguousarray(inner_h.T).T
+    else:
+        dx = np.empty((6, 30), np.float32)[:, ::2]
+    want_dx, want_du = dx.copy(), du.copy()
+    want = PlainNumpy().gru_cell_grad(z, r, hh, inner_h, h_prev, dh, want_dx, want_du)
+    got = NumpyBackend().gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du)
+    assert got.tobytes() == want.tobytes() and np.array_equal(dx, want_dx) and np.array_equal(du, want_du)

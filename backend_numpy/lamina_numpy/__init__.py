@@ -277,6 +277,18 @@ class NumpyBackend(ArrayBackend):
             return e
         return super().sigmoid(x)
 
+    # --- one GRU step backward in one pass -----------------------------------------------------
+    def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
+        if (self._compiled(getattr(z, "dtype", None)) and z.ndim == 2 and self._blockable(z, r, hh, h_prev, dh)
+                and self._blockable(dx, du) and dx.dtype == z.dtype and dx.shape == (z.shape[0], 3 * z.shape[1])
+                and isinstance(inner_h, np.ndarray) and inner_h.dtype == z.dtype and inner_h.shape == z.shape
+                and (inner_h.shape[1] <= 1 or inner_h.strides[1] == inner_h.itemsize)
+                and (inner_h.shape[0] <= 1 or inner_h.strides[0] >= inner_h.shape[1] * inner_h.itemsize)):
+            direct = np.empty(z.shape, dtype=z.dtype)
+            _KERNELS.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct)
+            return direct
+        return super().gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du)
+
     # --- one LSTM step: the gates' sigmoids in two passes around one exp, the carry in one ----
     def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
         if (self._compiled(getattr(z, "dtype", None)) and z.ndim == 2 and axis % 2 == 1 and self._blockable(c)

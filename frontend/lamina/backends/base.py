@@ -342,6 +342,25 @@ class ArrayBackend(ConvolutionMixin):
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
+    def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
+        units = z.shape[-1]
+
+        def block(a, k):
+            return a[..., k * units:(k + 1) * units]
+
+        d_pre_h = self.tanh_grad(hh, self.multiply(dh, self.subtract(1.0, z)), out=block(dx, 2))
+        self._sigmoid_grad(z, self.multiply(dh, self.subtract(h_prev, hh)), block(du, 0))
+        self._sigmoid_grad(r, self.multiply(d_pre_h, inner_h), block(du, 1))
+        self.multiply(d_pre_h, r, out=block(du, 2))
+        self.assign(dx[..., :2 * units], du[..., :2 * units])
+        return self.multiply(dh, z)  # through h = z * h_prev + ...
+
+    def _sigmoid_grad(self, y, upstream, out):
+        """``upstream * (y * (1 - y))`` into ``out``, each step rounded on its own."""
+        d = self.subtract(1.0, y)
+        self.multiply(y, d, out=d)
+        self.multiply(upstream, d, out=out)
+
     def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
         ax = axis % z.ndim
         units = z.shape[ax] // 4
@@ -362,11 +381,6 @@ class ArrayBackend(ConvolutionMixin):
         units = dz.shape[ax] // 4
         blocks = [dz[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)] for k in range(4)]
 
-        def sigmoid_grad(y, upstream, out):  # upstream * (y * (1 - y)), each step rounded on its own
-            d = self.subtract(1.0, y)
-            self.multiply(y, d, out=d)
-            self.multiply(upstream, d, out=out)
-
         if gh is None:
             dc = gc
             self.assign(blocks[3], self.zeros((), dz.dtype))
@@ -374,9 +388,9 @@ class ArrayBackend(ConvolutionMixin):
             dc = self.tanh_grad(tc, self.multiply(gh, o))  # through h = o * tanh(c_new)
             if gc is not None:
                 self.add(dc, gc, out=dc)
-            sigmoid_grad(o, self.multiply(gh, tc), blocks[3])
-        sigmoid_grad(i, self.multiply(dc, g), blocks[0])
-        sigmoid_grad(f, self.multiply(dc, c), blocks[1])
+            self._sigmoid_grad(o, self.multiply(gh, tc), blocks[3])
+        self._sigmoid_grad(i, self.multiply(dc, g), blocks[0])
+        self._sigmoid_grad(f, self.multiply(dc, c), blocks[1])
         self.tanh_grad(g, self.multiply(dc, i), out=blocks[2])
         return self.multiply(dc, f)
 

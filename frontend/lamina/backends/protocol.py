@@ -160,6 +160,16 @@ class Backend(Protocol):
         """exp(x - max) / sum(exp(x - max)) along ``axis``; rows sum to 1 for any finite x."""
     def log_softmax(self, x: Array, axis: int = -1) -> Array:
         """x - logsumexp(x) along ``axis``, finite for any finite x."""
+    def gru_cell_grad(self, z: Array, r: Array, hh: Array, inner_h: Array, h_prev: Array, dh: Array, dx: Array,
+                      du: Array) -> Array:
+        """The backward pass of one step of Keras' GRU cell (``reset_after=True``): ``h = z * h_prev +
+        (1 - z) * hh``, ``hh = tanh(x_h + r * inner_h)``, ``z, r = sigmoid(x_z + u_z), sigmoid(x_r + u_r)``.
+
+        ``z, r, hh, h_prev`` and ``dh`` (the gradient of ``h``) are ``(..., units)``; ``inner_h`` is
+        the h block of the recurrent product (with its bias). Writes the gradients at the input
+        pre-activations into ``dx`` and at the recurrent product into ``du`` (both ``(..., 3 *
+        units)``, blocks z, r, h) and returns ``dh * z``, the direct path to ``h_prev``. Each
+        operation is rounded on its own, in the order of the base implementation."""
     def lstm_cell_forward(self, z: Array, c: Array, axis: int = -1, h_out: Array | None = None) -> tuple:
         """One step of Keras' LSTM cell with its default activations: ``(i, f, g, o, c_new, tc, h)``.
 

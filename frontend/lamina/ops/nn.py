@@ -486,12 +486,7 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
             dh = _with_output_grad(dh, g_hs, t)
             z, r, hh, inner_h = saved[t]
             h_prev, dx, du = be.getitem(buf, t), be.getitem(d_x, t), be.getitem(d_inner, t)
-            d_pre_h = be.tanh_grad(hh, be.multiply(dh, be.subtract(1.0, z)), out=_gate_block(dx, 2, units, 1))
-            _sigmoid_grad(z, be.multiply(dh, be.subtract(h_prev, hh)), out=_gate_block(du, 0, units, 1))
-            _sigmoid_grad(r, be.multiply(d_pre_h, inner_h), out=_gate_block(du, 1, units, 1))
-            be.multiply(d_pre_h, r, out=_gate_block(du, 2, units, 1))
-            be.assign(be.getitem(dx, (slice(None), slice(0, 2 * units))), be.getitem(du, (slice(None), slice(0, 2 * units))))
-            direct = be.multiply(dh, z)  # through h = z * h_prev + ...
+            direct = be.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du)  # dh * z: through h = z * h_prev + ...
             dh = be.add(direct, be.matmul(du, rk_t)) if (t or h0._tracked) else None
         d_rk = _all_steps_product(buf, d_inner) if rk._tracked else None
         grads_in = (d_x, (dh if h0._tracked else None), d_rk)

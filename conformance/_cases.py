@@ -545,6 +545,7 @@ PROTOCOL_COVERAGE = {
     "to_channels_first": "test_linalg_shapes.py::test_channels",
     "softmax": "test_nn.py::test_softmax",
     "log_softmax": "test_nn.py::test_log_softmax",
+    "gru_cell_forward": "test_nn.py::test_gru_cell_forward",
     "gru_cell_grad": "test_nn.py::test_gru_cell_grad",
     "lstm_cell_forward": "test_nn.py::test_lstm_cell_forward",
     "lstm_cell_grad": "test_nn.py::test_lstm_cell_grad",

@@ -315,3 +315,47 @@ def test_gru_cell_grad(backend, dtype):
                 assert_close(got, ref, 8 * eps(dtype) * scale + 2 * tiny(dtype), f"{what} {name}", dtype=dtype)
         fails.check(label, one)
     fails.finish()
+
+
+def test_gru_cell_forward(backend, dtype, quiet_numpy):
+    """Each output of one GRU step against float64 computed from the backend's own earlier outputs
+    (so each step's rounding is checked alone): the gates within a few eps of sigmoid, the
+    candidate of tanh, ``h_new = z h + (1 - z) hh`` within a few eps of its terms' sizes; ``inner_h``
+    is ``inner``'s h block, and ``h_new`` lands in ``h_out`` when one is given."""
+    rng = rng_for("gru_cell_forward", dtype)
+    fails = Failures()
+    for label, shape, transposed, into in [("rows", (5, 3), False, False), ("transposed-x", (4, 6), True, False),
+                                           ("into-h_out", (3, 2), False, True), ("empty-batch", (0, 2), False, False)]:
+        def one(label=label, shape=shape, transposed=transposed, into=into):
+            batch, units = shape
+            hx = rng.uniform(-6, 6, size=((3 * units, batch) if transposed else (batch, 3 * units))).astype(dtype)
+            x = backend.transpose(backend.asarray(hx)) if transposed else backend.asarray(hx)
+            hx = hx.T if transposed else hx
+            hinner = rng.uniform(-4, 4, size=(batch, 3 * units)).astype(dtype)
+            hh_prev = rng.uniform(-1, 1, size=shape).astype(dtype)
+            out = backend.zeros(shape, dtype) if into else None
+            res = backend.gru_cell_forward(x, backend.asarray(hinner), backend.asarray(hh_prev), h_out=out)
+            got = [backend.to_numpy(a) for a in res]
+            require(all(a.dtype == np.dtype(dtype) and a.shape == shape for a in got),
+                    f"gru_cell_forward [{label}]: outputs {[(a.dtype, a.shape) for a in got]}, expected {dtype} {shape}")
+            z, r, hh, inner_h, h_new = (a.astype(np.float64) for a in got)
+            x64, in64, h64 = hx.astype(np.float64), hinner.astype(np.float64), hh_prev.astype(np.float64)
+            what = f"gru_cell_forward {dtype} [{label}]"
+            require(np.array_equal(got[3], hinner[:, 2 * units:]), f"{what}: inner_h is not inner's h block")
+            for name, value, pre in (("z", got[0], x64[:, :units] + in64[:, :units]),
+                                     ("r", got[1], x64[:, units:2 * units] + in64[:, units:2 * units])):
+                ref = ref_sigmoid(pre)
+                assert_close(value, ref, 8 * eps(dtype) * ref + 2 * tiny(dtype) + 4 * eps(dtype) * np.abs(pre) * ref,
+                             f"{what} {name}", dtype=dtype)
+            pre_h = x64[:, 2 * units:] + r * in64[:, 2 * units:]
+            ref_hh = np.tanh(pre_h)
+            scale_h = np.abs(x64[:, 2 * units:]) + np.abs(r * in64[:, 2 * units:])
+            assert_close(got[2], ref_hh, 8 * eps(dtype) * (np.abs(ref_hh) + scale_h) + 2 * tiny(dtype), f"{what} hh",
+                         dtype=dtype)
+            size = np.abs(z * h64) + (1 + z) * np.abs(hh)
+            assert_close(got[4], z * h64 + (1 - z) * hh, 4 * eps(dtype) * size + 2 * tiny(dtype), f"{what} h_new",
+                         dtype=dtype)
+            if into:
+                require(np.array_equal(backend.to_numpy(out), got[4]), f"{what}: h_out not written")
+        fails.check(label, one)
+    fails.finish()

@@ -501,17 +501,24 @@ def test_raw_lstm_cell_grad_rejects_inconsistent_arrays():
         k.sigmoid_prepare(np.ones((4, 6), np.float32).T, np.empty(24, np.float32))
 
 
+def _pre_activations(shape, blocks, dtype, seed, layout):
+    """A step's (batch, blocks * units) pre-activations, laid out as ``layout`` says, with NaN, the
+    infinities and values past exp's overflow among them; and the generator for the other inputs."""
+    batch, units = shape
+    rng = np.random.default_rng(seed)
+    wide = (rng.standard_normal((batch, (blocks + 2) * units)) * 4).astype(dtype)
+    wide.reshape(-1)[:5] = [np.nan, np.inf, -np.inf, 90.0, -90.0][:wide.size]
+    if layout == "rows-of-a-wider-array":
+        return wide[:, units:(blocks + 1) * units], rng
+    a = np.ascontiguousarray(wide[:, :blocks * units])
+    return (np.ascontiguousarray(a.T).T if layout == "transposed" else a), rng
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(128, 128), (5, 3), (1, 7), (0, 4), (2, 0)])
 @pytest.mark.parametrize("layout", ["contiguous", "rows-of-a-wider-array", "into-h_out", "transposed"])
 def test_lstm_cell_forward_equals_base(layout, shape, dtype, path):
-    batch, units = shape
-    rng = np.random.default_rng(12)
-    wide = (rng.standard_normal((batch, 6 * units)) * 4).astype(dtype)
-    wide.reshape(-1)[:5] = [np.nan, np.inf, -np.inf, 90.0, -90.0][:wide.size]
-    z = {"contiguous": np.ascontiguousarray(wide[:, :4 * units]), "rows-of-a-wider-array": wide[:, units:5 * units],
-         "into-h_out": np.ascontiguousarray(wide[:, :4 * units]),
-         "transposed": np.ascontiguousarray(wide[:, :4 * units].T).T}[layout]
+    z, rng = _pre_activations(shape, 4, dtype, 12, layout)
     c = rng.standard_normal(shape).astype(dtype)
     outs = [np.full((3,) + shape, 7, dtype) if layout == "into-h_out" else None for _ in range(2)]
     with np.errstate(all="ignore"):
@@ -568,3 +575,38 @@ def test_gru_cell_grad_odd_arrays_take_the_base_code(odd):
     want = PlainNumpy().gru_cell_grad(z, r, hh, inner_h, h_prev, dh, want_dx, want_du)
     got = NumpyBackend().gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du)
     assert got.tobytes() == want.tobytes() and np.array_equal(dx, want_dx) and np.array_equal(du, want_du)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(128, 128), (5, 3), (1, 7), (0, 4), (2, 0)])
+@pytest.mark.parametrize("layout", ["contiguous", "rows-of-a-wider-array", "into-h_out", "transposed"])
+def test_gru_cell_forward_equals_base(layout, shape, dtype, path):
+    x, rng = _pre_activations(shape, 3, dtype, 15, layout)
+    inner = (rng.standard_normal((shape[0], 3 * shape[1])) * 3).astype(dtype)
+    if layout == "rows-of-a-wider-array":  # the recurrent product as a block too
+        inner = np.concatenate([inner, inner[:, :1]], axis=1)[:, :3 * shape[1]]
+    h = np.tanh(rng.standard_normal(shape)).astype(dtype)
+    outs = [np.full((3,) + shape, 7, dtype) if layout == "into-h_out" else None for _ in range(2)]
+    with np.errstate(all="ignore"):
+        want = PlainNumpy().gru_cell_forward(x, inner, h, h_out=None if outs[0] is None else outs[0][1])
+        got = NumpyBackend().gru_cell_forward(x, inner, h, h_out=None if outs[1] is None else outs[1][1])
+    for name, w, g in zip(("z", "r", "hh", "inner_h", "h_new"), want, got):
+        assert g.shape == w.shape == shape and g.dtype == w.dtype, name
+        assert g.tobytes() == w.tobytes(), name
+    assert np.shares_memory(got[3], inner) or got[3].size == 0
+    if layout == "into-h_out":
+        assert got[4].base is outs[1] and outs[0].tobytes() == outs[1].tobytes()
+
+
+def test_raw_gru_passes_reject_inconsistent_arrays():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here")
+    k = lamina_numpy._KERNELS
+    x, inner = np.ones((4, 9), np.float32), np.ones((4, 9), np.float32)
+    with pytest.raises(ValueError, match="3 \\* units"):
+        k.gru_gates(x, inner[:, :6], np.empty((2, 4, 3), np.float32), np.empty((2, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="3 \\* units"):
+        k.gru_candidate(x, np.ones((4, 2), np.float32), inner, np.empty((4, 2), np.float32))
+    with pytest.raises(ValueError, match="must match"):
+        k.gru_mix(np.ones((4, 3), np.float32), np.ones((4, 3), np.float32), np.ones((4, 2), np.float32),
+                  np.empty((4, 3), np.float32))

@@ -268,8 +268,7 @@ class NumpyBackend(ArrayBackend):
     # --- sigmoid: NumPy's exp between two compiled passes ------------------------------------
     def sigmoid(self, x):
         if (isinstance(x, np.ndarray) and x.ndim and self._compiled(x.dtype)
-                and (x.flags.c_contiguous
-                     or (x.ndim == 2 and x.strides[1] == x.itemsize and x.strides[0] >= x.shape[1] * x.itemsize))):
+                and (x.flags.c_contiguous or (x.ndim == 2 and self._rows(x, x.dtype, x.shape)))):
             e = np.empty(x.shape, dtype=x.dtype)
             _KERNELS.sigmoid_prepare(x, e)  # -|x|
             np.exp(e, out=e)  # NumPy's own exp, so the bits are the base class's
@@ -277,13 +276,38 @@ class NumpyBackend(ArrayBackend):
             return e
         return super().sigmoid(x)
 
+    # --- one GRU step forward: the gates' sigmoids around one exp, the rest in two passes -------
+    def gru_cell_forward(self, x, inner, h, h_out=None):
+        if (self._compiled(getattr(h, "dtype", None)) and self._blockable(h) and h.ndim == 2
+                and all(self._rows(a, h.dtype, (h.shape[0], 3 * h.shape[1])) for a in (x, inner))
+                and (h_out is None or self._blockable(h, h_out))):
+            batch, units = h.shape
+            pre, e = np.empty((2, batch, units), dtype=h.dtype), np.empty((2, batch, units), dtype=h.dtype)
+            _KERNELS.gru_gates(x, inner, pre, e)  # pre = x + inner, e = -|pre| (blocks z and r)
+            np.exp(e, out=e)  # NumPy's exp: the base class's bits
+            _KERNELS.sigmoid_finish(pre, e)
+            z, r = e[0], e[1]
+            hh = np.empty(h.shape, dtype=h.dtype)
+            _KERNELS.gru_candidate(x, r, inner, hh)  # x_h + r * inner_h
+            np.tanh(hh, out=hh)
+            h_new = np.empty(h.shape, dtype=h.dtype) if h_out is None else h_out
+            _KERNELS.gru_mix(z, h, hh, h_new)  # z * h + (1 - z) * hh
+            return z, r, hh, inner[:, 2 * units:], h_new
+        return super().gru_cell_forward(x, inner, h, h_out)
+
+    @staticmethod
+    def _rows(a, dtype, shape) -> bool:
+        """Whether ``a`` is a 2-D float array of ``shape`` and ``dtype`` whose rows the helper can read
+        (unit inner stride; contiguous or a block of a wider array)."""
+        return (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape
+                and (shape[1] <= 1 or a.strides[1] == a.itemsize)
+                and (shape[0] <= 1 or a.strides[0] >= shape[1] * a.itemsize))
+
     # --- one GRU step backward in one pass -----------------------------------------------------
     def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
         if (self._compiled(getattr(z, "dtype", None)) and z.ndim == 2 and self._blockable(z, r, hh, h_prev, dh)
                 and self._blockable(dx, du) and dx.dtype == z.dtype and dx.shape == (z.shape[0], 3 * z.shape[1])
-                and isinstance(inner_h, np.ndarray) and inner_h.dtype == z.dtype and inner_h.shape == z.shape
-                and (inner_h.shape[1] <= 1 or inner_h.strides[1] == inner_h.itemsize)
-                and (inner_h.shape[0] <= 1 or inner_h.strides[0] >= inner_h.shape[1] * inner_h.itemsize)):
+                and self._rows(inner_h, z.dtype, z.shape)):
             direct = np.empty(z.shape, dtype=z.dtype)
             _KERNELS.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct)
             return direct
@@ -291,10 +315,9 @@ class NumpyBackend(ArrayBackend):
 
     # --- one LSTM step: the gates' sigmoids in two passes around one exp, the carry in one ----
     def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
-        if (self._compiled(getattr(z, "dtype", None)) and z.ndim == 2 and axis % 2 == 1 and self._blockable(c)
-                and c.dtype == z.dtype and z.shape == (c.shape[0], 4 * c.shape[1]) and z.strides[1] == z.itemsize
-                and z.strides[0] >= z.shape[1] * z.itemsize
-                and (h_out is None or (self._blockable(c, h_out)))):
+        if (self._compiled(getattr(c, "dtype", None)) and getattr(z, "ndim", 0) == 2 and axis % 2 == 1
+                and self._blockable(c) and c.ndim == 2 and self._rows(z, c.dtype, (c.shape[0], 4 * c.shape[1]))
+                and (h_out is None or self._blockable(c, h_out))):
             batch, units = c.shape
             s = np.empty((3, batch, units), dtype=z.dtype)
             _KERNELS.lstm_gates(z, s, False)  # -|z| of gates i, f, o

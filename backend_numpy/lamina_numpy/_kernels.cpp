@@ -22,6 +22,7 @@
 
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "philox.cu"
 #include "optimizers.cu"
@@ -459,38 +460,74 @@ PyObject* tanh_grad(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
-// --- sigmoid around NumPy's exp ------------------------------------------------------------------
+// --- sigmoid and the recurrent cells, around NumPy's exp and tanh ---------------------------------
 // The base sigmoid is exp(-|x|), then max(e, x >= 0) / (1 + e): seven NumPy passes and six
-// temporaries (35 us for an LSTM gate block of 128 x 128 inside a training step). The helper keeps
-// NumPy's own exp (its vector code fixes the bits, which no C library exp would reproduce) and
-// does the rest in two passes: sigmoid_prepare writes -|x| into a contiguous e, the caller runs
-// np.exp(e, out=e), and sigmoid_finish turns e into the result in place. x may be C-contiguous or
-// a 2-D block of rows (an LSTM gate block: unit inner stride, rows further apart).
+// temporaries (35 us for an LSTM gate block of 128 x 128 inside a training step), and one LSTM or
+// GRU step is fifteen to thirty such operations on 64-256 KB blocks. The helper keeps NumPy's own
+// exp and tanh (their vector code fixes the bits, which no C library would reproduce) and does
+// everything between them in compiled passes, each operation rounded on its own in the base
+// composition's order (-ffp-contract=off), so the results are the base class's bit for bit.
+//
+// Each loop is a struct whose run() is an inline body; best<Loop>(...) runs the copy compiled for
+// AVX-512 where the CPU has it (and the tests have not asked for the plain loops), else the plain
+// copy: the same IEEE operations on wider registers, so the same bits.
+#if defined(LAMINA_HAVE_AVX512)
+#define LAMINA_WIDE_OK (has_avx512() && !g_scalar_only)
+#else
+#define LAMINA_WIDE_OK false
+#endif
+#define LAMINA_INLINE __attribute__((always_inline)) inline
+
+template <typename Loop, typename... Args>
+void run_plain(Args... args) { Loop::run(args...); }
+#if defined(LAMINA_HAVE_AVX512)
+template <typename Loop, typename... Args>
+LAMINA_AVX512 void run_wide(Args... args) { Loop::run(args...); }
+#endif
+template <typename Loop, typename... Args>
+void best(Args... args) {
+#if defined(LAMINA_HAVE_AVX512)
+    if (LAMINA_WIDE_OK) return run_wide<Loop>(args...);
+#endif
+    run_plain<Loop>(args...);
+}
+
+// A 2-D block of rows (no ownership): `rows` rows of `cols` elements, `stride` bytes apart. An LSTM
+// gate block is one: unit inner stride, rows 4 * units elements apart.
+struct View {
+    char* data;
+    Py_ssize_t rows, cols, stride, item;
+    template <typename T> const T* row(Py_ssize_t r) const { return (const T*)(data + r * stride); }
+    View columns(Py_ssize_t first, Py_ssize_t count) const { return View{data + first * item, rows, count, stride, item}; }
+};
+
+// An array's buffer as a View: 2-D rows with a unit inner stride (contiguous or a block), or any
+// other C-contiguous array as one long row.
 struct Rows {
     Buffer buf;
-    char* data = nullptr;
-    Py_ssize_t rows = 0, cols = 0, stride = 0;  // stride: bytes from one row to the next
+    View v{nullptr, 0, 0, 0, 0};
 };
 
 bool take_rows_of(PyObject* obj, Rows& r, const char* what) {
     if (!acquire(obj, r.buf, PyBUF_STRIDES | PyBUF_FORMAT)) return false;
-    const Py_buffer& v = r.buf.view;
-    r.data = (char*)v.buf;
+    const Py_buffer& b = r.buf.view;
     if (!r.buf.kind()) {
         PyErr_Format(PyExc_TypeError, "%s must be float32 or float64", what);
         return false;
     }
-    if (v.ndim == 2 && (v.shape[1] <= 1 || v.strides[1] == v.itemsize) &&
-        (v.shape[0] <= 1 || v.strides[0] >= v.shape[1] * v.itemsize)) {  // rows (contiguous or a block)
-        r.rows = v.shape[0];
-        r.cols = v.shape[1];
-        r.stride = v.shape[0] <= 1 ? v.shape[1] * v.itemsize : v.strides[0];
+    r.v.data = (char*)b.buf;
+    r.v.item = b.itemsize;
+    if (b.ndim == 2 && (b.shape[1] <= 1 || b.strides[1] == b.itemsize) &&
+        (b.shape[0] <= 1 || b.strides[0] >= b.shape[1] * b.itemsize)) {
+        r.v.rows = b.shape[0];
+        r.v.cols = b.shape[1];
+        r.v.stride = b.shape[0] <= 1 ? b.shape[1] * b.itemsize : b.strides[0];
         return true;
     }
-    if (PyBuffer_IsContiguous(&v, 'C')) {  // any other C-contiguous array: one long row
-        r.rows = 1;
-        r.cols = v.len / v.itemsize;
-        r.stride = v.len;
+    if (PyBuffer_IsContiguous(&b, 'C')) {
+        r.v.rows = 1;
+        r.v.cols = b.len / b.itemsize;
+        r.v.stride = b.len;
         return true;
     }
     PyErr_Format(PyExc_TypeError, "%s must be C-contiguous or 2-D rows with a unit inner stride", what);
@@ -500,62 +537,51 @@ bool take_rows_of(PyObject* obj, Rows& r, const char* what) {
 inline float neg_abs(float a) { return -__builtin_fabsf(a); }  // sign bit only: a NaN keeps its payload
 inline double neg_abs(double a) { return -__builtin_fabs(a); }
 
-// Each element-wise loop below is written once as an inline body; a plain copy serves every CPU and,
-// where the build has AVX-512, a copy compiled for it is chosen at run time (the same IEEE
-// operations on wider registers, so the same bits; -ffp-contract=off holds for both).
-#if defined(LAMINA_HAVE_AVX512)
-#define LAMINA_WIDE_OK (has_avx512() && !g_scalar_only)
-#else
-#define LAMINA_WIDE_OK false
-#endif
-
+// e (C-contiguous, x's element count) = -|x|
 template <typename T>
-__attribute__((always_inline)) inline void neg_abs_rows(const Rows& x, T* e) {
-    for (Py_ssize_t r = 0; r < x.rows; ++r) {
-        const T* __restrict__ row = (const T*)(x.data + r * x.stride);
-        T* __restrict__ out = e + r * x.cols;
-        for (Py_ssize_t j = 0; j < x.cols; ++j) out[j] = neg_abs(row[j]);
-    }
-}
-
-// e = max(e, x >= 0 ? 1 : 0) / (e + 1), each step rounded on its own, as the base's maximum, add and
-// divide. The indicator is never NaN, so "indicator > e ? indicator : e" is NumPy's maximum here (a
-// NaN e wins, equal values are the same bits) and compiles to a vector max without branches.
-template <typename T>
-__attribute__((always_inline)) inline void sigmoid_finish_rows(const Rows& x, T* e) {
-    for (Py_ssize_t r = 0; r < x.rows; ++r) {
-        const T* __restrict__ row = (const T*)(x.data + r * x.stride);
-        T* __restrict__ out = e + r * x.cols;
-        for (Py_ssize_t j = 0; j < x.cols; ++j) {
-            const T ej = out[j];
-            const T indicator = row[j] >= (T)0 ? (T)1 : (T)0;
-            const T numerator = indicator > ej ? indicator : ej;
-            out[j] = numerator / (ej + (T)1);
+struct NegAbs {
+    static LAMINA_INLINE void run(View x, T* e) {
+        for (Py_ssize_t r = 0; r < x.rows; ++r) {
+            const T* __restrict__ in = x.row<T>(r);
+            T* __restrict__ out = e + r * x.cols;
+            for (Py_ssize_t j = 0; j < x.cols; ++j) out[j] = neg_abs(in[j]);
         }
     }
+};
+
+// e = max(e, x >= 0 ? 1 : 0) / (e + 1) in place, as the base's maximum, add and divide. The
+// indicator is never NaN, so "indicator > e ? indicator : e" is NumPy's maximum here (a NaN e wins,
+// equal values are the same bits) and compiles to a vector max without branches.
+template <typename T>
+struct SigmoidFinish {
+    static LAMINA_INLINE void run(View x, T* e) {
+        for (Py_ssize_t r = 0; r < x.rows; ++r) {
+            const T* __restrict__ in = x.row<T>(r);
+            T* __restrict__ out = e + r * x.cols;
+            for (Py_ssize_t j = 0; j < x.cols; ++j) {
+                const T ej = out[j];
+                const T indicator = in[j] >= (T)0 ? (T)1 : (T)0;
+                const T numerator = indicator > ej ? indicator : ej;
+                out[j] = numerator / (ej + (T)1);
+            }
+        }
+    }
+};
+
+// Both sigmoid passes for planes of a gate buffer: plane q of e (rows * cols elements each) from
+// the columns starting at firsts[q] of x.
+template <bool Finish, typename T>
+void sigmoid_planes(const View& x, const Py_ssize_t* firsts, int planes, Py_ssize_t cols, T* e) {
+    for (int q = 0; q < planes; ++q) {
+        const View gate = x.columns(firsts[q], cols);
+        T* plane = e + q * x.rows * cols;
+        if (Finish) best<SigmoidFinish<T>>(gate, plane);
+        else best<NegAbs<T>>(gate, plane);
+    }
 }
 
-template <bool Finish, typename T>
-void sigmoid_rows_plain(const Rows& x, T* e) {
-    if (Finish) sigmoid_finish_rows(x, e);
-    else neg_abs_rows(x, e);
-}
-#if defined(LAMINA_HAVE_AVX512)
-template <bool Finish, typename T>
-LAMINA_AVX512 void sigmoid_rows_wide(const Rows& x, T* e) {
-    if (Finish) sigmoid_finish_rows(x, e);
-    else neg_abs_rows(x, e);
-}
-#endif
-template <bool Finish, typename T>
-void sigmoid_rows(const Rows& x, T* e) {
-#if defined(LAMINA_HAVE_AVX512)
-    if (LAMINA_WIDE_OK) return sigmoid_rows_wide<Finish>(x, e);
-#endif
-    sigmoid_rows_plain<Finish>(x, e);
-}
-
-// sigmoid_prepare(x, e) / sigmoid_finish(x, e): e C-contiguous, x's dtype and element count.
+// sigmoid_prepare(x, e) / sigmoid_finish(x, e): e = -|x|, then (after np.exp(e, out=e)) the sigmoid
+// in place; e C-contiguous with x's dtype and element count.
 template <bool Finish>
 PyObject* sigmoid_pass(PyObject*, PyObject* args) {
     PyObject *x_obj, *e_obj;
@@ -563,22 +589,22 @@ PyObject* sigmoid_pass(PyObject*, PyObject* args) {
     Rows x;
     Buffer e;
     if (!take_rows_of(x_obj, x, "x") || !take(e_obj, e, "e")) return nullptr;
-    if (e.kind() != x.buf.kind() || (Py_ssize_t)e.size() != x.rows * x.cols) {
+    if (e.kind() != x.buf.kind() || (Py_ssize_t)e.size() != x.v.rows * x.v.cols) {
         PyErr_SetString(PyExc_ValueError, "sigmoid: e must have x's dtype and number of elements");
         return nullptr;
     }
+    const Py_ssize_t first = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (e.kind() == 'f') sigmoid_rows<Finish>(x, (float*)e.view.buf);
-    else sigmoid_rows<Finish>(x, (double*)e.view.buf);
+    if (e.kind() == 'f') sigmoid_planes<Finish>(x.v, &first, 1, x.v.cols, (float*)e.view.buf);
+    else sigmoid_planes<Finish>(x.v, &first, 1, x.v.cols, (double*)e.view.buf);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-// --- one LSTM cell step forward -------------------------------------------------------------------
-// lstm_gates(z, s, finish): the sigmoid passes above for the three sigmoid gates of an LSTM step at
-// once. z is (batch, 4 * units) rows (blocks i, f, c, o), s a C-contiguous (3, batch, units) array:
-// s[0], s[1], s[2] get gates i, f, o. finish False writes -|z|; the caller runs np.exp(s, out=s)
-// (one call for all three gates); finish True turns s into the gates.
+// --- one LSTM step forward ------------------------------------------------------------------------
+// lstm_gates(z, s, finish): both sigmoid passes for gates i, f, o at once. z is (batch, 4 * units)
+// rows (blocks i, f, c, o), s a C-contiguous (3, batch, units) array that gets gates i, f, o; the
+// caller runs np.exp(s, out=s) between the passes (one call for the three gates).
 PyObject* lstm_gates(PyObject*, PyObject* args) {
     PyObject *z_obj, *s_obj;
     int finish;
@@ -586,142 +612,110 @@ PyObject* lstm_gates(PyObject*, PyObject* args) {
     Rows z;
     Buffer s;
     if (!take_rows_of(z_obj, z, "z") || !take(s_obj, s, "s")) return nullptr;
-    const Py_ssize_t units = z.cols / 4, plane = z.rows * units;
-    if (z.buf.view.ndim != 2 || z.cols != 4 * units || s.kind() != z.buf.kind() || (Py_ssize_t)s.size() != 3 * plane) {
+    const Py_ssize_t units = z.v.cols / 4;
+    if (z.buf.view.ndim != 2 || z.v.cols != 4 * units || s.kind() != z.buf.kind() ||
+        (Py_ssize_t)s.size() != 3 * z.v.rows * units) {
         PyErr_SetString(PyExc_ValueError, "lstm_gates: z must be 2-D (batch, 4 * units) and s (3, batch, units) of its dtype");
         return nullptr;
     }
-    const Py_ssize_t item = z.buf.view.itemsize;
+    const Py_ssize_t firsts[3] = {0, units, 3 * units};  // i, f, o; block 2 (c) is tanh's
     Py_BEGIN_ALLOW_THREADS
-    const int blocks[3] = {0, 1, 3};  // i, f, o; block 2 (c) is tanh's
-    for (int q = 0; q < 3; ++q) {
-        Rows gate;
-        gate.data = z.data + blocks[q] * units * item;
-        gate.rows = z.rows;
-        gate.cols = units;
-        gate.stride = z.stride;
-        if (s.kind() == 'f') {
-            float* e = (float*)s.view.buf + q * plane;
-            if (finish) sigmoid_rows<true>(gate, e);
-            else sigmoid_rows<false>(gate, e);
-        } else {
-            double* e = (double*)s.view.buf + q * plane;
-            if (finish) sigmoid_rows<true>(gate, e);
-            else sigmoid_rows<false>(gate, e);
-        }
+    if (s.kind() == 'f') {
+        if (finish) sigmoid_planes<true>(z.v, firsts, 3, units, (float*)s.view.buf);
+        else sigmoid_planes<false>(z.v, firsts, 3, units, (float*)s.view.buf);
+    } else {
+        if (finish) sigmoid_planes<true>(z.v, firsts, 3, units, (double*)s.view.buf);
+        else sigmoid_planes<false>(z.v, firsts, 3, units, (double*)s.view.buf);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-// lstm_carry(f, c, i, g, out): out = f * c + i * g, the two products and the sum each rounded on their
-// own as the base's multiply, multiply, add. All C-contiguous, one dtype and length.
-template <typename T>
-__attribute__((always_inline)) inline void carry_body(lamina_u64 n, const T* __restrict__ f, const T* __restrict__ c,
-                                                       const T* __restrict__ i, const T* __restrict__ g,
-                                                       T* __restrict__ out) {
-    for (lamina_u64 k = 0; k < n; ++k) out[k] = f[k] * c[k] + i[k] * g[k];
-}
-template <typename T>
-void carry_plain(lamina_u64 n, const T* f, const T* c, const T* i, const T* g, T* out) { carry_body(n, f, c, i, g, out); }
-#if defined(LAMINA_HAVE_AVX512)
-template <typename T>
-LAMINA_AVX512 void carry_wide(lamina_u64 n, const T* f, const T* c, const T* i, const T* g, T* out) {
-    carry_body(n, f, c, i, g, out);
-}
-#endif
-template <typename T>
-void carry_loop(lamina_u64 n, const T* f, const T* c, const T* i, const T* g, T* out) {
-#if defined(LAMINA_HAVE_AVX512)
-    if (LAMINA_WIDE_OK) return carry_wide(n, f, c, i, g, out);
-#endif
-    carry_plain(n, f, c, i, g, out);
-}
+// out = a * b + c * d, the products and the sum each rounded on their own (the LSTM carry
+// f * c + i * g; the GRU's mix z * h + (1 - z) * hh with its (1 - z) formed inline).
+template <typename T, bool OneMinusC>
+struct TwoProducts {
+    static LAMINA_INLINE void run(Py_ssize_t n, const T* __restrict__ a, const T* __restrict__ b,
+                                  const T* __restrict__ c, const T* __restrict__ d, T* __restrict__ out) {
+        for (Py_ssize_t k = 0; k < n; ++k) out[k] = a[k] * b[k] + (OneMinusC ? (T)1 - c[k] : c[k]) * d[k];
+    }
+};
 
-PyObject* lstm_carry(PyObject*, PyObject* args) {
-    PyObject *f_obj, *c_obj, *i_obj, *g_obj, *o_obj;
-    if (!PyArg_ParseTuple(args, "OOOOO", &f_obj, &c_obj, &i_obj, &g_obj, &o_obj)) return nullptr;
-    Buffer f, c, i, g, o;
-    if (!take(o_obj, o, "out") || !take(f_obj, f, "f", false) || !same(o, f, "f") || !take(c_obj, c, "c", false) ||
-        !same(o, c, "c") || !take(i_obj, i, "i", false) || !same(o, i, "i") || !take(g_obj, g, "g", false) ||
-        !same(o, g, "g"))
+// lstm_carry(f, c, i, g, out): out = f * c + i * g. gru_mix(z, h, hh, out): out = z * h + (1 - z) * hh.
+// All C-contiguous, one dtype and length.
+template <bool OneMinusC>
+PyObject* two_products(PyObject*, PyObject* args) {
+    PyObject *a_o, *b_o, *c_o, *d_o, *out_o;
+    if (OneMinusC ? !PyArg_ParseTuple(args, "OOOO", &a_o, &b_o, &d_o, &out_o)
+                  : !PyArg_ParseTuple(args, "OOOOO", &a_o, &b_o, &c_o, &d_o, &out_o))
         return nullptr;
-    const lamina_u64 n = o.size();
+    if (OneMinusC) c_o = a_o;  // z * h + (1 - z) * hh
+    Buffer a, b, c, d, out;
+    if (!take(out_o, out, "out") || !take(a_o, a, "a", false) || !same(out, a, "a") || !take(b_o, b, "b", false) ||
+        !same(out, b, "b") || !take(c_o, c, "c", false) || !same(out, c, "c") || !take(d_o, d, "d", false) ||
+        !same(out, d, "d"))
+        return nullptr;
+    const Py_ssize_t n = (Py_ssize_t)out.size();
     Py_BEGIN_ALLOW_THREADS
-    if (o.kind() == 'f')
-        carry_loop(n, (const float*)f.view.buf, (const float*)c.view.buf, (const float*)i.view.buf,
-                   (const float*)g.view.buf, (float*)o.view.buf);
+    if (out.kind() == 'f')
+        best<TwoProducts<float, OneMinusC>>(n, (const float*)a.view.buf, (const float*)b.view.buf,
+                                            (const float*)c.view.buf, (const float*)d.view.buf, (float*)out.view.buf);
     else
-        carry_loop(n, (const double*)f.view.buf, (const double*)c.view.buf, (const double*)i.view.buf,
-                   (const double*)g.view.buf, (double*)o.view.buf);
+        best<TwoProducts<double, OneMinusC>>(n, (const double*)a.view.buf, (const double*)b.view.buf,
+                                             (const double*)c.view.buf, (const double*)d.view.buf,
+                                             (double*)out.view.buf);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-// --- one LSTM cell step backward ---------------------------------------------------------------
-// lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev): the protocol's lstm_cell_grad for the
-// common case, in one pass instead of about twenty NumPy operations. i, f, g, o (the gate
-// activations), tc = tanh(c_new), c (the carry the step read), gh, gc (the gradients of h and
-// c_new; either may be None) and dprev are (batch, units); dz is (batch, 4 * units), gate blocks
-// i, f, c, o along the last axis. All C-contiguous, one dtype. Every operation is the base
-// composition's, in its order and rounded on its own (-ffp-contract=off):
+// --- one LSTM step backward -----------------------------------------------------------------------
+// lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev): the protocol's lstm_cell_grad in one pass
+// instead of about twenty NumPy operations. i, f, g, o (the gate activations), tc = tanh(c_new), c
+// (the carry the step read), gh, gc (the gradients of h and c_new; either may be None) and dprev
+// are (batch, units); dz is (batch, 4 * units), gate blocks i, f, c, o. All C-contiguous, one dtype:
 //   dc = gh*o * (1 - tc*tc) [+ gc]      dz_o = gh*tc * (o * (1 - o))   (dc = gc, dz_o = 0 without gh)
 //   dz_i = dc*g * (i * (1 - i))    dz_f = dc*c * (f * (1 - f))    dz_g = dc*i * (1 - g*g)
 //   dprev = dc * f
 template <typename T, bool HasGh, bool HasGc>
-__attribute__((always_inline)) inline void lstm_cell_grad_rows(lamina_u64 rows, lamina_u64 units, const T* __restrict__ i, const T* __restrict__ f,
-                         const T* __restrict__ g, const T* __restrict__ o, const T* __restrict__ tc,
-                         const T* __restrict__ c, const T* __restrict__ gh, const T* __restrict__ gc,
-                         T* __restrict__ dz, T* __restrict__ dprev) {
-    const T one = (T)1;
-    for (lamina_u64 r = 0; r < rows; ++r, dz += 4 * units) {
-        const lamina_u64 base = r * units;
-        for (lamina_u64 j = 0; j < units; ++j) {
-            const lamina_u64 k = base + j;
-            T dc;
-            if (HasGh) {
-                const T through_h = gh[k] * o[k];
-                dc = through_h * (one - tc[k] * tc[k]);
-                if (HasGc) dc = dc + gc[k];
-                dz[3 * units + j] = (gh[k] * tc[k]) * (o[k] * (one - o[k]));
-            } else {
-                dc = gc[k];
-                dz[3 * units + j] = (T)0;
+struct LstmCellGrad {
+    static LAMINA_INLINE void run(Py_ssize_t rows, Py_ssize_t units, const T* __restrict__ i, const T* __restrict__ f,
+                                  const T* __restrict__ g, const T* __restrict__ o, const T* __restrict__ tc,
+                                  const T* __restrict__ c, const T* __restrict__ gh, const T* __restrict__ gc,
+                                  T* __restrict__ dz, T* __restrict__ dprev) {
+        const T one = (T)1;
+        for (Py_ssize_t r = 0; r < rows; ++r, dz += 4 * units) {
+            for (Py_ssize_t j = 0; j < units; ++j) {
+                const Py_ssize_t k = r * units + j;
+                T dc;
+                if (HasGh) {
+                    const T through_h = gh[k] * o[k];
+                    dc = through_h * (one - tc[k] * tc[k]);
+                    if (HasGc) dc = dc + gc[k];
+                    dz[3 * units + j] = (gh[k] * tc[k]) * (o[k] * (one - o[k]));
+                } else {
+                    dc = gc[k];
+                    dz[3 * units + j] = (T)0;
+                }
+                dz[j] = (dc * g[k]) * (i[k] * (one - i[k]));
+                dz[units + j] = (dc * c[k]) * (f[k] * (one - f[k]));
+                dz[2 * units + j] = (dc * i[k]) * (one - g[k] * g[k]);
+                dprev[k] = dc * f[k];
             }
-            dz[j] = (dc * g[k]) * (i[k] * (one - i[k]));
-            dz[units + j] = (dc * c[k]) * (f[k] * (one - f[k]));
-            dz[2 * units + j] = (dc * i[k]) * (one - g[k] * g[k]);
-            dprev[k] = dc * f[k];
         }
     }
-}
-
-#define LAMINA_LSTM_GRAD_CASES                                                                          \
-    if (gh && gc) lstm_cell_grad_rows<T, true, true>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);   \
-    else if (gh) lstm_cell_grad_rows<T, true, false>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);   \
-    else lstm_cell_grad_rows<T, false, true>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
-template <typename T>
-void lstm_cell_grad_plain(lamina_u64 rows, lamina_u64 units, const T* i, const T* f, const T* g, const T* o,
-                          const T* tc, const T* c, const T* gh, const T* gc, T* dz, T* dprev) {
-    LAMINA_LSTM_GRAD_CASES
-}
-#if defined(LAMINA_HAVE_AVX512)
-template <typename T>
-LAMINA_AVX512 void lstm_cell_grad_wide(lamina_u64 rows, lamina_u64 units, const T* i, const T* f, const T* g,
-                                       const T* o, const T* tc, const T* c, const T* gh, const T* gc, T* dz,
-                                       T* dprev) {
-    LAMINA_LSTM_GRAD_CASES
-}
-#endif
-#undef LAMINA_LSTM_GRAD_CASES
+};
 
 template <typename T>
-void lstm_cell_grad_loop(lamina_u64 rows, lamina_u64 units, const T* i, const T* f, const T* g, const T* o,
-                         const T* tc, const T* c, const T* gh, const T* gc, T* dz, T* dprev) {
-#if defined(LAMINA_HAVE_AVX512)
-    if (LAMINA_WIDE_OK) return lstm_cell_grad_wide(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
-#endif
-    lstm_cell_grad_plain(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
+void lstm_cell_grad_typed(Buffer* b) {
+#define LAMINA_P(k) ((const T*)(b[k].held ? b[k].view.buf : nullptr))
+    const Py_ssize_t rows = b[0].view.shape[0], units = b[0].view.shape[1];
+    const T *i = LAMINA_P(0), *f = LAMINA_P(1), *g = LAMINA_P(2), *o = LAMINA_P(3), *tc = LAMINA_P(4),
+            *c = LAMINA_P(5), *gh = LAMINA_P(6), *gc = LAMINA_P(7);
+#undef LAMINA_P
+    T *dz = (T*)b[8].view.buf, *dprev = (T*)b[9].view.buf;
+    if (gh && gc) best<LstmCellGrad<T, true, true>>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
+    else if (gh) best<LstmCellGrad<T, true, false>>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
+    else best<LstmCellGrad<T, false, true>>(rows, units, i, f, g, o, tc, c, gh, gc, dz, dprev);
 }
 
 PyObject* lstm_cell_grad(PyObject*, PyObject* args) {
@@ -737,8 +731,7 @@ PyObject* lstm_cell_grad(PyObject*, PyObject* args) {
     }
     for (int k = 0; k < 10; ++k) {
         if (objs[k] == Py_None && (k == 6 || k == 7)) continue;
-        const bool written = k >= 8;
-        if (!take(objs[k], bufs[k], names[k], written)) return nullptr;
+        if (!take(objs[k], bufs[k], names[k], k >= 8)) return nullptr;
         if (k != 8 && !same(bufs[0], bufs[k], names[k])) return nullptr;
     }
     if (bufs[8].kind() != bufs[0].kind() || bufs[8].size() != 4 * bufs[0].size() || bufs[0].view.ndim != 2 ||
@@ -746,78 +739,115 @@ PyObject* lstm_cell_grad(PyObject*, PyObject* args) {
         PyErr_SetString(PyExc_ValueError, "lstm_cell_grad: dz must be (batch, 4 * units) beside (batch, units) gates");
         return nullptr;
     }
-    const lamina_u64 rows = (lamina_u64)bufs[0].view.shape[0], units = (lamina_u64)bufs[0].view.shape[1];
     Py_BEGIN_ALLOW_THREADS
-    if (bufs[0].kind() == 'f') {
-#define LAMINA_P(k) ((const float*)(bufs[k].held ? bufs[k].view.buf : nullptr))
-        lstm_cell_grad_loop<float>(rows, units, LAMINA_P(0), LAMINA_P(1), LAMINA_P(2), LAMINA_P(3), LAMINA_P(4),
-                                   LAMINA_P(5), LAMINA_P(6), LAMINA_P(7), (float*)bufs[8].view.buf,
-                                   (float*)bufs[9].view.buf);
-#undef LAMINA_P
+    if (bufs[0].kind() == 'f') lstm_cell_grad_typed<float>(bufs);
+    else lstm_cell_grad_typed<double>(bufs);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+// --- one GRU step forward (Keras' reset_after cell) -----------------------------------------------
+// gru_gates(x, inner, pre, e): x = x_t @ kernel + input bias and inner = h @ recurrent_kernel +
+// recurrent bias, both (batch, 3 * units) rows (blocks z, r, h); pre and e C-contiguous
+// (2, batch, units): pre = x + inner and e = -|pre| for blocks z and r. The caller then runs
+// np.exp(e, out=e) and sigmoid_finish(pre, e), which leaves z and r in e.
+template <typename T>
+struct GruGates {
+    static LAMINA_INLINE void run(View x, View inner, T* __restrict__ pre, T* __restrict__ e) {
+        const Py_ssize_t units = x.cols / 3, plane = x.rows * units;
+        for (int q = 0; q < 2; ++q)
+            for (Py_ssize_t r = 0; r < x.rows; ++r) {
+                const T* __restrict__ a = x.row<T>(r) + q * units;
+                const T* __restrict__ b = inner.row<T>(r) + q * units;
+                T* __restrict__ p = pre + q * plane + r * units;
+                T* __restrict__ n = e + q * plane + r * units;
+                for (Py_ssize_t j = 0; j < units; ++j) {
+                    const T s = a[j] + b[j];
+                    p[j] = s;
+                    n[j] = neg_abs(s);
+                }
+            }
+    }
+};
+
+// gru_candidate(x, r, inner, out): out = x_h + r * inner_h (the argument of tanh), x and inner as
+// above, r and out C-contiguous (batch, units).
+template <typename T>
+struct GruCandidate {
+    static LAMINA_INLINE void run(View x, const T* __restrict__ r, View inner, T* __restrict__ out) {
+        const Py_ssize_t units = x.cols / 3;
+        for (Py_ssize_t row = 0; row < x.rows; ++row) {
+            const T* __restrict__ a = x.row<T>(row) + 2 * units;
+            const T* __restrict__ b = inner.row<T>(row) + 2 * units;
+            for (Py_ssize_t j = 0; j < units; ++j) out[row * units + j] = a[j] + r[row * units + j] * b[j];
+        }
+    }
+};
+
+template <bool Candidate>
+PyObject* gru_forward_pass(PyObject*, PyObject* args) {
+    PyObject *x_o, *mid_o, *inner_o, *out_o;  // gates: (x, inner, pre, e); candidate: (x, r, inner, out)
+    if (!PyArg_ParseTuple(args, "OOOO", &x_o, &mid_o, &inner_o, &out_o)) return nullptr;
+    if (!Candidate) std::swap(mid_o, inner_o);
+    Rows x, inner;
+    Buffer mid, out;
+    if (!take_rows_of(x_o, x, "x") || !take_rows_of(inner_o, inner, "inner") || !take(mid_o, mid, "r", !Candidate) ||
+        !take(out_o, out, "out") || !same(out, mid, Candidate ? "r" : "pre"))
+        return nullptr;
+    const Py_ssize_t planes = Candidate ? 1 : 2;
+    const bool ok = x.buf.view.ndim == 2 && inner.buf.view.ndim == 2 && x.v.rows == inner.v.rows &&
+                    x.v.cols == inner.v.cols && x.v.cols % 3 == 0 && x.buf.kind() == out.kind() &&
+                    inner.buf.kind() == out.kind() && (Py_ssize_t)out.size() == planes * x.v.rows * (x.v.cols / 3);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "gru: x and inner must be (batch, 3 * units) beside (batch, units) arrays of one dtype");
+        return nullptr;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (out.kind() == 'f') {
+        if (Candidate) best<GruCandidate<float>>(x.v, (const float*)mid.view.buf, inner.v, (float*)out.view.buf);
+        else best<GruGates<float>>(x.v, inner.v, (float*)mid.view.buf, (float*)out.view.buf);
     } else {
-#define LAMINA_P(k) ((const double*)(bufs[k].held ? bufs[k].view.buf : nullptr))
-        lstm_cell_grad_loop<double>(rows, units, LAMINA_P(0), LAMINA_P(1), LAMINA_P(2), LAMINA_P(3), LAMINA_P(4),
-                                    LAMINA_P(5), LAMINA_P(6), LAMINA_P(7), (double*)bufs[8].view.buf,
-                                    (double*)bufs[9].view.buf);
-#undef LAMINA_P
+        if (Candidate) best<GruCandidate<double>>(x.v, (const double*)mid.view.buf, inner.v, (double*)out.view.buf);
+        else best<GruGates<double>>(x.v, inner.v, (double*)mid.view.buf, (double*)out.view.buf);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-// --- one GRU step backward ----------------------------------------------------------------------
-// gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct): the protocol's gru_cell_grad (Keras'
-// reset_after GRU cell) in one pass instead of about fifteen NumPy operations. z, r, hh, h_prev, dh
-// and direct are C-contiguous (batch, units); inner_h is the h block of the recurrent product, 2-D
-// rows (a view of a (batch, 3 * units) array); dx and du are C-contiguous (batch, 3 * units), gate
-// blocks z, r, h. Every operation is the base composition's, in its order, rounded on its own:
+// --- one GRU step backward ------------------------------------------------------------------------
+// gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct): the protocol's gru_cell_grad in one
+// pass instead of about fifteen NumPy operations. z, r, hh, h_prev, dh and direct are C-contiguous
+// (batch, units); inner_h is the h block of the recurrent product, 2-D rows; dx and du are
+// C-contiguous (batch, 3 * units), gate blocks z, r, h:
 //   dx_h = dh*(1 - z) * (1 - hh*hh)     du_z = dh*(h_prev - hh) * (z * (1 - z))
 //   du_r = dx_h*inner_h * (r * (1 - r))    du_h = dx_h * r    dx_z, dx_r = du_z, du_r    direct = dh * z
 template <typename T>
-__attribute__((always_inline)) inline void gru_grad_body(Py_ssize_t rows, Py_ssize_t units, const T* __restrict__ z,
-                                                         const T* __restrict__ r, const T* __restrict__ hh,
-                                                         const char* inner_h, Py_ssize_t inner_stride,
-                                                         const T* __restrict__ h_prev, const T* __restrict__ dh,
-                                                         T* __restrict__ dx, T* __restrict__ du,
-                                                         T* __restrict__ direct) {
-    const T one = (T)1;
-    for (Py_ssize_t row = 0; row < rows; ++row) {
-        const T* __restrict__ ih = (const T*)(inner_h + row * inner_stride);
-        T* __restrict__ x = dx + row * 3 * units;
-        T* __restrict__ u = du + row * 3 * units;
-        for (Py_ssize_t j = 0; j < units; ++j) {
-            const Py_ssize_t k = row * units + j;
-            const T d_pre_h = (dh[k] * (one - z[k])) * (one - hh[k] * hh[k]);
-            const T d_z = (dh[k] * (h_prev[k] - hh[k])) * (z[k] * (one - z[k]));
-            const T d_r = (d_pre_h * ih[j]) * (r[k] * (one - r[k]));
-            x[2 * units + j] = d_pre_h;
-            u[j] = d_z;
-            x[j] = d_z;
-            u[units + j] = d_r;
-            x[units + j] = d_r;
-            u[2 * units + j] = d_pre_h * r[k];
-            direct[k] = dh[k] * z[k];
+struct GruCellGrad {
+    static LAMINA_INLINE void run(Py_ssize_t rows, Py_ssize_t units, const T* __restrict__ z, const T* __restrict__ r,
+                                  const T* __restrict__ hh, View inner_h, const T* __restrict__ h_prev,
+                                  const T* __restrict__ dh, T* __restrict__ dx, T* __restrict__ du,
+                                  T* __restrict__ direct) {
+        const T one = (T)1;
+        for (Py_ssize_t row = 0; row < rows; ++row) {
+            const T* __restrict__ ih = inner_h.row<T>(row);
+            T* __restrict__ x = dx + row * 3 * units;
+            T* __restrict__ u = du + row * 3 * units;
+            for (Py_ssize_t j = 0; j < units; ++j) {
+                const Py_ssize_t k = row * units + j;
+                const T d_pre_h = (dh[k] * (one - z[k])) * (one - hh[k] * hh[k]);
+                const T d_z = (dh[k] * (h_prev[k] - hh[k])) * (z[k] * (one - z[k]));
+                const T d_r = (d_pre_h * ih[j]) * (r[k] * (one - r[k]));
+                x[2 * units + j] = d_pre_h;
+                u[j] = d_z;
+                x[j] = d_z;
+                u[units + j] = d_r;
+                x[units + j] = d_r;
+                u[2 * units + j] = d_pre_h * r[k];
+                direct[k] = dh[k] * z[k];
+            }
         }
     }
-}
-#define LAMINA_GRU_GRAD_ARGS Py_ssize_t rows, Py_ssize_t units, const T* z, const T* r, const T* hh, \
-    const char* inner_h, Py_ssize_t inner_stride, const T* h_prev, const T* dh, T* dx, T* du, T* direct
-#define LAMINA_GRU_GRAD_CALL rows, units, z, r, hh, inner_h, inner_stride, h_prev, dh, dx, du, direct
-template <typename T>
-void gru_grad_plain(LAMINA_GRU_GRAD_ARGS) { gru_grad_body(LAMINA_GRU_GRAD_CALL); }
-#if defined(LAMINA_HAVE_AVX512)
-template <typename T>
-LAMINA_AVX512 void gru_grad_wide(LAMINA_GRU_GRAD_ARGS) { gru_grad_body(LAMINA_GRU_GRAD_CALL); }
-#endif
-template <typename T>
-void gru_grad_loop(LAMINA_GRU_GRAD_ARGS) {
-#if defined(LAMINA_HAVE_AVX512)
-    if (LAMINA_WIDE_OK) return gru_grad_wide(LAMINA_GRU_GRAD_CALL);
-#endif
-    gru_grad_plain(LAMINA_GRU_GRAD_CALL);
-}
-#undef LAMINA_GRU_GRAD_ARGS
-#undef LAMINA_GRU_GRAD_CALL
+};
 
 PyObject* gru_cell_grad(PyObject*, PyObject* args) {
     PyObject *z_o, *r_o, *hh_o, *ih_o, *hp_o, *dh_o, *dx_o, *du_o, *direct_o;
@@ -831,8 +861,8 @@ PyObject* gru_cell_grad(PyObject*, PyObject* args) {
         !same(z, direct, "direct") || !take(dx_o, dx, "dx") || !take(du_o, du, "du") ||
         !take_rows_of(ih_o, ih, "inner_h"))
         return nullptr;
-    const bool ok = z.view.ndim == 2 && ih.buf.view.ndim == 2 && ih.rows == z.view.shape[0] &&
-                    ih.cols == z.view.shape[1] && ih.buf.kind() == z.kind() && dx.kind() == z.kind() &&
+    const bool ok = z.view.ndim == 2 && ih.buf.view.ndim == 2 && ih.v.rows == z.view.shape[0] &&
+                    ih.v.cols == z.view.shape[1] && ih.buf.kind() == z.kind() && dx.kind() == z.kind() &&
                     du.kind() == z.kind() && dx.size() == 3 * z.size() && du.size() == 3 * z.size();
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "gru_cell_grad: (batch, units) gates, inner_h rows of that shape and "
@@ -842,14 +872,15 @@ PyObject* gru_cell_grad(PyObject*, PyObject* args) {
     const Py_ssize_t rows = z.view.shape[0], units = z.view.shape[1];
     Py_BEGIN_ALLOW_THREADS
     if (z.kind() == 'f')
-        gru_grad_loop<float>(rows, units, (const float*)z.view.buf, (const float*)r.view.buf, (const float*)hh.view.buf,
-                             ih.data, ih.stride, (const float*)hp.view.buf, (const float*)dh.view.buf,
-                             (float*)dx.view.buf, (float*)du.view.buf, (float*)direct.view.buf);
+        best<GruCellGrad<float>>(rows, units, (const float*)z.view.buf, (const float*)r.view.buf,
+                                 (const float*)hh.view.buf, ih.v, (const float*)hp.view.buf,
+                                 (const float*)dh.view.buf, (float*)dx.view.buf, (float*)du.view.buf,
+                                 (float*)direct.view.buf);
     else
-        gru_grad_loop<double>(rows, units, (const double*)z.view.buf, (const double*)r.view.buf,
-                              (const double*)hh.view.buf, ih.data, ih.stride, (const double*)hp.view.buf,
-                              (const double*)dh.view.buf, (double*)dx.view.buf, (double*)du.view.buf,
-                              (double*)direct.view.buf);
+        best<GruCellGrad<double>>(rows, units, (const double*)z.view.buf, (const double*)r.view.buf,
+                                  (const double*)hh.view.buf, ih.v, (const double*)hp.view.buf,
+                                  (const double*)dh.view.buf, (double*)dx.view.buf, (double*)du.view.buf,
+                                  (double*)direct.view.buf);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -918,7 +949,10 @@ PyMethodDef methods[] = {
     {"sigmoid_prepare", sigmoid_pass<false>, METH_VARARGS, "sigmoid_prepare(x, e): e = -|x| (then np.exp(e, out=e))."},
     {"sigmoid_finish", sigmoid_pass<true>, METH_VARARGS, "sigmoid_finish(x, e): e = max(e, x >= 0) / (e + 1)."},
     {"lstm_gates", lstm_gates, METH_VARARGS, "lstm_gates(z, s, finish): the sigmoid passes of gates i, f, o."},
-    {"lstm_carry", lstm_carry, METH_VARARGS, "lstm_carry(f, c, i, g, out): out = f * c + i * g."},
+    {"lstm_carry", two_products<false>, METH_VARARGS, "lstm_carry(f, c, i, g, out): out = f * c + i * g."},
+    {"gru_gates", gru_forward_pass<false>, METH_VARARGS, "gru_gates(x, inner, pre, e): pre = x + inner, e = -|pre|."},
+    {"gru_candidate", gru_forward_pass<true>, METH_VARARGS, "gru_candidate(x, r, inner, out): x_h + r * inner_h."},
+    {"gru_mix", two_products<true>, METH_VARARGS, "gru_mix(z, h, hh, out): out = z * h + (1 - z) * hh."},
     {"gru_cell_grad", gru_cell_grad, METH_VARARGS, "gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct)."},
     {"lstm_cell_grad", lstm_cell_grad, METH_VARARGS, "lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev)."},
     {"use_vector_paths", use_vector_paths, METH_VARARGS, "use_vector_paths(flag) -> AVX-512 present."},

@@ -342,6 +342,19 @@ class ArrayBackend(ConvolutionMixin):
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
+    def gru_cell_forward(self, x, inner, h, h_out=None):
+        units = h.shape[-1]
+
+        def block(a, k):
+            return a[..., k * units:(k + 1) * units]
+
+        z = self.sigmoid(self.add(block(x, 0), block(inner, 0)))
+        r = self.sigmoid(self.add(block(x, 1), block(inner, 1)))
+        inner_h = block(inner, 2)
+        hh = self.tanh(self.add(block(x, 2), self.multiply(r, inner_h)))
+        h_new = self.add(self.multiply(z, h), self.multiply(self.subtract(1.0, z), hh), out=h_out)
+        return z, r, hh, inner_h, h_new
+
     def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
         units = z.shape[-1]
 

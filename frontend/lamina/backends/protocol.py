@@ -160,6 +160,17 @@ class Backend(Protocol):
         """exp(x - max) / sum(exp(x - max)) along ``axis``; rows sum to 1 for any finite x."""
     def log_softmax(self, x: Array, axis: int = -1) -> Array:
         """x - logsumexp(x) along ``axis``, finite for any finite x."""
+    def gru_cell_forward(self, x: Array, inner: Array, h: Array, h_out: Array | None = None) -> tuple:
+        """One step of Keras' GRU cell (``reset_after=True``, default activations): ``(z, r, hh,
+        inner_h, h_new)``.
+
+        ``x`` is the step's ``x_t @ kernel + input_bias`` and ``inner`` its ``h @ recurrent_kernel +
+        recurrent_bias``, both ``(..., 3 * units)`` with blocks z, r, h; ``h`` is the previous state.
+        ``z, r = sigmoid(x_z + inner_z), sigmoid(x_r + inner_r)``, ``hh = tanh(x_h + r * inner_h)``,
+        ``h_new = z * h + (1 - z) * hh`` (written into ``h_out`` when given); ``inner_h`` is the h
+        block of ``inner`` (a view). The values are those of the backend's own ``add``, ``sigmoid``,
+        ``multiply``, ``tanh`` and ``subtract`` in that order; the first four results are what
+        ``gru_cell_grad`` needs."""
     def gru_cell_grad(self, z: Array, r: Array, hh: Array, inner_h: Array, h_prev: Array, dh: Array, dx: Array,
                       du: Array) -> Array:
         """The backward pass of one step of Keras' GRU cell (``reset_after=True``): ``h = z * h_prev +

@@ -465,15 +465,11 @@ def gru_sequence(xk: Any, h0: Any, recurrent_kernel: Any, recurrent_bias: Any = 
     steps, batch, units = xk.shape[0], xk.shape[1], rk.shape[0]
     saved = []
     for t in range(steps):
-        x_t, h = be.getitem(xk.value, t), be.getitem(buf, t)
+        h = be.getitem(buf, t)
         inner = be.matmul(h, rk.value)
         if rb is not None:
             be.add(inner, rb.value, out=inner)
-        z = be.sigmoid(be.add(_gate_block(x_t, 0, units, 1), _gate_block(inner, 0, units, 1)))
-        r = be.sigmoid(be.add(_gate_block(x_t, 1, units, 1), _gate_block(inner, 1, units, 1)))
-        inner_h = _gate_block(inner, 2, units, 1)
-        hh = be.tanh(be.add(_gate_block(x_t, 2, units, 1), be.multiply(r, inner_h)))
-        be.add(be.multiply(z, h), be.multiply(be.subtract(1.0, z), hh), out=be.getitem(buf, t + 1))
+        z, r, hh, inner_h, _ = be.gru_cell_forward(be.getitem(xk.value, t), inner, h, h_out=be.getitem(buf, t + 1))
         saved.append((z, r, hh, inner_h))
 
     def vjp(grads):

@@ -30,7 +30,8 @@ setup(ext_modules=[Extension(
     "lamina_numpy._kernels",
     sources=["backend_numpy/lamina_numpy/_kernels.cpp"],
     include_dirs=["backend_cupy/lamina_cupy/kernels"],
-    depends=["backend_cupy/lamina_cupy/kernels/philox.cu", "backend_cupy/lamina_cupy/kernels/optimizers.cu"],
+    depends=["backend_cupy/lamina_cupy/kernels/philox.cu", "backend_cupy/lamina_cupy/kernels/optimizers.cu",
+             "backend_cupy/lamina_cupy/kernels/recurrent.cu"],
     # -ffp-contract=off: every operation rounds on its own, as NumPy and the CUDA kernels do.
     extra_compile_args=["-std=c++11", "-O3", "-ffp-contract=off", "-fno-math-errno"],
     language="c++",

@@ -246,6 +246,61 @@ def _emulate_update_many(*args, planes):
             _emulate_rmsprop(p, g, u, n, a, b, c, d)
 
 
+def _emulated_sigmoid(x):
+    out = np.empty_like(x)
+    _emulate_sigmoid(x, out, x.size)
+    return out
+
+
+def _emulate_lstm_forward(z, c, i, f, g, o, c_new, tc, h, n, units):
+    u = int(units)
+    zz = z.reshape(-1, 4 * u)
+    i[...], f[...] = _emulated_sigmoid(zz[:, :u]).reshape(i.shape), _emulated_sigmoid(zz[:, u:2 * u]).reshape(f.shape)
+    g[...], o[...] = np.tanh(zz[:, 2 * u:3 * u]).reshape(g.shape), _emulated_sigmoid(zz[:, 3 * u:]).reshape(o.shape)
+    c_new[...] = f * c + i * g
+    tc[...] = np.tanh(c_new)
+    h[...] = o * tc
+
+
+def _emulate_lstm_grad(i, f, g, o, tc, c, gh, gc, dz, dprev, n, units, has):
+    u = int(units)
+    blocks = [dz.reshape(-1, 4 * u)[:, k * u:(k + 1) * u] for k in range(4)]
+    one = dz.dtype.type(1)
+    if has & 1:
+        dc = (gh * o) * (one - tc * tc)
+        if has & 2:
+            dc = dc + gc
+        blocks[3][...] = (gh * tc) * (o * (one - o))
+    else:
+        dc = gc.copy()
+        blocks[3][...] = 0
+    blocks[0][...] = (dc * g) * (i * (one - i))
+    blocks[1][...] = (dc * c) * (f * (one - f))
+    blocks[2][...] = (dc * i) * (one - g * g)
+    dprev[...] = dc * f
+
+
+def _emulate_gru_forward(x, inner, h, z, r, hh, h_new, n, units):
+    u = int(units)
+    x, inner = x.reshape(-1, 3 * u), inner.reshape(-1, 3 * u)
+    z[...] = _emulated_sigmoid(x[:, :u] + inner[:, :u])
+    r[...] = _emulated_sigmoid(x[:, u:2 * u] + inner[:, u:2 * u])
+    hh[...] = np.tanh(x[:, 2 * u:] + r * inner[:, 2 * u:])
+    h_new[...] = z * h + (h.dtype.type(1) - z) * hh
+
+
+def _emulate_gru_grad(z, r, hh, inner, h_prev, dh, dx, du, direct, n, units):
+    u = int(units)
+    one = z.dtype.type(1)
+    dx, du, inner_h = dx.reshape(-1, 3 * u), du.reshape(-1, 3 * u), inner.reshape(-1, 3 * u)[:, 2 * u:]
+    d_pre_h = (dh * (one - z)) * (one - hh * hh)
+    d_z = (dh * (h_prev - hh)) * (z * (one - z))
+    d_r = (d_pre_h * inner_h) * (r * (one - r))
+    dx[:, 2 * u:], du[:, :u], dx[:, :u], du[:, u:2 * u], dx[:, u:2 * u] = d_pre_h, d_z, d_z, d_r, d_r
+    du[:, 2 * u:] = d_pre_h * r
+    direct[...] = dh * z
+
+
 EMULATIONS = {
     "lamina_philox_bits": lambda k0, k1, d0, d1, d2, out, n: out.__setitem__(
         Ellipsis, _words(k0, k1, d0, d1, d2, n)),
@@ -265,6 +320,9 @@ EMULATIONS = {
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
     "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
+    **{f"lamina_{op}_{sfx}": fn for sfx in ("f32", "f64") for op, fn in (
+        ("lstm_cell_forward", _emulate_lstm_forward), ("lstm_cell_grad", _emulate_lstm_grad),
+        ("gru_cell_forward", _emulate_gru_forward), ("gru_cell_grad", _emulate_gru_grad))},
 }
 
 
@@ -304,7 +362,9 @@ class FakeKernel:
         count_at = next(i for i, (c, p, _) in enumerate(self.params) if c == "lamina_u64" and i > 0
                         and self.params[i - 1][1])
         n = int(args[count_at])
-        assert all(a.size == n for a, p in zip(args, self.params) if p[1]), f"{self.name}: n={n}"
+        # every array holds n elements, or n rows of gate blocks (a recurrent step's (batch, 4 * units))
+        assert all(a.size == n or (n and a.size % n == 0 and a.size // n in (3, 4))
+                   for a, p in zip(args, self.params) if p[1]), f"{self.name}: n={n}"
         self.owner.launches.append(self.name)
         EMULATIONS[self.name](*args)
 
@@ -756,6 +816,80 @@ def test_fake_activations_match_numpy(monkeypatch):
         assert backend.tanh_grad(y, g, out=g) is g and g.tobytes() == want.tobytes()  # in place
     assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64",
             "lamina_tanh_grad_f32", "lamina_tanh_grad_f64"} == set(fake.launches)
+
+
+def _recurrent_steps(backend, dtype, batch=5, units=3, h_out=False):
+    """One LSTM and one GRU step forward and backward on ``backend`` (host arrays in and out)."""
+    rng = np.random.default_rng(21)
+
+    def arr(*shape, scale=1.0):
+        return backend.asarray((rng.standard_normal(shape) * scale).astype(dtype))
+
+    results = []
+    z, c = arr(batch, 4 * units, scale=3), arr(batch, units)
+    out = backend.zeros((batch, units), dtype) if h_out else None
+    fwd = backend.lstm_cell_forward(z, c, axis=1, h_out=out)
+    results += list(fwd)
+    i, f, g, o, _, tc, _ = fwd
+    for gh, gc in ((arr(batch, units), arr(batch, units)), (arr(batch, units), None), (None, arr(batch, units))):
+        dz = backend.empty((batch, 4 * units), dtype)
+        results += [backend.lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, axis=-1), dz]
+    x, inner, h = arr(batch, 3 * units, scale=3), arr(batch, 3 * units, scale=2), arr(batch, units)
+    gz, gr, ghh, inner_h, h_new = backend.gru_cell_forward(x, inner, h, h_out=out)
+    results += [gz, gr, ghh, inner_h, h_new]
+    dx, du = backend.empty((batch, 3 * units), dtype), backend.empty((batch, 3 * units), dtype)
+    results += [backend.gru_cell_grad(gz, gr, ghh, inner_h, h, arr(batch, units), dx, du), dx, du]
+    return [backend.to_numpy(a) for a in results]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("h_out", [False, True])
+def test_fake_recurrent_steps_launch_and_match_numpy(monkeypatch, dtype, h_out):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    got = _recurrent_steps(backend, dtype, h_out=h_out)
+    want = _recurrent_steps(reference, dtype, h_out=h_out)
+    assert len(got) == len(want)
+    for k, (a, b) in enumerate(zip(got, want)):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), k
+    sfx = "f32" if dtype == "float32" else "f64"
+    assert fake.launches == [f"lamina_lstm_cell_forward_{sfx}"] + [f"lamina_lstm_cell_grad_{sfx}"] * 3 + [
+        f"lamina_gru_cell_forward_{sfx}", f"lamina_gru_cell_grad_{sfx}"]
+    status = backend.kernel_status()
+    assert all(status[op] == "ok" for op in ("lstm_cell_forward", "lstm_cell_grad", "gru_cell_forward",
+                                             "gru_cell_grad"))
+
+
+def test_fake_recurrent_steps_odd_inputs_take_the_generic_code(monkeypatch):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    empty = _recurrent_steps(backend, "float32", batch=0)
+    assert [a.shape for a in empty] == [a.shape for a in _recurrent_steps(reference, "float32", batch=0)]
+    fake.launches.clear()
+    got = _recurrent_steps(backend, "float16")  # no float16 kernels: the base composition
+    want = _recurrent_steps(reference, "float16")
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want))
+    assert not any("cell" in name for name in fake.launches)
+    # a GRU h block that is not a view of whole rows is copied into rows the kernel can read
+    rng = np.random.default_rng(2)
+    z, r, hh, h_prev, dh = (rng.uniform(0.1, 0.9, (4, 3)).astype(np.float32) for _ in range(5))
+    inner_h = np.ascontiguousarray(rng.standard_normal((4, 3)).astype(np.float32))
+    outs = [[np.empty((4, 9), np.float32) for _ in range(2)] for _ in range(2)]
+    a = backend.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, *outs[0])
+    b = reference.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, *outs[1])
+    assert a.tobytes() == b.tobytes() and all(x.tobytes() == y.tobytes() for x, y in zip(outs[0], outs[1]))
+
+
+def test_fake_recurrent_kernel_failure_falls_back(monkeypatch, caplog):
+    fake, backend, reference = _backend_pair(monkeypatch)
+    fake.kernel_failure = RuntimeError("nvrtc: error (fake)")
+    with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
+        got = _recurrent_steps(backend, "float32")
+        _recurrent_steps(backend, "float32")
+    want = _recurrent_steps(reference, "float32")
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(got, want))
+    warned = sorted(r.args[0] for r in caplog.records if r.name == "lamina.cupy")
+    assert warned == ["gru_cell_forward", "gru_cell_grad", "lstm_cell_forward", "lstm_cell_grad", "sigmoid",
+                      "tanh_grad"]  # once each; the generic code's own kernels fail too
+    assert fake.launches == []
 
 
 def test_fake_transfer_and_matmul(monkeypatch):
@@ -1355,3 +1489,42 @@ def test_gpu_kernel_failure_falls_back(gpu, monkeypatch, caplog):
     np.testing.assert_array_equal(bits, philox.philox_words(1, 2, 100))
     assert sum("random_bits" in r.getMessage() for r in caplog.records) == 1
     assert backend.kernel_status()["random_bits"].startswith("failed")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_recurrent_steps(gpu, dtype):
+    """recurrent.cu on a GPU: the backward steps are plain arithmetic shared with the NumPy helper, so
+    they equal the NumPy backend bit for bit; the forward steps use the GPU's exp and tanh in the
+    formulas of the CuPy composition, so they equal that composition bit for bit."""
+    rng = np.random.default_rng(8)
+    host = {name: (rng.standard_normal(shape) * scale).astype(dtype) for name, shape, scale in (
+        ("z", (64, 4 * 33), 3), ("c", (64, 33), 1), ("x", (64, 3 * 33), 3), ("inner", (64, 3 * 33), 2),
+        ("h", (64, 33), 1), ("gh", (64, 33), 1), ("gc", (64, 33), 1))}
+    dev = {k: gpu.asarray(v) for k, v in host.items()}
+    fused = gpu.lstm_cell_forward(dev["z"], dev["c"], axis=1)
+    generic = ArrayBackend.lstm_cell_forward(gpu, dev["z"], dev["c"], axis=1)
+    assert [gpu.to_numpy(a).tobytes() for a in fused] == [gpu.to_numpy(a).tobytes() for a in generic]
+    fused = gpu.gru_cell_forward(dev["x"], dev["inner"], dev["h"])
+    generic = ArrayBackend.gru_cell_forward(gpu, dev["x"], dev["inner"], dev["h"])
+    assert [gpu.to_numpy(a).tobytes() for a in fused] == [gpu.to_numpy(a).tobytes() for a in generic]
+
+    gates = [np.abs(np.tanh(host["c"] * k)).astype(dtype) for k in (1, 2, 3, 4)]  # i, f, g, o-like values
+    tc = np.tanh(host["h"]).astype(dtype)
+    for gh, gc in ((host["gh"], host["gc"]), (host["gh"], None), (None, host["gc"])):
+        want_dz = np.empty((64, 4 * 33), dtype)
+        want = NumpyBackend().lstm_cell_grad(*gates, tc, host["c"], gh, gc, want_dz)
+        got_dz = gpu.empty((64, 4 * 33), dtype)
+        got = gpu.lstm_cell_grad(*(gpu.asarray(a) for a in gates), gpu.asarray(tc), dev["c"],
+                                 None if gh is None else gpu.asarray(gh), None if gc is None else gpu.asarray(gc), got_dz)
+        assert gpu.to_numpy(got).tobytes() == want.tobytes() and gpu.to_numpy(got_dz).tobytes() == want_dz.tobytes()
+    inner_h = host["inner"][:, 2 * 33:]
+    want_dx, want_du = np.empty((64, 99), dtype), np.empty((64, 99), dtype)
+    want = NumpyBackend().gru_cell_grad(gates[0], gates[1], tc, inner_h, host["h"], host["gh"], want_dx, want_du)
+    got_dx, got_du = gpu.empty((64, 99), dtype), gpu.empty((64, 99), dtype)
+    got = gpu.gru_cell_grad(gpu.asarray(gates[0]), gpu.asarray(gates[1]), gpu.asarray(tc), dev["inner"][:, 2 * 33:],
+                            dev["h"], dev["gh"], got_dx, got_du)
+    assert gpu.to_numpy(got).tobytes() == want.tobytes()
+    assert gpu.to_numpy(got_dx).tobytes() == want_dx.tobytes() and gpu.to_numpy(got_du).tobytes() == want_du.tobytes()
+    status = gpu.kernel_status()
+    assert all(status[op] == "ok" for op in ("lstm_cell_forward", "lstm_cell_grad", "gru_cell_forward", "gru_cell_grad"))

@@ -65,6 +65,22 @@ def _matmul_shape(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[i
     return tuple(batch) + rows + cols
 
 
+
+def _address(a: Any) -> int:
+    """The device (CuPy) or host (NumPy) address of an array's first element."""
+    data = a.data
+    return data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
+
+
+def _whole_rows(block: Any, shape: tuple, first: int) -> Any:
+    """The C-contiguous array of ``shape`` whose columns from ``first`` on are ``block`` (a view of
+    it, as the GRU's h block is of the recurrent product), or None."""
+    base = getattr(block, "base", None)
+    if (base is None or tuple(base.shape) != shape or not base.flags.c_contiguous or block.strides != base.strides
+            or _address(block) != _address(base) + first * base.itemsize):
+        return None
+    return base
+
 class CupyBackend(ArrayBackend):
     """NVIDIA GPU backend. Arrays are ``cupy.ndarray`` on one device.
 
@@ -259,6 +275,89 @@ class CupyBackend(ArrayBackend):
                                  y.size, args):
                 return result
         return super().tanh_grad(y, g, out)
+
+    # --- one recurrent step per launch (recurrent.cu) ---------------------------------------------
+    def _step_ready(self, op: str, dtype: Any, *arrays: Any) -> str | None:
+        """The kernel suffix when ``arrays`` (None allowed) are CuPy arrays of one float dtype and
+        ``op``'s kernel has not failed, else None."""
+        cupy = self.xp
+        if dtype not in _FLOAT_SUFFIX or not self._kernels.usable(op):
+            return None
+        if all(a is None or (isinstance(a, cupy.ndarray) and a.dtype == dtype) for a in arrays):
+            return _FLOAT_SUFFIX[dtype]
+        return None
+
+    def _contiguous_out(self, out: Any, shape: tuple, dtype: Any) -> bool:
+        return out is None or (isinstance(out, self.xp.ndarray) and out.shape == shape and out.dtype == dtype
+                               and out.flags.c_contiguous)
+
+    def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
+        cupy = self.xp
+        suffix = self._step_ready("lstm_cell_forward", getattr(c, "dtype", None), z, c)
+        if (suffix and z.ndim == 2 and c.ndim == 2 and axis % 2 == 1 and z.shape == (c.shape[0], 4 * c.shape[1])
+                and self._contiguous_out(h_out, c.shape, c.dtype)):
+            outs = [cupy.empty(c.shape, dtype=c.dtype) for _ in range(6)]  # i, f, g, o, c_new, tc
+            h = cupy.empty(c.shape, dtype=c.dtype) if h_out is None else h_out
+            if c.size == 0:
+                return (*outs, h)
+            args = (cupy.ascontiguousarray(z), cupy.ascontiguousarray(c), *outs, h, _U64(c.size), _U64(c.shape[1]))
+            if self._kernels.run("lstm_cell_forward", "recurrent", f"lamina_lstm_cell_forward_{suffix}", c.size, args):
+                return (*outs, h)
+        return super().lstm_cell_forward(z, c, axis, h_out)
+
+    def lstm_cell_grad(self, i, f, g, o, tc, c, gh, gc, dz, axis=-1):
+        cupy = self.xp
+        suffix = self._step_ready("lstm_cell_grad", getattr(i, "dtype", None), i, f, g, o, tc, c, gh, gc, dz)
+        if (suffix and (gh is not None or gc is not None) and i.ndim == 2 and axis % 2 == 1
+                and all(a is None or a.shape == i.shape for a in (f, g, o, tc, c, gh, gc))
+                and self._contiguous_out(dz, (i.shape[0], 4 * i.shape[1]), i.dtype)):
+            dprev = cupy.empty(i.shape, dtype=i.dtype)
+            if i.size == 0:
+                return dprev
+            inputs = [cupy.ascontiguousarray(a) for a in (i, f, g, o, tc, c)]
+            given = [cupy.ascontiguousarray(a) if a is not None else inputs[0] for a in (gh, gc)]  # absent: unread
+            has = (gh is not None) | (gc is not None) << 1
+            args = (*inputs, *given, dz, dprev, _U64(i.size), _U64(i.shape[1]), np.int32(has))
+            if self._kernels.run("lstm_cell_grad", "recurrent", f"lamina_lstm_cell_grad_{suffix}", i.size, args):
+                return dprev
+        return super().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, axis)
+
+    def gru_cell_forward(self, x, inner, h, h_out=None):
+        cupy = self.xp
+        suffix = self._step_ready("gru_cell_forward", getattr(h, "dtype", None), x, inner, h)
+        if (suffix and h.ndim == 2 and x.shape == inner.shape == (h.shape[0], 3 * h.shape[1])
+                and self._contiguous_out(h_out, h.shape, h.dtype)):
+            inner = cupy.ascontiguousarray(inner)
+            outs = [cupy.empty(h.shape, dtype=h.dtype) for _ in range(3)]  # z, r, hh
+            h_new = cupy.empty(h.shape, dtype=h.dtype) if h_out is None else h_out
+            units = h.shape[1]
+            if h.size == 0:
+                return (*outs, inner[:, 2 * units:], h_new)
+            args = (cupy.ascontiguousarray(x), inner, cupy.ascontiguousarray(h), *outs, h_new, _U64(h.size),
+                    _U64(units))
+            if self._kernels.run("gru_cell_forward", "recurrent", f"lamina_gru_cell_forward_{suffix}", h.size, args):
+                return (*outs, inner[:, 2 * units:], h_new)
+        return super().gru_cell_forward(x, inner, h, h_out)
+
+    def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
+        cupy = self.xp
+        suffix = self._step_ready("gru_cell_grad", getattr(z, "dtype", None), z, r, hh, inner_h, h_prev, dh, dx, du)
+        wide = (z.shape[0], 3 * z.shape[1]) if suffix and z.ndim == 2 else None
+        if (wide and all(a.shape == z.shape for a in (r, hh, inner_h, h_prev, dh))
+                and self._contiguous_out(dx, wide, z.dtype) and self._contiguous_out(du, wide, z.dtype)):
+            direct = cupy.empty(z.shape, dtype=z.dtype)
+            if z.size == 0:
+                return direct
+            inner = _whole_rows(inner_h, wide, 2 * z.shape[1])
+            if inner is None:  # the kernel reads the h block inside (batch, 3 * units) rows: build them
+                inner = cupy.zeros(wide, dtype=z.dtype)
+                inner[:, 2 * z.shape[1]:] = inner_h
+            inputs = [cupy.ascontiguousarray(a) for a in (z, r, hh)]
+            args = (*inputs, inner, cupy.ascontiguousarray(h_prev), cupy.ascontiguousarray(dh), dx, du, direct,
+                    _U64(z.size), _U64(z.shape[1]))
+            if self._kernels.run("gru_cell_grad", "recurrent", f"lamina_gru_cell_grad_{suffix}", z.size, args):
+                return direct
+        return super().gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du)
 
     def erf(self, x):
         if isinstance(x, self.xp.ndarray) and x.dtype.kind == "f" and self._kernels.usable("erf"):

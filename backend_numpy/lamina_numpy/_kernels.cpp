@@ -3,14 +3,13 @@
 // The hot element-wise work of a training step that NumPy can only do one pass per ufunc: the
 // optimizer updates (one pass over each parameter instead of five or six), dropout masks (Philox
 // words made and turned into the mask in one pass, with no uint64 temporary; eight blocks at a time
-// with AVX-512 where the CPU has it), tanh's gradient (one pass instead of three), sigmoid, one LSTM
-// step forward and backward and one GRU step backward (around NumPy's own exp and tanh, whose bits
-// no C library would reproduce: a few passes instead of fifteen to twenty NumPy operations). The
-// update and
-// Philox arithmetic is not written here: it is the CUDA backend's own (kernels/philox.cu and
-// kernels/optimizers.cu compile as plain C++ too), so the CPU and GPU run one definition and
-// agree bit for bit. Built at install time when a C++ compiler is there (setup.py, optional);
-// without it lamina_numpy uses its NumPy code, which gives the same bits.
+// with AVX-512 where the CPU has it), tanh's gradient (one pass instead of three), sigmoid, and one
+// LSTM or GRU step forward and backward (around NumPy's own exp and tanh, whose bits no C library
+// would reproduce: a few passes instead of fifteen to thirty NumPy operations). The update, Philox
+// and recurrent backward arithmetic is not written here: it is the CUDA backend's own
+// (kernels/philox.cu, optimizers.cu and recurrent.cu compile as plain C++ too), so the CPU and GPU
+// run one definition and agree bit for bit. Built at install time when a C++ compiler is there
+// (setup.py, optional); without it lamina_numpy uses its NumPy code, which gives the same bits.
 //
 // Arrays arrive through the buffer protocol (no NumPy headers needed to build): C-contiguous (or,
 // for sigmoid and the LSTM gates, a 2-D block of rows), float32 ('f') or float64 ('d'), of one
@@ -26,6 +25,7 @@
 
 #include "philox.cu"
 #include "optimizers.cu"
+#include "recurrent.cu"
 
 namespace {
 
@@ -670,37 +670,23 @@ PyObject* two_products(PyObject*, PyObject* args) {
 
 // --- one LSTM step backward -----------------------------------------------------------------------
 // lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev): the protocol's lstm_cell_grad in one pass
-// instead of about twenty NumPy operations. i, f, g, o (the gate activations), tc = tanh(c_new), c
-// (the carry the step read), gh, gc (the gradients of h and c_new; either may be None) and dprev
-// are (batch, units); dz is (batch, 4 * units), gate blocks i, f, c, o. All C-contiguous, one dtype:
-//   dc = gh*o * (1 - tc*tc) [+ gc]      dz_o = gh*tc * (o * (1 - o))   (dc = gc, dz_o = 0 without gh)
-//   dz_i = dc*g * (i * (1 - i))    dz_f = dc*c * (f * (1 - f))    dz_g = dc*i * (1 - g*g)
-//   dprev = dc * f
+// instead of about twenty NumPy operations, with recurrent.cu's element function (the formulas are
+// there). i, f, g, o, tc, c, gh, gc (either of the last two may be None) and dprev are
+// (batch, units); dz is (batch, 4 * units). All C-contiguous, one dtype.
 template <typename T, bool HasGh, bool HasGc>
-struct LstmCellGrad {
+struct LstmCellGrad {  // recurrent.cu's element function (the CUDA kernel's), row by row
     static LAMINA_INLINE void run(Py_ssize_t rows, Py_ssize_t units, const T* __restrict__ i, const T* __restrict__ f,
                                   const T* __restrict__ g, const T* __restrict__ o, const T* __restrict__ tc,
                                   const T* __restrict__ c, const T* __restrict__ gh, const T* __restrict__ gc,
                                   T* __restrict__ dz, T* __restrict__ dprev) {
-        const T one = (T)1;
-        for (Py_ssize_t r = 0; r < rows; ++r, dz += 4 * units) {
-            for (Py_ssize_t j = 0; j < units; ++j) {
-                const Py_ssize_t k = r * units + j;
-                T dc;
-                if (HasGh) {
-                    const T through_h = gh[k] * o[k];
-                    dc = through_h * (one - tc[k] * tc[k]);
-                    if (HasGc) dc = dc + gc[k];
-                    dz[3 * units + j] = (gh[k] * tc[k]) * (o[k] * (one - o[k]));
-                } else {
-                    dc = gc[k];
-                    dz[3 * units + j] = (T)0;
-                }
-                dz[j] = (dc * g[k]) * (i[k] * (one - i[k]));
-                dz[units + j] = (dc * c[k]) * (f[k] * (one - f[k]));
-                dz[2 * units + j] = (dc * i[k]) * (one - g[k] * g[k]);
-                dprev[k] = dc * f[k];
-            }
+        // ivdep: the outputs are arrays of their own (the NumPy backend allocates dz and dprev), which
+        // GCC cannot see through the inlined element function, so without it the loop stays scalar (4x).
+        const long long n = units;
+        for (long long r = 0; r < rows; ++r) {
+            T *zi = dz + r * 4 * n, *zf = zi + n, *zg = zf + n, *zo = zg + n;
+#pragma GCC ivdep
+            for (long long j = 0; j < n; ++j)
+                lamina_lstm_cell_grad_at<T, HasGh, HasGc>(r * n + j, j, i, f, g, o, tc, c, gh, gc, zi, zf, zg, zo, dprev);
         }
     }
 };
@@ -816,35 +802,23 @@ PyObject* gru_forward_pass(PyObject*, PyObject* args) {
 
 // --- one GRU step backward ------------------------------------------------------------------------
 // gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct): the protocol's gru_cell_grad in one
-// pass instead of about fifteen NumPy operations. z, r, hh, h_prev, dh and direct are C-contiguous
-// (batch, units); inner_h is the h block of the recurrent product, 2-D rows; dx and du are
-// C-contiguous (batch, 3 * units), gate blocks z, r, h:
-//   dx_h = dh*(1 - z) * (1 - hh*hh)     du_z = dh*(h_prev - hh) * (z * (1 - z))
-//   du_r = dx_h*inner_h * (r * (1 - r))    du_h = dx_h * r    dx_z, dx_r = du_z, du_r    direct = dh * z
+// pass instead of about fifteen NumPy operations, with recurrent.cu's element function. z, r, hh,
+// h_prev, dh and direct are C-contiguous (batch, units); inner_h is the h block of the recurrent
+// product, 2-D rows; dx and du are C-contiguous (batch, 3 * units), gate blocks z, r, h.
 template <typename T>
-struct GruCellGrad {
+struct GruCellGrad {  // recurrent.cu's element function (the CUDA kernel's), row by row
     static LAMINA_INLINE void run(Py_ssize_t rows, Py_ssize_t units, const T* __restrict__ z, const T* __restrict__ r,
                                   const T* __restrict__ hh, View inner_h, const T* __restrict__ h_prev,
                                   const T* __restrict__ dh, T* __restrict__ dx, T* __restrict__ du,
                                   T* __restrict__ direct) {
-        const T one = (T)1;
-        for (Py_ssize_t row = 0; row < rows; ++row) {
-            const T* __restrict__ ih = inner_h.row<T>(row);
-            T* __restrict__ x = dx + row * 3 * units;
-            T* __restrict__ u = du + row * 3 * units;
-            for (Py_ssize_t j = 0; j < units; ++j) {
-                const Py_ssize_t k = row * units + j;
-                const T d_pre_h = (dh[k] * (one - z[k])) * (one - hh[k] * hh[k]);
-                const T d_z = (dh[k] * (h_prev[k] - hh[k])) * (z[k] * (one - z[k]));
-                const T d_r = (d_pre_h * ih[j]) * (r[k] * (one - r[k]));
-                x[2 * units + j] = d_pre_h;
-                u[j] = d_z;
-                x[j] = d_z;
-                u[units + j] = d_r;
-                x[units + j] = d_r;
-                u[2 * units + j] = d_pre_h * r[k];
-                direct[k] = dh[k] * z[k];
-            }
+        const long long n = units;
+        for (long long row = 0; row < rows; ++row) {
+            const T* ih = inner_h.row<T>(row);
+            T *x = dx + row * 3 * n, *u = du + row * 3 * n;
+#pragma GCC ivdep
+            for (long long j = 0; j < n; ++j)
+                lamina_gru_cell_grad_at<T>(row * n + j, j, z, r, hh, ih, h_prev, dh, x, x + n, x + 2 * n, u, u + n,
+                                           u + 2 * n, direct);
         }
     }
 };

@@ -610,3 +610,43 @@ def test_raw_gru_passes_reject_inconsistent_arrays():
     with pytest.raises(ValueError, match="must match"):
         k.gru_mix(np.ones((4, 3), np.float32), np.ones((4, 3), np.float32), np.ones((4, 2), np.float32),
                   np.empty((4, 3), np.float32))
+
+
+def test_recurrent_steps_with_overlapping_or_read_only_outputs_take_the_base_code():
+    """The one-pass loops read and write element by element, so an output that overlaps an input
+    (other than being that input exactly), or that cannot be written, goes to the base class, which
+    reads every input whole first; the results (and errors) are then the base class's."""
+    rng = np.random.default_rng(16)
+    x, inner = rng.standard_normal((2, 9)).astype("f4"), rng.standard_normal((2, 9)).astype("f4")
+    results = []
+    for backend in (NumpyBackend(), PlainNumpy()):
+        flat = np.arange(8, dtype="f4") / 8  # h_out one element past h: a partial overlap
+        backend.gru_cell_forward(x, inner, flat[:6].reshape(2, 3), h_out=flat[1:7].reshape(2, 3))
+        dz = np.linspace(-1, 1, 12, dtype="f4").reshape(1, 12)  # gh is a block of dz
+        gates = [np.full((1, 3), 0.5, "f4")] * 6
+        prev = backend.lstm_cell_grad(*gates, dz[:, 1:4], None, dz)
+        du = np.linspace(-1, 1, 9, dtype="f4").reshape(1, 9)  # dh is a block of du
+        small = [np.full((1, 3), 0.25, "f4")] * 3
+        direct = backend.gru_cell_grad(*small, du[:, 6:], small[0], du[:, :3], np.empty((1, 9), "f4"), du)
+        results.append([flat, prev, dz, direct, du])
+    for got, want in zip(*results):
+        assert got.tobytes() == want.tobytes()
+    h = np.full((2, 3), 0.5, "f4")  # h_out that is h itself, element for element: the helper's pass is fine
+    want = PlainNumpy().gru_cell_forward(x, inner, h.copy())[4]
+    got = NumpyBackend().gru_cell_forward(x, inner, h, h_out=h)[4]
+    assert got is h and got.tobytes() == want.tobytes()
+    read_only = np.zeros((2, 12), "f4")
+    read_only.flags.writeable = False
+    for backend in (NumpyBackend(), PlainNumpy()):
+        with pytest.raises(ValueError, match="read-only"):
+            backend.lstm_cell_grad(*[np.full((2, 3), 0.5, "f4")] * 8, read_only)
+
+
+class _Tagged(np.ndarray):
+    """An ndarray subclass, as a user's array type might be."""
+
+
+def test_sigmoid_of_an_ndarray_subclass_keeps_its_type():
+    m = np.linspace(-3, 3, 6, dtype="f4").reshape(2, 3).view(_Tagged)
+    got, want = NumpyBackend().sigmoid(m), PlainNumpy().sigmoid(m)
+    assert type(got) is type(want) is _Tagged and got.tobytes() == want.tobytes()

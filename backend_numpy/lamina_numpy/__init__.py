@@ -267,7 +267,7 @@ class NumpyBackend(ArrayBackend):
 
     # --- sigmoid: NumPy's exp between two compiled passes ------------------------------------
     def sigmoid(self, x):
-        if (isinstance(x, np.ndarray) and x.ndim and self._compiled(x.dtype)
+        if (type(x) is np.ndarray and x.ndim and self._compiled(x.dtype)  # a subclass keeps its type in the base
                 and (x.flags.c_contiguous or (x.ndim == 2 and self._rows(x, x.dtype, x.shape)))):
             e = np.empty(x.shape, dtype=x.dtype)
             _KERNELS.sigmoid_prepare(x, e)  # -|x|
@@ -280,7 +280,7 @@ class NumpyBackend(ArrayBackend):
     def gru_cell_forward(self, x, inner, h, h_out=None):
         if (self._compiled(getattr(h, "dtype", None)) and self._blockable(h) and h.ndim == 2
                 and all(self._rows(a, h.dtype, (h.shape[0], 3 * h.shape[1])) for a in (x, inner))
-                and (h_out is None or self._blockable(h, h_out))):
+                and (h_out is None or (self._blockable(h, h_out) and self._writes_apart(h_out, h)))):
             batch, units = h.shape
             pre, e = np.empty((2, batch, units), dtype=h.dtype), np.empty((2, batch, units), dtype=h.dtype)
             _KERNELS.gru_gates(x, inner, pre, e)  # pre = x + inner, e = -|pre| (blocks z and r)
@@ -296,10 +296,25 @@ class NumpyBackend(ArrayBackend):
         return super().gru_cell_forward(x, inner, h, h_out)
 
     @staticmethod
+    def _writes_apart(out, *inputs) -> bool:
+        """Whether the one-pass loops may write ``out`` while reading ``inputs``: ``out`` is writable
+        and shares no memory with them (the base class reads every input whole before it writes;
+        an element-wise loop would read what it already wrote). An input that is ``out`` itself,
+        element for element, is fine: each element is read before it is written."""
+        if not out.flags.writeable:
+            return False
+        for a in inputs:
+            same = (a.shape == out.shape and a.strides == out.strides
+                    and a.__array_interface__["data"][0] == out.__array_interface__["data"][0])
+            if not same and np.may_share_memory(out, a):
+                return False
+        return True
+
+    @staticmethod
     def _rows(a, dtype, shape) -> bool:
         """Whether ``a`` is a 2-D float array of ``shape`` and ``dtype`` whose rows the helper can read
         (unit inner stride; contiguous or a block of a wider array)."""
-        return (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape
+        return (type(a) is np.ndarray and a.dtype == dtype and a.shape == shape
                 and (shape[1] <= 1 or a.strides[1] == a.itemsize)
                 and (shape[0] <= 1 or a.strides[0] >= shape[1] * a.itemsize))
 
@@ -307,7 +322,8 @@ class NumpyBackend(ArrayBackend):
     def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
         if (self._compiled(getattr(z, "dtype", None)) and z.ndim == 2 and self._blockable(z, r, hh, h_prev, dh)
                 and self._blockable(dx, du) and dx.dtype == z.dtype and dx.shape == (z.shape[0], 3 * z.shape[1])
-                and self._rows(inner_h, z.dtype, z.shape)):
+                and self._rows(inner_h, z.dtype, z.shape)
+                and all(self._writes_apart(out, z, r, hh, inner_h, h_prev, dh) for out in (dx, du))):
             direct = np.empty(z.shape, dtype=z.dtype)
             _KERNELS.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct)
             return direct
@@ -317,7 +333,7 @@ class NumpyBackend(ArrayBackend):
     def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
         if (self._compiled(getattr(c, "dtype", None)) and getattr(z, "ndim", 0) == 2 and axis % 2 == 1
                 and self._blockable(c) and c.ndim == 2 and self._rows(z, c.dtype, (c.shape[0], 4 * c.shape[1]))
-                and (h_out is None or self._blockable(c, h_out))):
+                and (h_out is None or (self._blockable(c, h_out) and h_out.flags.writeable))):
             batch, units = c.shape
             s = np.empty((3, batch, units), dtype=z.dtype)
             _KERNELS.lstm_gates(z, s, False)  # -|z| of gates i, f, o
@@ -336,7 +352,7 @@ class NumpyBackend(ArrayBackend):
         gates = [a for a in (i, f, g, o, tc, c, gh, gc) if a is not None]
         if (len(gates) > 6 and self._compiled(getattr(i, "dtype", None)) and i.ndim == 2 and self._blockable(*gates)
                 and isinstance(dz, np.ndarray) and dz.flags.c_contiguous and dz.dtype == i.dtype
-                and dz.shape == (i.shape[0], 4 * i.shape[1]) and axis % 2 == 1):
+                and dz.shape == (i.shape[0], 4 * i.shape[1]) and axis % 2 == 1 and self._writes_apart(dz, *gates)):
             dprev = np.empty(i.shape, dtype=i.dtype)
             _KERNELS.lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev)
             return dprev

@@ -11,12 +11,14 @@
 // share one definition, tested bit for bit against the base class on every machine. Each operation
 // is rounded on its own, in the base composition's order (--fmad=false here, -ffp-contract=off
 // there). The forward kernels also need exp and tanh: they use CUDA's expf/exp and tanhf/tanh in the
-// formulas of activations.cu's sigmoid and CuPy's tanh, so they equal the CuPy composition, which
-// (like any GPU) differs from NumPy's exp and tanh in the last bits.
+// formulas of activations.cu's sigmoid and CuPy's tanh. The sigmoid matches that kernel's bits; CuPy
+// compiles its own tanh with FMA contraction allowed, so tanh may differ from the composition's in
+// the last bit (the GPU test allows a few ulp), as any GPU's differs from NumPy's.
 //
 // Layout: a step's (batch, units) arrays are C-contiguous; z (LSTM, 4 blocks i, f, c, o) and the
-// GRU's x, inner, dx and du (3 blocks z, r, h) are C-contiguous (batch, blocks * units). The caller
-// checks shapes and dtypes and uses the generic code otherwise.
+// GRU's x, inner, dx and du (3 blocks z, r, h) are C-contiguous (batch, blocks * units). Outputs never
+// overlap inputs (except an output that is an input element for element). The caller checks all of
+// this and uses the generic code otherwise.
 
 #if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
 #define LAMINA_RECURRENT_HOST_ONLY 1

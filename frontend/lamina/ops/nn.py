@@ -272,11 +272,6 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
     return make(y, (x, kernel) if bias is None else (x, kernel, bias), vjp)
 
 
-def _gate_block(a: Any, k: int, units: int, ax: int) -> Any:
-    """Gate block ``k`` (Keras' order i, f, c, o) of ``a`` along axis ``ax``: a view."""
-    return B().getitem(a, (slice(None),) * ax + (slice(k * units, (k + 1) * units),))
-
-
 def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:
     """One step of Keras' LSTM cell with its default activations, as one recorded op.
 

@@ -86,10 +86,8 @@ def _apart(xp: Any, out: Any, *inputs: Any) -> bool:
     """Whether a kernel may write ``out`` while other threads read ``inputs``: no input shares memory
     with it, except one that is ``out`` itself element for element (read before written)."""
     for a in inputs:
-        if a is None:
-            continue
-        same = a.shape == out.shape and a.strides == out.strides and _address(a) == _address(out)
-        if not same and xp.may_share_memory(out, a):
+        if a is not None and xp.may_share_memory(out, a) and not (
+                a.shape == out.shape and a.strides == out.strides and _address(a) == _address(out)):
             return False
     return True
 

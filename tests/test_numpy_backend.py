@@ -650,3 +650,24 @@ def test_sigmoid_of_an_ndarray_subclass_keeps_its_type():
     m = np.linspace(-3, 3, 6, dtype="f4").reshape(2, 3).view(_Tagged)
     got, want = NumpyBackend().sigmoid(m), PlainNumpy().sigmoid(m)
     assert type(got) is type(want) is _Tagged and got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, pool, strides, padding", [
+    ((16, 24, 24, 8), 2, None, "valid"), ((3, 7, 9, 5), 2, None, "valid"), ((3, 7, 9, 5), 2, None, "same"),
+    ((2, 8, 8, 3), (3, 2), (3, 2), "valid"), ((2, 9, 4), 3, None, "valid"), ((2, 9, 4), 2, 3, "same"),
+    ((2, 5, 5, 2), 2, 1, "valid"), ((0, 4, 4, 2), 2, None, "valid"), ((2, 1, 1, 3), 2, None, "same")])
+def test_max_pool_grad_equals_base(shape, pool, strides, padding, dtype, path):
+    """Ties (small integers) go to the first maximum in row-major window order, NaN windows and the
+    signs of zero (0 * a negative gradient) come out as the base class's; overlapping windows
+    (strides 1) and 1-D pools included."""
+    rng = np.random.default_rng(17)
+    x = rng.integers(-3, 3, shape).astype(dtype)
+    x.reshape(-1)[::7] = np.nan
+    pooled = PlainNumpy().max_pool(x, pool, strides, padding)
+    grad = rng.standard_normal(pooled.shape).astype(dtype)
+    with np.errstate(invalid="ignore"):
+        want = PlainNumpy().max_pool_grad(x, pooled, grad, pool, strides, padding)
+        got = NumpyBackend().max_pool_grad(x, pooled, grad, pool, strides, padding)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()

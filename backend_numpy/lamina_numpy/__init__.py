@@ -8,6 +8,7 @@ import numpy as np
 
 from lamina.backends import philox
 from lamina.backends.base import ArrayBackend, _norm_axis
+from lamina.backends.conv import _lowest, _pool_geometry
 
 from . import _memory
 
@@ -357,6 +358,22 @@ class NumpyBackend(ArrayBackend):
             _KERNELS.lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, dprev)
             return dprev
         return super().lstm_cell_grad(i, f, g, o, tc, c, gh, gc, dz, axis)
+
+    # --- max pooling's gradient in one pass (disjoint windows, 1-D and 2-D) ---------------------
+    def max_pool_grad(self, x, pooled, grad, pool_size, strides=None, padding="valid"):
+        g = _pool_geometry("max_pool_grad", x.shape, pool_size, strides, padding)
+        if (_KERNELS is not None and g.nd in (1, 2) and all(s >= k for s, k in zip(g.strides, g.kernel))
+                and all(type(a) is np.ndarray for a in (x, pooled, grad)) and x.dtype in _KERNEL_DTYPES
+                and pooled.dtype == grad.dtype == x.dtype and pooled.shape == grad.shape == (g.n,) + g.out + (g.cin,)):
+            xpad = np.ascontiguousarray(self._padded(x, g, _lowest(x.dtype)))
+            dx = np.zeros((g.n,) + g.padded + (g.cin,), dtype=grad.dtype)
+            lead = (1,) * (2 - g.nd)  # a 1-D pool is a 2-D one over a single row
+            _KERNELS.max_pool_grad(xpad.reshape((g.n,) + lead + g.padded + (g.cin,)),
+                                   np.ascontiguousarray(pooled).reshape((g.n,) + lead + g.out + (g.cin,)),
+                                   np.ascontiguousarray(grad).reshape((g.n,) + lead + g.out + (g.cin,)),
+                                   dx.reshape((g.n,) + lead + g.padded + (g.cin,)), lead + g.kernel, lead + g.strides)
+            return self._crop(dx, g)
+        return super().max_pool_grad(x, pooled, grad, pool_size, strides, padding)
 
     # --- batch gathers: rows fetched ahead of the copy ----------------------------------------
     def take(self, x, indices, axis=0):

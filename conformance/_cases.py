@@ -553,6 +553,7 @@ PROTOCOL_COVERAGE = {
     "sgd_update": "test_updates.py::test_sgd_update",
     "adam_update": "test_updates.py::test_adam_update",
     "rmsprop_update": "test_updates.py::test_rmsprop_update",
+    "adadelta_update": "test_updates.py::test_adadelta_update",
     **{f"{rule}_update_many": "test_updates.py::test_update_many" for rule in ("sgd", "adam", "rmsprop")},
     "random_bits": "test_random.py::test_random_bits_match_reference",
     "random_uniform": "test_random.py::test_uniform_formula",

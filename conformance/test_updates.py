@@ -134,6 +134,35 @@ def test_rmsprop_update(backend, dtype, epsilon):
                  dtype=dtype)
 
 
+@pytest.mark.parametrize("epsilon", [0.1, 1e-7])
+def test_adadelta_update(backend, dtype, epsilon):
+    """a = rho a + (1 - rho) g^2; d = sqrt(D + eps) g / sqrt(a + eps); D = rho D + (1 - rho) d^2;
+    p -= lr d (Keras' Adadelta; learning rate 1.0, its Keras 2 default)."""
+    rng = rng_for("adadelta", epsilon, dtype)
+    lr, rho = 1.0, 0.95
+    p_h, grads = _arrays(backend, rng, dtype)
+    param = backend.asarray(p_h.copy())
+    a_d, d_d = backend.asarray(np.zeros_like(p_h)), backend.asarray(np.zeros_like(p_h))
+    p, a, dd = p_h.astype(np.float64), np.zeros(p_h.shape), np.zeros(p_h.shape)
+    steps = 0.0
+    for g in grads:
+        backend.adadelta_update(param, backend.asarray(g), a_d, d_d, lr, rho, epsilon)
+        g64 = g.astype(np.float64)
+        a = rho * a + (1 - rho) * g64 ** 2
+        step = np.sqrt(dd + epsilon) * g64 / np.sqrt(a + epsilon)
+        dd = rho * dd + (1 - rho) * step ** 2
+        p = p - lr * step
+        steps = steps + np.abs(step)
+    k = len(grads)
+    what = f"adadelta_update (epsilon={epsilon}) {dtype}"
+    assert_close(backend.to_numpy(param), p, 16 * eps(dtype) * (k * np.abs(p) + (k + 1) * steps), what + " param",
+                 dtype=dtype)
+    assert_close(backend.to_numpy(a_d), a, 16 * eps(dtype) * k * (np.abs(a) + 4.0), what + " accumulated_grad",
+                 dtype=dtype)
+    assert_close(backend.to_numpy(d_d), dd, 32 * eps(dtype) * k * (np.abs(dd) + 4.0 * epsilon),
+                 what + " accumulated_delta", dtype=dtype)
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_update_many(backend, dtype, rule):
     """``*_update_many`` over parameters of several shapes (nine of them: more than one GPU launch

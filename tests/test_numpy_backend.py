@@ -671,3 +671,30 @@ def test_max_pool_grad_equals_base(shape, pool, strides, padding, dtype, path):
         got = NumpyBackend().max_pool_grad(x, pooled, grad, pool, strides, padding)
     assert got.shape == want.shape and got.dtype == want.dtype
     assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("epsilon", [1e-7, 0.1])
+def test_adadelta_update_equals_base(shape, dtype, epsilon, path):
+    """Three steps of the helper's one-pass Adadelta against the base class's composition (which the
+    optimizer ran before), bit for bit, the Python scalars rounded to the dtype as NumPy rounds them;
+    a transposed gradient goes to the base code."""
+    p, g, a, d, _ = state(shape, dtype, 6)
+    a, d = np.abs(a), np.abs(d)
+    got, want = [x.copy() for x in (p, a, d)], [x.copy() for x in (p, a, d)]
+    for step in range(3):
+        grad = g * dtype_scale(step, dtype)
+        NumpyBackend().adadelta_update(got[0], grad, got[1], got[2], 1.0, 0.95, epsilon)
+        PlainNumpy().adadelta_update(want[0], grad, want[1], want[2], 1.0, 0.95, epsilon)
+    for x, y in zip(got, want):
+        assert x.tobytes() == y.tobytes()
+    if len(shape) == 2:
+        q, r = p.copy(), p.copy()
+        NumpyBackend().adadelta_update(q, np.ascontiguousarray(g.T).T, a.copy(), d.copy(), 0.5, 0.9, epsilon)
+        PlainNumpy().adadelta_update(r, np.ascontiguousarray(g.T).T, a.copy(), d.copy(), 0.5, 0.9, epsilon)
+        assert q.tobytes() == r.tobytes()
+
+
+def dtype_scale(step, dtype):
+    return np.asarray(1.0 + 0.5 * step, dtype=dtype)

@@ -192,6 +192,13 @@ class NumpyBackend(ArrayBackend):
             s /= d
             p -= s
 
+    def adadelta_update(self, param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon):
+        if not (self._blockable(param, grad, accumulated_grad, accumulated_delta) and self._compiled(param.dtype)):
+            return super().adadelta_update(param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon)
+        t = param.dtype.type  # the scalars rounded as NumPy rounds a Python float against the array
+        _KERNELS.adadelta((param,), (grad,), (accumulated_grad,), (accumulated_delta,), float(t(lr)), float(t(rho)),
+                          float(t(1.0 - rho)), float(t(epsilon)))
+
     def rmsprop_update(self, param, grad, velocity, lr, rho, epsilon):
         if not self._blockable(param, grad, velocity):
             return super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)

@@ -187,24 +187,48 @@ PyObject* adam(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+// The rules whose step takes (param, grad, one or two states, lr, rho, 1 - rho, epsilon): RMSprop
+// (velocity) and Adadelta (accumulated gradient and accumulated delta).
+struct RmspropRule {
+    static constexpr int states = 1;
+    static const char* const* names() {
+        static const char* const n[] = {"param", "grad", "velocity"};
+        return n;
+    }
+    template <typename T> static void step(Arrays& a, Py_ssize_t i, lamina_u64 n, T lr, T rho, T c, T eps) {
+        lamina_rmsprop_step(a.ptr<T>(i, 0), a.ptr<const T>(i, 1), a.ptr<T>(i, 2), n, lr, rho, c, eps);
+    }
+};
+struct AdadeltaRule {
+    static constexpr int states = 2;
+    static const char* const* names() {
+        static const char* const n[] = {"param", "grad", "accumulated_grad", "accumulated_delta"};
+        return n;
+    }
+    template <typename T> static void step(Arrays& a, Py_ssize_t i, lamina_u64 n, T lr, T rho, T c, T eps) {
+        lamina_adadelta_step(a.ptr<T>(i, 0), a.ptr<const T>(i, 1), a.ptr<T>(i, 2), a.ptr<T>(i, 3), n, lr, rho, c, eps);
+    }
+};
+
 // rmsprop(params, grads, velocities, lr, rho, 1 - rho, epsilon)
-PyObject* rmsprop(PyObject*, PyObject* args) {
-    PyObject* seqs[3];
+// adadelta(params, grads, accumulated_grads, accumulated_deltas, lr, rho, 1 - rho, epsilon)
+template <typename Rule>
+PyObject* rho_rule(PyObject*, PyObject* args) {
+    constexpr int k = 2 + Rule::states;
+    PyObject* seqs[4] = {nullptr, nullptr, nullptr, nullptr};
     double lr, rho, c, eps;
-    if (!PyArg_ParseTuple(args, "OOOdddd", &seqs[0], &seqs[1], &seqs[2], &lr, &rho, &c, &eps)) return nullptr;
-    static const char* const names[] = {"param", "grad", "velocity"};
+    const bool parsed = k == 3 ? PyArg_ParseTuple(args, "OOOdddd", &seqs[0], &seqs[1], &seqs[2], &lr, &rho, &c, &eps)
+                               : PyArg_ParseTuple(args, "OOOOdddd", &seqs[0], &seqs[1], &seqs[2], &seqs[3], &lr, &rho,
+                                                  &c, &eps);
+    if (!parsed) return nullptr;
     Arrays a;
-    if (!take_arrays(seqs, names, 3, 3, a)) return nullptr;
+    if (!take_arrays(seqs, Rule::names(), k, k, a)) return nullptr;
     bool f32 = a.count && a.at(0, 0).kind() == 'f';
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < a.count; ++i) {
         lamina_u64 n = a.at(i, 0).size();
-        if (f32)
-            lamina_rmsprop_step(a.ptr<float>(i, 0), a.ptr<const float>(i, 1), a.ptr<float>(i, 2), n, (float)lr,
-                                (float)rho, (float)c, (float)eps);
-        else
-            lamina_rmsprop_step(a.ptr<double>(i, 0), a.ptr<const double>(i, 1), a.ptr<double>(i, 2), n, lr, rho,
-                                c, eps);
+        if (f32) Rule::template step<float>(a, i, n, (float)lr, (float)rho, (float)c, (float)eps);
+        else Rule::template step<double>(a, i, n, lr, rho, c, eps);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -1000,7 +1024,8 @@ PyMethodDef methods[] = {
     {"use_vector_paths", use_vector_paths, METH_VARARGS, "use_vector_paths(flag) -> AVX-512 present."},
     {"sgd", sgd, METH_VARARGS, "sgd(params, grads, velocities, lr, momentum, mode) in place (mode 0/1/2)."},
     {"adam", adam, METH_VARARGS, "adam(params, grads, ms, vs, vhats, alpha, 1-b1, 1-b2, eps) in place."},
-    {"rmsprop", rmsprop, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
+    {"adadelta", rho_rule<AdadeltaRule>, METH_VARARGS, "adadelta(params, grads, acc_grads, acc_deltas, lr, rho, 1-rho, eps) in place."},
+    {"rmsprop", rho_rule<RmspropRule>, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {nullptr, nullptr, 0, nullptr},

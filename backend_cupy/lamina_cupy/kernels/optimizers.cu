@@ -168,6 +168,24 @@ __host__ __device__ inline void lamina_rmsprop_step(T* param, const T* grad, T* 
     }
 }
 
+// --- Adadelta ------------------------------------------------------------------------------------
+// a = rho a + (1 - rho) g^2; d = sqrt(D + eps) g / sqrt(a + eps); D = rho D + (1 - rho) d^2;
+// p -= lr d. Base order: a *= rho; a += (g g) c; d = (sqrt(D + eps) g) / sqrt(a + eps); D *= rho;
+// D += (d d) c; p -= d lr, with c = 1 - rho rounded to T by the caller. The NumPy helper runs it;
+// the CUDA backend still uses the base composition (no kernel yet).
+template <typename T>
+__host__ __device__ inline void lamina_adadelta_step(T* param, const T* grad, T* acc_grad, T* acc_delta, lamina_u64 n,
+                                                     T lr, T rho, T one_minus_rho, T epsilon) {
+    LAMINA_FOR_EACH(i, n) {
+        const T g = grad[i];
+        const T a = lm_add(lm_mul(acc_grad[i], rho), lm_mul(lm_mul(g, g), one_minus_rho));
+        const T d = lm_div(lm_mul(lm_sqrt(lm_add(acc_delta[i], epsilon)), g), lm_sqrt(lm_add(a, epsilon)));
+        acc_grad[i] = a;
+        acc_delta[i] = lm_add(lm_mul(acc_delta[i], rho), lm_mul(lm_mul(d, d), one_minus_rho));
+        param[i] = lm_sub(param[i], lm_mul(d, lr));
+    }
+}
+
 #if !defined(LAMINA_OPTIMIZERS_HOST_ONLY)
 extern "C" __global__ void lamina_rmsprop_f32(float* param, const float* grad, float* velocity,
                                               lamina_u64 n, float lr, float rho,

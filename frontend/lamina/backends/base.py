@@ -446,6 +446,16 @@ class ArrayBackend(ConvolutionMixin):
         velocity += t(1.0 - rho) * xp.square(grad)
         param -= (t(lr) * grad) / xp.sqrt(velocity + t(epsilon))
 
+    def adadelta_update(self, param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon):
+        a, dd = accumulated_grad, accumulated_delta
+        self.multiply(a, rho, out=a)
+        self.add(a, self.multiply(self.square(grad), 1.0 - rho), out=a)
+        # d is the step before the learning rate (Keras' delta_var with the sign flipped)
+        d = self.divide(self.multiply(self.sqrt(self.add(dd, epsilon)), grad), self.sqrt(self.add(a, epsilon)))
+        self.multiply(dd, rho, out=dd)
+        self.add(dd, self.multiply(self.square(d), 1.0 - rho), out=dd)
+        self.subtract(param, self.multiply(d, lr), out=param)
+
     # Several parameters: the single update, one parameter after another. Backends with a fused
     # form (the NumPy helper, the CUDA kernels) override these and keep this as their fallback.
     def sgd_update_many(self, params, grads, velocities, lr, momentum, nesterov):

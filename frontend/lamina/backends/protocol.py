@@ -223,6 +223,11 @@ class Backend(Protocol):
     def adam_update_many(self, params: Sequence[Array], grads: Sequence[Array], ms: Sequence[Array],
                          vs: Sequence[Array], vhats: Sequence[Array] | None, alpha: float,
                          beta_1: float, beta_2: float, epsilon: float) -> None: ...
+    def adadelta_update(self, param: Array, grad: Array, accumulated_grad: Array, accumulated_delta: Array,
+                        lr: float, rho: float, epsilon: float) -> None:
+        """In place, Keras' Adadelta: a = rho a + (1 - rho) g^2; d = sqrt(D + eps) g / sqrt(a + eps);
+        D = rho D + (1 - rho) d^2; p -= lr d (a: accumulated_grad, D: accumulated_delta), each step
+        rounded on its own in the base class's order, the scalars rounded to the parameter's dtype."""
     def rmsprop_update_many(self, params: Sequence[Array], grads: Sequence[Array],
                             velocities: Sequence[Array], lr: float, rho: float, epsilon: float) -> None: ...
 

@@ -33,17 +33,8 @@ class Adadelta(Optimizer):
         self.epsilon = resolve_epsilon(epsilon)
 
     def update_step(self, grad, var, lr):
-        be = ops.backend_object()
-        p, rho, eps = var.value, self.rho, self.epsilon
-        acc_grad = self.slot(var, "accumulated_grad")
-        acc_delta = self.slot(var, "accumulated_delta_var")
-        be.multiply(acc_grad, rho, out=acc_grad)
-        be.add(acc_grad, be.multiply(be.square(grad), 1.0 - rho), out=acc_grad)
-        # d is the step before the learning rate (Keras' delta_var with the sign flipped)
-        d = be.divide(be.multiply(be.sqrt(be.add(acc_delta, eps)), grad), be.sqrt(be.add(acc_grad, eps)))
-        be.multiply(acc_delta, rho, out=acc_delta)
-        be.add(acc_delta, be.multiply(be.square(d), 1.0 - rho), out=acc_delta)
-        be.subtract(p, be.multiply(d, lr), out=p)
+        ops.backend_object().adadelta_update(var.value, grad, self.slot(var, "accumulated_grad"),
+                                             self.slot(var, "accumulated_delta_var"), lr, self.rho, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

@@ -606,7 +606,7 @@ def test_raw_gru_passes_reject_inconsistent_arrays():
     with pytest.raises(ValueError, match="3 \\* units"):
         k.gru_gates(x, inner[:, :6], np.empty((2, 4, 3), np.float32), np.empty((2, 4, 3), np.float32))
     with pytest.raises(ValueError, match="3 \\* units"):
-        k.gru_candidate(x, np.ones((4, 2), np.float32), inner, np.empty((4, 2), np.float32))
+        k.gru_candidate(x, inner, np.ones((4, 2), np.float32), np.empty((4, 2), np.float32))
     with pytest.raises(ValueError, match="must match"):
         k.gru_mix(np.ones((4, 3), np.float32), np.ones((4, 3), np.float32), np.ones((4, 2), np.float32),
                   np.empty((4, 3), np.float32))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from lamina.backends import BackendUnavailableError, philox
-from lamina.backends.base import ArrayBackend
+from lamina.backends.base import ArrayBackend, address
 
 from . import _availability
 from ._kernels import KernelLibrary, philox_kernel_args
@@ -66,30 +66,16 @@ def _matmul_shape(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[i
 
 
 
-def _address(a: Any) -> int:
-    """The device (CuPy) or host (NumPy) address of an array's first element."""
-    data = a.data
-    return data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
-
-
 def _whole_rows(block: Any, shape: tuple, first: int) -> Any:
     """The C-contiguous array of ``shape`` whose columns from ``first`` on are ``block`` (a view of
     it, as the GRU's h block is of the recurrent product), or None."""
     base = getattr(block, "base", None)
     if (type(base) is not type(block) or tuple(base.shape) != shape or not base.flags.c_contiguous
-            or block.strides != base.strides or _address(block) != _address(base) + first * base.itemsize):
+            or block.strides != base.strides or address(block) != address(base) + first * base.itemsize):
         return None
     return base
 
 
-def _apart(xp: Any, out: Any, *inputs: Any) -> bool:
-    """Whether a kernel may write ``out`` while other threads read ``inputs``: no input shares memory
-    with it, except one that is ``out`` itself element for element (read before written)."""
-    for a in inputs:
-        if a is not None and xp.may_share_memory(out, a) and not (
-                a.shape == out.shape and a.strides == out.strides and _address(a) == _address(out)):
-            return False
-    return True
 
 class CupyBackend(ArrayBackend):
     """NVIDIA GPU backend. Arrays are ``cupy.ndarray`` on one device.
@@ -305,7 +291,8 @@ class CupyBackend(ArrayBackend):
         cupy = self.xp
         suffix = self._step_ready("lstm_cell_forward", getattr(c, "dtype", None), z, c)
         if (suffix and z.ndim == 2 and c.ndim == 2 and axis % 2 == 1 and z.shape == (c.shape[0], 4 * c.shape[1])
-                and self._contiguous_out(h_out, c.shape, c.dtype) and (h_out is None or _apart(cupy, h_out, z, c))):
+                and self._contiguous_out(h_out, c.shape, c.dtype)
+                and (h_out is None or self._writes_apart(h_out, z, c))):
             outs = [cupy.empty(c.shape, dtype=c.dtype) for _ in range(6)]  # i, f, g, o, c_new, tc
             h = cupy.empty(c.shape, dtype=c.dtype) if h_out is None else h_out
             if c.size == 0:
@@ -321,7 +308,7 @@ class CupyBackend(ArrayBackend):
         if (suffix and (gh is not None or gc is not None) and i.ndim == 2 and axis % 2 == 1
                 and all(a is None or a.shape == i.shape for a in (f, g, o, tc, c, gh, gc))
                 and self._contiguous_out(dz, (i.shape[0], 4 * i.shape[1]), i.dtype)
-                and _apart(cupy, dz, i, f, g, o, tc, c, gh, gc)):
+                and self._writes_apart(dz, i, f, g, o, tc, c, gh, gc)):
             dprev = cupy.empty(i.shape, dtype=i.dtype)
             if i.size == 0:
                 return dprev
@@ -338,7 +325,7 @@ class CupyBackend(ArrayBackend):
         suffix = self._step_ready("gru_cell_forward", getattr(h, "dtype", None), x, inner, h)
         if (suffix and h.ndim == 2 and x.shape == inner.shape == (h.shape[0], 3 * h.shape[1])
                 and self._contiguous_out(h_out, h.shape, h.dtype)
-                and (h_out is None or _apart(cupy, h_out, x, inner, h))):
+                and (h_out is None or self._writes_apart(h_out, x, inner, h))):
             inner = cupy.ascontiguousarray(inner)
             outs = [cupy.empty(h.shape, dtype=h.dtype) for _ in range(3)]  # z, r, hh
             h_new = cupy.empty(h.shape, dtype=h.dtype) if h_out is None else h_out
@@ -357,7 +344,7 @@ class CupyBackend(ArrayBackend):
         wide = (z.shape[0], 3 * z.shape[1]) if suffix and z.ndim == 2 else None
         if (wide and all(a.shape == z.shape for a in (r, hh, inner_h, h_prev, dh))
                 and self._contiguous_out(dx, wide, z.dtype) and self._contiguous_out(du, wide, z.dtype)
-                and all(_apart(cupy, out, z, r, hh, inner_h, h_prev, dh) for out in (dx, du))):
+                and all(self._writes_apart(out, z, r, hh, inner_h, h_prev, dh) for out in (dx, du))):
             direct = cupy.empty(z.shape, dtype=z.dtype)
             if z.size == 0:
                 return direct

@@ -296,27 +296,12 @@ class NumpyBackend(ArrayBackend):
             _KERNELS.sigmoid_finish(pre, e)
             z, r = e[0], e[1]
             hh = np.empty(h.shape, dtype=h.dtype)
-            _KERNELS.gru_candidate(x, r, inner, hh)  # x_h + r * inner_h
+            _KERNELS.gru_candidate(x, inner, r, hh)  # x_h + r * inner_h
             np.tanh(hh, out=hh)
             h_new = np.empty(h.shape, dtype=h.dtype) if h_out is None else h_out
             _KERNELS.gru_mix(z, h, hh, h_new)  # z * h + (1 - z) * hh
             return z, r, hh, inner[:, 2 * units:], h_new
         return super().gru_cell_forward(x, inner, h, h_out)
-
-    @staticmethod
-    def _writes_apart(out, *inputs) -> bool:
-        """Whether the one-pass loops may write ``out`` while reading ``inputs``: ``out`` is writable
-        and shares no memory with them (the base class reads every input whole before it writes;
-        an element-wise loop would read what it already wrote). An input that is ``out`` itself,
-        element for element, is fine: each element is read before it is written."""
-        if not out.flags.writeable:
-            return False
-        for a in inputs:
-            if np.may_share_memory(out, a) and not (  # bounds first: the cheap test, and nearly always False
-                    a.shape == out.shape and a.strides == out.strides
-                    and a.__array_interface__["data"][0] == out.__array_interface__["data"][0]):
-                return False
-        return True
 
     @staticmethod
     def _rows(a, dtype, shape) -> bool:

@@ -22,7 +22,6 @@
 
 #include <cstring>
 #include <memory>
-#include <utility>
 
 #include "philox.cu"
 #include "optimizers.cu"
@@ -562,32 +561,24 @@ bool take_rows_of(PyObject* obj, Rows& r, const char* what) {
 inline float neg_abs(float a) { return -__builtin_fabsf(a); }  // sign bit only: a NaN keeps its payload
 inline double neg_abs(double a) { return -__builtin_fabs(a); }
 
-// e (C-contiguous, x's element count) = -|x|
-template <typename T>
-struct NegAbs {
-    static LAMINA_INLINE void run(View x, T* e) {
-        for (Py_ssize_t r = 0; r < x.rows; ++r) {
-            const T* __restrict__ in = x.row<T>(r);
-            T* __restrict__ out = e + r * x.cols;
-            for (Py_ssize_t j = 0; j < x.cols; ++j) out[j] = neg_abs(in[j]);
-        }
-    }
-};
-
-// e = max(e, x >= 0 ? 1 : 0) / (e + 1) in place, as the base's maximum, add and divide. The
-// indicator is never NaN, so "indicator > e ? indicator : e" is NumPy's maximum here (a NaN e wins,
-// equal values are the same bits) and compiles to a vector max without branches.
-template <typename T>
-struct SigmoidFinish {
+// The two passes around NumPy's exp, row by row of x into a C-contiguous e of x's element count.
+// Finish false: e = -|x|. Finish true: e = max(e, x >= 0 ? 1 : 0) / (e + 1) in place, as the base's
+// maximum, add and divide. The indicator is never NaN, so "indicator > e ? indicator : e" is NumPy's
+// maximum here (a NaN e wins, equal values are the same bits) and compiles to a vector max.
+template <typename T, bool Finish>
+struct SigmoidPass {
     static LAMINA_INLINE void run(View x, T* e) {
         for (Py_ssize_t r = 0; r < x.rows; ++r) {
             const T* __restrict__ in = x.row<T>(r);
             T* __restrict__ out = e + r * x.cols;
             for (Py_ssize_t j = 0; j < x.cols; ++j) {
-                const T ej = out[j];
-                const T indicator = in[j] >= (T)0 ? (T)1 : (T)0;
-                const T numerator = indicator > ej ? indicator : ej;
-                out[j] = numerator / (ej + (T)1);
+                if (Finish) {
+                    const T ej = out[j];
+                    const T indicator = in[j] >= (T)0 ? (T)1 : (T)0;
+                    out[j] = (indicator > ej ? indicator : ej) / (ej + (T)1);
+                } else {
+                    out[j] = neg_abs(in[j]);
+                }
             }
         }
     }
@@ -600,8 +591,7 @@ void sigmoid_planes(const View& x, const Py_ssize_t* firsts, int planes, Py_ssiz
     for (int q = 0; q < planes; ++q) {
         const View gate = x.columns(firsts[q], cols);
         T* plane = e + q * x.rows * cols;
-        if (Finish) best<SigmoidFinish<T>>(gate, plane);
-        else best<NegAbs<T>>(gate, plane);
+        best<SigmoidPass<T, Finish>>(gate, plane);
     }
 }
 
@@ -781,7 +771,7 @@ struct GruGates {
     }
 };
 
-// gru_candidate(x, r, inner, out): out = x_h + r * inner_h (the argument of tanh), x and inner as
+// gru_candidate(x, inner, r, out): out = x_h + r * inner_h (the argument of tanh), x and inner as
 // above, r and out C-contiguous (batch, units).
 template <typename T>
 struct GruCandidate {
@@ -797,9 +787,8 @@ struct GruCandidate {
 
 template <bool Candidate>
 PyObject* gru_forward_pass(PyObject*, PyObject* args) {
-    PyObject *x_o, *mid_o, *inner_o, *out_o;  // gates: (x, inner, pre, e); candidate: (x, r, inner, out)
-    if (!PyArg_ParseTuple(args, "OOOO", &x_o, &mid_o, &inner_o, &out_o)) return nullptr;
-    if (!Candidate) std::swap(mid_o, inner_o);
+    PyObject *x_o, *inner_o, *mid_o, *out_o;  // gates: (x, inner, pre, e); candidate: (x, inner, r, out)
+    if (!PyArg_ParseTuple(args, "OOOO", &x_o, &inner_o, &mid_o, &out_o)) return nullptr;
     Rows x, inner;
     Buffer mid, out;
     if (!take_rows_of(x_o, x, "x") || !take_rows_of(inner_o, inner, "inner") || !take(mid_o, mid, "r", !Candidate) ||
@@ -1016,7 +1005,7 @@ PyMethodDef methods[] = {
     {"lstm_gates", lstm_gates, METH_VARARGS, "lstm_gates(z, s, finish): the sigmoid passes of gates i, f, o."},
     {"lstm_carry", two_products<false>, METH_VARARGS, "lstm_carry(f, c, i, g, out): out = f * c + i * g."},
     {"gru_gates", gru_forward_pass<false>, METH_VARARGS, "gru_gates(x, inner, pre, e): pre = x + inner, e = -|pre|."},
-    {"gru_candidate", gru_forward_pass<true>, METH_VARARGS, "gru_candidate(x, r, inner, out): x_h + r * inner_h."},
+    {"gru_candidate", gru_forward_pass<true>, METH_VARARGS, "gru_candidate(x, inner, r, out): x_h + r * inner_h."},
     {"gru_mix", two_products<true>, METH_VARARGS, "gru_mix(z, h, hh, out): out = z * h + (1 - z) * hh."},
     {"max_pool_grad", max_pool_grad, METH_VARARGS, "max_pool_grad(x, pooled, grad, dx, (kh, kw), (sh, sw))."},
     {"gru_cell_grad", gru_cell_grad, METH_VARARGS, "gru_cell_grad(z, r, hh, inner_h, h_prev, dh, dx, du, direct)."},

@@ -20,6 +20,19 @@ _TWO_M53 = 2.0 ** -53
 _TWO_M32 = 2.0 ** -32
 
 
+def _gate_block(a: Any, k: int, units: int, axis: int = -1) -> Any:
+    """Gate block ``k`` (``units`` wide) of a recurrent step's array along ``axis``: a view."""
+    ax = axis % a.ndim
+    return a[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)]
+
+
+def address(a: Any) -> int:
+    """The (host or device) address of an array's first element: NumPy's array interface or CuPy's
+    memory pointer."""
+    data = a.data
+    return data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
+
+
 def _norm_axis(axis: Any) -> Any:
     if isinstance(axis, list):
         return tuple(axis)
@@ -344,27 +357,19 @@ class ArrayBackend(ConvolutionMixin):
 
     def gru_cell_forward(self, x, inner, h, h_out=None):
         units = h.shape[-1]
-
-        def block(a, k):
-            return a[..., k * units:(k + 1) * units]
-
-        z = self.sigmoid(self.add(block(x, 0), block(inner, 0)))
-        r = self.sigmoid(self.add(block(x, 1), block(inner, 1)))
-        inner_h = block(inner, 2)
-        hh = self.tanh(self.add(block(x, 2), self.multiply(r, inner_h)))
+        z = self.sigmoid(self.add(_gate_block(x, 0, units), _gate_block(inner, 0, units)))
+        r = self.sigmoid(self.add(_gate_block(x, 1, units), _gate_block(inner, 1, units)))
+        inner_h = _gate_block(inner, 2, units)
+        hh = self.tanh(self.add(_gate_block(x, 2, units), self.multiply(r, inner_h)))
         h_new = self.add(self.multiply(z, h), self.multiply(self.subtract(1.0, z), hh), out=h_out)
         return z, r, hh, inner_h, h_new
 
     def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):
         units = z.shape[-1]
-
-        def block(a, k):
-            return a[..., k * units:(k + 1) * units]
-
-        d_pre_h = self.tanh_grad(hh, self.multiply(dh, self.subtract(1.0, z)), out=block(dx, 2))
-        self._sigmoid_grad(z, self.multiply(dh, self.subtract(h_prev, hh)), block(du, 0))
-        self._sigmoid_grad(r, self.multiply(d_pre_h, inner_h), block(du, 1))
-        self.multiply(d_pre_h, r, out=block(du, 2))
+        d_pre_h = self.tanh_grad(hh, self.multiply(dh, self.subtract(1.0, z)), out=_gate_block(dx, 2, units))
+        self._sigmoid_grad(z, self.multiply(dh, self.subtract(h_prev, hh)), _gate_block(du, 0, units))
+        self._sigmoid_grad(r, self.multiply(d_pre_h, inner_h), _gate_block(du, 1, units))
+        self.multiply(d_pre_h, r, out=_gate_block(du, 2, units))
         self.assign(dx[..., :2 * units], du[..., :2 * units])
         return self.multiply(dh, z)  # through h = z * h_prev + ...
 
@@ -375,14 +380,9 @@ class ArrayBackend(ConvolutionMixin):
         self.multiply(upstream, d, out=out)
 
     def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
-        ax = axis % z.ndim
-        units = z.shape[ax] // 4
-
-        def block(k):
-            return z[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)]
-
-        i, f = self.sigmoid(block(0)), self.sigmoid(block(1))
-        g, o = self.tanh(block(2)), self.sigmoid(block(3))
+        units = z.shape[axis % z.ndim] // 4
+        i, f = self.sigmoid(_gate_block(z, 0, units, axis)), self.sigmoid(_gate_block(z, 1, units, axis))
+        g, o = self.tanh(_gate_block(z, 2, units, axis)), self.sigmoid(_gate_block(z, 3, units, axis))
         c_new = self.add(self.multiply(f, c), self.multiply(i, g))
         tc = self.tanh(c_new)
         return i, f, g, o, c_new, tc, self.multiply(o, tc, out=h_out)
@@ -390,10 +390,8 @@ class ArrayBackend(ConvolutionMixin):
     def lstm_cell_grad(self, i, f, g, o, tc, c, gh, gc, dz, axis=-1):
         if gh is None and gc is None:
             raise ValueError("lstm_cell_grad needs the gradient of h (gh), of c_new (gc), or both; got neither.")
-        ax = axis % dz.ndim
-        units = dz.shape[ax] // 4
-        blocks = [dz[(slice(None),) * ax + (slice(k * units, (k + 1) * units),)] for k in range(4)]
-
+        units = dz.shape[axis % dz.ndim] // 4
+        blocks = [_gate_block(dz, k, units, axis) for k in range(4)]
         if gh is None:
             dc = gc
             self.assign(blocks[3], self.zeros((), dz.dtype))
@@ -406,6 +404,19 @@ class ArrayBackend(ConvolutionMixin):
         self._sigmoid_grad(f, self.multiply(dc, c), blocks[1])
         self.tanh_grad(g, self.multiply(dc, i), out=blocks[2])
         return self.multiply(dc, f)
+
+    def _writes_apart(self, out, *inputs) -> bool:
+        """Whether a one-pass loop or kernel may write ``out`` while reading ``inputs`` (None
+        allowed): ``out`` is writable and shares no memory with them. The compositions above read
+        every input whole before they write; an element-wise pass would read what it already wrote.
+        An input that is ``out`` itself, element for element, is fine: each element is read first."""
+        if not getattr(out.flags, "writeable", True):  # CuPy arrays have no such flag: always writable
+            return False
+        for a in inputs:
+            if a is not None and self.xp.may_share_memory(out, a) and not (  # bounds first: cheap, nearly always False
+                    a.shape == out.shape and a.strides == out.strides and address(a) == address(out)):
+                return False
+        return True
 
     # --- in-place parameter updates ------------------------------------------------------
     def assign(self, dst, src):

@@ -1,6 +1,6 @@
 """Interleaved A/B: Lamina at another git revision against this working tree, on a noisy machine.
 
-    python -m benchmarks.ab REV [--pairs 5] [--workload w1|lstm] [--blas-env unset|as-set]
+    python -m benchmarks.ab REV [--pairs 5] [--workload w1|w1-infer|lstm] [--blas-env unset|as-set]
 
 A shared machine's speed drifts by 10-100 % within minutes (docs/benchmarks.md), which hides a
 change of a few percent in any single run. This tool checks REV out into a temporary git worktree,
@@ -10,6 +10,8 @@ from this tree, so both are timed the same way:
 
 * ``w1``: the min over ``--epochs`` W1 epochs, divided by the GEMM floor measured right after in
   the same process, so each process is normalised by its own share of the machine;
+* ``w1-infer``: the min over 5 times ``--epochs`` W1-infer passes (``evaluate`` of 18,000 samples),
+  divided by the validation products' floor measured right after;
 * ``lstm``: the min over 40 ``train_on_batch`` steps of the LSTM workload (no floor).
 
 It prints each pair and the median of each side. Needs git and a C++ compiler, like a
@@ -46,6 +48,11 @@ def child(workload: str, epochs: int, seed: int) -> dict:
     from .impl_lamina import warm_w1_trainer
     from .workloads import W1
     trainer, _ = warm_w1_trainer("numpy", seed)
+    if workload == "w1-infer":
+        best = min(trainer.evaluate()[0] for _ in range(5 * epochs))
+        floor = min(w1_floor(W1, 1, 90)["val"] for _ in range(3))
+        return {"lamina": lamina.__file__, "compiled": compiled, "value": best / floor, "unit": "x floor",
+                "epoch_s": best, "floor_s": floor}
     times, _ = trainer.fit_epochs(epochs)
     floor = min(w1_floor(W1, 210, 90)["epoch"] for _ in range(2))
     return {"lamina": lamina.__file__, "compiled": compiled, "value": min(times) / floor, "unit": "x floor",
@@ -90,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.splitlines()[0])
     p.add_argument("rev", help="the git revision to compare this working tree with (e.g. HEAD~3)")
     p.add_argument("--pairs", type=int, default=5)
-    p.add_argument("--workload", choices=("w1", "lstm"), default="w1")
+    p.add_argument("--workload", choices=("w1", "w1-infer", "lstm"), default="w1")
     p.add_argument("--epochs", type=int, default=4, help="W1 epochs per process (the min counts)")
     p.add_argument("--blas-env", choices=("unset", "as-set"), default="unset")
     p.add_argument("--seed", type=int, default=1)

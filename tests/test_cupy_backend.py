@@ -205,6 +205,15 @@ def _emulate_rmsprop(p, g, vel, n, lr, rho, c, eps):
     p -= lr * g / np.sqrt(vel + eps)
 
 
+def _emulate_adadelta(p, g, acc_grad, acc_delta, n, lr, rho, c, eps):
+    acc_grad *= rho
+    acc_grad += (g * g) * c
+    d = np.sqrt(acc_delta + eps) * g / np.sqrt(acc_grad + eps)
+    acc_delta *= rho
+    acc_delta += (d * d) * c
+    p -= d * lr
+
+
 def _emulate_sigmoid(x, out, n):
     e = np.exp(-np.abs(x))
     out[...] = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -315,6 +324,7 @@ EMULATIONS = {
     "lamina_sgd_f32": _emulate_sgd, "lamina_sgd_f64": _emulate_sgd,
     "lamina_adam_f32": _emulate_adam, "lamina_adam_f64": _emulate_adam,
     "lamina_rmsprop_f32": _emulate_rmsprop, "lamina_rmsprop_f64": _emulate_rmsprop,
+    "lamina_adadelta_f32": _emulate_adadelta, "lamina_adadelta_f64": _emulate_adadelta,
     "lamina_update_many_f32": _emulate_update_many,
     "lamina_sigmoid_f32": _emulate_sigmoid, "lamina_sigmoid_f64": _emulate_sigmoid,
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
@@ -687,6 +697,32 @@ def test_fake_optimizers_launch_and_match_numpy(monkeypatch, dtype):
     assert set(fake.launches) == {f"lamina_sgd_{suffix}", f"lamina_adam_{suffix}", f"lamina_rmsprop_{suffix}"}
     assert len(fake.launches) == 18  # one launch per update
     assert backend.kernel_status() == {"sgd_update": "ok", "adam_update": "ok", "rmsprop_update": "ok"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fake_adadelta_is_one_launch_per_update_and_matches_numpy(monkeypatch, dtype):
+    """Adadelta (mnist_cnn's optimizer) in one launch per parameter and step, with the NumPy backend's
+    bits; a gradient in another layout is read through a C-ordered copy, a strided state takes the
+    base code without a launch."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    p, g, a, d, _ = _optimizer_inputs(dtype, seed=4)
+    a, d = np.abs(a), np.abs(d)
+    got, want = [x.copy() for x in (p, a, d)], [x.copy() for x in (p, a, d)]
+    for step in range(3):
+        backend.adadelta_update(got[0], np.ascontiguousarray(g.T).T, got[1], got[2], 1.0, 0.95, 1e-7)
+        reference.adadelta_update(want[0], g, want[1], want[2], 1.0, 0.95, 1e-7)
+    for x, y in zip(got, want):
+        assert x.tobytes() == y.tobytes()
+    suffix = "f32" if dtype == "float32" else "f64"
+    assert fake.launches == [f"lamina_adadelta_{suffix}"] * 3
+    assert backend.kernel_status() == {"adadelta_update": "ok"}
+    wide = np.zeros((5, 14), dtype)
+    state = wide[:, ::2]
+    state[...] = a
+    q, r = p.copy(), p.copy()
+    backend.adadelta_update(q, g, state, d.copy(), 0.5, 0.9, 1e-6)
+    reference.adadelta_update(r, g, a.copy(), d.copy(), 0.5, 0.9, 1e-6)
+    assert q.tobytes() == r.tobytes() and len(fake.launches) == 3
 
 
 def _run_many(backend, dtype, count, transpose_grad=False):
@@ -1339,6 +1375,24 @@ def test_gpu_optimizers_match_numpy_and_base(gpu, dtype, transpose_grad):
             np.testing.assert_allclose(g, b, rtol=rtol, atol=0, err_msg=kind)
     status = gpu.kernel_status()
     assert all(status[op] == "ok" for op in ("sgd_update", "adam_update", "rmsprop_update"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_adadelta_is_the_numpy_backends_bit_for_bit(gpu, dtype):
+    """optimizers.cu's Adadelta kernel against the NumPy helper (one definition of the step), three
+    steps, the gradient in both layouts."""
+    p, g, a, d, _ = _optimizer_inputs(dtype, shape=(300, 129), seed=8)
+    a, d = np.abs(a), np.abs(d)
+    for grad in (g, np.ascontiguousarray(g.T).T):
+        dev = [gpu.asarray(x) for x in (p, a, d)]
+        host = [x.copy() for x in (p, a, d)]
+        for _ in range(3):
+            gpu.adadelta_update(dev[0], gpu.asarray(grad), dev[1], dev[2], 1.0, 0.95, 1e-7)
+            NumpyBackend().adadelta_update(host[0], grad, host[1], host[2], 1.0, 0.95, 1e-7)
+        for x, y in zip(dev, host):
+            assert gpu.to_numpy(x).tobytes() == y.tobytes()
+    assert gpu.kernel_status()["adadelta_update"] == "ok"
 
 
 @pytest.mark.parametrize("transpose_grad", [False, True])

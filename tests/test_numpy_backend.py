@@ -698,3 +698,88 @@ def test_adadelta_update_equals_base(shape, dtype, epsilon, path):
 
 def dtype_scale(step, dtype):
     return np.asarray(1.0 + 0.5 * step, dtype=dtype)
+
+
+# --- reductions over a short last axis (softmax's, the cross-entropy's) -----------------------------
+
+def _short_row_inputs(dtype):
+    """Layouts the helper takes and ones it leaves to NumPy, with rows NumPy's order would decide:
+    a zero maximum met as 0.0 then -0.0 (NumPy keeps the later one here), a NaN, signed zeros."""
+    rng = np.random.default_rng(23)
+    x = (rng.standard_normal((40, 10)) * rng.uniform(1e-3, 1e5, (40, 1))).astype(dtype)
+    x[0] = -0.0
+    x[1] = [-5.0, 0.0, -0.0, -1.0, -2.0, -3.0, -4.0, -6.0, -7.0, -8.0]
+    x[2, 3] = np.inf
+    wide = rng.standard_normal((6, 300)).astype(dtype)
+    return {
+        "classes": x, "one-column": x[:, :1].copy(), "rows-of-a-wider-array": wide[:, 40:50],
+        "128": wide[:, :128].copy(), "129": wide[:, :129].copy(), "3-d": wide[:, :240].reshape(6, 4, 60),
+        "transposed": wide[:, :10].T, "no-rows": np.zeros((0, 7), dtype), "vector": wide[0, :33].copy(),
+        "with-nan": np.where(x == x[5, 4], np.nan, x)[3:],  # no zero maximum here: the NaN alone decides
+    }
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["classes", "one-column", "rows-of-a-wider-array", "128", "129", "3-d",
+                                    "transposed", "no-rows", "vector", "with-nan"])
+def test_short_row_reductions_equal_base(layout, dtype, path):
+    x = _short_row_inputs(dtype)[layout]
+    fast, base = NumpyBackend(), PlainNumpy()
+    for axis in (-1, x.ndim - 1, (x.ndim - 1,), [-1]):
+        for keepdims in (False, True):
+            for op in ("sum", "max"):
+                with np.errstate(invalid="ignore"):
+                    got, want = getattr(fast, op)(x, axis=axis, keepdims=keepdims), getattr(base, op)(x, axis=axis, keepdims=keepdims)
+                _same(got, want)
+                assert got.tobytes() == want.tobytes()  # signed zeros and NaN payloads too
+    if x.shape[-1]:
+        with np.errstate(invalid="ignore", over="ignore"):
+            for op in ("softmax", "log_softmax"):
+                got, want = getattr(fast, op)(x, axis=-1), getattr(base, op)(x, axis=-1)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+def test_helper_row_sum_is_dropped_where_numpy_sums_in_another_order(monkeypatch):
+    """The once-per-process check: a helper whose row sum differs from np.add.reduce in one bit is
+    never used for sums (NumPy's reduction gives the answer), while one that agrees is."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    real = lamina_numpy._KERNELS
+
+    class OffByOneBit:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def row_sum(x, out):
+            real.row_sum(x, out)
+            out.view(np.uint32 if out.dtype == np.float32 else np.uint64)[:] ^= 1
+            return True
+
+    x = np.random.default_rng(5).standard_normal((200, 10)).astype("float32")
+    want = np.add.reduce(x, axis=-1)
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", OffByOneBit())
+    monkeypatch.setattr(lamina_numpy, "_ROW_SUM_EXACT", None)
+    assert NumpyBackend().sum(x, axis=-1).tobytes() == want.tobytes()
+    assert lamina_numpy._ROW_SUM_EXACT is False
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", real)
+    monkeypatch.setattr(lamina_numpy, "_ROW_SUM_EXACT", None)
+    assert NumpyBackend().sum(x, axis=-1).tobytes() == want.tobytes()
+    assert lamina_numpy._ROW_SUM_EXACT is True
+
+
+def test_raw_row_reductions_reject_what_they_do_not_take():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    k = lamina_numpy._KERNELS
+    x = np.ones((4, 10), "float32")
+    for bad_x, bad_out in [(np.ones((4, 129), "float32"), np.empty(4, "float32")), (x, np.empty(5, "float32")),
+                           (x, np.empty(4, "float64")), (np.ones((4, 0), "float32"), np.empty(4, "float32")),
+                           (np.ones((2, 2, 10), "float32"), np.empty(4, "float32"))]:
+        for fn in (k.row_sum, k.row_max):
+            with pytest.raises(ValueError, match="row_sum/row_max"):
+                fn(bad_x, bad_out)
+    out = np.empty(4, "float32")
+    assert k.row_max(x * 2, out) is True and (out == 2).all()
+    assert k.row_max(x * 0, out) is False  # a zero maximum: the sign NumPy keeps depends on its order

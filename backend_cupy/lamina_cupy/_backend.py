@@ -433,6 +433,19 @@ class CupyBackend(ArrayBackend):
                 return
         super().rmsprop_update(param, grad, velocity, lr, rho, epsilon)
 
+    def adadelta_update(self, param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon):
+        suffix = self._fusable(param, grad, accumulated_grad, accumulated_delta)
+        if suffix is not None:
+            if param.size == 0:
+                return
+            t = param.dtype.type
+            args = (param, self._c_order(grad), accumulated_grad, accumulated_delta, _U64(param.size),
+                    t(lr), t(rho), t(1.0 - rho), t(epsilon))
+            if self._kernels.run("adadelta_update", "optimizers", f"lamina_adadelta_{suffix}",
+                                 param.size, args):
+                return
+        super().adadelta_update(param, grad, accumulated_grad, accumulated_delta, lr, rho, epsilon)
+
     # --- several parameters per launch (the optimizers' update_steps) ------------------------
     def _update_many(self, rule: int, flag: int, single: str, columns: list, scalars: tuple) -> int:
         """Run ``lamina_update_many_f32`` (kernels/optimizers.cu) over ``columns`` (params, grads

@@ -171,8 +171,7 @@ __host__ __device__ inline void lamina_rmsprop_step(T* param, const T* grad, T* 
 // --- Adadelta ------------------------------------------------------------------------------------
 // a = rho a + (1 - rho) g^2; d = sqrt(D + eps) g / sqrt(a + eps); D = rho D + (1 - rho) d^2;
 // p -= lr d. Base order: a *= rho; a += (g g) c; d = (sqrt(D + eps) g) / sqrt(a + eps); D *= rho;
-// D += (d d) c; p -= d lr, with c = 1 - rho rounded to T by the caller. The NumPy helper runs it;
-// the CUDA backend still uses the base composition (no kernel yet).
+// D += (d d) c; p -= d lr, with c = 1 - rho rounded to T by the caller.
 template <typename T>
 __host__ __device__ inline void lamina_adadelta_step(T* param, const T* grad, T* acc_grad, T* acc_delta, lamina_u64 n,
                                                      T lr, T rho, T one_minus_rho, T epsilon) {
@@ -197,6 +196,18 @@ extern "C" __global__ void lamina_rmsprop_f64(double* param, const double* grad,
                                               lamina_u64 n, double lr, double rho,
                                               double one_minus_rho, double epsilon) {
     lamina_rmsprop_step(param, grad, velocity, n, lr, rho, one_minus_rho, epsilon);
+}
+
+extern "C" __global__ void lamina_adadelta_f32(float* param, const float* grad, float* acc_grad, float* acc_delta,
+                                               lamina_u64 n, float lr, float rho, float one_minus_rho,
+                                               float epsilon) {
+    lamina_adadelta_step(param, grad, acc_grad, acc_delta, n, lr, rho, one_minus_rho, epsilon);
+}
+
+extern "C" __global__ void lamina_adadelta_f64(double* param, const double* grad, double* acc_grad,
+                                               double* acc_delta, lamina_u64 n, double lr, double rho,
+                                               double one_minus_rho, double epsilon) {
+    lamina_adadelta_step(param, grad, acc_grad, acc_delta, n, lr, rho, one_minus_rho, epsilon);
 }
 #endif  // !LAMINA_OPTIMIZERS_HOST_ONLY
 

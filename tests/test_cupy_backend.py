@@ -1384,12 +1384,13 @@ def test_gpu_adadelta_is_the_numpy_backends_bit_for_bit(gpu, dtype):
     steps, the gradient in both layouts."""
     p, g, a, d, _ = _optimizer_inputs(dtype, shape=(300, 129), seed=8)
     a, d = np.abs(a), np.abs(d)
-    for grad in (g, np.ascontiguousarray(g.T).T):
+    for grad_dev in (gpu.asarray(g), gpu.asarray(np.ascontiguousarray(g.T)).T):  # C order, then a transposed view
+        assert gpu.to_numpy(grad_dev).tobytes() == g.tobytes()
         dev = [gpu.asarray(x) for x in (p, a, d)]
         host = [x.copy() for x in (p, a, d)]
         for _ in range(3):
-            gpu.adadelta_update(dev[0], gpu.asarray(grad), dev[1], dev[2], 1.0, 0.95, 1e-7)
-            NumpyBackend().adadelta_update(host[0], grad, host[1], host[2], 1.0, 0.95, 1e-7)
+            gpu.adadelta_update(dev[0], grad_dev, dev[1], dev[2], 1.0, 0.95, 1e-7)
+            NumpyBackend().adadelta_update(host[0], g, host[1], host[2], 1.0, 0.95, 1e-7)
         for x, y in zip(dev, host):
             assert gpu.to_numpy(x).tobytes() == y.tobytes()
     assert gpu.kernel_status()["adadelta_update"] == "ok"

@@ -716,12 +716,22 @@ def _short_row_inputs(dtype):
         "128": wide[:, :128].copy(), "129": wide[:, :129].copy(), "3-d": wide[:, :240].reshape(6, 4, 60),
         "transposed": wide[:, :10].T, "no-rows": np.zeros((0, 7), dtype), "vector": wide[0, :33].copy(),
         "with-nan": np.where(x == x[5, 4], np.nan, x)[3:],  # no zero maximum here: the NaN alone decides
+        "two-nans": _two_nans(x[3:]),
     }
+
+
+def _two_nans(x):
+    """Rows holding a NaN and a NaN of the other sign at a few places: which one a sum keeps depends
+    on the order of its operands."""
+    x = x.copy()
+    for row, (a, b) in enumerate([(0, 1), (2, 3), (4, 6), (1, 0), (8, 9)]):
+        x[row, a], x[row, b] = np.nan, -np.nan
+    return x
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("layout", ["classes", "one-column", "rows-of-a-wider-array", "128", "129", "3-d",
-                                    "transposed", "no-rows", "vector", "with-nan"])
+                                    "transposed", "no-rows", "vector", "with-nan", "two-nans"])
 def test_short_row_reductions_equal_base(layout, dtype, path):
     x = _short_row_inputs(dtype)[layout]
     fast, base = NumpyBackend(), PlainNumpy()
@@ -738,6 +748,53 @@ def test_short_row_reductions_equal_base(layout, dtype, path):
                 got, want = getattr(fast, op)(x, axis=-1), getattr(base, op)(x, axis=-1)
                 assert got.dtype == want.dtype and got.shape == want.shape
                 assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+def test_short_row_reductions_keep_numpys_warnings_and_argument_errors():
+    """A sum that overflows or meets inf - inf is NumPy's to form (and to warn about); a keepdims that
+    is not a bool and a list axis for softmax get the base class's answer or error."""
+    fast, base = NumpyBackend(), PlainNumpy()
+    big = np.full((3, 10), 3e38, "float32")
+    for be in (fast, base):
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+            be.sum(big, axis=-1)
+        with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+            be.sum(np.array([[np.inf, -np.inf, 1.0]]), axis=-1)
+    x = np.random.default_rng(2).standard_normal((4, 10)).astype("float32")
+
+    def outcome(fn):
+        try:
+            return fn().tobytes()
+        except Exception as exc:  # the kind of error must be the same
+            return type(exc)
+    for keepdims in (np.True_, None, 1):
+        for op in ("sum", "max"):
+            assert outcome(lambda: getattr(fast, op)(x, axis=-1, keepdims=keepdims)) == \
+                outcome(lambda: getattr(base, op)(x, axis=-1, keepdims=keepdims))
+    for op in ("softmax", "log_softmax"):
+        for axis in ([-1], (1,), np.int64(-1)):
+            assert outcome(lambda: getattr(fast, op)(x, axis=axis)) == outcome(lambda: getattr(base, op)(x, axis=axis))
+
+
+def test_softmax_and_cross_entropy_reductions_run_in_the_helper(monkeypatch):
+    """The fast path is really taken for a classifier's (batch, classes) block: softmax and
+    log_softmax make one helper maximum and one helper sum each."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    real, calls = lamina_numpy._KERNELS, []
+
+    class Counting:
+        def __getattr__(self, name):
+            fn = getattr(real, name)
+            return lambda *args: calls.append(name) or fn(*args)
+
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", Counting())
+    x = np.random.default_rng(3).standard_normal((200, 10)).astype("float32")
+    NumpyBackend().sum(x, axis=-1)  # the one-time order check runs here, if it has not yet
+    calls.clear()
+    NumpyBackend().softmax(x)
+    NumpyBackend().log_softmax(x, axis=1)
+    assert calls == ["row_max", "row_sum", "row_max", "row_sum"]
 
 
 def test_helper_row_sum_is_dropped_where_numpy_sums_in_another_order(monkeypatch):

@@ -51,13 +51,14 @@ _SHORT_ROW = 128
 _ROW_SUM_EXACT: bool | None = None  # None: not checked yet
 
 
-def _short_rows(x, axis):
+def _short_rows(x, axis, keepdims=False):
     """``x`` as a 2-D (rows, n) array for a reduction over its last axis that the helper does, else None.
 
     The helper takes float32/float64 ndarrays whose last axis has 1 to 128 elements: a 2-D array
     with a unit inner stride and rows that do not overlap, or any C-contiguous array (as a view).
+    ``keepdims`` other than a Python bool goes to NumPy, which judges it.
     """
-    if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or _KERNELS is None:
+    if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or _KERNELS is None or type(keepdims) is not bool:
         return None
     if type(axis) is tuple or type(axis) is list:
         if len(axis) != 1:
@@ -76,8 +77,8 @@ def _short_rows(x, axis):
 
 def _row_sum_is_numpys() -> bool:
     """Whether the helper's row sum gives np.add.reduce's bits on this NumPy (checked once: every row
-    length it takes, both dtypes, random magnitudes, signed zeros and infinities); if not, the
-    backend keeps NumPy's reduction."""
+    length it takes, both dtypes, random magnitudes, signed zeros, cancellation); if not, the
+    backend keeps NumPy's reduction. (Sums that are not finite always go to NumPy.)"""
     global _ROW_SUM_EXACT
     rng = np.random.default_rng(20261203)
     exact = True
@@ -86,10 +87,9 @@ def _row_sum_is_numpys() -> bool:
             x = (rng.standard_normal((6, n)) * rng.uniform(1e-3, 1e6, (6, 1))).astype(dtype)
             x[0] = -0.0
             x[1, ::2] = -0.0
-            x[2, n // 2] = np.inf
+            x[2, ::3] *= -1e4  # cancellation: the order of the additions shows in the bits
             got = np.empty(6, dtype)
-            _KERNELS.row_sum(x, got)
-            exact = exact and got.tobytes() == np.add.reduce(x, axis=-1).tobytes()
+            exact = exact and _KERNELS.row_sum(x, got) and got.tobytes() == np.add.reduce(x, axis=-1).tobytes()
     _ROW_SUM_EXACT = exact
     return exact
 
@@ -125,16 +125,16 @@ class NumpyBackend(ArrayBackend):
     def sum(self, x, axis=None, keepdims=False):
         if x.dtype == np.float16:
             return super().sum(x, axis, keepdims)  # accumulated in float32
-        rows = _short_rows(x, axis) if _ROW_SUM_EXACT is not False else None
+        rows = _short_rows(x, axis, keepdims) if _ROW_SUM_EXACT is not False else None
         if rows is not None and (_ROW_SUM_EXACT or _row_sum_is_numpys()):
             out = np.empty(rows.shape[0], x.dtype)
-            _KERNELS.row_sum(rows, out)
-            return out.reshape(x.shape[:-1] + ((1,) if keepdims else ()))
+            if _KERNELS.row_sum(rows, out):  # False: a sum is inf or NaN, NumPy's to form and warn about
+                return out.reshape(x.shape[:-1] + ((1,) if keepdims else ()))
         return np.asarray(np.add.reduce(x, axis=_norm_axis(axis), keepdims=keepdims))
 
     def max(self, x, axis=None, keepdims=False):
         self._check_nonempty("max", x, axis)
-        rows = _short_rows(x, axis)
+        rows = _short_rows(x, axis, keepdims)
         if rows is not None:
             out = np.empty(rows.shape[0], x.dtype)
             if _KERNELS.row_max(rows, out):  # False: a NaN or a zero maximum, where NumPy's order decides
@@ -148,7 +148,7 @@ class NumpyBackend(ArrayBackend):
     # softmax and log_softmax: the base class's steps in its order, with the reductions above (over
     # a short last axis: the classes of a classifier) and the element-wise steps in place.
     def softmax(self, x, axis=-1):
-        if _short_rows(x, axis) is None:
+        if type(axis) is not int or _short_rows(x, axis) is None:  # the base's errors for other axes
             return super().softmax(x, axis)
         e = np.subtract(x, self.max(x, axis, keepdims=True))
         np.exp(e, out=e)
@@ -156,7 +156,7 @@ class NumpyBackend(ArrayBackend):
         return e
 
     def log_softmax(self, x, axis=-1):
-        if _short_rows(x, axis) is None:
+        if type(axis) is not int or _short_rows(x, axis) is None:
             return super().log_softmax(x, axis)
         shifted = np.subtract(x, self.max(x, axis, keepdims=True))
         total = self.sum(np.exp(shifted), axis, keepdims=True)

@@ -956,10 +956,13 @@ constexpr Py_ssize_t kShortRow = 128;
 // (fewer than 8 elements added in order; else eight running sums over blocks of eight, combined as
 // ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the leftover elements in order), added to
 // the reduction's start value +0. The Python side compares this with np.add.reduce once and never
-// calls it if the NumPy it runs with sums in another order.
+// calls it if the NumPy it runs with sums in another order. False when some sum is not finite: which
+// of two NaNs survives depends on operand order, and NumPy warns of an overflow or of inf - inf, so
+// the caller then runs NumPy's reduction instead and out is discarded.
 template <typename T>
-void row_sum_loop(const View& x, T* out) {
+bool row_sum_loop(const View& x, T* out) {
     const Py_ssize_t n = x.cols, blocks_end = n - n % 8;
+    bool finite = true;
     for (Py_ssize_t r = 0; r < x.rows; ++r) {
         const T* a = x.row<T>(r);
         T res;
@@ -975,7 +978,9 @@ void row_sum_loop(const View& x, T* out) {
             for (Py_ssize_t i = blocks_end; i < n; ++i) res += a[i];
         }
         out[r] = (T)0 + res;
+        finite &= __builtin_isfinite(out[r]) != 0;
     }
+    return finite;
 }
 
 // Each row's maximum. False when some row holds a NaN or has a maximum of zero: the two cases where
@@ -999,8 +1004,8 @@ bool row_max_loop(const View& x, T* out) {
     return clean;
 }
 
-// row_sum(x, out) -> True and row_max(x, out) -> bool: x (rows, n) with 1 <= n <= 128 and a unit
-// inner stride, out C-contiguous with x's dtype and one element per row.
+// row_sum(x, out) -> bool and row_max(x, out) -> bool (False: use NumPy's answer, see above): x (rows,
+// n) with 1 <= n <= 128 and a unit inner stride, out C-contiguous with x's dtype and one element per row.
 template <bool Max>
 PyObject* row_reduce(PyObject*, PyObject* args) {
     Rows x;
@@ -1016,10 +1021,8 @@ PyObject* row_reduce(PyObject*, PyObject* args) {
     Py_BEGIN_ALLOW_THREADS
     if (Max) {
         clean = out.kind() == 'f' ? row_max_loop(x.v, (float*)out.view.buf) : row_max_loop(x.v, (double*)out.view.buf);
-    } else if (out.kind() == 'f') {
-        row_sum_loop(x.v, (float*)out.view.buf);
     } else {
-        row_sum_loop(x.v, (double*)out.view.buf);
+        clean = out.kind() == 'f' ? row_sum_loop(x.v, (float*)out.view.buf) : row_sum_loop(x.v, (double*)out.view.buf);
     }
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(clean);
@@ -1101,7 +1104,7 @@ PyMethodDef methods[] = {
     {"adam", adam, METH_VARARGS, "adam(params, grads, ms, vs, vhats, alpha, 1-b1, 1-b2, eps) in place."},
     {"adadelta", rho_rule<AdadeltaRule>, METH_VARARGS, "adadelta(params, grads, acc_grads, acc_deltas, lr, rho, 1-rho, eps) in place."},
     {"rmsprop", rho_rule<RmspropRule>, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
-    {"row_sum", row_reduce<false>, METH_VARARGS, "row_sum(x, out) -> True: NumPy's sum of each short row of x."},
+    {"row_sum", row_reduce<false>, METH_VARARGS, "row_sum(x, out) -> bool: NumPy's sum of each short row (False: not all finite)."},
     {"row_max", row_reduce<true>, METH_VARARGS, "row_max(x, out) -> bool: each short row's maximum (False: NaN or zero met)."},
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},

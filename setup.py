@@ -33,7 +33,7 @@ setup(ext_modules=[Extension(
     depends=["backend_cupy/lamina_cupy/kernels/philox.cu", "backend_cupy/lamina_cupy/kernels/optimizers.cu",
              "backend_cupy/lamina_cupy/kernels/recurrent.cu"],
     # -ffp-contract=off: every operation rounds on its own, as NumPy and the CUDA kernels do.
-    extra_compile_args=["-std=c++11", "-O3", "-ffp-contract=off", "-fno-math-errno"],
+    extra_compile_args=["-std=c++11", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"],
     language="c++",
     optional=True,
 )] + _POOL)

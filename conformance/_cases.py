@@ -206,6 +206,8 @@ BINARY = (
     # eps/2 that 1 - y^2 no longer dwarfs, so the bound has an absolute part of a few eps * |g|.
     _e("tanh_grad", lambda y, g: g * (1.0 - y * y), (real(-1, 1), real(-5, 5)),
        Tol(rel=4, abs=4, scale=lambda y, g: g), op=None, out=True),
+    # y: small integers with zeros (the kink: mask 0), infinities and NaN (mask 0); exact, a multiply by 1 or 0
+    _e("relu_grad", lambda y, g: g * (y > 0), (with_specials(ties), real(-5, 5)), EXACT, op=None, out=True),
 )
 
 _CMP = (with_specials(ties), with_specials(ties))

@@ -330,6 +330,8 @@ EMULATIONS = {
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
     "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
+    "lamina_relu_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
+    "lamina_relu_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
     **{f"lamina_{op}_{sfx}": fn for sfx in ("f32", "f64") for op, fn in (
         ("lstm_cell_forward", _emulate_lstm_forward), ("lstm_cell_grad", _emulate_lstm_grad),
         ("gru_cell_forward", _emulate_gru_forward), ("gru_cell_grad", _emulate_gru_grad))},
@@ -850,8 +852,15 @@ def test_fake_activations_match_numpy(monkeypatch):
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
         assert backend.tanh_grad(y.T, g.T).tobytes() == reference.tanh_grad(y.T, g.T).tobytes()
         assert backend.tanh_grad(y, g, out=g) is g and g.tobytes() == want.tobytes()  # in place
+        y = np.array([[0.0, -0.0, 2.0, np.nan, np.inf], [1e-30, 0.5, 0.0, 3.0, np.nan]], dtype)  # relu outputs
+        g = np.array([[-1.0, 2.0, -3.0, 4.0, -np.inf], [np.nan, -0.5, -2.0, np.inf, 1.0]], dtype)
+        want = reference.relu_grad(y, g)
+        assert backend.relu_grad(y, g).tobytes() == want.tobytes()
+        assert backend.relu_grad(y.T, g.T).tobytes() == reference.relu_grad(y.T, g.T).tobytes()
+        assert backend.relu_grad(y, g, out=g) is g and g.tobytes() == want.tobytes()  # in place
     assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64",
-            "lamina_tanh_grad_f32", "lamina_tanh_grad_f64"} == set(fake.launches)
+            "lamina_tanh_grad_f32", "lamina_tanh_grad_f64", "lamina_relu_grad_f32",
+            "lamina_relu_grad_f64"} == set(fake.launches)
 
 
 def _recurrent_steps(backend, dtype, batch=5, units=3, h_out=False):
@@ -1457,16 +1466,19 @@ def test_gpu_sigmoid_and_erf(gpu, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("op", ["tanh_grad", "relu_grad"])
 @pytest.mark.gpu
-def test_gpu_tanh_grad_is_the_numpy_backends_bit_for_bit(gpu, dtype):
+def test_gpu_activation_grads_are_the_numpy_backends_bit_for_bit(gpu, op, dtype):
     rng = np.random.default_rng(4)
-    y = np.tanh(rng.standard_normal((300, 77)) * 3).astype(dtype)
+    x = rng.standard_normal((300, 77))
+    y = (np.tanh(x * 3) if op == "tanh_grad" else np.maximum(x, 0)).astype(dtype)  # the activation's output
+    y.reshape(-1)[::97] = np.nan
     g = rng.standard_normal((300, 77)).astype(dtype)
-    want = NumpyBackend().tanh_grad(y, g)
-    got = gpu.to_numpy(gpu.tanh_grad(gpu.asarray(y), gpu.asarray(g)))
+    want = getattr(NumpyBackend(), op)(y, g)
+    got = gpu.to_numpy(getattr(gpu, op)(gpu.asarray(y), gpu.asarray(g)))
     assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
-    assert gpu.to_numpy(gpu.tanh_grad(gpu.asarray(y).T, gpu.asarray(g).T)).tobytes() == want.T.copy().tobytes()
-    assert gpu.kernel_status()["tanh_grad"] == "ok"
+    assert gpu.to_numpy(getattr(gpu, op)(gpu.asarray(y).T, gpu.asarray(g).T)).tobytes() == want.T.copy().tobytes()
+    assert gpu.kernel_status()[op] == "ok"
 
 
 @pytest.mark.gpu

@@ -258,6 +258,30 @@ def test_tanh_grad_equals_base(shape, dtype, path):
     assert g.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(128, 24, 24, 64), (7,), (0, 3), (33, 65)])
+def test_relu_grad_equals_base(shape, dtype, path):
+    """Relu outputs with zeros of both signs, NaN and inf against gradients with NaN, inf and both
+    signs: 0 * a negative gradient is -0 and inf * 0 is NaN, as in the base's multiply."""
+    rng = np.random.default_rng(6)
+    y = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    flat_y, flat_g = y.reshape(-1), g.reshape(-1)
+    for k, v in enumerate([-0.0, np.nan, np.inf, 1e-45]):
+        flat_y[k::11] = v
+    for k, v in enumerate([np.nan, np.inf, -np.inf, -0.0]):
+        flat_g[k + 3::13] = v
+    with np.errstate(invalid="ignore"):
+        want = PlainNumpy().relu_grad(y, g)
+        got = NumpyBackend().relu_grad(y, g)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        out = np.empty_like(g)
+        assert NumpyBackend().relu_grad(y, g, out=out) is out and out.tobytes() == want.tobytes()
+        assert NumpyBackend().relu_grad(y.T, g.T).tobytes() == PlainNumpy().relu_grad(y.T, g.T).tobytes()  # strided
+        NumpyBackend().relu_grad(y, g, out=g)  # in place into the incoming gradient
+    assert g.tobytes() == want.tobytes()
+
+
 def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
     """With a keep-nothing threshold (past every slot value) every element is 0 * scale, as the CUDA
     kernel writes it (so -0.0 for a negative scale and NaN for an infinite one), on every path and

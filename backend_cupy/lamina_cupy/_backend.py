@@ -257,20 +257,30 @@ class CupyBackend(ArrayBackend):
         return super().sigmoid(x)
 
     def tanh_grad(self, y, g, out=None):
+        done = self._activation_grad("tanh_grad", "lamina_tanh_grad", y, g, out)
+        return super().tanh_grad(y, g, out) if done is None else done
+
+    def relu_grad(self, y, g, out=None):
+        done = self._activation_grad("relu_grad", "lamina_relu_grad", y, g, out)
+        return super().relu_grad(y, g, out) if done is None else done
+
+    def _activation_grad(self, op: str, kernel: str, y, g, out):
+        """One launch of ``kernel``'s f32/f64 variant (activations.cu) for CuPy arrays of one float
+        dtype and shape, into a C-contiguous ``out`` (which may be ``g``); None where the base code must run."""
         cupy = self.xp
-        if (isinstance(y, cupy.ndarray) and isinstance(g, cupy.ndarray) and y.dtype in _FLOAT_SUFFIX
-                and g.dtype == y.dtype and g.shape == y.shape and self._kernels.usable("tanh_grad")
+        if not (isinstance(y, cupy.ndarray) and isinstance(g, cupy.ndarray) and y.dtype in _FLOAT_SUFFIX
+                and g.dtype == y.dtype and g.shape == y.shape and self._kernels.usable(op)
                 and (out is None or (isinstance(out, cupy.ndarray) and out.shape == y.shape
                                      and out.dtype == y.dtype and out.flags.c_contiguous))):
-            result = cupy.empty(y.shape, dtype=y.dtype) if out is None else out
-            if y.size == 0:
-                return result
-            # Element i reads y[i] and g[i] before writing out[i], so out may be g itself.
-            args = (cupy.ascontiguousarray(y), cupy.ascontiguousarray(g), result, _U64(y.size))
-            if self._kernels.run("tanh_grad", "activations", f"lamina_tanh_grad_{_FLOAT_SUFFIX[y.dtype]}",
-                                 y.size, args):
-                return result
-        return super().tanh_grad(y, g, out)
+            return None
+        result = cupy.empty(y.shape, dtype=y.dtype) if out is None else out
+        if y.size == 0:
+            return result
+        # Element i reads y[i] and g[i] before writing out[i], so out may be g itself.
+        args = (cupy.ascontiguousarray(y), cupy.ascontiguousarray(g), result, _U64(y.size))
+        if self._kernels.run(op, "activations", f"{kernel}_{_FLOAT_SUFFIX[y.dtype]}", y.size, args):
+            return result
+        return None
 
     # --- one recurrent step per launch (recurrent.cu) ---------------------------------------------
     def _step_ready(self, op: str, dtype: Any, *arrays: Any) -> str | None:

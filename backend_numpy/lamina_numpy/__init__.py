@@ -341,15 +341,25 @@ class NumpyBackend(ArrayBackend):
                                  (lr, rho, 1.0 - rho, epsilon)):
             super().rmsprop_update_many(params, grads, velocities, lr, rho, epsilon)
 
-    # --- tanh's gradient in one pass instead of three -----------------------------------------
+    # --- tanh's and relu's gradients in one pass instead of three ------------------------------
     def tanh_grad(self, y, g, out=None):
-        if (self._compiled(getattr(y, "dtype", None)) and isinstance(g, np.ndarray) and self._blockable(y, g)
-                and (out is None or self._blockable(y, out))):
-            if out is None:
-                out = np.empty(g.shape, dtype=g.dtype)
-            _KERNELS.tanh_grad(y, g, out)
-            return out
-        return super().tanh_grad(y, g, out)
+        done = self._activation_grad("tanh_grad", y, g, out)
+        return super().tanh_grad(y, g, out) if done is None else done
+
+    def relu_grad(self, y, g, out=None):
+        done = self._activation_grad("relu_grad", y, g, out)
+        return super().relu_grad(y, g, out) if done is None else done
+
+    def _activation_grad(self, kernel: str, y, g, out):
+        """The helper's one pass for plain C-contiguous arrays of one float dtype and shape (``out``
+        may be ``g``), else None: the base class's composition then runs (and keeps subclasses)."""
+        if not (type(y) is np.ndarray and type(g) is np.ndarray and self._compiled(y.dtype) and self._blockable(y, g)
+                and (out is None or (type(out) is np.ndarray and self._blockable(y, out)))):
+            return None
+        if out is None:
+            out = np.empty(g.shape, dtype=g.dtype)
+        getattr(_KERNELS, kernel)(y, g, out)
+        return out
 
     # --- sigmoid: NumPy's exp between two compiled passes ------------------------------------
     def sigmoid(self, x):

@@ -62,3 +62,14 @@ extern "C" __global__ void lamina_tanh_grad_f64(const double* y, const double* g
         out[i] = __dmul_rn(g[i], __dsub_rn(1.0, __dmul_rn(yi, yi)));
     }
 }
+
+// --- relu_grad: g * (y > 0), relu's gradient from its output -------------------------------------
+// One launch instead of compare, cast and multiply; the same multiply by 1 or 0, so the bits are those
+// of the three ops (0 times a negative g is -0; a NaN or infinite g stays NaN where it meets 0).
+extern "C" __global__ void lamina_relu_grad_f32(const float* y, const float* g, float* out, lamina_u64 n) {
+    LAMINA_FOR_EACH(i, n) { out[i] = __fmul_rn(g[i], y[i] > 0.0f ? 1.0f : 0.0f); }
+}
+
+extern "C" __global__ void lamina_relu_grad_f64(const double* y, const double* g, double* out, lamina_u64 n) {
+    LAMINA_FOR_EACH(i, n) { out[i] = __dmul_rn(g[i], y[i] > 0.0 ? 1.0 : 0.0); }
+}

@@ -172,6 +172,11 @@ class ArrayBackend(ConvolutionMixin):
             d = 1.0 - d
         return xp.multiply(g, d, out=out)
 
+    def relu_grad(self, y, g, out=None):
+        if not hasattr(y, "dtype"):  # a Python number: the mask stays weakly typed, as in multiply
+            return self.multiply(g, 1.0 if y > 0 else 0.0, out=out)
+        return self.multiply(g, self.cast(self.greater(y, 0), y.dtype), out=out)
+
     def sigmoid(self, x):
         xp = self.xp
         # exp(-|x|) never overflows; pick the algebraically equal form that avoids cancellation:

@@ -96,6 +96,9 @@ class Backend(Protocol):
     def tanh_grad(self, y: Array, g: Array, out: Array | None = None) -> Array:
         """``g * (1 - y * y)``: tanh's gradient from its output ``y``, each step rounded on its own
         (a one-pass kernel then equals the three ops bit for bit); broadcasts like ``multiply``."""
+    def relu_grad(self, y: Array, g: Array, out: Array | None = None) -> Array:
+        """``g * (y > 0)``, the comparison cast to ``y``'s dtype: relu's gradient from its output (or
+        its input: the mask is the same); broadcasts like ``multiply``."""
     def sigmoid(self, x: Array) -> Array:
         """1 / (1 + exp(-x)) without overflow for any finite x, a few ulp of the exact value."""
     def erf(self, x: Array) -> Array:

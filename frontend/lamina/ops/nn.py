@@ -15,8 +15,10 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def relu(x: Any) -> Tensor:
     be = B()
-    return _unary(x, lambda v: be.maximum(v, be.zeros((), v.dtype)),
-                  lambda v, y: be.cast(be.greater(v, 0), v.dtype))
+    x = convert_to_tensor(x)
+    y = be.maximum(x.value, be.zeros((), x.value.dtype))
+    # from the output, whose mask y > 0 is the input's (a NaN stays NaN): the input need not stay alive
+    return make(y, (x,), lambda g: (be.relu_grad(y, g),))
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
@@ -258,7 +260,7 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
         elif activation == "sigmoid":
             d = _sigmoid_grad(y, g)
         elif activation == "relu":
-            d = be.multiply(g, be.cast(be.greater(y, 0), y.dtype))
+            d = be.relu_grad(y, g)
         elif activation == "softmax":
             gy = be.multiply(g, y)
             d = be.subtract(gy, be.multiply(y, be.sum(gy, axis=-1, keepdims=True)))

@@ -57,6 +57,26 @@ def test_softmax(benchmark, backend, shape):
     np.testing.assert_allclose(backend.to_numpy(r).sum(axis=-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("op", ["sum", "max"])
+@pytest.mark.benchmark(group="row reductions 200x10")
+def test_short_row_reduction(benchmark, backend, op):
+    """A classifier's reduction over its 10 classes (softmax, cross-entropy)."""
+    x = backend.asarray(_host(200, 10))
+    r = _run(benchmark, backend, lambda: getattr(backend, op)(x, axis=-1, keepdims=True))
+    want = getattr(np, op)(backend.to_numpy(x), axis=-1, keepdims=True)
+    np.testing.assert_allclose(backend.to_numpy(r), want, rtol=1e-6)
+
+
+@pytest.mark.benchmark(group="relu_grad 128x24x24x64")
+def test_relu_grad(benchmark, backend):
+    """relu's backward at mnist_cnn's second convolution."""
+    y = np.maximum(_host(128, 24, 24, 64), 0)
+    g = _host(128, 24, 24, 64)
+    yd, gd = backend.asarray(y), backend.asarray(g)
+    r = _run(benchmark, backend, lambda: backend.relu_grad(yd, gd))
+    np.testing.assert_array_equal(backend.to_numpy(r), g * (y > 0))
+
+
 @pytest.mark.parametrize("rate", [0.5, 0.25, 0.2], ids=["rate0.5-1bit", "rate0.25-2bit", "rate0.2-32bit"])
 @pytest.mark.benchmark(group="dropout_mask 200x500")
 def test_dropout_mask(benchmark, backend, rate):

@@ -182,3 +182,19 @@ def test_integer_ops(backend):
     assert_exact(backend.to_numpy(backend.min(da, axis=1)), a.min(axis=1), "min int64", dtype="int64")
     assert_exact(backend.to_numpy(backend.equal(da, db)), a == b, "equal int64", dtype="bool")
     assert_exact(backend.to_numpy(backend.add(da, 3)), a + 3, "add int64 + python int", dtype="int64")
+
+
+def test_relu_grad_multiplies_by_one_or_zero(backend, dtype):
+    """``relu_grad`` is a multiply by the mask, not a select: 0 times a negative gradient is -0, an
+    infinite gradient where the mask is 0 gives NaN, a NaN gradient stays NaN where it is 1 (the
+    sign bit of a NaN is left free: a GPU may return its canonical NaN)."""
+    y = np.array([0.0, -0.0, 1.0, np.nan, np.inf, 2.0, 0.0, 3.0, -1.0, 5e-39], dtype)
+    g = np.array([-1.0, -2.0, -3.0, -4.0, 5.0, np.inf, np.inf, np.nan, -np.inf, -6.0], dtype)
+    with np.errstate(invalid="ignore"):
+        want = (g.astype(np.float64) * (y > 0)).astype(dtype)
+        got = backend.to_numpy(backend.relu_grad(backend.asarray(y), backend.asarray(g)))
+    assert got.dtype == want.dtype
+    nan = np.isnan(want)
+    assert (np.isnan(got) == nan).all(), f"relu_grad {dtype}: NaN at {np.isnan(got)}, expected at {nan}"
+    assert (got[~nan] == want[~nan]).all() and (np.signbit(got[~nan]) == np.signbit(want[~nan])).all(), \
+        f"relu_grad {dtype}: got {got}, expected {want} (signs of zero included)"

@@ -282,6 +282,41 @@ def test_relu_grad_equals_base(shape, dtype, path):
     assert g.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("op", ["relu_grad", "tanh_grad"])
+def test_activation_grads_with_odd_outputs_take_the_base_code(op):
+    """An out that overlaps g or y at an offset (the one pass would read what it wrote), a read-only
+    out, 0-d arrays and a signalling-NaN gradient: the base class's values, types and errors."""
+    fast, base = NumpyBackend(), PlainNumpy()
+    for make in (lambda buf: (np.ones(39, "float32"), buf[:-1], buf[1:]),  # out one element past g
+                 lambda buf: (buf[1:], np.full(39, 2.0, "float32"), buf[:-1])):  # out one element before y
+        got_buf, want_buf = np.arange(1, 41, dtype="float32") / 40, np.arange(1, 41, dtype="float32") / 40
+        y, g, out = make(got_buf)
+        getattr(fast, op)(y, g, out=out)
+        y, g, out = make(want_buf)
+        getattr(base, op)(y, g, out=out)
+        assert got_buf.tobytes() == want_buf.tobytes()
+    frozen = np.zeros(5, "float32")
+    frozen.flags.writeable = False
+    for be in (fast, base):
+        with pytest.raises(ValueError):
+            getattr(be, op)(np.ones(5, "float32"), np.ones(5, "float32"), out=frozen)
+    y0, g0 = np.array(0.5, "float32"), np.array(-2.0, "float32")
+    got, want = getattr(fast, op)(y0, g0), getattr(base, op)(y0, g0)
+    assert type(got) is type(want) and got.tobytes() == want.tobytes()
+    signalling = np.full(16, 0x7F800001, np.uint32).view(np.float32)  # quiet after a multiply
+    with np.errstate(invalid="ignore"):
+        got, want = getattr(fast, op)(np.full(16, 0.5, "float32"), signalling), getattr(base, op)(np.full(16, 0.5, "float32"), signalling)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_relu_grad_of_a_python_number_keeps_the_gradients_type():
+    g = np.arange(-2, 3, dtype="int32")
+    for y in (2, 0, 1.5, -0.0):
+        got, want = PlainNumpy().relu_grad(y, g), g * (y > 0)
+        assert got.dtype == want.dtype and (got == want).all()
+    assert PlainNumpy().relu_grad(2.0, np.float32(-3.0)).dtype == np.float32
+
+
 def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
     """With a keep-nothing threshold (past every slot value) every element is 0 * scale, as the CUDA
     kernel writes it (so -0.0 for a negative scale and NaN for an infinite one), on every path and

@@ -271,7 +271,8 @@ class CupyBackend(ArrayBackend):
         if not (isinstance(y, cupy.ndarray) and isinstance(g, cupy.ndarray) and y.dtype in _FLOAT_SUFFIX
                 and g.dtype == y.dtype and g.shape == y.shape and self._kernels.usable(op)
                 and (out is None or (isinstance(out, cupy.ndarray) and out.shape == y.shape
-                                     and out.dtype == y.dtype and out.flags.c_contiguous))):
+                                     and out.dtype == y.dtype and out.flags.c_contiguous
+                                     and self._writes_apart(out, y, g)))):
             return None
         result = cupy.empty(y.shape, dtype=y.dtype) if out is None else out
         if y.size == 0:

@@ -351,10 +351,13 @@ class NumpyBackend(ArrayBackend):
         return super().relu_grad(y, g, out) if done is None else done
 
     def _activation_grad(self, kernel: str, y, g, out):
-        """The helper's one pass for plain C-contiguous arrays of one float dtype and shape (``out``
-        may be ``g``), else None: the base class's composition then runs (and keeps subclasses)."""
-        if not (type(y) is np.ndarray and type(g) is np.ndarray and self._compiled(y.dtype) and self._blockable(y, g)
-                and (out is None or (type(out) is np.ndarray and self._blockable(y, out)))):
+        """The helper's one pass for plain C-contiguous arrays of one float dtype and shape with at
+        least one axis (``out`` may be ``g`` or ``y`` itself, but no other overlap, and writable),
+        else None: the base class's composition then runs (and keeps subclasses and 0-d scalars)."""
+        if not (type(y) is np.ndarray and type(g) is np.ndarray and y.ndim and self._compiled(y.dtype)
+                and self._blockable(y, g)
+                and (out is None or (type(out) is np.ndarray and self._blockable(y, out)
+                                     and self._writes_apart(out, y, g)))):
             return None
         if out is None:
             out = np.empty(g.shape, dtype=g.dtype)

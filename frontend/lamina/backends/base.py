@@ -173,8 +173,8 @@ class ArrayBackend(ConvolutionMixin):
         return xp.multiply(g, d, out=out)
 
     def relu_grad(self, y, g, out=None):
-        if not hasattr(y, "dtype"):  # a Python number: the mask stays weakly typed, as in multiply
-            return self.multiply(g, 1.0 if y > 0 else 0.0, out=out)
+        if not hasattr(y, "dtype"):  # a Python number: a Python bool mask, weak in multiply (g's dtype)
+            return self.multiply(g, bool(y > 0), out=out)
         return self.multiply(g, self.cast(self.greater(y, 0), y.dtype), out=out)
 
     def sigmoid(self, x):

@@ -17,7 +17,7 @@ def relu(x: Any) -> Tensor:
     be = B()
     x = convert_to_tensor(x)
     y = be.maximum(x.value, be.zeros((), x.value.dtype))
-    # from the output, whose mask y > 0 is the input's (a NaN stays NaN): the input need not stay alive
+    # the mask from the output: y > 0 exactly where x > 0 (a NaN input gives a NaN output, masked out)
     return make(y, (x,), lambda g: (be.relu_grad(y, g),))
 
 

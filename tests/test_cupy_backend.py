@@ -1633,3 +1633,59 @@ def test_gpu_recurrent_steps(gpu, dtype):
     assert gpu.to_numpy(got_dx).tobytes() == want_dx.tobytes() and gpu.to_numpy(got_du).tobytes() == want_du.tobytes()
     status = gpu.kernel_status()
     assert all(status[op] == "ok" for op in ("lstm_cell_forward", "lstm_cell_grad", "gru_cell_forward", "gru_cell_grad"))
+
+
+# --- whole training runs through the fake: every fused call site in its real context ---------------
+
+def _train_small_models(seed: int) -> tuple[list, dict]:
+    """A relu convnet with Adadelta (mnist_cnn's pieces) and a tanh MLP with dropout and Nesterov SGD
+    (W1's), two steps each plus an evaluate, on the active backend; their weights and losses."""
+    import lamina
+    from lamina.layers import Activation, Dense, Dropout, Flatten
+    from lamina.layers.convolutional import Conv2D
+    from lamina.layers.pooling import MaxPooling2D
+    from lamina.models import Sequential
+    from lamina.optimizers import SGD, Adadelta
+
+    rng = np.random.default_rng(seed)
+    images = rng.random((16, 10, 10, 1), dtype=np.float32)
+    flat = rng.random((16, 12), dtype=np.float32)
+    labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 16)]
+    lamina.utils.set_random_seed(seed)
+    cnn = Sequential([Conv2D(4, (3, 3), activation="relu", input_shape=(10, 10, 1)), Conv2D(6, (3, 3)),
+                      Activation("relu"), MaxPooling2D((2, 2)), Dropout(0.25), Flatten(),
+                      Dense(8, activation="relu"), Dropout(0.5), Dense(4, activation="softmax")])
+    cnn.compile(loss="categorical_crossentropy", optimizer=Adadelta(), metrics=["accuracy"])
+    mlp = Sequential([Dense(9, input_shape=(12,)), Activation("tanh"), Dropout(0.5), Dense(9, activation="tanh"),
+                      Dropout(0.5), Dense(4), Activation("softmax")])
+    mlp.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True),
+                metrics=["accuracy"])
+    logs = {}
+    for name, model, x in (("cnn", cnn, images), ("mlp", mlp, flat)):
+        history = model.fit(x, labels, batch_size=8, epochs=1, verbose=0, shuffle=True)
+        logs[name] = (history.history["loss"][-1], model.evaluate(x, labels, verbose=0))
+    return [w for model in (cnn, mlp) for w in model.get_weights()], logs
+
+
+def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
+    """Training on the CuPy backend (here its fake: NumPy arrays, launches checked against the .cu
+    signatures and emulated) reaches the NumPy backend's weights bit for bit, and takes the fused
+    kernels it should: relu and tanh gradients, Adadelta, SGD for several parameters, dropout masks."""
+    fake = install_fake(monkeypatch)
+    previous = backends.current().name
+    try:
+        backends.set_backend("numpy")
+        want_weights, want_logs = _train_small_models(11)
+        backends.set_backend("cupy")
+        assert backends.current().name == "cupy"
+        got_weights, got_logs = _train_small_models(11)
+    finally:
+        backends.set_backend(previous)
+    assert len(got_weights) == len(want_weights)
+    for got, want in zip(got_weights, want_weights):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert got_logs == want_logs
+    launched = set(fake.launches)
+    for kernel in ("lamina_relu_grad_f32", "lamina_tanh_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
+                   "lamina_philox_dropout_f32"):
+        assert kernel in launched, f"{kernel} was never launched (launched: {sorted(launched)})"

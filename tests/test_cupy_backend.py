@@ -1645,7 +1645,8 @@ def _train_small_models(seed: int) -> tuple[list, dict]:
     from lamina.layers.convolutional import Conv2D
     from lamina.layers.pooling import MaxPooling2D
     from lamina.models import Sequential
-    from lamina.optimizers import SGD, Adadelta
+    from lamina.layers import GRU, LSTM
+    from lamina.optimizers import SGD, Adadelta, Adam
 
     rng = np.random.default_rng(seed)
     images = rng.random((16, 10, 10, 1), dtype=np.float32)
@@ -1660,17 +1661,21 @@ def _train_small_models(seed: int) -> tuple[list, dict]:
                       Dropout(0.5), Dense(4), Activation("softmax")])
     mlp.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True),
                 metrics=["accuracy"])
+    sequences = rng.random((16, 5, 3), dtype=np.float32)
+    rnn = Sequential([LSTM(6, return_sequences=True, input_shape=(5, 3)), GRU(5), Dense(4, activation="softmax")])
+    rnn.compile(loss="categorical_crossentropy", optimizer=Adam(0.01), metrics=["accuracy"])
     logs = {}
-    for name, model, x in (("cnn", cnn, images), ("mlp", mlp, flat)):
+    for name, model, x in (("cnn", cnn, images), ("mlp", mlp, flat), ("rnn", rnn, sequences)):
         history = model.fit(x, labels, batch_size=8, epochs=1, verbose=0, shuffle=True)
         logs[name] = (history.history["loss"][-1], model.evaluate(x, labels, verbose=0))
-    return [w for model in (cnn, mlp) for w in model.get_weights()], logs
+    return [w for model in (cnn, mlp, rnn) for w in model.get_weights()], logs
 
 
 def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
     """Training on the CuPy backend (here its fake: NumPy arrays, launches checked against the .cu
     signatures and emulated) reaches the NumPy backend's weights bit for bit, and takes the fused
-    kernels it should: relu and tanh gradients, Adadelta, SGD for several parameters, dropout masks."""
+    kernels it should: relu and tanh gradients, Adadelta, SGD and Adam for several parameters,
+    dropout masks, and one LSTM and one GRU step forward and backward."""
     fake = install_fake(monkeypatch)
     previous = backends.current().name
     try:
@@ -1687,5 +1692,6 @@ def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
     assert got_logs == want_logs
     launched = set(fake.launches)
     for kernel in ("lamina_relu_grad_f32", "lamina_tanh_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
-                   "lamina_philox_dropout_f32"):
+                   "lamina_philox_dropout_f32", "lamina_lstm_cell_forward_f32", "lamina_lstm_cell_grad_f32",
+                   "lamina_gru_cell_forward_f32", "lamina_gru_cell_grad_f32"):
         assert kernel in launched, f"{kernel} was never launched (launched: {sorted(launched)})"

@@ -35,7 +35,8 @@ setup(ext_modules=[Extension(
     # -ffp-contract=off: every operation rounds on its own, as NumPy and the CUDA kernels do.
     # -fno-trapping-math: nothing reads the FP exception flags, so GCC may vectorize loops with a
     # comparison or a branch (relu_grad: 22 -> 1.2 ms); it permits no change of any value.
-    # -falign-functions=64: the SGD loop ran 35 % slower when its function started mid cache line.
+    # -falign-functions=64: a plain (non-AVX-512) SGD loop ran 35 % slower when its function started
+    # mid cache line.
     extra_compile_args=["-std=c++11", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
                         "-falign-functions=64"],
     language="c++",

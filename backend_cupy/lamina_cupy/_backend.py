@@ -65,7 +65,6 @@ def _matmul_shape(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[i
     return tuple(batch) + rows + cols
 
 
-
 def _whole_rows(block: Any, shape: tuple, first: int) -> Any:
     """The C-contiguous array of ``shape`` whose columns from ``first`` on are ``block`` (a view of
     it, as the GRU's h block is of the recurrent product), or None."""
@@ -74,7 +73,6 @@ def _whole_rows(block: Any, shape: tuple, first: int) -> Any:
             or block.strides != base.strides or address(block) != address(base) + first * base.itemsize):
         return None
     return base
-
 
 
 class CupyBackend(ArrayBackend):
@@ -270,9 +268,7 @@ class CupyBackend(ArrayBackend):
         cupy = self.xp
         if not (isinstance(y, cupy.ndarray) and isinstance(g, cupy.ndarray) and y.dtype in _FLOAT_SUFFIX
                 and g.dtype == y.dtype and g.shape == y.shape and self._kernels.usable(op)
-                and (out is None or (isinstance(out, cupy.ndarray) and out.shape == y.shape
-                                     and out.dtype == y.dtype and out.flags.c_contiguous
-                                     and self._writes_apart(out, y, g)))):
+                and self._contiguous_out(out, y.shape, y.dtype) and (out is None or self._writes_apart(out, y, g))):
             return None
         result = cupy.empty(y.shape, dtype=y.dtype) if out is None else out
         if y.size == 0:

@@ -70,9 +70,25 @@ def _short_rows(x, axis, keepdims=False):
     n = x.shape[-1]
     if not 0 < n <= _SHORT_ROW:
         return None
-    if nd == 2 and x.strides[1] == x.itemsize and x.strides[0] >= n * x.itemsize:
+    if nd == 2 and _unit_rows(x):
         return x
     return x.reshape(-1, n) if x.flags.c_contiguous else None
+
+
+def _unit_rows(a) -> bool:
+    """Whether the 2-D array ``a``'s rows are what the helper reads as rows: a unit inner stride, and
+    rows that do not overlap (contiguous, or a block of a wider array)."""
+    rows, cols = a.shape
+    return (cols <= 1 or a.strides[1] == a.itemsize) and (rows <= 1 or a.strides[0] >= cols * a.itemsize)
+
+
+def _row_reduce(kernel: str, x, rows, keepdims: bool):
+    """The helper's ``row_sum``/``row_max`` of ``rows`` (``x`` as (rows, n)), shaped as NumPy's
+    reduction of ``x`` over its last axis; None where the helper leaves the answer to NumPy."""
+    out = np.empty(rows.shape[0], x.dtype)
+    if not getattr(_KERNELS, kernel)(rows, out):
+        return None
+    return out.reshape(x.shape[:-1] + ((1,) if keepdims else ()))
 
 
 def _row_sum_is_numpys() -> bool:
@@ -127,28 +143,29 @@ class NumpyBackend(ArrayBackend):
             return super().sum(x, axis, keepdims)  # accumulated in float32
         rows = _short_rows(x, axis, keepdims) if _ROW_SUM_EXACT is not False else None
         if rows is not None and (_ROW_SUM_EXACT or _row_sum_is_numpys()):
-            out = np.empty(rows.shape[0], x.dtype)
-            if _KERNELS.row_sum(rows, out):  # False: a sum is inf or NaN, NumPy's to form and warn about
-                return out.reshape(x.shape[:-1] + ((1,) if keepdims else ()))
+            out = _row_reduce("row_sum", x, rows, keepdims)  # None: a sum is inf or NaN, NumPy's to form and warn about
+            if out is not None:
+                return out
         return np.asarray(np.add.reduce(x, axis=_norm_axis(axis), keepdims=keepdims))
 
     def max(self, x, axis=None, keepdims=False):
         self._check_nonempty("max", x, axis)
         rows = _short_rows(x, axis, keepdims)
         if rows is not None:
-            out = np.empty(rows.shape[0], x.dtype)
-            if _KERNELS.row_max(rows, out):  # False: a NaN or a zero maximum, where NumPy's order decides
-                return out.reshape(x.shape[:-1] + ((1,) if keepdims else ()))
+            out = _row_reduce("row_max", x, rows, keepdims)  # None: a NaN or a zero maximum, where NumPy's order decides
+            if out is not None:
+                return out
         return np.asarray(np.maximum.reduce(x, axis=_norm_axis(axis), keepdims=keepdims))
 
     def min(self, x, axis=None, keepdims=False):
         self._check_nonempty("min", x, axis)
         return np.asarray(np.minimum.reduce(x, axis=_norm_axis(axis), keepdims=keepdims))
 
-    # softmax and log_softmax: the base class's steps in its order, with the reductions above (over
-    # a short last axis: the classes of a classifier) and the element-wise steps in place.
+    # softmax and log_softmax: the base class's steps in its order, with the reductions above (one
+    # helper loop over a short last axis: the classes of a classifier) and the element-wise steps in
+    # place. float16 keeps the base class's (this class sums it in float32); other axes its errors.
     def softmax(self, x, axis=-1):
-        if type(axis) is not int or _short_rows(x, axis) is None:  # the base's errors for other axes
+        if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or type(axis) is not int:
             return super().softmax(x, axis)
         e = np.subtract(x, self.max(x, axis, keepdims=True))
         np.exp(e, out=e)
@@ -156,7 +173,7 @@ class NumpyBackend(ArrayBackend):
         return e
 
     def log_softmax(self, x, axis=-1):
-        if type(axis) is not int or _short_rows(x, axis) is None:
+        if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or type(axis) is not int:
             return super().log_softmax(x, axis)
         shifted = np.subtract(x, self.max(x, axis, keepdims=True))
         total = self.sum(np.exp(shifted), axis, keepdims=True)
@@ -398,9 +415,7 @@ class NumpyBackend(ArrayBackend):
     def _rows(a, dtype, shape) -> bool:
         """Whether ``a`` is a 2-D float array of ``shape`` and ``dtype`` whose rows the helper can read
         (unit inner stride; contiguous or a block of a wider array)."""
-        return (type(a) is np.ndarray and a.dtype == dtype and a.shape == shape
-                and (shape[1] <= 1 or a.strides[1] == a.itemsize)
-                and (shape[0] <= 1 or a.strides[0] >= shape[1] * a.itemsize))
+        return type(a) is np.ndarray and a.dtype == dtype and a.shape == shape and _unit_rows(a)
 
     # --- one GRU step backward in one pass -----------------------------------------------------
     def gru_cell_grad(self, z, r, hh, inner_h, h_prev, dh, dx, du):

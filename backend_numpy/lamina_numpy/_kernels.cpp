@@ -458,12 +458,6 @@ struct AdamLoop {
         lamina_adam_step(p, g, m, v, vhat, n, alpha, c1, c2, eps, amsgrad);
     }
 };
-template <typename Rule, typename T>
-struct RhoLoop {
-    static LAMINA_INLINE void run(T* p, const T* g, T* s1, T* s2, lamina_u64 n, T lr, T rho, T c, T eps) {
-        Rule::run(p, g, s1, s2, n, lr, rho, c, eps);
-    }
-};
 
 // sgd(params, grads, velocities or None, lr, momentum, mode): mode 0 plain, 1 momentum, 2 Nesterov.
 PyObject* sgd(PyObject*, PyObject* args) {
@@ -556,11 +550,11 @@ PyObject* rho_rule(PyObject*, PyObject* args) {
     for (Py_ssize_t i = 0; i < a.count; ++i) {
         lamina_u64 n = a.at(i, 0).size();
         if (f32)
-            best<RhoLoop<Rule, float>>(a.ptr<float>(i, 0), a.ptr<const float>(i, 1), a.ptr<float>(i, 2),
+            best<Rule>(a.ptr<float>(i, 0), a.ptr<const float>(i, 1), a.ptr<float>(i, 2),
                                        k == 4 ? a.ptr<float>(i, 3) : nullptr, n, (float)lr, (float)rho, (float)c,
                                        (float)eps);
         else
-            best<RhoLoop<Rule, double>>(a.ptr<double>(i, 0), a.ptr<const double>(i, 1), a.ptr<double>(i, 2),
+            best<Rule>(a.ptr<double>(i, 0), a.ptr<const double>(i, 1), a.ptr<double>(i, 2),
                                         k == 4 ? a.ptr<double>(i, 3) : nullptr, n, lr, rho, c, eps);
     }
     Py_END_ALLOW_THREADS

@@ -15,6 +15,7 @@ import functools
 import numpy as np
 
 from lamina import backends
+from lamina.backends.base import ArrayBackend
 from lamina_numpy import NumpyBackend
 
 # Float ops routed through float64. Random ops are not: their float32 formulas are specified
@@ -61,6 +62,13 @@ def _float64_inside(method):
 
 class Numpy64Backend(NumpyBackend):
     name = "numpy64"
+    # Composed from the widened ops below, as the base class does (NumPy's one-pass loops would
+    # round each step in float32, and lamina.ops checks these against its own composition).
+    lstm_cell_forward = ArrayBackend.lstm_cell_forward
+    gru_cell_forward = ArrayBackend.gru_cell_forward
+    softmax_grad = ArrayBackend.softmax_grad
+    categorical_crossentropy = ArrayBackend.categorical_crossentropy
+    categorical_crossentropy_grad = ArrayBackend.categorical_crossentropy_grad
 
     def device_description(self) -> str:
         return "host CPU, float64 internally (conformance test backend)"

@@ -9,7 +9,7 @@ import pytest
 import lamina.ops as ops
 
 from ._cases import ref_log_softmax, ref_sigmoid, ref_softmax
-from ._checks import Failures, assert_close, eps, require, sqrt_n, tiny
+from ._checks import Failures, assert_close, assert_exact, eps, require, sqrt_n, tiny
 from ._inputs import STRIDED, Layout, real, rng_for
 
 
@@ -154,6 +154,401 @@ def test_ops_softmax_family_large_logits(backend, dtype):
         gref = p * (gy - np.sum(gy * p, -1, keepdims=True)) if name == "softmax" else gy - p * np.sum(gy, -1, keepdims=True)
         assert_close(g, gref, 16 * eps(dtype) * (np.abs(gref) + 1e4 * p * np.max(np.abs(gy)) + np.max(np.abs(gy))),
                      f"ops.{name} gradient at large logits {dtype}", dtype=dtype)
+
+
+# --- softmax_grad and the cross-entropy of probabilities (and its gradient) --------------------------
+# Inputs are built row by row (one row per position along ``axis``) and written into the view a
+# Layout makes, so the same rows are tested contiguous, transposed (rows with a non-unit stride) and
+# sliced (every other element). Row lengths cover 1, a few, 128 / 129 (the NumPy backend's compiled
+# path takes last-axis rows of at most 128 elements and falls back above) and 300.
+
+
+def _from_rows(be, layout, axis, rows, rng, dtype):
+    """(backend array, host array) laid out as ``layout``: ``rows`` (batch, n) along ``axis`` of the
+    view; where the view does not reach (a sliced layout), the base holds random values."""
+    shape = layout.shape
+    ax = axis % len(shape)
+    base = rng.uniform(-9.0, 9.0, layout.base_shape)
+    view = layout.host(base)
+    rows = np.asarray(rows, dtype=np.float64).reshape(shape[:ax] + shape[ax + 1:] + (shape[ax],))
+    view[...] = np.moveaxis(rows, -1, ax)
+    base = base.astype(dtype)
+    return layout.device(be, be.asarray(base)), layout.host(base)
+
+
+def _softmax_grad_cases():
+    # (label, layout of y, layout of g, axis, logit scale, pass axis explicitly)
+    same = None
+    return [
+        ("rows-1", Layout("y", (4, 1)), same, -1, 3.0, True),
+        ("rows-3", Layout("y", (5, 3)), same, -1, 3.0, True),
+        ("rows-10-default-axis", Layout("y", (6, 10)), same, -1, 3.0, False),
+        ("rows-128", Layout("y", (3, 128)), same, -1, 3.0, True),
+        ("rows-129", Layout("y", (3, 129)), same, -1, 3.0, True),
+        ("rows-300", Layout("y", (4, 300)), same, -1, 3.0, True),
+        ("vector", Layout("y", (9,)), same, 0, 3.0, True),
+        ("columns-5", Layout("y", (5, 7)), same, 0, 3.0, True),
+        ("columns-300", Layout("y", (300, 3)), same, 0, 3.0, True),
+        ("3-d", Layout("y", (2, 3, 10)), same, -1, 3.0, True),
+        ("3-d-axis1", Layout("y", (2, 7, 3)), same, 1, 3.0, True),
+        ("3-d-axis-3", Layout("y", (6, 2, 3)), same, -3, 3.0, True),
+        ("transposed", Layout("y", (10, 6), transpose=True), same, -1, 3.0, True),
+        ("transposed-axis0", Layout("y", (10, 6), transpose=True), same, 0, 3.0, True),
+        ("transposed-300", Layout("y", (300, 4), transpose=True), same, -1, 3.0, True),
+        ("strided", Layout("y", (5, 20), key=STRIDED), same, -1, 3.0, True),
+        ("strided-300", Layout("y", (3, 600), key=STRIDED), same, -1, 3.0, True),
+        ("y-transposed-g-contiguous", Layout("y", (10, 6), transpose=True), Layout("g", (6, 10)), -1, 3.0, True),
+        ("y-contiguous-g-strided", Layout("y", (4, 10)), Layout("g", (4, 20), key=STRIDED), -1, 3.0, True),
+        # logits spread over 1e4: y holds exact zeros and ones (an underflowed softmax)
+        ("logits-1e4", Layout("y", (4, 10)), same, -1, 1e4, True),
+        ("empty-batch", Layout("y", (0, 5)), same, -1, 3.0, True),
+        ("empty-batch-long", Layout("y", (0, 300)), same, -1, 3.0, True),
+        ("empty-batch-axis0", Layout("y", (5, 0)), same, 0, 3.0, True),
+    ]
+
+
+def softmax_grad_bound(y64, g64, axis, ref, dtype):
+    """``g*y - y*S`` with ``S = sum(g*y)``: each product and the difference round once (<= eps/2 of
+    their size, 4 eps leaves room for a fused multiply-add or an extra rounding), and ``S`` errs by
+    the suite's summation rule, eps * (4 |S| + 2 sqrt(n) sum|g*y|), which ``y`` then scales."""
+    n = y64.shape[axis]
+    gy = g64 * y64
+    s = np.sum(gy, axis=axis, keepdims=True)
+    mag = np.sum(np.abs(gy), axis=axis, keepdims=True)
+    return eps(dtype) * (4 * np.abs(ref) + 4 * np.abs(gy) + np.abs(y64) * (4 * np.abs(s) + 2 * sqrt_n(n) * mag)) \
+        + 2 * tiny(dtype)
+
+
+def test_softmax_grad(backend, dtype):
+    """softmax_grad(y, g) against ``g*y - y*sum(g*y)`` in float64 from the same (rounded) y and g, for
+    y a softmax output: short and long rows, last axis and others, transposed and sliced inputs, an
+    underflowed softmax (exact zeros) and empty batches."""
+    rng = rng_for("softmax_grad", dtype)
+    fails = Failures()
+    for label, ly, lg, axis, scale, explicit in _softmax_grad_cases():
+        def one(label=label, ly=ly, lg=lg, axis=axis, scale=scale, explicit=explicit):
+            shape = ly.shape
+            n = shape[axis]
+            batch = int(np.prod(shape, dtype=np.int64)) // n if n else 0
+            rows = ref_softmax(rng.uniform(-scale, scale, (batch, n)), -1)
+            y, hy = _from_rows(backend, ly, axis, rows, rng, dtype)
+            g, hg = (lg or ly).make(backend, real(-2, 2), rng, dtype)
+            got = backend.to_numpy(backend.softmax_grad(y, g, axis=axis) if explicit else backend.softmax_grad(y, g))
+            y64, g64 = hy.astype(np.float64), hg.astype(np.float64)
+            ref = g64 * y64 - y64 * np.sum(g64 * y64, axis=axis, keepdims=True)
+            assert_close(got, ref, softmax_grad_bound(y64, g64, axis, ref, dtype),
+                         f"softmax_grad {dtype} [{label}, axis={axis}]", dtype=dtype)
+        fails.check(label, one)
+    fails.finish()
+
+
+def _clip_bounds(epsilon, dtype):
+    """The clip bounds as the backend's ``clip`` sees them: the Python floats rounded to ``dtype``."""
+    t = np.dtype(dtype).type
+    return float(t(epsilon)), float(t(1.0 - epsilon))
+
+
+def _probability_rows(rng, batch, n):
+    """Positive rows that are not normalised (each scaled by a factor in [0.05, 20], so the
+    renormalisation matters), of four kinds in turn: spread over six decades (with epsilon 1e-3
+    some entries clip); a third of the entries 1e-11 of the others (clipped at epsilon); one entry
+    1e12 times the others (clipped at 1 - epsilon, the others at epsilon); near-uniform."""
+    rows = np.empty((batch, n))
+    for k in range(batch):
+        kind = k % 4
+        if kind == 0:
+            r = np.exp(rng.uniform(np.log(1e-6), 0.0, n))
+        elif kind == 1:
+            r = rng.uniform(0.01, 1.0, n)
+            r = np.where(rng.random(n) < 1 / 3, 1e-11 * rng.uniform(0.5, 1.0, n), r)
+        elif kind == 2:
+            r = 1e-12 * rng.uniform(0.5, 1.5, n)
+            r[rng.integers(n)] = 1.0
+        else:
+            r = rng.uniform(0.5, 1.5, n)
+        rows[k] = r * np.exp(rng.uniform(np.log(0.05), np.log(20.0)))
+    return rows
+
+
+def _target_rows(rng, batch, n, kind):
+    if kind == "one-hot":
+        t = np.zeros((batch, n))
+        if n:
+            t[np.arange(batch), rng.integers(n, size=batch)] = 1.0
+        return t
+    t = rng.uniform(0.0, 1.0, (batch, n)) * (rng.random((batch, n)) >= 0.2)  # soft, a fifth exactly zero
+    return t / np.maximum(np.sum(t, axis=1, keepdims=True), 1e-300)
+
+
+def _cce_reference(t64, y64, epsilon, axis, dtype):
+    """The float64 forward pass (clip at the dtype-rounded bounds) and its bound.
+
+    s = sum(y) of positive terms errs by the summation rule, (4 + 2 sqrt(n)) eps relative; p = y/s
+    adds one rounding; clip is 1-Lipschitz (an entry the backend clips and the reference does not,
+    or vice versa, is within p's own error of the bound); log adds 8 eps of |log c| (as the suite's
+    transcendental rule) to the absolute error (5 + 2 sqrt(n)) eps that p's relative error becomes;
+    the products t*log c and the final sum then follow the summation rule again. Summed:
+    eps * (4 |per| + (2 sqrt(n) + 10) sum|t log c| + (2 sqrt(n) + 8) sum|t|)."""
+    lo, hi = _clip_bounds(epsilon, dtype)
+    n = y64.shape[axis]
+    s = np.sum(y64, axis=axis, keepdims=True)
+    p = y64 / s
+    c = np.clip(p, lo, hi)
+    logp = np.log(c)
+    per = -np.sum(t64 * logp, axis=axis)
+    e = eps(dtype)
+    bound = e * (4 * np.abs(per) + (2 * sqrt_n(n) + 10) * np.sum(np.abs(t64 * logp), axis=axis)
+                 + (2 * sqrt_n(n) + 8) * np.sum(np.abs(t64), axis=axis)) + 2 * tiny(dtype)
+    return per, bound, (s, p, c, logp)
+
+
+def _cce_grad_reference(g64, t64, saved64, epsilon, axis, dtype):
+    """The float64 gradient from the backend's own saved (s, p, c) (the grad op's inputs) and its bound.
+
+    gp = -g*t*(1/c) (three roundings) where lo <= p <= hi, else exactly 0; gp/s one more; the row term
+    sum(-(gp*p)/s) three roundings per term and the summation rule. With A = |gp|/s and
+    B = sum|gp*p|/s: eps * (4 |ref| + 6 A + (2 sqrt(n) + 6) B). A clipped entry has A = 0, so its
+    bound admits no leak of its own term through the clip."""
+    lo, hi = _clip_bounds(epsilon, dtype)
+    s, p, c = saved64[:3]
+    n = p.shape[axis]
+    inside = (p >= lo) & (p <= hi)
+    gk = np.expand_dims(g64, axis)
+    gp = np.where(inside, -gk * t64 / c, 0.0)
+    row = np.sum(-(gp * p) / s, axis=axis, keepdims=True)
+    ref = gp / s + row
+    a = np.abs(gp) / s
+    b = np.sum(np.abs(gp * p), axis=axis, keepdims=True) / s
+    bound = eps(dtype) * (4 * np.abs(ref) + 6 * a + (2 * sqrt_n(n) + 6) * b) + 2 * tiny(dtype)
+    return ref, bound, inside
+
+
+def _cce_cases():
+    # (label, layout, axis, epsilon); batches of >= 4 rows so each kind of probability row appears
+    return [
+        ("rows-1", Layout("y", (4, 1)), -1, 1e-7),  # p = 1: clipped at 1 - epsilon, gradient 0
+        ("rows-3", Layout("y", (8, 3)), -1, 1e-7),
+        ("rows-10", Layout("y", (8, 10)), -1, 1e-7),
+        ("rows-10-eps1e-3", Layout("y", (8, 10)), -1, 1e-3),
+        ("rows-128", Layout("y", (4, 128)), -1, 1e-7),
+        ("rows-129", Layout("y", (4, 129)), -1, 1e-7),
+        ("rows-300", Layout("y", (8, 300)), -1, 1e-7),
+        ("rows-300-eps1e-3", Layout("y", (4, 300)), -1, 1e-3),
+        ("columns", Layout("y", (10, 8)), 0, 1e-7),
+        ("columns-300", Layout("y", (300, 4)), 0, 1e-7),
+        ("3-d", Layout("y", (2, 4, 6)), -1, 1e-7),
+        ("3-d-axis1", Layout("y", (2, 6, 4)), 1, 1e-7),
+        ("transposed", Layout("y", (10, 8), transpose=True), -1, 1e-7),
+        ("transposed-axis0", Layout("y", (10, 8), transpose=True), 0, 1e-7),
+        ("strided", Layout("y", (8, 20), key=STRIDED), -1, 1e-7),
+        ("strided-300", Layout("y", (4, 600), key=STRIDED), -1, 1e-7),
+        ("empty-batch", Layout("y", (0, 5)), -1, 1e-7),
+        ("empty-batch-axis0", Layout("y", (5, 0)), 0, 1e-7),
+    ]
+
+
+def _cce_inputs(backend, rng, layout, axis, target, dtype):
+    shape = layout.shape
+    n = shape[axis]
+    batch = int(np.prod([d for i, d in enumerate(shape) if i != axis % len(shape)], dtype=np.int64))
+    y, hy = _from_rows(backend, layout, axis, _probability_rows(rng, batch, n), rng, dtype)
+    t, ht = _from_rows(backend, layout, axis, _target_rows(rng, batch, n, target), rng, dtype)
+    return (y, hy), (t, ht)
+
+
+def _check_saved(saved, hy, epsilon, axis, dtype, what):
+    """s within the summation rule of sum(y); p one division of y by the backend's own s; c exactly
+    clip(p) at the dtype-rounded bounds; logp within 8 eps of log(c)."""
+    require(isinstance(saved, tuple) and len(saved) == 4,
+            f"{what}: saved must be a tuple (s, p, c, logp), got {type(saved)}")
+    s, p, c, logp = saved
+    y64 = hy.astype(np.float64)
+    n = y64.shape[axis]
+    ref_s = np.sum(y64, axis=axis, keepdims=True)
+    assert_close(s, ref_s, eps(dtype) * (4 + 2 * sqrt_n(n)) * ref_s + 2 * tiny(dtype), f"{what} saved s", dtype=dtype)
+    s64 = np.asarray(s, dtype=np.float64)
+    ref_p = y64 / s64
+    assert_close(p, ref_p, 4 * eps(dtype) * ref_p + 2 * tiny(dtype), f"{what} saved p", dtype=dtype)
+    lo, hi = _clip_bounds(epsilon, dtype)
+    assert_exact(c, np.clip(np.asarray(p), np.asarray(lo, dtype), np.asarray(hi, dtype)), f"{what} saved c",
+                 dtype=dtype)
+    ref_log = np.log(np.asarray(c, dtype=np.float64))
+    assert_close(logp, ref_log, 8 * eps(dtype) * np.abs(ref_log) + 2 * tiny(dtype), f"{what} saved logp", dtype=dtype)
+
+
+@pytest.mark.parametrize("target", ["one-hot", "soft"])
+def test_categorical_crossentropy(backend, dtype, target):
+    """per_sample against the float64 formula (renormalise, clip at the dtype-rounded epsilon and
+    1 - epsilon, log, weighted sum) for rows that do not sum to 1 and entries clipped at both ends,
+    one-hot and soft targets, both axes, strided inputs, short and long rows; and each saved array."""
+    rng = rng_for("categorical_crossentropy", dtype, target)
+    fails = Failures()
+    for label, layout, axis, epsilon in _cce_cases():
+        def one(label=label, layout=layout, axis=axis, epsilon=epsilon):
+            (y, hy), (t, ht) = _cce_inputs(backend, rng, layout, axis, target, dtype)
+            per, saved = backend.categorical_crossentropy(t, y, epsilon, axis=axis)
+            what = f"categorical_crossentropy {dtype} [{label}, {target}, axis={axis}, eps={epsilon:g}]"
+            got = backend.to_numpy(per)
+            ref, bound, _ = _cce_reference(ht.astype(np.float64), hy.astype(np.float64), epsilon, axis, dtype)
+            require(np.isfinite(got), f"{what}: non-finite per-sample loss")
+            assert_close(got, ref, bound, f"{what} per_sample", dtype=dtype)
+            _check_saved(tuple(backend.to_numpy(a) for a in saved), hy, epsilon, axis, dtype, what)
+        fails.check(label, one)
+    fails.finish()
+
+
+def _check_cce_grad(got, ref, bound, inside, axis, what, dtype):
+    require(np.isfinite(got), f"{what}: non-finite gradient")
+    assert_close(got, ref, bound, what, dtype=dtype)
+    # A clipped entry's own term is exactly 0, so every clipped entry of a row holds the same value:
+    # the row's renormalisation term alone.
+    g2 = np.moveaxis(got, axis, -1).reshape(-1, got.shape[axis]) if got.size else got.reshape(0, 1)
+    clipped = np.moveaxis(~inside, axis, -1).reshape(g2.shape) if got.size else np.zeros((0, 1), bool)
+    if g2.size:
+        first = g2[np.arange(g2.shape[0]), np.argmax(clipped, axis=1)][:, None]
+        same = np.where(clipped, g2 == first, True)
+        require(same, f"{what}: clipped entries of a row differ ({int(np.sum(~same))} of them): the gradient "
+                      f"through the clip must be exactly 0 before the renormalisation term")
+
+
+@pytest.mark.parametrize("target", ["one-hot", "soft"])
+def test_categorical_crossentropy_grad(backend, dtype, target):
+    """The gradient w.r.t. y against the float64 formula from the same saved (s, p, c): through the
+    sum, the log, the clip (exactly 0 where p was clipped) and the renormalisation; g random."""
+    rng = rng_for("categorical_crossentropy_grad", dtype, target)
+    fails = Failures()
+    for label, layout, axis, epsilon in _cce_cases():
+        def one(label=label, layout=layout, axis=axis, epsilon=epsilon):
+            (y, hy), (t, ht) = _cce_inputs(backend, rng, layout, axis, target, dtype)
+            per, saved = backend.categorical_crossentropy(t, y, epsilon, axis=axis)
+            pshape = tuple(backend.to_numpy(per).shape)
+            if len(pshape) == 2:  # a transposed upstream gradient
+                hg = rng.uniform(-2, 2, pshape[::-1]).astype(dtype)
+                g, hg = backend.transpose(backend.asarray(hg)), hg.T
+            else:
+                hg = rng.uniform(-2, 2, pshape).astype(dtype)
+                g = backend.asarray(hg)
+            got = backend.to_numpy(backend.categorical_crossentropy_grad(g, t, saved, epsilon, axis=axis))
+            saved64 = tuple(backend.to_numpy(a).astype(np.float64) for a in saved)
+            ref, bound, inside = _cce_grad_reference(hg.astype(np.float64), ht.astype(np.float64), saved64, epsilon,
+                                                     axis, dtype)
+            what = f"categorical_crossentropy_grad {dtype} [{label}, {target}, axis={axis}, eps={epsilon:g}]"
+            _check_cce_grad(got, ref, bound, inside, axis, what, dtype)
+        fails.check(label, one)
+    fails.finish()
+
+
+@pytest.mark.parametrize("epsilon", [1e-7, 1e-3])  # 1e-3: its bounds round the other way in float32
+def test_categorical_crossentropy_clip_boundaries(backend, dtype, epsilon):
+    """p exactly at epsilon and at 1 - epsilon is not clipped (its gradient flows: the clip's
+    gradient is 1 on the closed interval); the neighbouring floats outside are; p = 0 clips to
+    epsilon (finite loss) and a row clipped everywhere has gradient exactly 0. Every row sums
+    exactly to 1 or 2 in the dtype, so p is exact and the clip decisions are known. The rows are
+    given contiguous, as a transposed view and as columns (axis 0), so a backend's fast path and
+    its general path are both held to the boundaries."""
+    t_ = np.dtype(dtype).type
+    lo, hi = (t_(v) for v in _clip_bounds(epsilon, dtype))
+    below, above = np.nextafter(lo, t_(0)), np.nextafter(hi, t_(1))
+    hy = np.asarray([[lo, hi], [2 * lo, 2 * hi], [below, hi], [above, t_(1) - above], [t_(0), t_(1)]], dtype)
+    require(np.all(np.sum(hy, axis=1) == np.asarray([1, 2, 1, 1, 1], dtype)), "test input: rows must sum exactly")
+    exp_p = np.asarray([[lo, hi], [lo, hi], [below, hi], [above, t_(1) - above], [0, 1]], dtype)
+    exp_c = np.asarray([[lo, hi], [lo, hi], [lo, hi], [hi, lo], [lo, hi]], dtype)
+    exp_inside = np.asarray([[True, True]] * 2 + [[False, True], [False, False], [False, False]])
+    ht = np.asarray([[0.25, 0.75]] * 5, dtype)
+    hg = np.asarray([1.0, -0.5, 2.0, 1.5, -1.0], dtype)
+    fails = Failures()
+    for label in ("rows", "rows-transposed", "columns"):
+        def one(label=label):
+            what = f"categorical_crossentropy {dtype} [clip boundaries, {label}]"
+            if label == "rows":
+                axis, y, t = -1, backend.asarray(hy), backend.asarray(ht)
+            elif label == "rows-transposed":
+                axis = -1
+                y, t = backend.transpose(backend.asarray(hy.T.copy())), backend.transpose(backend.asarray(ht.T.copy()))
+            else:
+                axis, y, t = 0, backend.asarray(hy.T.copy()), backend.asarray(ht.T.copy())
+
+            def rows(a):  # back to (row, class), whatever the layout
+                a = backend.to_numpy(a)
+                return a.T if axis == 0 else a
+
+            per, saved = backend.categorical_crossentropy(t, y, epsilon, axis=axis)
+            s, p, c = rows(saved[0]), rows(saved[1]), rows(saved[2])
+            assert_exact(p, exp_p, f"{what} p", dtype=dtype)
+            assert_exact(c, exp_c, f"{what} c", dtype=dtype)
+            ref, bound, _ = _cce_reference(ht.astype(np.float64), hy.astype(np.float64), epsilon, -1, dtype)
+            assert_close(backend.to_numpy(per), ref, bound, f"{what} per_sample", dtype=dtype)
+            got = rows(backend.categorical_crossentropy_grad(backend.asarray(hg), t, saved, epsilon, axis=axis))
+            ref, bound, inside = _cce_grad_reference(hg.astype(np.float64), ht.astype(np.float64),
+                                                     (s.astype(np.float64), exp_p.astype(np.float64),
+                                                      exp_c.astype(np.float64)), epsilon, -1, dtype)
+            require(np.array_equal(inside, exp_inside), "test input: unexpected clip pattern")
+            gwhat = f"categorical_crossentropy_grad {dtype} [clip boundaries, {label}]"
+            _check_cce_grad(got, ref, bound, inside, -1, gwhat, dtype)
+            require(np.all(got[3:] == 0),
+                    f"{gwhat}: a row clipped everywhere must have gradient exactly 0, got {got[3:]}")
+        fails.check(label, one)
+    fails.finish()
+
+
+@pytest.mark.parametrize("target", ["one-hot", "soft"])
+def test_categorical_crossentropy_grad_finite_differences(backend, target):
+    """In float64, at points where nothing is clipped, the gradient of sum(w * per_sample) w.r.t. y
+    matches central differences of the backend's own forward pass. Step h = 1e-6 y_i: truncation
+    h^2 |f'''| / 6 is ~1e-13 of the gradient's scale (f''' ~ t / y^3), rounding eps |f| / h ~1e-10;
+    1e-7 relative to the row's largest gradient is far above both and far below any wrong term."""
+    rng = rng_for("categorical_crossentropy_grad_fd", target)
+    fails = Failures()
+    for label, shape, axis in [("rows", (3, 5), -1), ("columns", (4, 3), 0), ("3-d-axis1", (2, 3, 2), 1)]:
+        def one(label=label, shape=shape, axis=axis):
+            epsilon = 1e-7
+            n = shape[axis]
+            batch = int(np.prod(shape)) // n
+            layout = Layout("y", shape)
+            rows = rng.uniform(0.5, 1.5, (batch, n)) * np.exp(rng.uniform(np.log(0.2), np.log(5.0), (batch, 1)))
+            y, hy = _from_rows(backend, layout, axis, rows, rng, "float64")
+            t, ht = _from_rows(backend, layout, axis, _target_rows(rng, batch, n, target), rng, "float64")
+            per, saved = backend.categorical_crossentropy(t, y, epsilon, axis=axis)
+            p = backend.to_numpy(saved[1])
+            require((p > 1e3 * epsilon) & (p < 1 - 1e3 * epsilon), f"test input [{label}]: p too close to the clip")
+            hw = rng.uniform(-2, 2, backend.to_numpy(per).shape)
+            got = backend.to_numpy(backend.categorical_crossentropy_grad(backend.asarray(hw), t, saved, epsilon,
+                                                                         axis=axis))
+
+            def f(v):
+                out, _ = backend.categorical_crossentropy(t, backend.asarray(v), epsilon, axis=axis)
+                return float(np.sum(hw * backend.to_numpy(out)))
+
+            fd = np.empty_like(hy)
+            for idx in np.ndindex(*shape):
+                h = 1e-6 * hy[idx]
+                up, down = hy.copy(), hy.copy()
+                up[idx] += h
+                down[idx] -= h
+                fd[idx] = (f(up) - f(down)) / ((up[idx] - hy[idx]) + (hy[idx] - down[idx]))
+            scale = np.max(np.abs(fd), axis=axis, keepdims=True)
+            assert_close(got, fd, 1e-7 * (np.abs(fd) + scale),
+                         f"categorical_crossentropy_grad [{label}, {target}, axis={axis}] vs finite differences",
+                         dtype="float64")
+        fails.check(label, one)
+    fails.finish()
+
+
+def test_categorical_crossentropy_empty_batch_shapes(backend, dtype):
+    """A batch of 0 rows (any axis, 3-d too): per_sample, the saved arrays and the gradient have
+    the shapes and dtype of a non-empty batch's, and nothing raises."""
+    for shape, axis, pshape, sshape in [((0, 5), -1, (0,), (0, 1)), ((5, 0), 0, (0,), (1, 0)),
+                                        ((2, 0, 3), -1, (2, 0), (2, 0, 1)), ((2, 0, 3), 0, (0, 3), (1, 0, 3))]:
+        y = backend.asarray(np.ones(shape, dtype))
+        per, saved = backend.categorical_crossentropy(y, y, 1e-7, axis=axis)
+        what = f"categorical_crossentropy {dtype} [empty {shape}, axis={axis}]"
+        got = [backend.to_numpy(a) for a in (per, *saved)]
+        expected = [pshape, sshape, shape, shape, shape]
+        require([a.shape for a in got] == expected and all(str(a.dtype) == dtype for a in got),
+                f"{what}: per_sample, s, p, c, logp are {[(str(a.dtype), a.shape) for a in got]}, expected {dtype} "
+                f"{expected}")
+        grad = backend.to_numpy(backend.categorical_crossentropy_grad(per, y, saved, 1e-7, axis=axis))
+        require(grad.shape == shape and str(grad.dtype) == dtype, f"{what}: gradient {grad.dtype} {grad.shape}")
 
 
 # --- lstm_cell_grad: one LSTM step's backward pass --------------------------------------------------

@@ -835,9 +835,8 @@ def test_short_row_reductions_keep_numpys_warnings_and_argument_errors():
             assert outcome(lambda: getattr(fast, op)(x, axis=axis)) == outcome(lambda: getattr(base, op)(x, axis=axis))
 
 
-def test_softmax_and_cross_entropy_reductions_run_in_the_helper(monkeypatch):
-    """The fast path is really taken for a classifier's (batch, classes) block: softmax and
-    log_softmax make one helper maximum and one helper sum each."""
+def _count_helper_calls(monkeypatch) -> list:
+    """The names of the helper's functions called from now on (the test is skipped without a helper)."""
     if not lamina_numpy.compiled_kernels():
         pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
     real, calls = lamina_numpy._KERNELS, []
@@ -848,6 +847,13 @@ def test_softmax_and_cross_entropy_reductions_run_in_the_helper(monkeypatch):
             return lambda *args: calls.append(name) or fn(*args)
 
     monkeypatch.setattr(lamina_numpy, "_KERNELS", Counting())
+    return calls
+
+
+def test_softmax_and_cross_entropy_reductions_run_in_the_helper(monkeypatch):
+    """The fast path is really taken for a classifier's (batch, classes) block: softmax and
+    log_softmax make one helper maximum and one helper sum each."""
+    calls = _count_helper_calls(monkeypatch)
     x = np.random.default_rng(3).standard_normal((200, 10)).astype("float32")
     NumpyBackend().sum(x, axis=-1)  # the one-time order check runs here, if it has not yet
     calls.clear()
@@ -899,3 +905,192 @@ def test_raw_row_reductions_reject_what_they_do_not_take():
     out = np.empty(4, "float32")
     assert k.row_max(x * 2, out) is True and (out == 2).all()
     assert k.row_max(x * 0, out) is False  # a zero maximum: the sign NumPy keeps depends on its order
+
+
+# --- the classifier's output layer: softmax_grad and the cross-entropy of probabilities ----------
+def _classifier_inputs(dtype):
+    """(y, target) pairs: softmax outputs the helper takes, and layouts and values it leaves to the
+    base class (long rows, strided, a NaN, a row of zeros, overflowing products)."""
+    rng = np.random.default_rng(41)
+
+    def probs(shape, spread=3.0):
+        z = rng.standard_normal(shape) * spread
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True)).astype(dtype)
+
+    def onehot(shape):
+        return np.eye(shape[-1], dtype=dtype)[rng.integers(0, shape[-1], shape[:-1])]
+
+    y = probs((200, 10), spread=12.0)  # confident rows: entries below eps and above 1 - eps
+    y[0, :3] = [1e-7, np.nextafter(np.asarray(1e-7, dtype), 0), np.nextafter(np.asarray(1e-7, dtype), 1)]
+    y[1, :2] = [1 - 1e-7, np.nextafter(np.asarray(1 - 1e-7, dtype), 2)]
+    soft = rng.dirichlet(np.ones(10), 200).astype(dtype)
+    wide = probs((6, 300))
+    zero_row = probs((4, 10))
+    zero_row[2] = 0.0
+    nan = probs((4, 10))
+    nan[1, 3] = np.nan
+    return {
+        "classes": (y, onehot(y.shape)),
+        "soft-targets-unnormalised": ((y * rng.uniform(0.5, 2.0, (200, 1))).astype(dtype), soft),
+        "one-column": (probs((7, 1)), onehot((7, 1))),
+        "128": (probs((5, 128)), onehot((5, 128))),
+        "129": (probs((5, 129)), onehot((5, 129))),
+        "3-d": (probs((3, 4, 10)), onehot((3, 4, 10))),
+        "transposed": (probs((10, 6)).T, onehot((6, 10))),
+        "no-rows": (np.zeros((0, 10), dtype), np.zeros((0, 10), dtype)),
+        "zero-row": (zero_row, onehot((4, 10))),
+        "with-nan": (nan, onehot((4, 10))),
+        "huge-target": (probs((4, 10)), np.full((4, 10), np.finfo(dtype).max / 4, dtype)),
+        "wide-rows": (wide, onehot(wide.shape)),
+    }
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["classes", "soft-targets-unnormalised", "one-column", "128", "129", "3-d",
+                                    "transposed", "no-rows", "zero-row", "with-nan", "huge-target", "wide-rows"])
+def test_classifier_output_ops_equal_base(layout, dtype):
+    """Every result and saved array of the helper's loops has the base class's bits, NaN and
+    clipped entries included; what the loops do not take reaches the base class's composition.
+    (The loops have no vector variants, so the helper's one path is compared with the base.)"""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    y, t = _classifier_inputs(dtype)[layout]
+    fast, base = NumpyBackend(), PlainNumpy()
+    rng = np.random.default_rng(7)
+    with np.errstate(all="ignore"):
+        got, want = fast.categorical_crossentropy(t, y, 1e-7), base.categorical_crossentropy(t, y, 1e-7)
+        for a, b in zip((got[0],) + got[1], (want[0],) + want[1]):
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+        per_shape = y.shape[:-1]
+        for g in ((rng.standard_normal(per_shape) * 0.1).astype(dtype),
+                  np.broadcast_to(np.asarray(1.0 / max(y.size, 1), dtype), per_shape)):  # a mean's gradient
+            a, b = fast.categorical_crossentropy_grad(g, t, got[1], 1e-7), base.categorical_crossentropy_grad(g, t, want[1], 1e-7)
+            assert a.dtype == b.dtype and a.shape == b.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+        if layout == "classes":  # probabilities exactly at the clip's bounds and one ulp either side
+            lo, hi = np.asarray(1e-7, dtype), np.asarray(1 - 1e-7, dtype)
+            p = np.tile(np.array([np.nextafter(lo, 0), lo, np.nextafter(lo, 1), np.nextafter(hi, 0), hi,
+                                  np.nextafter(hi, 2)], dtype), (3, 1))
+            saved = (np.ones((3, 1), dtype), p, np.clip(p, lo, hi), np.log(np.clip(p, lo, hi)))
+            g, tt = np.ones(3, dtype), np.full(p.shape, 0.5, dtype)
+            a, b = fast.categorical_crossentropy_grad(g, tt, saved, 1e-7), base.categorical_crossentropy_grad(g, tt, saved, 1e-7)
+            assert a.tobytes() == b.tobytes()
+            # the clipped ends keep only the renormalisation's term; the four inside also their own
+            assert (a[:, 0] == a[:, 5]).all() and (a[:, 1:5] != a[:, :1]).all()
+        g = rng.standard_normal(y.shape).astype(dtype)
+        a, b = fast.softmax_grad(y, g), base.softmax_grad(y, g)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+        a, b = fast.softmax_grad(y, g, axis=0), base.softmax_grad(y, g, axis=0)  # another axis: the base code
+        assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+
+
+@pytest.mark.parametrize("epsilon", [1e-3, np.float64(1e-3), np.float32(1e-3), float("nan"), 0.0, -1e-7, 1.0, 2.0,
+                                     float("inf"), 1e-300, 0.7])
+def test_classifier_loss_with_any_epsilon_equals_base(epsilon):
+    """Epsilons that are not Keras' usual Python float: a NumPy float64 scalar widens the base's
+    clip, NaN makes every clipped value NaN, and bounds that are not both positive make the log
+    warn. The same values, dtypes and number of warnings as the base class."""
+    import warnings
+
+    y, t = _classifier_inputs("float32")["classes"]
+    y = y[:6].copy()
+    y[0, :2] = [0.0, 1.0]
+    y[1, :2] = [np.float32(1 - 1e-3), np.float32(1e-3)]
+    t = t[:6].copy()
+    g = np.full(6, 0.25, "float32")
+    outcomes = []
+    for be in (NumpyBackend(), PlainNumpy()):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            per, saved = be.categorical_crossentropy(t, y, epsilon)
+            grad = be.categorical_crossentropy_grad(g, t, saved, epsilon)
+        outcomes.append(([(a.dtype, np.asarray(a).tobytes()) for a in (per, *saved, grad)], len(caught)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_classifier_output_ops_keep_the_base_types():
+    """A 1-D probability vector and an ndarray subclass get what the base class returns."""
+    fast, base = NumpyBackend(), PlainNumpy()
+    y, t = _classifier_inputs("float32")["classes"]
+    for a, b in [(fast.categorical_crossentropy(t[0], y[0], 1e-7)[0], base.categorical_crossentropy(t[0], y[0], 1e-7)[0]),
+                 (fast.softmax_grad(y, np.ma.masked_less(t, 0.5)), base.softmax_grad(y, np.ma.masked_less(t, 0.5)))]:
+        assert type(a) is type(b) and np.asarray(a).tobytes() == np.asarray(b).tobytes()
+        assert getattr(a, "mask", None) is None or (a.mask == b.mask).all()
+
+
+def test_classifier_output_ops_keep_numpys_warnings():
+    """A row of zeros divides by zero and a huge target overflows: NumPy's warnings, from either class."""
+    y, t = _classifier_inputs("float32")["zero-row"]
+    y_big, t_big = _classifier_inputs("float32")["huge-target"]
+    for be in (NumpyBackend(), PlainNumpy()):
+        with np.errstate(divide="raise", invalid="raise"), pytest.raises(FloatingPointError):
+            be.categorical_crossentropy(t, y, 1e-7)
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+            be.categorical_crossentropy(t_big, y_big, 1e-7)
+
+
+def test_classifier_output_ops_run_in_the_helper(monkeypatch):
+    """A (batch, classes) block takes one helper call for softmax's gradient, two around NumPy's log
+    for the loss, and one for its gradient (given as a mean's broadcast gradient)."""
+    calls = _count_helper_calls(monkeypatch)
+    y, t = _classifier_inputs("float32")["classes"]
+    be = NumpyBackend()
+    be.sum(y, axis=-1)  # the one-time order check runs here, if it has not yet
+    calls.clear()
+    per, saved = be.categorical_crossentropy(t, y, 1e-7)
+    be.categorical_crossentropy_grad(np.broadcast_to(np.float32(0.005), per.shape), t, saved, 1e-7)
+    be.softmax_grad(y, t)
+    assert calls == ["ce_forward", "ce_loss", "ce_grad", "softmax_grad"]
+
+
+def test_raw_classifier_loops_reject_what_they_do_not_take():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    k = lamina_numpy._KERNELS
+    x, out = np.full((4, 10), 0.1, "float32"), np.empty((4, 10), "float32")
+    with pytest.raises(ValueError, match="1 to 128"):
+        k.softmax_grad(x, x, out, 0)
+    with pytest.raises(ValueError, match="1 to 128"):
+        k.softmax_grad(np.ones((2, 129), "float32"), np.ones((2, 129), "float32"), np.empty((2, 129), "float32"), 129)
+    with pytest.raises(ValueError, match="out must hold 40"):
+        k.softmax_grad(x, x, np.empty((4, 9), "float32"), 10)
+    with pytest.raises(ValueError, match="not a multiple of the row length 7"):
+        k.softmax_grad(x, x, out, 7)
+    with pytest.raises(ValueError, match="g must have y's dtype"):
+        k.softmax_grad(x, x.astype("float64"), out, 10)
+    frozen = np.empty((4, 10), "float32")
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError, match="writable"):
+        k.softmax_grad(x, x, frozen, 10)
+    with pytest.raises(ValueError, match="s must hold 4"):
+        k.ce_forward(x, np.empty(5, "float32"), out, out.copy(), 10, 1e-7, 1 - 1e-7)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        k.ce_loss(x, np.ones((10, 4), "float32").T, np.empty(4, "float32"), 10)
+    assert k.ce_grad(x, np.ones(4, "float32"), np.ones(4, "float32"), x, x, out, 10, 1e-7, 1 - 1e-7) is True
+
+
+def test_classifier_trains_to_the_same_weights_with_and_without_the_helper(monkeypatch):
+    """Dense + softmax + categorical cross-entropy + accuracy for a few steps: the same weights, bit for
+    bit, with the helper's loops and with NumPy's code."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    import lamina
+    from lamina import layers
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((96, 12)).astype("float32")
+    y = np.eye(5, dtype="float32")[rng.integers(0, 5, 96)]
+
+    def train():
+        lamina.utils.set_random_seed(5)
+        model = lamina.Sequential([layers.Dense(16, activation="tanh", input_shape=(12,)),
+                                   layers.Dense(5), layers.Activation("softmax")])
+        model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+        return b"".join(w.tobytes() for w in model.get_weights()), history.history["loss"]
+
+    with_helper = train()
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", None)
+    without = train()
+    assert with_helper[0] == without[0] and with_helper[1] == without[1]
+    assert with_helper[1][-1] < with_helper[1][0]  # it trained

@@ -1003,24 +1003,28 @@ constexpr Py_ssize_t kShortRow = 128;
 // of two NaNs survives depends on operand order, and NumPy warns of an overflow or of inf - inf, so
 // the caller then runs NumPy's reduction instead and out is discarded.
 template <typename T>
+LAMINA_INLINE T row_sum_of(const T* a, Py_ssize_t n) {
+    const Py_ssize_t blocks_end = n - n % 8;
+    T res;
+    if (n < 8) {
+        res = (T)-0.0;
+        for (Py_ssize_t i = 0; i < n; ++i) res += a[i];
+    } else {
+        T s[8];
+        for (int k = 0; k < 8; ++k) s[k] = a[k];
+        for (Py_ssize_t i = 8; i < blocks_end; i += 8)
+            for (int k = 0; k < 8; ++k) s[k] += a[i + k];
+        res = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        for (Py_ssize_t i = blocks_end; i < n; ++i) res += a[i];
+    }
+    return (T)0 + res;
+}
+
+template <typename T>
 bool row_sum_loop(const View& x, T* out) {
-    const Py_ssize_t n = x.cols, blocks_end = n - n % 8;
     bool finite = true;
     for (Py_ssize_t r = 0; r < x.rows; ++r) {
-        const T* a = x.row<T>(r);
-        T res;
-        if (n < 8) {
-            res = (T)-0.0;
-            for (Py_ssize_t i = 0; i < n; ++i) res += a[i];
-        } else {
-            T s[8];
-            for (int k = 0; k < 8; ++k) s[k] = a[k];
-            for (Py_ssize_t i = 8; i < blocks_end; i += 8)
-                for (int k = 0; k < 8; ++k) s[k] += a[i + k];
-            res = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-            for (Py_ssize_t i = blocks_end; i < n; ++i) res += a[i];
-        }
-        out[r] = (T)0 + res;
+        out[r] = row_sum_of(x.row<T>(r), x.cols);
         finite &= __builtin_isfinite(out[r]) != 0;
     }
     return finite;
@@ -1069,6 +1073,214 @@ PyObject* row_reduce(PyObject*, PyObject* args) {
     }
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(clean);
+}
+
+// --- the classifier's output layer: softmax's gradient and Keras' cross-entropy of probabilities ---
+// The base class forms each of these with 4 to 17 NumPy calls on a (batch, classes) block, each a few
+// microseconds of call overhead on a few thousand elements. These loops run the same IEEE operations
+// in the same order, row by row (rows of at most kShortRow elements, every array C-contiguous): the
+// sums are row_sum_of's, i.e. NumPy's order (the Python side calls them only where that order was
+// confirmed), np.log stays NumPy's (it runs between ce_forward and ce_loss). Each returns false when a
+// value on the way is not finite: NumPy would warn there, and which NaN survives depends on operand
+// order, so the caller discards the output and runs the base class's composition instead.
+
+template <typename T>
+LAMINA_INLINE bool finite(T v) { return __builtin_isfinite(v) != 0; }
+
+// s = sum(y), p = y / s, c = clip(p, lo, hi) per row.
+template <typename T>
+bool ce_forward_loop(const T* y, T* s, T* p, T* c, Py_ssize_t rows, Py_ssize_t n, T lo, T hi) {
+    bool ok = true;
+    for (Py_ssize_t r = 0; r < rows; ++r) {
+        const T* yr = y + r * n;
+        T* pr = p + r * n;
+        T* cr = c + r * n;
+        const T sr = row_sum_of(yr, n);
+        s[r] = sr;
+        for (Py_ssize_t j = 0; j < n; ++j) {
+            const T q = yr[j] / sr;
+            pr[j] = q;
+            ok &= finite(q);
+            const T low = q < lo ? lo : q;  // NumPy's clip: maximum with lo, then minimum with hi
+            cr[j] = low > hi ? hi : low;
+        }
+        ok &= finite(sr);
+    }
+    return ok;
+}
+
+// per = -sum(t * logp) per row.
+template <typename T>
+bool ce_loss_loop(const T* t, const T* logp, T* per, Py_ssize_t rows, Py_ssize_t n) {
+    bool ok = true;
+    T prod[kShortRow];
+    for (Py_ssize_t r = 0; r < rows; ++r) {
+        for (Py_ssize_t j = 0; j < n; ++j) prod[j] = t[r * n + j] * logp[r * n + j];
+        const T sum = row_sum_of(prod, n);
+        ok &= finite(sum);
+        per[r] = -sum;
+    }
+    return ok;
+}
+
+// The gradient with respect to y, given g per row: gp = inside ? (-g * t) * (1 / c) : 0 with inside
+// = lo <= p <= hi, then out = gp / s + sum(-((gp * p) / s)).
+template <typename T>
+bool ce_grad_loop(const T* g, const T* t, const T* s, const T* p, const T* c, T* out, Py_ssize_t rows, Py_ssize_t n,
+                  T lo, T hi) {
+    bool ok = true;
+    T q[kShortRow];
+    for (Py_ssize_t r = 0; r < rows; ++r) {
+        const T gn = -g[r], sr = s[r];
+        const T* tr = t + r * n;
+        const T* pr = p + r * n;
+        const T* cr = c + r * n;
+        T* o = out + r * n;
+        for (Py_ssize_t j = 0; j < n; ++j) {
+            const T v = (gn * tr[j]) * ((T)1 / cr[j]);
+            ok &= finite(v);  // (an overflow or a NaN on the way shows here too)
+            const T gp = (pr[j] >= lo) & (pr[j] <= hi) ? v : (T)0;
+            o[j] = gp;
+            q[j] = -((gp * pr[j]) / sr);
+        }
+        const T gs = row_sum_of(q, n);
+        ok &= finite(gs);
+        for (Py_ssize_t j = 0; j < n; ++j) {
+            const T v = o[j] / sr + gs;
+            ok &= finite(v);
+            o[j] = v;
+        }
+    }
+    return ok;
+}
+
+// out = g * y - y * sum(g * y) per row.
+template <typename T>
+bool softmax_grad_loop(const T* y, const T* g, T* out, Py_ssize_t rows, Py_ssize_t n) {
+    bool ok = true;
+    for (Py_ssize_t r = 0; r < rows; ++r) {
+        const T* yr = y + r * n;
+        const T* gr = g + r * n;
+        T* o = out + r * n;
+        for (Py_ssize_t j = 0; j < n; ++j) o[j] = gr[j] * yr[j];
+        const T sum = row_sum_of((const T*)o, n);
+        ok &= finite(sum);
+        for (Py_ssize_t j = 0; j < n; ++j) {
+            const T ys = yr[j] * sum, v = o[j] - ys;
+            ok &= finite(o[j]) & finite(ys) & finite(v);
+            o[j] = v;
+        }
+    }
+    return ok;
+}
+
+// The arrays of one of the loops above: C-contiguous, one float dtype; `block` of them hold rows x n
+// elements (the first sets rows), the others (per-row values) rows elements. Outputs writable.
+struct RowArgs {
+    Buffer b[6];
+    Py_ssize_t rows = 0, n = 0;
+    bool parse(PyObject* const* objs, int count, const char* const* names, const bool* block, const bool* output,
+               Py_ssize_t cols) {
+        n = cols;
+        if (n < 1 || n > kShortRow) {
+            PyErr_SetString(PyExc_ValueError, "rows must have 1 to 128 elements");
+            return false;
+        }
+        for (int i = 0; i < count; ++i) {
+            if (!take(objs[i], b[i], names[i], output[i])) return false;
+            if (i && b[i].kind() != b[0].kind()) {
+                PyErr_Format(PyExc_ValueError, "%s must have %s's dtype", names[i], names[0]);
+                return false;
+            }
+            if (i == 0 && (Py_ssize_t)b[0].size() % n) {
+                PyErr_Format(PyExc_ValueError, "%s's size is not a multiple of the row length %zd", names[0], n);
+                return false;
+            }
+            if (i == 0) rows = (Py_ssize_t)b[0].size() / n;
+            const Py_ssize_t want = block[i] ? rows * n : rows;
+            if ((Py_ssize_t)b[i].size() != want) {
+                PyErr_Format(PyExc_ValueError, "%s must hold %zd elements", names[i], want);
+                return false;
+            }
+        }
+        return true;
+    }
+    template <typename T> T* at(int i) { return (T*)b[i].view.buf; }
+};
+
+// ce_forward(y, s, p, c, n, lo, hi) -> bool
+PyObject* ce_forward(PyObject*, PyObject* args) {
+    PyObject* o[4];
+    Py_ssize_t n;
+    double lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOOndd", &o[0], &o[1], &o[2], &o[3], &n, &lo, &hi)) return nullptr;
+    static const char* const names[] = {"y", "s", "p", "c"};
+    static const bool block[] = {true, false, true, true}, output[] = {false, true, true, true};
+    RowArgs a;
+    if (!a.parse(o, 4, names, block, output, n)) return nullptr;
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = a.b[0].kind() == 'f'
+             ? ce_forward_loop(a.at<float>(0), a.at<float>(1), a.at<float>(2), a.at<float>(3), a.rows, n, (float)lo, (float)hi)
+             : ce_forward_loop(a.at<double>(0), a.at<double>(1), a.at<double>(2), a.at<double>(3), a.rows, n, lo, hi);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+
+// ce_loss(t, logp, per, n) -> bool
+PyObject* ce_loss(PyObject*, PyObject* args) {
+    PyObject* o[3];
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOOn", &o[0], &o[1], &o[2], &n)) return nullptr;
+    static const char* const names[] = {"target", "logp", "per"};
+    static const bool block[] = {true, true, false}, output[] = {false, false, true};
+    RowArgs a;
+    if (!a.parse(o, 3, names, block, output, n)) return nullptr;
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = a.b[0].kind() == 'f' ? ce_loss_loop(a.at<float>(0), a.at<float>(1), a.at<float>(2), a.rows, n)
+                              : ce_loss_loop(a.at<double>(0), a.at<double>(1), a.at<double>(2), a.rows, n);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+
+// ce_grad(t, g, s, p, c, out, n, lo, hi) -> bool (t first: it sets the rows)
+PyObject* ce_grad(PyObject*, PyObject* args) {
+    PyObject* o[6];
+    Py_ssize_t n;
+    double lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOOOOndd", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &n, &lo, &hi)) return nullptr;
+    static const char* const names[] = {"target", "g", "s", "p", "c", "out"};
+    static const bool block[] = {true, false, false, true, true, true};
+    static const bool output[] = {false, false, false, false, false, true};
+    RowArgs a;
+    if (!a.parse(o, 6, names, block, output, n)) return nullptr;
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = a.b[0].kind() == 'f'
+             ? ce_grad_loop(a.at<float>(1), a.at<float>(0), a.at<float>(2), a.at<float>(3), a.at<float>(4),
+                            a.at<float>(5), a.rows, n, (float)lo, (float)hi)
+             : ce_grad_loop(a.at<double>(1), a.at<double>(0), a.at<double>(2), a.at<double>(3), a.at<double>(4),
+                            a.at<double>(5), a.rows, n, lo, hi);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+
+// softmax_grad(y, g, out, n) -> bool
+PyObject* softmax_grad(PyObject*, PyObject* args) {
+    PyObject* o[3];
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOOn", &o[0], &o[1], &o[2], &n)) return nullptr;
+    static const char* const names[] = {"y", "g", "out"};
+    static const bool block[] = {true, true, true}, output[] = {false, false, true};
+    RowArgs a;
+    if (!a.parse(o, 3, names, block, output, n)) return nullptr;
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = a.b[0].kind() == 'f' ? softmax_grad_loop(a.at<float>(0), a.at<float>(1), a.at<float>(2), a.rows, n)
+                              : softmax_grad_loop(a.at<double>(0), a.at<double>(1), a.at<double>(2), a.rows, n);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
 }
 
 // take_rows(src, rows, indices, out) -> bool: out[i] = src[indices[i]] for the `rows` rows of a
@@ -1150,6 +1362,10 @@ PyMethodDef methods[] = {
     {"rmsprop", rho_rule<RmspropRule>, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
     {"row_sum", row_reduce<false>, METH_VARARGS, "row_sum(x, out) -> bool: NumPy's sum of each short row (False: not all finite)."},
     {"row_max", row_reduce<true>, METH_VARARGS, "row_max(x, out) -> bool: each short row's maximum (False: NaN or zero met)."},
+    {"softmax_grad", softmax_grad, METH_VARARGS, "softmax_grad(y, g, out, n) -> bool: out = g*y - y*sum(g*y) per row."},
+    {"ce_forward", ce_forward, METH_VARARGS, "ce_forward(y, s, p, c, n, lo, hi) -> bool: s, y / s, clipped."},
+    {"ce_loss", ce_loss, METH_VARARGS, "ce_loss(t, logp, per, n) -> bool: per = -sum(t * logp) per row."},
+    {"ce_grad", ce_grad, METH_VARARGS, "ce_grad(t, g, s, p, c, out, n, lo, hi) -> bool: the loss's gradient."},
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {nullptr, nullptr, 0, nullptr},

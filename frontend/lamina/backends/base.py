@@ -360,6 +360,28 @@ class ArrayBackend(ConvolutionMixin):
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
+    def softmax_grad(self, y, g, axis=-1):
+        gy = self.multiply(g, y)
+        return self.subtract(gy, self.multiply(y, self.sum(gy, axis=axis, keepdims=True)))
+
+    def categorical_crossentropy(self, target, y, epsilon, axis=-1):
+        s = self.sum(y, axis=axis, keepdims=True)
+        p = self.divide(y, s)
+        c = self.clip(p, epsilon, 1.0 - epsilon)
+        logp = self.log(c)
+        per = self.negative(self.sum(self.multiply(target, logp), axis=axis))
+        return per, (s, p, c, logp)
+
+    def categorical_crossentropy_grad(self, g, target, saved, epsilon, axis=-1):
+        s, p, c, _ = saved
+        g = self.reshape(self.negative(g), s.shape)  # negative, then sum's VJP, kept (..., 1, ...)
+        g = self.multiply(self.multiply(g, target), self.divide(1.0, c))  # multiply's, then log's VJP
+        inside = self.logical_and(self.greater_equal(p, epsilon), self.less_equal(p, 1.0 - epsilon))
+        g = self.where(inside, g, self.zeros((), g.dtype))  # clip's VJP
+        gs = self.negative(self.divide(self.multiply(g, p), s))  # divide's VJP for the divisor ...
+        gs = self.sum(gs, axis=(axis % p.ndim,), keepdims=True)
+        return self.add(self.divide(g, s), gs)  # ... and the sum's (gs broadcast over the axis)
+
     def gru_cell_forward(self, x, inner, h, h_out=None):
         units = h.shape[-1]
         z = self.sigmoid(self.add(_gate_block(x, 0, units), _gate_block(inner, 0, units)))

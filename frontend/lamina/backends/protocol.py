@@ -163,6 +163,24 @@ class Backend(Protocol):
         """exp(x - max) / sum(exp(x - max)) along ``axis``; rows sum to 1 for any finite x."""
     def log_softmax(self, x: Array, axis: int = -1) -> Array:
         """x - logsumexp(x) along ``axis``, finite for any finite x."""
+    def softmax_grad(self, y: Array, g: Array, axis: int = -1) -> Array:
+        """``g * y - y * sum(g * y, axis, keepdims=True)``: softmax's gradient from its output
+        ``y`` (``g`` of ``y``'s shape), each step rounded on its own, the sum as ``sum`` forms it."""
+    def categorical_crossentropy(self, target: Array, y: Array, epsilon: float, axis: int = -1) -> tuple:
+        """Keras' cross-entropy of probabilities: ``(per_sample, saved)``.
+
+        ``s = sum(y, axis, keepdims=True)``, ``p = y / s``, ``c = clip(p, epsilon, 1 - epsilon)``,
+        ``logp = log(c)``, ``per_sample = -sum(target * logp, axis)``; ``saved = (s, p, c, logp)``
+        for ``categorical_crossentropy_grad``. ``target`` has ``y``'s shape and dtype. The values are
+        those of the backend's own ``sum``, ``divide``, ``clip``, ``log``, ``multiply`` and
+        ``negative`` in that order."""
+    def categorical_crossentropy_grad(self, g: Array, target: Array, saved: tuple, epsilon: float,
+                                      axis: int = -1) -> Array:
+        """The gradient with respect to ``y`` of ``categorical_crossentropy``'s ``per_sample``
+        given its gradient ``g``: through the sum, the log, the clip (zero where ``p`` was clipped)
+        and the renormalisation, each step as the backend's own ops round it:
+        ``gp = where(inside, (-g * target) * (1 / c), 0)``, then
+        ``gp / s + sum(-((gp * p) / s), axis, keepdims=True)``."""
     def gru_cell_forward(self, x: Array, inner: Array, h: Array, h_out: Array | None = None) -> tuple:
         """One step of Keras' GRU cell (``reset_after=True``, default activations): ``(z, r, hh,
         inner_h, h_new)``.

@@ -139,11 +139,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     x = convert_to_tensor(x)
     be = B()
     out = be.softmax(x.value, axis=axis)
-
-    def vjp(g):
-        gy = be.multiply(g, out)
-        return (be.subtract(gy, be.multiply(out, be.sum(gy, axis=axis, keepdims=True))),)
-    return make(out, (x,), vjp)
+    return make(out, (x,), lambda g: (be.softmax_grad(out, g, axis=axis),))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -161,11 +157,12 @@ def categorical_crossentropy(target: Any, output: Any, from_logits: bool = False
 
     Probabilities (``from_logits=False``) are renormalised over ``axis`` and clipped to
     ``[epsilon, 1 - epsilon]``, as Keras does; logits go through ``log_softmax``. For probabilities
-    of the target's shape and dtype this is one recorded op instead of seven: the forward pass and
-    the gradient run the backend operations the composition would, in the same order, so the
-    values are the composition's bit for bit (the gradient too, when ``output`` feeds nothing else
-    on the tape). It is the loss of nearly every Keras classifier, where those seven small ops were
-    about a third of the framework's time per step (``docs/performance.md``).
+    of the target's shape and dtype this is one recorded op instead of seven, computed by the
+    backend's ``categorical_crossentropy`` and ``categorical_crossentropy_grad``: the composition's
+    operations in the same order, so the values are the composition's bit for bit (the gradient
+    too, when ``output`` feeds nothing else on the tape). It is the loss of nearly every Keras
+    classifier, where those small ops were about a third of the framework's time per step
+    (``docs/performance.md``).
     """
     target, output = convert_to_tensor(target), convert_to_tensor(output)
     eps = _config.epsilon()
@@ -176,26 +173,13 @@ def categorical_crossentropy(target: Any, output: Any, from_logits: bool = False
             logp = core.log(core.clip(core.divide(output, core.sum(output, axis=axis, keepdims=True)), eps, 1.0 - eps))
         return core.negative(core.sum(core.multiply(target, logp), axis=axis))
     be = B()
-    t, y = target.value, output.value
-    s = be.sum(y, axis=axis, keepdims=True)
-    p = be.divide(y, s)
-    c = be.clip(p, eps, 1.0 - eps)
-    logp = be.log(c)
-    per = be.negative(be.sum(be.multiply(t, logp), axis=axis))
-    reduced = tuple(1 if i == (axis % y.ndim) else n for i, n in enumerate(y.shape))
+    per, saved = be.categorical_crossentropy(target.value, output.value, eps, axis=axis)
 
     def vjp(g):
-        # negative, then sum's VJP; left (batch, 1): every use below broadcasts it as broadcast_to would
-        g = be.reshape(be.negative(g), reduced)
-        gt = be.multiply(g, logp) if target._tracked else None
+        gt = be.multiply(be.reshape(be.negative(g), saved[0].shape), saved[3]) if target._tracked else None
         if not output._tracked:
             return gt, None
-        g = be.multiply(be.multiply(g, t), be.divide(1.0, c))  # multiply's, then log's VJP
-        inside = be.logical_and(be.greater_equal(p, eps), be.less_equal(p, 1.0 - eps))
-        g = be.where(inside, g, be.zeros((), g.dtype))  # clip's VJP
-        gs = be.negative(be.divide(be.multiply(g, p), s))  # divide's VJP for the divisor ...
-        gs = be.reshape(be.sum(gs, axis=(axis % y.ndim,), keepdims=True), s.shape)
-        return gt, be.add(be.divide(g, s), gs)  # ... and the sum's (gs broadcast over the axis)
+        return gt, be.categorical_crossentropy_grad(g, target.value, saved, eps, axis=axis)
     return make(per, (target, output), vjp)
 
 
@@ -262,8 +246,7 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
         elif activation == "relu":
             d = be.relu_grad(y, g)
         elif activation == "softmax":
-            gy = be.multiply(g, y)
-            d = be.subtract(gy, be.multiply(y, be.sum(gy, axis=-1, keepdims=True)))
+            d = be.softmax_grad(y, g, axis=-1)
         else:
             d = g
         gx = be.matmul(d, be.transpose(kernel.value)) if x._tracked else None

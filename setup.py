@@ -31,7 +31,8 @@ setup(ext_modules=[Extension(
     sources=["backend_numpy/lamina_numpy/_kernels.cpp"],
     include_dirs=["backend_cupy/lamina_cupy/kernels"],
     depends=["backend_cupy/lamina_cupy/kernels/philox.cu", "backend_cupy/lamina_cupy/kernels/optimizers.cu",
-             "backend_cupy/lamina_cupy/kernels/recurrent.cu"],
+             "backend_cupy/lamina_cupy/kernels/recurrent.cu",
+             "backend_cupy/lamina_cupy/kernels/classifier.cu"],
     # -ffp-contract=off: every operation rounds on its own, as NumPy and the CUDA kernels do.
     # -fno-trapping-math: nothing reads the FP exception flags, so GCC may vectorize loops with a
     # comparison or a branch (relu_grad: 22 -> 1.2 ms); it permits no change of any value.

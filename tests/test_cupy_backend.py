@@ -310,6 +310,39 @@ def _emulate_gru_grad(z, r, hh, inner, h_prev, dh, dx, du, direct, n, units):
     direct[...] = dh * z
 
 
+def _rows_of(n, *arrays):
+    return [a.reshape(-1, int(n)) for a in arrays]
+
+
+def _emulate_softmax_grad(y, g, out, rows, n):
+    y, g, o = _rows_of(n, y, g, out)
+    gy = g * y
+    o[...] = gy - y * np.add.reduce(gy, axis=-1, keepdims=True)
+
+
+def _emulate_ce_forward(y, s, p, c, rows, n, lo, hi):
+    y, p, c = _rows_of(n, y, p, c)
+    s[...] = np.add.reduce(y, axis=-1, keepdims=True).reshape(s.shape)
+    p[...] = y / s.reshape(-1, 1)
+    c[...] = np.clip(p, lo, hi)
+
+
+def _emulate_ce_loss(t, logp, per, rows, n):
+    t, logp = _rows_of(n, t, logp)
+    per[...] = -np.add.reduce(t * logp, axis=-1).reshape(per.shape)
+
+
+def _emulate_ce_grad(t, g, s, p, c, out, rows, n, lo, hi):
+    t, p, c, o = _rows_of(n, t, p, c, out)
+    s = s.reshape(-1, 1)
+    gp = (-g.reshape(-1, 1) * t) * (c.dtype.type(1) / c)
+    gp = np.where((p >= lo) & (p <= hi), gp, c.dtype.type(0))
+    o[...] = gp / s + np.add.reduce(-((gp * p) / s), axis=-1, keepdims=True)
+
+
+_ROW_KERNELS = ("lamina_softmax_grad_", "lamina_ce_")  # (rows, n) arrays and per-row values: rows, n follow them
+
+
 EMULATIONS = {
     "lamina_philox_bits": lambda k0, k1, d0, d1, d2, out, n: out.__setitem__(
         Ellipsis, _words(k0, k1, d0, d1, d2, n)),
@@ -334,7 +367,9 @@ EMULATIONS = {
     "lamina_relu_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
     **{f"lamina_{op}_{sfx}": fn for sfx in ("f32", "f64") for op, fn in (
         ("lstm_cell_forward", _emulate_lstm_forward), ("lstm_cell_grad", _emulate_lstm_grad),
-        ("gru_cell_forward", _emulate_gru_forward), ("gru_cell_grad", _emulate_gru_grad))},
+        ("gru_cell_forward", _emulate_gru_forward), ("gru_cell_grad", _emulate_gru_grad),
+        ("softmax_grad", _emulate_softmax_grad), ("ce_forward", _emulate_ce_forward), ("ce_loss", _emulate_ce_loss),
+        ("ce_grad", _emulate_ce_grad))},
 }
 
 
@@ -374,9 +409,13 @@ class FakeKernel:
         count_at = next(i for i, (c, p, _) in enumerate(self.params) if c == "lamina_u64" and i > 0
                         and self.params[i - 1][1])
         n = int(args[count_at])
-        # every array holds n elements, or n rows of gate blocks (a recurrent step's (batch, 4 * units))
-        assert all(a.size == n or (n and a.size % n == 0 and a.size // n in (3, 4))
-                   for a, p in zip(args, self.params) if p[1]), f"{self.name}: n={n}"
+        if self.name.startswith(_ROW_KERNELS):  # every array holds n rows of the row length, or one value per row
+            row = int(args[count_at + 1])
+            assert 1 <= row <= 128 and all(a.size in (n, n * row) for a, p in zip(args, self.params) if p[1]), \
+                f"{self.name}: rows={n}, row length {row}"
+        else:  # every array holds n elements, or n rows of gate blocks (a recurrent step's (batch, 4 * units))
+            assert all(a.size == n or (n and a.size % n == 0 and a.size // n in (3, 4))
+                       for a, p in zip(args, self.params) if p[1]), f"{self.name}: n={n}"
         self.owner.launches.append(self.name)
         EMULATIONS[self.name](*args)
 
@@ -865,6 +904,40 @@ def test_fake_activations_match_numpy(monkeypatch):
     assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64",
             "lamina_tanh_grad_f32", "lamina_tanh_grad_f64", "lamina_relu_grad_f32",
             "lamina_relu_grad_f64"} == set(fake.launches)
+
+
+def test_fake_classifier_output_kernels_are_the_numpy_backends_bit_for_bit(monkeypatch):
+    """softmax_grad, the cross-entropy and its gradient on a (batch, classes) block: one launch each
+    (two around CuPy's log for the loss), the NumPy backend's bits; other layouts, an epsilon that is
+    not a Python float and more than 128 classes take the base composition without a launch."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    rng = np.random.default_rng(4)
+    for dtype in ("float32", "float64"):
+        z = rng.standard_normal((6, 10)) * 8
+        y = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).astype(dtype)  # entries below 1e-7 too
+        t = np.eye(10, dtype=dtype)[rng.integers(0, 10, 6)]
+        g = np.broadcast_to(np.asarray(1 / 6, dtype), (6,))
+        fake.launches.clear()
+        got, want = backend.categorical_crossentropy(t, y, 1e-7), reference.categorical_crossentropy(t, y, 1e-7)
+        for a, b in zip((got[0],) + got[1], (want[0],) + want[1]):
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+        a, b = backend.categorical_crossentropy_grad(g, t, got[1], 1e-7), reference.categorical_crossentropy_grad(g, t, want[1], 1e-7)
+        assert a.tobytes() == b.tobytes()
+        a, b = backend.softmax_grad(y, t), reference.softmax_grad(y, t)
+        assert a.tobytes() == b.tobytes()
+        sfx = "f32" if dtype == "float32" else "f64"
+        assert fake.launches == [f"lamina_ce_forward_{sfx}", f"lamina_ce_loss_{sfx}", f"lamina_ce_grad_{sfx}",
+                                 f"lamina_softmax_grad_{sfx}"]
+        fake.launches.clear()
+        wide = np.full((2, 129), 1 / 129, dtype)
+        for call in (lambda: backend.softmax_grad(y.T, t.T), lambda: backend.softmax_grad(y, t, axis=0),
+                     lambda: backend.categorical_crossentropy(t, y, np.float64(1e-7)),
+                     lambda: backend.categorical_crossentropy(wide, wide, 1e-7),
+                     lambda: backend.softmax_grad(y[0], t[0])):
+            call()
+        assert fake.launches == []
+        empty = backend.categorical_crossentropy(t[:0], y[:0], 1e-7)
+        assert empty[0].shape == (0,) and fake.launches == []
 
 
 def _recurrent_steps(backend, dtype, batch=5, units=3, h_out=False):
@@ -1409,6 +1482,30 @@ def test_gpu_adadelta_is_the_numpy_backends_bit_for_bit(gpu, dtype):
     assert gpu.kernel_status()["adadelta_update"] == "ok"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_classifier_output_kernels(gpu, dtype):
+    """classifier.cu against the NumPy helper (one definition of each row): softmax's gradient, the
+    cross-entropy's saved values and its gradient bit for bit; the loss within a few ulp, since it sums
+    CuPy's log where the NumPy backend sums NumPy's."""
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((300, 10)) * 8
+    y = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).astype(dtype)
+    t = np.eye(10, dtype=dtype)[rng.integers(0, 10, 300)]
+    g = rng.standard_normal(300).astype(dtype)
+    host = NumpyBackend()
+    per, saved = host.categorical_crossentropy(t, y, 1e-7)
+    dper, dsaved = gpu.categorical_crossentropy(gpu.asarray(t), gpu.asarray(y), 1e-7)
+    for k in range(3):  # s, p, c
+        assert gpu.to_numpy(dsaved[k]).tobytes() == saved[k].tobytes()
+    np.testing.assert_allclose(gpu.to_numpy(dper), per, rtol=8 * np.finfo(dtype).eps, atol=np.finfo(dtype).tiny)
+    dgrad = gpu.categorical_crossentropy_grad(gpu.asarray(g), gpu.asarray(t), dsaved, 1e-7)
+    assert gpu.to_numpy(dgrad).tobytes() == host.categorical_crossentropy_grad(g, t, saved, 1e-7).tobytes()
+    assert gpu.to_numpy(gpu.softmax_grad(gpu.asarray(y), gpu.asarray(t))).tobytes() == host.softmax_grad(y, t).tobytes()
+    status = gpu.kernel_status()
+    assert all(status[op] == "ok" for op in ("softmax_grad", "categorical_crossentropy", "categorical_crossentropy_grad"))
+
+
 @pytest.mark.parametrize("transpose_grad", [False, True])
 @pytest.mark.gpu
 def test_gpu_update_many_is_the_numpy_backends_bit_for_bit(gpu, transpose_grad):
@@ -1693,5 +1790,6 @@ def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
     launched = set(fake.launches)
     for kernel in ("lamina_relu_grad_f32", "lamina_tanh_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
                    "lamina_philox_dropout_f32", "lamina_lstm_cell_forward_f32", "lamina_lstm_cell_grad_f32",
-                   "lamina_gru_cell_forward_f32", "lamina_gru_cell_grad_f32"):
+                   "lamina_gru_cell_forward_f32", "lamina_gru_cell_grad_f32", "lamina_ce_forward_f32",
+                   "lamina_ce_loss_f32", "lamina_ce_grad_f32", "lamina_softmax_grad_f32"):
         assert kernel in launched, f"{kernel} was never launched (launched: {sorted(launched)})"

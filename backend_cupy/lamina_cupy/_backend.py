@@ -18,6 +18,7 @@ logger = logging.getLogger("lamina.cupy")
 
 _U64 = np.uint64
 _FLOAT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_MAX_CLASSES = 128  # classifier.cu's LAMINA_MAX_CLASSES: a row's temporaries live in its thread
 _SLOTS = 8  # float32 parameters per several-parameter update launch (kernels/optimizers.cu)
 
 
@@ -278,6 +279,65 @@ class CupyBackend(ArrayBackend):
         if self._kernels.run(op, "activations", f"{kernel}_{_FLOAT_SUFFIX[y.dtype]}", y.size, args):
             return result
         return None
+
+    # --- a classifier's output layer, one launch per step (classifier.cu) --------------------------
+    def _class_rows(self, op: str, axis: Any, *arrays: Any) -> tuple | None:
+        """``(suffix, rows, n)`` when every array is a C-contiguous CuPy array of the first's float
+        dtype and shape, with at least two axes, reduced over its last axis of 1 to 128 elements,
+        and ``op``'s kernel has not failed; else None (the base composition runs)."""
+        first = arrays[0]
+        if not (all(isinstance(a, self.xp.ndarray) and a.flags.c_contiguous and a.shape == first.shape
+                    and a.dtype == first.dtype for a in arrays)
+                and first.ndim >= 2 and type(axis) is int and axis in (-1, first.ndim - 1)
+                and 0 < first.shape[-1] <= _MAX_CLASSES):
+            return None
+        suffix = self._step_ready(op, first.dtype)
+        return None if suffix is None else (suffix, first.size // first.shape[-1], first.shape[-1])
+
+    def softmax_grad(self, y, g, axis=-1):
+        found = self._class_rows("softmax_grad", axis, y, g)
+        if found:
+            suffix, rows, n = found
+            out = self.xp.empty(y.shape, dtype=y.dtype)
+            if rows == 0 or self._kernels.run("softmax_grad", "classifier", f"lamina_softmax_grad_{suffix}", rows,
+                                              (y, g, out, _U64(rows), _U64(n))):
+                return out
+        return super().softmax_grad(y, g, axis)
+
+    def categorical_crossentropy(self, target, y, epsilon, axis=-1):
+        found = self._class_rows("categorical_crossentropy", axis, y, target)
+        bounds = self._clip_bounds(epsilon, y.dtype) if found else None
+        if bounds:
+            cupy, (suffix, rows, n) = self.xp, found
+            s = cupy.empty(y.shape[:-1] + (1,), dtype=y.dtype)
+            p, c = cupy.empty(y.shape, dtype=y.dtype), cupy.empty(y.shape, dtype=y.dtype)
+            per = cupy.empty(y.shape[:-1], dtype=y.dtype)
+            if rows == 0:
+                return per, (s, p, c, cupy.log(c))
+            if self._kernels.run("categorical_crossentropy", "classifier", f"lamina_ce_forward_{suffix}", rows,
+                                 (y, s, p, c, _U64(rows), _U64(n), *bounds)):
+                logp = cupy.log(c)  # CuPy's log, as the base composition's
+                if self._kernels.run("categorical_crossentropy", "classifier", f"lamina_ce_loss_{suffix}", rows,
+                                     (target, logp, per, _U64(rows), _U64(n))):
+                    return per, (s, p, c, logp)
+        return super().categorical_crossentropy(target, y, epsilon, axis)
+
+    def categorical_crossentropy_grad(self, g, target, saved, epsilon, axis=-1):
+        s, p, c, _ = saved
+        cupy = self.xp
+        found = self._class_rows("categorical_crossentropy_grad", axis, target, p, c)
+        bounds = self._clip_bounds(epsilon, p.dtype) if found else None
+        if (bounds and isinstance(g, cupy.ndarray) and isinstance(s, cupy.ndarray) and g.dtype == s.dtype == p.dtype
+                and g.shape == p.shape[:-1] and s.shape == g.shape + (1,) and s.flags.c_contiguous):
+            suffix, rows, n = found
+            out = cupy.empty(p.shape, dtype=p.dtype)
+            # g is often a mean's gradient broadcast over the batch: one launch makes it rows
+            if rows == 0 or self._kernels.run("categorical_crossentropy_grad", "classifier",
+                                              f"lamina_ce_grad_{suffix}", rows,
+                                              (target, cupy.ascontiguousarray(g), s, p, c, out, _U64(rows), _U64(n),
+                                               *bounds)):
+                return out
+        return super().categorical_crossentropy_grad(g, target, saved, epsilon, axis)
 
     # --- one recurrent step per launch (recurrent.cu) ---------------------------------------------
     def _step_ready(self, op: str, dtype: Any, *arrays: Any) -> str | None:

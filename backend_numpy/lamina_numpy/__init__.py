@@ -205,24 +205,13 @@ class NumpyBackend(ArrayBackend):
                 return out
         return super().softmax_grad(y, g, axis)
 
-    @staticmethod
-    def _clip_bounds(epsilon, dtype):
-        """``(epsilon, 1 - epsilon)`` as NumPy rounds a Python float for ``dtype``'s clip and
-        comparisons, when both are positive (so the clipped values have a finite log); else None.
-        A NumPy float64 scalar is not weak in NumPy 2 (it would widen a float32 clip): None."""
-        if type(epsilon) is not float:
-            return None
-        t = dtype.type
-        lo, hi = t(epsilon), t(1.0 - epsilon)
-        return (float(lo), float(hi)) if lo > 0 and hi > 0 else None
-
     def categorical_crossentropy(self, target, y, epsilon, axis=-1):
         n = self._class_rows(axis, y, target)
         bounds = None if n is None else self._clip_bounds(epsilon, y.dtype)
         if bounds is not None:
             s = np.empty(y.shape[:-1] + (1,), y.dtype)
             p, c = np.empty(y.shape, y.dtype), np.empty(y.shape, y.dtype)
-            if _KERNELS.ce_forward(y, s, p, c, n, *bounds):
+            if _KERNELS.ce_forward(y, s, p, c, n, *map(float, bounds)):
                 logp = np.log(c)  # NumPy's log, as the base class's
                 per = np.empty(y.shape[:-1], y.dtype)
                 if _KERNELS.ce_loss(target, logp, per, n):
@@ -238,7 +227,7 @@ class NumpyBackend(ArrayBackend):
             out = np.empty(p.shape, p.dtype)
             # g is often a mean's gradient broadcast over the batch: a view of one value
             g = g if g.flags.c_contiguous else np.ascontiguousarray(g)
-            if _KERNELS.ce_grad(target, g, s, p, c, out, n, *bounds):
+            if _KERNELS.ce_grad(target, g, s, p, c, out, n, *map(float, bounds)):
                 return out
         return super().categorical_crossentropy_grad(g, target, saved, epsilon, axis)
 

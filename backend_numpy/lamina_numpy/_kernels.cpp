@@ -28,6 +28,7 @@
 #include "philox.cu"
 #include "optimizers.cu"
 #include "recurrent.cu"
+#include "classifier.cu"
 
 namespace {
 
@@ -993,38 +994,18 @@ PyObject* max_pool_grad(PyObject*, PyObject* args) {
 // of nanoseconds of setup: a softmax's row maximum over 10 classes took 11 us for 200 rows and its row
 // sum 5 us, for 2,000 elements. Here one loop runs over all the rows, for rows of at most kShortRow
 // elements (on longer rows NumPy's setup is paid back).
-constexpr Py_ssize_t kShortRow = 128;
+constexpr Py_ssize_t kShortRow = LAMINA_MAX_CLASSES;  // classifier.cu's row length
 
-// Each row's sum as NumPy forms it for a row of at most 128 elements: its pairwise sum's base case
-// (fewer than 8 elements added in order; else eight running sums over blocks of eight, combined as
-// ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the leftover elements in order), added to
-// the reduction's start value +0. The Python side compares this with np.add.reduce once and never
+// Each row's sum as NumPy forms it for a row of at most 128 elements: classifier.cu's lamina_row_sum
+// (NumPy's pairwise sum's base case). The Python side compares this with np.add.reduce once and never
 // calls it if the NumPy it runs with sums in another order. False when some sum is not finite: which
 // of two NaNs survives depends on operand order, and NumPy warns of an overflow or of inf - inf, so
 // the caller then runs NumPy's reduction instead and out is discarded.
 template <typename T>
-LAMINA_INLINE T row_sum_of(const T* a, Py_ssize_t n) {
-    const Py_ssize_t blocks_end = n - n % 8;
-    T res;
-    if (n < 8) {
-        res = (T)-0.0;
-        for (Py_ssize_t i = 0; i < n; ++i) res += a[i];
-    } else {
-        T s[8];
-        for (int k = 0; k < 8; ++k) s[k] = a[k];
-        for (Py_ssize_t i = 8; i < blocks_end; i += 8)
-            for (int k = 0; k < 8; ++k) s[k] += a[i + k];
-        res = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-        for (Py_ssize_t i = blocks_end; i < n; ++i) res += a[i];
-    }
-    return (T)0 + res;
-}
-
-template <typename T>
 bool row_sum_loop(const View& x, T* out) {
     bool finite = true;
     for (Py_ssize_t r = 0; r < x.rows; ++r) {
-        out[r] = row_sum_of(x.row<T>(r), x.cols);
+        out[r] = lamina_row_sum(x.row<T>(r), (long long)x.cols);
         finite &= __builtin_isfinite(out[r]) != 0;
     }
     return finite;
@@ -1077,100 +1058,41 @@ PyObject* row_reduce(PyObject*, PyObject* args) {
 
 // --- the classifier's output layer: softmax's gradient and Keras' cross-entropy of probabilities ---
 // The base class forms each of these with 4 to 17 NumPy calls on a (batch, classes) block, each a few
-// microseconds of call overhead on a few thousand elements. These loops run the same IEEE operations
-// in the same order, row by row (rows of at most kShortRow elements, every array C-contiguous): the
-// sums are row_sum_of's, i.e. NumPy's order (the Python side calls them only where that order was
-// confirmed), np.log stays NumPy's (it runs between ce_forward and ce_loss). Each returns false when a
-// value on the way is not finite: NumPy would warn there, and which NaN survives depends on operand
-// order, so the caller discards the output and runs the base class's composition instead.
+// microseconds of call overhead on a few thousand elements. classifier.cu's row functions (which the
+// CUDA kernels run too) do the same IEEE operations in the same order, with NumPy's sum order (the
+// Python side calls them only where its NumPy was confirmed to sum so); np.log stays NumPy's (it runs
+// between ce_forward and ce_loss). Each call returns false when a value on the way is not finite:
+// NumPy would warn there, and which NaN survives depends on operand order, so the caller discards
+// the output and runs the base class's composition instead.
 
+// Over all rows: classifier.cu's row functions, false when one of them met a value that is not finite.
 template <typename T>
-LAMINA_INLINE bool finite(T v) { return __builtin_isfinite(v) != 0; }
+bool softmax_grad_loop(const T* y, const T* g, T* out, Py_ssize_t rows, Py_ssize_t n) {
+    bool ok = true;
+    for (Py_ssize_t r = 0; r < rows; ++r) ok &= lamina_softmax_grad_row(y + r * n, g + r * n, out + r * n, n);
+    return ok;
+}
 
-// s = sum(y), p = y / s, c = clip(p, lo, hi) per row.
 template <typename T>
 bool ce_forward_loop(const T* y, T* s, T* p, T* c, Py_ssize_t rows, Py_ssize_t n, T lo, T hi) {
     bool ok = true;
-    for (Py_ssize_t r = 0; r < rows; ++r) {
-        const T* yr = y + r * n;
-        T* pr = p + r * n;
-        T* cr = c + r * n;
-        const T sr = row_sum_of(yr, n);
-        s[r] = sr;
-        for (Py_ssize_t j = 0; j < n; ++j) {
-            const T q = yr[j] / sr;
-            pr[j] = q;
-            ok &= finite(q);
-            const T low = q < lo ? lo : q;  // NumPy's clip: maximum with lo, then minimum with hi
-            cr[j] = low > hi ? hi : low;
-        }
-        ok &= finite(sr);
-    }
+    for (Py_ssize_t r = 0; r < rows; ++r) ok &= lamina_ce_forward_row(y + r * n, s + r, p + r * n, c + r * n, n, lo, hi);
     return ok;
 }
 
-// per = -sum(t * logp) per row.
 template <typename T>
 bool ce_loss_loop(const T* t, const T* logp, T* per, Py_ssize_t rows, Py_ssize_t n) {
     bool ok = true;
-    T prod[kShortRow];
-    for (Py_ssize_t r = 0; r < rows; ++r) {
-        for (Py_ssize_t j = 0; j < n; ++j) prod[j] = t[r * n + j] * logp[r * n + j];
-        const T sum = row_sum_of(prod, n);
-        ok &= finite(sum);
-        per[r] = -sum;
-    }
+    for (Py_ssize_t r = 0; r < rows; ++r) ok &= lamina_ce_loss_row(t + r * n, logp + r * n, per + r, n);
     return ok;
 }
 
-// The gradient with respect to y, given g per row: gp = inside ? (-g * t) * (1 / c) : 0 with inside
-// = lo <= p <= hi, then out = gp / s + sum(-((gp * p) / s)).
 template <typename T>
 bool ce_grad_loop(const T* g, const T* t, const T* s, const T* p, const T* c, T* out, Py_ssize_t rows, Py_ssize_t n,
                   T lo, T hi) {
     bool ok = true;
-    T q[kShortRow];
-    for (Py_ssize_t r = 0; r < rows; ++r) {
-        const T gn = -g[r], sr = s[r];
-        const T* tr = t + r * n;
-        const T* pr = p + r * n;
-        const T* cr = c + r * n;
-        T* o = out + r * n;
-        for (Py_ssize_t j = 0; j < n; ++j) {
-            const T v = (gn * tr[j]) * ((T)1 / cr[j]);
-            ok &= finite(v);  // (an overflow or a NaN on the way shows here too)
-            const T gp = (pr[j] >= lo) & (pr[j] <= hi) ? v : (T)0;
-            o[j] = gp;
-            q[j] = -((gp * pr[j]) / sr);
-        }
-        const T gs = row_sum_of(q, n);
-        ok &= finite(gs);
-        for (Py_ssize_t j = 0; j < n; ++j) {
-            const T v = o[j] / sr + gs;
-            ok &= finite(v);
-            o[j] = v;
-        }
-    }
-    return ok;
-}
-
-// out = g * y - y * sum(g * y) per row.
-template <typename T>
-bool softmax_grad_loop(const T* y, const T* g, T* out, Py_ssize_t rows, Py_ssize_t n) {
-    bool ok = true;
-    for (Py_ssize_t r = 0; r < rows; ++r) {
-        const T* yr = y + r * n;
-        const T* gr = g + r * n;
-        T* o = out + r * n;
-        for (Py_ssize_t j = 0; j < n; ++j) o[j] = gr[j] * yr[j];
-        const T sum = row_sum_of((const T*)o, n);
-        ok &= finite(sum);
-        for (Py_ssize_t j = 0; j < n; ++j) {
-            const T ys = yr[j] * sum, v = o[j] - ys;
-            ok &= finite(o[j]) & finite(ys) & finite(v);
-            o[j] = v;
-        }
-    }
+    for (Py_ssize_t r = 0; r < rows; ++r)
+        ok &= lamina_ce_grad_row(g[r], t + r * n, s[r], p + r * n, c + r * n, out + r * n, n, lo, hi);
     return ok;
 }
 

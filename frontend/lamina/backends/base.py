@@ -360,6 +360,18 @@ class ArrayBackend(ConvolutionMixin):
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
+    @staticmethod
+    def _clip_bounds(epsilon, dtype):
+        """``(epsilon, 1 - epsilon)`` rounded to ``dtype`` as a Python float is for ``dtype``'s clip
+        and comparisons, when both are positive (so the clipped values have a finite log); else
+        None. For the one-pass cross-entropy of a backend: anything else (a NumPy float64 scalar,
+        which is not weak in NumPy 2, NaN, bounds of 0 or less) takes this class's composition."""
+        if type(epsilon) is not float:
+            return None
+        t = dtype.type
+        lo, hi = t(epsilon), t(1.0 - epsilon)
+        return (lo, hi) if lo > 0 and hi > 0 else None
+
     def softmax_grad(self, y, g, axis=-1):
         gy = self.multiply(g, y)
         return self.subtract(gy, self.multiply(y, self.sum(gy, axis=axis, keepdims=True)))

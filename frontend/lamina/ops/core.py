@@ -346,7 +346,7 @@ def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
 def _expand_reduced(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
     """Reshape a reduction's gradient so it broadcasts against the input."""
     be = B()
-    if keepdims:
+    if keepdims or getattr(g, "ndim", None) == 0:  # a 0-d gradient (a full reduction's) broadcasts as it is
         return g
     kept = list(shape)
     for a in _axes(axis, len(shape)):

@@ -60,6 +60,10 @@ fi
 if ! "$PY" -c "import lamina, lamina_numpy, lamina_cupy" >> "$MAIN_LOG" 2>&1; then
     say "lamina does not import after the install; using the source folders via PYTHONPATH"
     export PYTHONPATH="$REPO/frontend:$REPO/backend_numpy:$REPO/backend_cupy:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+    # the NumPy backend's compiled helper in place (plain setuptools, no wheel package needed), so that
+    # the CPU side of the comparison is the real NumPy backend; without it the backend still runs
+    run build_ext 240 "$PY" setup.py build_ext --inplace \
+        || say "the NumPy helper did not build (build_ext.log): the NumPy backend runs without it, slower"
     "$PY" -c "import lamina, lamina_numpy, lamina_cupy" >> "$MAIN_LOG" 2>&1 || PROBLEMS+=("lamina does not import")
 fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # the benchmarks package

@@ -526,6 +526,7 @@ PROTOCOL_COVERAGE = {
     **{r.name: "test_reductions.py::test_reduction" for r in REDUCTIONS},
     "argmax": "test_reductions.py::test_argmax_argmin",
     "argmin": "test_reductions.py::test_argmax_argmin",
+    "argmax_equal": "test_reductions.py::test_argmax_equal",
     "all_finite": "test_reductions.py::test_all_finite",
     "matmul": "test_linalg_shapes.py::test_matmul",
     "reshape": "test_linalg_shapes.py::test_reshape",

@@ -67,6 +67,7 @@ class Numpy64Backend(NumpyBackend):
     lstm_cell_forward = ArrayBackend.lstm_cell_forward
     gru_cell_forward = ArrayBackend.gru_cell_forward
     softmax_grad = ArrayBackend.softmax_grad
+    argmax_equal = ArrayBackend.argmax_equal
     categorical_crossentropy = ArrayBackend.categorical_crossentropy
     categorical_crossentropy_grad = ArrayBackend.categorical_crossentropy_grad
 

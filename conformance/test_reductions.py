@@ -136,6 +136,43 @@ def test_argmax_argmin(backend, dtype):
     assert_exact(backend.to_numpy(backend.argmin(v, axis=0)), np.asarray(3, np.int64), "argmin 1-d")
 
 
+def test_argmax_equal(backend, dtype):
+    """1 where the last-axis argmaxes agree, in the requested dtype: ties (the first maximum wins),
+    a NaN (it counts as the maximum, and the first one wins), signed zeros, one column, rows of 3 to
+    300 (both sides of the NumPy helper's 128), 3-D, transposed inputs and an empty batch."""
+    rng = rng_for("argmax_equal", dtype)
+
+    def ref(ha, hb):
+        return (np.argmax(ha, axis=-1) == np.argmax(hb, axis=-1)).astype(dtype)
+
+    cases = []
+    for shape in ((40, 3), (40, 10), (6, 128), (6, 129), (5, 300), (3, 4, 10), (7, 1), (0, 10)):
+        a = rng.integers(0, 3, shape).astype(dtype)  # many ties
+        b = rng.integers(0, 3, shape).astype(dtype)
+        cases.append((f"{shape}", a, b))
+    a, b = rng.standard_normal((8, 6)).astype(dtype), rng.standard_normal((8, 6)).astype(dtype)
+    a[0, 2], a[1, 0], a[2, 4], a[2, 1] = np.nan, np.nan, np.nan, np.nan  # b's argmax meets the first NaN or not
+    b[0] = [0, 0, 5, 0, 0, 0]
+    b[1] = [5, 0, 0, 0, 0, 0]
+    b[2] = [0, 0, 0, 0, 5, 0]
+    b[3] = [-0.0, 0.0, -1, -1, -1, -1]  # -0 and +0 tie: the first wins
+    a[3] = [0.0, -0.0, -1, -1, -1, -1]
+    cases.append(("nan-and-zeros", a, b))
+    fails = Failures()
+    for label, ha, hb in cases:
+        def one(label=label, ha=ha, hb=hb):
+            got = backend.to_numpy(backend.argmax_equal(backend.asarray(ha), backend.asarray(hb), dtype))
+            require(got.dtype == np.dtype(dtype), f"argmax_equal [{label}]: dtype {got.dtype}, expected {dtype}")
+            assert_exact(got, ref(ha, hb), f"argmax_equal {dtype} [{label}]", dtype=dtype)
+            if ha.ndim == 2 and ha.size:  # the same rows as transposed views
+                ta = backend.transpose(backend.asarray(np.ascontiguousarray(ha.T)))
+                tb = backend.transpose(backend.asarray(np.ascontiguousarray(hb.T)))
+                got = backend.to_numpy(backend.argmax_equal(ta, tb, dtype))
+                assert_exact(got, ref(ha, hb), f"argmax_equal {dtype} [{label}, transposed]", dtype=dtype)
+        fails.check(label, one)
+    fails.finish()
+
+
 def test_all_finite(backend, dtype, quiet_numpy):
     for values, expected in [([1.0, 2.0], True), ([1.0, np.nan], False), ([np.inf, 0.0], False),
                              ([[0.0, -np.inf]], False), ([[1e30, -1e30]], True)]:

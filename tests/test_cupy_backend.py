@@ -314,6 +314,11 @@ def _rows_of(n, *arrays):
     return [a.reshape(-1, int(n)) for a in arrays]
 
 
+def _emulate_argmax_equal(a, b, out, rows, n):
+    a, b = _rows_of(n, a, b)
+    out[...] = (np.argmax(a, axis=-1) == np.argmax(b, axis=-1)).astype(out.dtype).reshape(out.shape)
+
+
 def _emulate_softmax_grad(y, g, out, rows, n):
     y, g, o = _rows_of(n, y, g, out)
     gy = g * y
@@ -340,7 +345,7 @@ def _emulate_ce_grad(t, g, s, p, c, out, rows, n, lo, hi):
     o[...] = gp / s + np.add.reduce(-((gp * p) / s), axis=-1, keepdims=True)
 
 
-_ROW_KERNELS = ("lamina_softmax_grad_", "lamina_ce_")  # (rows, n) arrays and per-row values: rows, n follow them
+_ROW_KERNELS = ("lamina_softmax_grad_", "lamina_ce_", "lamina_argmax_equal_")  # (rows, n) arrays and per-row values: rows, n follow them
 
 
 EMULATIONS = {
@@ -369,7 +374,7 @@ EMULATIONS = {
         ("lstm_cell_forward", _emulate_lstm_forward), ("lstm_cell_grad", _emulate_lstm_grad),
         ("gru_cell_forward", _emulate_gru_forward), ("gru_cell_grad", _emulate_gru_grad),
         ("softmax_grad", _emulate_softmax_grad), ("ce_forward", _emulate_ce_forward), ("ce_loss", _emulate_ce_loss),
-        ("ce_grad", _emulate_ce_grad))},
+        ("ce_grad", _emulate_ce_grad), ("argmax_equal", _emulate_argmax_equal))},
 }
 
 
@@ -925,9 +930,11 @@ def test_fake_classifier_output_kernels_are_the_numpy_backends_bit_for_bit(monke
         assert a.tobytes() == b.tobytes()
         a, b = backend.softmax_grad(y, t), reference.softmax_grad(y, t)
         assert a.tobytes() == b.tobytes()
+        a, b = backend.argmax_equal(t, y, dtype), reference.argmax_equal(t, y, dtype)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
         sfx = "f32" if dtype == "float32" else "f64"
         assert fake.launches == [f"lamina_ce_forward_{sfx}", f"lamina_ce_loss_{sfx}", f"lamina_ce_grad_{sfx}",
-                                 f"lamina_softmax_grad_{sfx}"]
+                                 f"lamina_softmax_grad_{sfx}", f"lamina_argmax_equal_{sfx}"]
         fake.launches.clear()
         wide = np.full((2, 129), 1 / 129, dtype)
         for call in (lambda: backend.softmax_grad(y.T, t.T), lambda: backend.softmax_grad(y, t, axis=0),
@@ -940,7 +947,7 @@ def test_fake_classifier_output_kernels_are_the_numpy_backends_bit_for_bit(monke
         assert empty[0].shape == (0,) and fake.launches == []
     status = backend.kernel_status()
     assert all(status[op] == "ok" for op in ("softmax_grad", "categorical_crossentropy",
-                                             "categorical_crossentropy_grad")), status
+                                             "categorical_crossentropy_grad", "argmax_equal")), status
 
 
 def _recurrent_steps(backend, dtype, batch=5, units=3, h_out=False):
@@ -1505,8 +1512,13 @@ def test_gpu_classifier_output_kernels(gpu, dtype):
     dgrad = gpu.categorical_crossentropy_grad(gpu.asarray(g), gpu.asarray(t), dsaved, 1e-7)
     assert gpu.to_numpy(dgrad).tobytes() == host.categorical_crossentropy_grad(g, t, saved, 1e-7).tobytes()
     assert gpu.to_numpy(gpu.softmax_grad(gpu.asarray(y), gpu.asarray(t))).tobytes() == host.softmax_grad(y, t).tobytes()
+    ties = np.round(y * 4).astype(dtype)  # many ties: the first maximum must win on the GPU too
+    ties[::5, 3] = np.nan
+    got = gpu.to_numpy(gpu.argmax_equal(gpu.asarray(t), gpu.asarray(ties), dtype))
+    assert got.tobytes() == host.argmax_equal(t, ties, dtype).tobytes()
     status = gpu.kernel_status()
-    assert all(status[op] == "ok" for op in ("softmax_grad", "categorical_crossentropy", "categorical_crossentropy_grad"))
+    assert all(status[op] == "ok" for op in ("softmax_grad", "categorical_crossentropy", "categorical_crossentropy_grad",
+                                             "argmax_equal"))
 
 
 @pytest.mark.parametrize("transpose_grad", [False, True])
@@ -1794,5 +1806,5 @@ def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
     for kernel in ("lamina_relu_grad_f32", "lamina_tanh_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
                    "lamina_philox_dropout_f32", "lamina_lstm_cell_forward_f32", "lamina_lstm_cell_grad_f32",
                    "lamina_gru_cell_forward_f32", "lamina_gru_cell_grad_f32", "lamina_ce_forward_f32",
-                   "lamina_ce_loss_f32", "lamina_ce_grad_f32", "lamina_softmax_grad_f32"):
+                   "lamina_ce_loss_f32", "lamina_ce_grad_f32", "lamina_softmax_grad_f32", "lamina_argmax_equal_f32"):
         assert kernel in launched, f"{kernel} was never launched (launched: {sorted(launched)})"

@@ -1029,6 +1029,30 @@ def test_classifier_output_ops_keep_numpys_warnings():
             be.categorical_crossentropy(t_big, y_big, 1e-7)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_argmax_equal_equals_base(dtype):
+    """The helper's row argmax is NumPy's: ties go to the first maximum, a NaN is the maximum (the
+    first NaN), -0 and +0 tie; other layouts, dtypes and 1-D inputs get the base class's answer."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    rng = np.random.default_rng(12)
+    fast, base = NumpyBackend(), PlainNumpy()
+    for shape in ((200, 10), (9, 1), (5, 128), (5, 129), (3, 4, 10), (0, 10)):
+        a, b = rng.integers(0, 3, shape).astype(dtype), rng.integers(0, 3, shape).astype(dtype)
+        flat = a.reshape(-1)
+        flat[::7] = np.nan
+        flat[1::11] = -0.0
+        strided = (a.T, b.T, dtype) if a.ndim == 2 and a.size else (a, b, dtype)  # (the transpose of (0, 10) has empty rows)
+        for x, y, out in ((a, b, dtype), (a, a, dtype), (b, a, dtype), strided, (a, b, "float16"), (a[..., 0], b[..., 0], dtype)):
+            if x.ndim == 1 and not x.size:  # an empty 1-D input: the same error from both
+                for be in (fast, base):
+                    with pytest.raises(ValueError, match="empty axis"):
+                        be.argmax_equal(x, y, out)
+                continue
+            got, want = fast.argmax_equal(x, y, out), base.argmax_equal(x, y, out)
+            assert got.dtype == want.dtype and got.shape == want.shape and np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
 def test_classifier_output_ops_run_in_the_helper(monkeypatch):
     """A (batch, classes) block takes one helper call for softmax's gradient, two around NumPy's log
     for the loss, and one for its gradient (given as a mean's broadcast gradient)."""
@@ -1040,7 +1064,8 @@ def test_classifier_output_ops_run_in_the_helper(monkeypatch):
     per, saved = be.categorical_crossentropy(t, y, 1e-7)
     be.categorical_crossentropy_grad(np.broadcast_to(np.float32(0.005), per.shape), t, saved, 1e-7)
     be.softmax_grad(y, t)
-    assert calls == ["ce_forward", "ce_loss", "ce_grad", "softmax_grad"]
+    be.argmax_equal(t, y, "float32")
+    assert calls == ["ce_forward", "ce_loss", "ce_grad", "softmax_grad", "argmax_equal"]
 
 
 def test_raw_classifier_loops_reject_what_they_do_not_take():

@@ -294,6 +294,16 @@ class CupyBackend(ArrayBackend):
         suffix = self._step_ready(op, first.dtype)
         return None if suffix is None else (suffix, first.size // first.shape[-1], first.shape[-1])
 
+    def argmax_equal(self, a, b, dtype):
+        found = self._class_rows("argmax_equal", -1, a, b)
+        if found and np.dtype(dtype) == a.dtype:
+            suffix, rows, n = found
+            out = self.xp.empty(a.shape[:-1], dtype=a.dtype)
+            if rows == 0 or self._kernels.run("argmax_equal", "classifier", f"lamina_argmax_equal_{suffix}", rows,
+                                              (a, b, out, _U64(rows), _U64(n))):
+                return out
+        return super().argmax_equal(a, b, dtype)
+
     def softmax_grad(self, y, g, axis=-1):
         found = self._class_rows("softmax_grad", axis, y, g)
         if found:

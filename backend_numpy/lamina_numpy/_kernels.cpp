@@ -1096,6 +1096,11 @@ bool ce_grad_loop(const T* g, const T* t, const T* s, const T* p, const T* c, T*
     return ok;
 }
 
+template <typename T>
+void argmax_equal_loop(const T* a, const T* b, T* out, Py_ssize_t rows, Py_ssize_t n) {
+    for (Py_ssize_t r = 0; r < rows; ++r) out[r] = lamina_argmax_equal_row(a + r * n, b + r * n, n);
+}
+
 // The arrays of one of the loops above: C-contiguous, one float dtype; `block` of them hold rows x n
 // elements (the first sets rows), the others (per-row values) rows elements. Outputs writable.
 struct RowArgs {
@@ -1186,6 +1191,22 @@ PyObject* ce_grad(PyObject*, PyObject* args) {
                             a.at<double>(5), a.rows, n, lo, hi);
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(ok);
+}
+
+// argmax_equal(a, b, out, n): out[r] = 1 where rows r of a and b have their first maximum at one index
+PyObject* argmax_equal(PyObject*, PyObject* args) {
+    PyObject* o[3];
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOOn", &o[0], &o[1], &o[2], &n)) return nullptr;
+    static const char* const names[] = {"a", "b", "out"};
+    static const bool block[] = {true, true, false}, output[] = {false, false, true};
+    RowArgs x;
+    if (!x.parse(o, 3, names, block, output, n)) return nullptr;
+    Py_BEGIN_ALLOW_THREADS
+    if (x.b[0].kind() == 'f') argmax_equal_loop(x.at<float>(0), x.at<float>(1), x.at<float>(2), x.rows, n);
+    else argmax_equal_loop(x.at<double>(0), x.at<double>(1), x.at<double>(2), x.rows, n);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }
 
 // softmax_grad(y, g, out, n) -> bool
@@ -1284,6 +1305,7 @@ PyMethodDef methods[] = {
     {"rmsprop", rho_rule<RmspropRule>, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
     {"row_sum", row_reduce<false>, METH_VARARGS, "row_sum(x, out) -> bool: NumPy's sum of each short row (False: not all finite)."},
     {"row_max", row_reduce<true>, METH_VARARGS, "row_max(x, out) -> bool: each short row's maximum (False: NaN or zero met)."},
+    {"argmax_equal", argmax_equal, METH_VARARGS, "argmax_equal(a, b, out, n): 1 where two rows' argmaxes agree."},
     {"softmax_grad", softmax_grad, METH_VARARGS, "softmax_grad(y, g, out, n) -> bool: out = g*y - y*sum(g*y) per row."},
     {"ce_forward", ce_forward, METH_VARARGS, "ce_forward(y, s, p, c, n, lo, hi) -> bool: s, y / s, clipped."},
     {"ce_loss", ce_loss, METH_VARARGS, "ce_loss(t, logp, per, n) -> bool: per = -sum(t * logp) per row."},

@@ -1,6 +1,6 @@
-// Lamina CuPy backend: a classifier's output layer — softmax's gradient from its output, and Keras'
-// cross-entropy of probabilities with its gradient — one launch each instead of the base class's 4,
-// 7 (around CuPy's log: two launches here) and 17 (docs/cupy.md).
+// Lamina CuPy backend: a classifier's output layer — softmax's gradient from its output, Keras'
+// cross-entropy of probabilities with its gradient, and the categorical accuracy — one launch each
+// instead of the base class's 4, 7 (around CuPy's log: two launches here), 17 and 4 (docs/cupy.md).
 //
 // Loaded at run time by lamina_cupy (cupy.RawModule, compiled by NVRTC with --fmad=false); also
 // compiles on its own with `nvcc -arch=sm_90 --ptx classifier.cu`. No #include: NVRTC has no
@@ -56,6 +56,29 @@ __host__ __device__ inline T lamina_row_sum(const T* a, long long n) {
         for (long long i = blocks_end; i < n; ++i) res += a[i];
     }
     return (T)0 + res;
+}
+
+// The index of a row's first maximum, a NaN counting as the maximum (NumPy's argmax).
+template <typename T>
+__host__ __device__ inline long long lamina_row_argmax(const T* a, long long n) {
+    long long best = 0;
+    T m = a[0];
+    if (m != m) return 0;
+    for (long long j = 1; j < n; ++j) {
+        const T v = a[j];
+        if (v != v) return j;
+        if (v > m) {
+            m = v;
+            best = j;
+        }
+    }
+    return best;
+}
+
+// 1 where the two rows' argmaxes agree, else 0 (Keras' categorical accuracy of one sample).
+template <typename T>
+__host__ __device__ inline T lamina_argmax_equal_row(const T* a, const T* b, long long n) {
+    return lamina_row_argmax(a, n) == lamina_row_argmax(b, n) ? (T)1 : (T)0;
 }
 
 // out = g * y - y * sum(g * y) for one row (out may not overlap y or g).
@@ -133,6 +156,11 @@ typedef unsigned long long lamina_u64;
     for (lamina_u64 r = (lamina_u64)blockIdx.x * blockDim.x + threadIdx.x; r < (rows); \
          r += (lamina_u64)blockDim.x * gridDim.x)
 
+extern "C" __global__ void lamina_argmax_equal_f32(const float* a, const float* b, float* out, lamina_u64 rows,
+                                                lamina_u64 n) {
+    LAMINA_FOR_EACH_ROW(r, rows) out[r] = lamina_argmax_equal_row(a + r * n, b + r * n, (long long)n);
+}
+
 extern "C" __global__ void lamina_softmax_grad_f32(const float* y, const float* g, float* out, lamina_u64 rows,
                                                 lamina_u64 n) {
     LAMINA_FOR_EACH_ROW(r, rows) lamina_softmax_grad_row(y + r * n, g + r * n, out + r * n, (long long)n);
@@ -151,6 +179,11 @@ extern "C" __global__ void lamina_ce_grad_f32(const float* t, const float* g, co
                                            float* out, lamina_u64 rows, lamina_u64 n, float lo, float hi) {
     LAMINA_FOR_EACH_ROW(r, rows)
     lamina_ce_grad_row(g[r], t + r * n, s[r], p + r * n, c + r * n, out + r * n, (long long)n, lo, hi);
+}
+
+extern "C" __global__ void lamina_argmax_equal_f64(const double* a, const double* b, double* out, lamina_u64 rows,
+                                                lamina_u64 n) {
+    LAMINA_FOR_EACH_ROW(r, rows) out[r] = lamina_argmax_equal_row(a + r * n, b + r * n, (long long)n);
 }
 
 extern "C" __global__ void lamina_softmax_grad_f64(const double* y, const double* g, double* out, lamina_u64 rows,

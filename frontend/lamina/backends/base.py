@@ -372,6 +372,9 @@ class ArrayBackend(ConvolutionMixin):
         lo, hi = t(epsilon), t(1.0 - epsilon)
         return (lo, hi) if lo > 0 and hi > 0 else None
 
+    def argmax_equal(self, a, b, dtype):
+        return self.cast(self.equal(self.argmax(a, axis=-1), self.argmax(b, axis=-1)), dtype)
+
     def softmax_grad(self, y, g, axis=-1):
         gy = self.multiply(g, y)
         return self.subtract(gy, self.multiply(y, self.sum(gy, axis=axis, keepdims=True)))

@@ -163,6 +163,10 @@ class Backend(Protocol):
         """exp(x - max) / sum(exp(x - max)) along ``axis``; rows sum to 1 for any finite x."""
     def log_softmax(self, x: Array, axis: int = -1) -> Array:
         """x - logsumexp(x) along ``axis``, finite for any finite x."""
+    def argmax_equal(self, a: Array, b: Array, dtype: str) -> Array:
+        """``cast(equal(argmax(a, -1), argmax(b, -1)), dtype)``: 1 where the last-axis argmaxes of
+        two arrays of one shape agree (Keras' categorical accuracy per sample), ``argmax``'s rules
+        (the first maximum; a NaN counts as the maximum)."""
     def softmax_grad(self, y: Array, g: Array, axis: int = -1) -> Array:
         """``g * y - y * sum(g * y, axis, keepdims=True)``: softmax's gradient from its output
         ``y`` (``g`` of ``y``'s shape), each step rounded on its own, the sum as ``sum`` forms it."""

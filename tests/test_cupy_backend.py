@@ -950,6 +950,40 @@ def test_fake_classifier_output_kernels_are_the_numpy_backends_bit_for_bit(monke
                                              "categorical_crossentropy_grad", "argmax_equal")), status
 
 
+def test_fake_argmax_equal_takes_the_kernel_only_where_it_gives_the_base_answer(monkeypatch):
+    """argmax_equal for every input dtype, requested dtype and layout: one launch exactly for
+    C-contiguous float32/float64 of rank >= 2 with 1 to 128 columns asked in their own dtype, and
+    the base composition's dtype, shape and bits (or its error) everywhere."""
+    from lamina.backends.base import ArrayBackend
+
+    class Plain(ArrayBackend):
+        xp = np
+
+    def outcome(be, a, b, d):
+        try:
+            r = np.asarray(be.argmax_equal(a, b, d))
+            return r.dtype, r.shape, r.tobytes()
+        except Exception as exc:
+            return type(exc)
+
+    fake, backend, _ = _backend_pair(monkeypatch)
+    plain, rng = Plain(), np.random.default_rng(0)
+    for dt in ("float32", "float64", "float16", "int64"):
+        for shape in ((5, 10), (7, 1), (3, 128), (3, 129), (0, 10), (2, 3, 4), (10,)):
+            a, b = rng.integers(0, 3, shape).astype(dt), rng.integers(0, 3, shape).astype(dt)
+            if dt.startswith("float"):
+                a.reshape(-1)[::5] = np.nan
+            for d in (dt, "float32", "float64", "int64"):
+                for x in (a, np.ascontiguousarray(a.T).T if a.ndim == 2 else a):
+                    fake.launches.clear()
+                    assert outcome(backend, x, b, d) == outcome(plain, x, b, d), (dt, shape, d)
+                    kernel = (dt in ("float32", "float64") and d == dt and x.flags.c_contiguous and len(shape) >= 2
+                              and 1 <= shape[-1] <= 128 and shape[0] > 0)
+                    assert fake.launches == ([f"lamina_argmax_equal_{'f32' if dt == 'float32' else 'f64'}"]
+                                             if kernel else []), (dt, shape, d, fake.launches)
+    assert backend.kernel_status()["argmax_equal"] == "ok"
+
+
 def _recurrent_steps(backend, dtype, batch=5, units=3, h_out=False):
     """One LSTM and one GRU step forward and backward on ``backend`` (host arrays in and out)."""
     rng = np.random.default_rng(21)

@@ -337,8 +337,7 @@ class CupyBackend(ArrayBackend):
         cupy = self.xp
         found = self._class_rows("categorical_crossentropy_grad", axis, target, p, c)
         bounds = self._clip_bounds(epsilon, p.dtype) if found else None
-        if (bounds and isinstance(g, cupy.ndarray) and isinstance(s, cupy.ndarray) and g.dtype == s.dtype == p.dtype
-                and g.shape == p.shape[:-1] and s.shape == g.shape + (1,) and s.flags.c_contiguous):
+        if bounds and isinstance(g, cupy.ndarray) and isinstance(s, cupy.ndarray) and self._ce_grad_layout(g, saved):
             suffix, rows, n = found
             out = cupy.empty(p.shape, dtype=p.dtype)
             # g is often a mean's gradient broadcast over the batch: one launch makes it rows

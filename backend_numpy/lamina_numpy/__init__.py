@@ -230,8 +230,7 @@ class NumpyBackend(ArrayBackend):
         s, p, c, _ = saved
         n = self._class_rows(axis, target, p, c)
         bounds = None if n is None else self._clip_bounds(epsilon, p.dtype)
-        if (bounds is not None and type(g) is np.ndarray and type(s) is np.ndarray and g.dtype == s.dtype == p.dtype
-                and g.shape == p.shape[:-1] and s.shape == g.shape + (1,) and s.flags.c_contiguous):
+        if bounds is not None and type(g) is np.ndarray and type(s) is np.ndarray and self._ce_grad_layout(g, saved):
             out = np.empty(p.shape, p.dtype)
             # g is often a mean's gradient broadcast over the batch: a view of one value
             g = g if g.flags.c_contiguous else np.ascontiguousarray(g)

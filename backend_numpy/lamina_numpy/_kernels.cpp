@@ -1065,43 +1065,7 @@ PyObject* row_reduce(PyObject*, PyObject* args) {
 // NumPy would warn there, and which NaN survives depends on operand order, so the caller discards
 // the output and runs the base class's composition instead.
 
-// Over all rows: classifier.cu's row functions, false when one of them met a value that is not finite.
-template <typename T>
-bool softmax_grad_loop(const T* y, const T* g, T* out, Py_ssize_t rows, Py_ssize_t n) {
-    bool ok = true;
-    for (Py_ssize_t r = 0; r < rows; ++r) ok &= lamina_softmax_grad_row(y + r * n, g + r * n, out + r * n, n);
-    return ok;
-}
-
-template <typename T>
-bool ce_forward_loop(const T* y, T* s, T* p, T* c, Py_ssize_t rows, Py_ssize_t n, T lo, T hi) {
-    bool ok = true;
-    for (Py_ssize_t r = 0; r < rows; ++r) ok &= lamina_ce_forward_row(y + r * n, s + r, p + r * n, c + r * n, n, lo, hi);
-    return ok;
-}
-
-template <typename T>
-bool ce_loss_loop(const T* t, const T* logp, T* per, Py_ssize_t rows, Py_ssize_t n) {
-    bool ok = true;
-    for (Py_ssize_t r = 0; r < rows; ++r) ok &= lamina_ce_loss_row(t + r * n, logp + r * n, per + r, n);
-    return ok;
-}
-
-template <typename T>
-bool ce_grad_loop(const T* g, const T* t, const T* s, const T* p, const T* c, T* out, Py_ssize_t rows, Py_ssize_t n,
-                  T lo, T hi) {
-    bool ok = true;
-    for (Py_ssize_t r = 0; r < rows; ++r)
-        ok &= lamina_ce_grad_row(g[r], t + r * n, s[r], p + r * n, c + r * n, out + r * n, n, lo, hi);
-    return ok;
-}
-
-template <typename T>
-void argmax_equal_loop(const T* a, const T* b, T* out, Py_ssize_t rows, Py_ssize_t n) {
-    for (Py_ssize_t r = 0; r < rows; ++r) out[r] = lamina_argmax_equal_row(a + r * n, b + r * n, n);
-}
-
-// The arrays of one of the loops above: C-contiguous, one float dtype; `block` of them hold rows x n
+// The arrays of one of the ops below: C-contiguous, one float dtype; `block` of them hold rows x n
 // elements (the first sets rows), the others (per-row values) rows elements. Outputs writable.
 struct RowArgs {
     Buffer b[6];
@@ -1132,96 +1096,99 @@ struct RowArgs {
         }
         return true;
     }
-    template <typename T> T* at(int i) { return (T*)b[i].view.buf; }
 };
 
-// ce_forward(y, s, p, c, n, lo, hi) -> bool
-PyObject* ce_forward(PyObject*, PyObject* args) {
-    PyObject* o[4];
-    Py_ssize_t n;
-    double lo, hi;
-    if (!PyArg_ParseTuple(args, "OOOOndd", &o[0], &o[1], &o[2], &o[3], &n, &lo, &hi)) return nullptr;
-    static const char* const names[] = {"y", "s", "p", "c"};
-    static const bool block[] = {true, false, true, true}, output[] = {false, true, true, true};
-    RowArgs a;
-    if (!a.parse(o, 4, names, block, output, n)) return nullptr;
-    bool ok;
-    Py_BEGIN_ALLOW_THREADS
-    ok = a.b[0].kind() == 'f'
-             ? ce_forward_loop(a.at<float>(0), a.at<float>(1), a.at<float>(2), a.at<float>(3), a.rows, n, (float)lo, (float)hi)
-             : ce_forward_loop(a.at<double>(0), a.at<double>(1), a.at<double>(2), a.at<double>(3), a.rows, n, lo, hi);
-    Py_END_ALLOW_THREADS
-    return PyBool_FromLong(ok);
+// Each op: its arrays (names, which hold rows x n elements, which are written), whether it takes the
+// clip bounds lo, hi after n, and one row of classifier.cu's functions on the arrays' pointers `a`.
+#define LAMINA_ROW_OP_ARRAYS(...)                                                \
+    static const char* const* names() {                                         \
+        static const char* const v[] = {__VA_ARGS__};                            \
+        return v;                                                                \
+    }
+struct SoftmaxGradOp {
+    static constexpr int arrays = 3;
+    static constexpr bool bounds = false;
+    LAMINA_ROW_OP_ARRAYS("y", "g", "out")
+    static constexpr bool block[3] = {true, true, true}, output[3] = {false, false, true};
+    template <typename T> static bool row(T* const* a, Py_ssize_t r, Py_ssize_t n, T, T) {
+        return lamina_softmax_grad_row(a[0] + r * n, a[1] + r * n, a[2] + r * n, n);
+    }
+};
+struct CeForwardOp {  // y, s, p, c
+    static constexpr int arrays = 4;
+    static constexpr bool bounds = true;
+    LAMINA_ROW_OP_ARRAYS("y", "s", "p", "c")
+    static constexpr bool block[4] = {true, false, true, true}, output[4] = {false, true, true, true};
+    template <typename T> static bool row(T* const* a, Py_ssize_t r, Py_ssize_t n, T lo, T hi) {
+        return lamina_ce_forward_row(a[0] + r * n, a[1] + r, a[2] + r * n, a[3] + r * n, n, lo, hi);
+    }
+};
+struct CeLossOp {  // target, logp, per
+    static constexpr int arrays = 3;
+    static constexpr bool bounds = false;
+    LAMINA_ROW_OP_ARRAYS("target", "logp", "per")
+    static constexpr bool block[3] = {true, true, false}, output[3] = {false, false, true};
+    template <typename T> static bool row(T* const* a, Py_ssize_t r, Py_ssize_t n, T, T) {
+        return lamina_ce_loss_row(a[0] + r * n, a[1] + r * n, a[2] + r, n);
+    }
+};
+struct CeGradOp {  // target first (it sets the rows), g, s, p, c, out
+    static constexpr int arrays = 6;
+    static constexpr bool bounds = true;
+    LAMINA_ROW_OP_ARRAYS("target", "g", "s", "p", "c", "out")
+    static constexpr bool block[6] = {true, false, false, true, true, true};
+    static constexpr bool output[6] = {false, false, false, false, false, true};
+    template <typename T> static bool row(T* const* a, Py_ssize_t r, Py_ssize_t n, T lo, T hi) {
+        return lamina_ce_grad_row(a[1][r], a[0] + r * n, a[2][r], a[3] + r * n, a[4] + r * n, a[5] + r * n, n, lo, hi);
+    }
+};
+struct ArgmaxEqualOp {  // a, b, out (never fails)
+    static constexpr int arrays = 3;
+    static constexpr bool bounds = false;
+    LAMINA_ROW_OP_ARRAYS("a", "b", "out")
+    static constexpr bool block[3] = {true, true, false}, output[3] = {false, false, true};
+    template <typename T> static bool row(T* const* a, Py_ssize_t r, Py_ssize_t n, T, T) {
+        a[2][r] = lamina_argmax_equal_row(a[0] + r * n, a[1] + r * n, n);
+        return true;
+    }
+};
+#undef LAMINA_ROW_OP_ARRAYS
+constexpr bool SoftmaxGradOp::block[], SoftmaxGradOp::output[], CeForwardOp::block[], CeForwardOp::output[];
+constexpr bool CeLossOp::block[], CeLossOp::output[], CeGradOp::block[], CeGradOp::output[];
+constexpr bool ArgmaxEqualOp::block[], ArgmaxEqualOp::output[];
+
+template <class Op, typename T>
+bool run_rows(RowArgs& x, double lo, double hi) {
+    T* a[Op::arrays];
+    for (int i = 0; i < Op::arrays; ++i) a[i] = (T*)x.b[i].view.buf;
+    bool ok = true;
+    for (Py_ssize_t r = 0; r < x.rows; ++r) ok &= Op::row(a, r, x.n, (T)lo, (T)hi);
+    return ok;
 }
 
-// ce_loss(t, logp, per, n) -> bool
-PyObject* ce_loss(PyObject*, PyObject* args) {
-    PyObject* o[3];
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OOOn", &o[0], &o[1], &o[2], &n)) return nullptr;
-    static const char* const names[] = {"target", "logp", "per"};
-    static const bool block[] = {true, true, false}, output[] = {false, false, true};
-    RowArgs a;
-    if (!a.parse(o, 3, names, block, output, n)) return nullptr;
-    bool ok;
-    Py_BEGIN_ALLOW_THREADS
-    ok = a.b[0].kind() == 'f' ? ce_loss_loop(a.at<float>(0), a.at<float>(1), a.at<float>(2), a.rows, n)
-                              : ce_loss_loop(a.at<double>(0), a.at<double>(1), a.at<double>(2), a.rows, n);
-    Py_END_ALLOW_THREADS
-    return PyBool_FromLong(ok);
-}
-
-// ce_grad(t, g, s, p, c, out, n, lo, hi) -> bool (t first: it sets the rows)
-PyObject* ce_grad(PyObject*, PyObject* args) {
-    PyObject* o[6];
-    Py_ssize_t n;
-    double lo, hi;
-    if (!PyArg_ParseTuple(args, "OOOOOOndd", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &n, &lo, &hi)) return nullptr;
-    static const char* const names[] = {"target", "g", "s", "p", "c", "out"};
-    static const bool block[] = {true, false, false, true, true, true};
-    static const bool output[] = {false, false, false, false, false, true};
-    RowArgs a;
-    if (!a.parse(o, 6, names, block, output, n)) return nullptr;
-    bool ok;
-    Py_BEGIN_ALLOW_THREADS
-    ok = a.b[0].kind() == 'f'
-             ? ce_grad_loop(a.at<float>(1), a.at<float>(0), a.at<float>(2), a.at<float>(3), a.at<float>(4),
-                            a.at<float>(5), a.rows, n, (float)lo, (float)hi)
-             : ce_grad_loop(a.at<double>(1), a.at<double>(0), a.at<double>(2), a.at<double>(3), a.at<double>(4),
-                            a.at<double>(5), a.rows, n, lo, hi);
-    Py_END_ALLOW_THREADS
-    return PyBool_FromLong(ok);
-}
-
-// argmax_equal(a, b, out, n): out[r] = 1 where rows r of a and b have their first maximum at one index
-PyObject* argmax_equal(PyObject*, PyObject* args) {
-    PyObject* o[3];
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OOOn", &o[0], &o[1], &o[2], &n)) return nullptr;
-    static const char* const names[] = {"a", "b", "out"};
-    static const bool block[] = {true, true, false}, output[] = {false, false, true};
+// op(arrays..., n[, lo, hi]) -> bool: Op over every row; false when a row met a value that is not finite.
+template <class Op>
+PyObject* row_op(PyObject*, PyObject* args) {
+    const Py_ssize_t count = Op::arrays + 1 + (Op::bounds ? 2 : 0);
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != count) {
+        PyErr_Format(PyExc_TypeError, "takes %zd arguments (the arrays, the row length%s)", count,
+                     Op::bounds ? ", lo and hi" : "");
+        return nullptr;
+    }
+    PyObject* objs[Op::arrays];
+    for (int i = 0; i < Op::arrays; ++i) objs[i] = PyTuple_GET_ITEM(args, i);
+    const Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(args, Op::arrays));
+    double lo = 0, hi = 0;
+    if (Op::bounds) {
+        lo = PyFloat_AsDouble(PyTuple_GET_ITEM(args, Op::arrays + 1));
+        hi = PyFloat_AsDouble(PyTuple_GET_ITEM(args, Op::arrays + 2));
+    }
+    if (PyErr_Occurred()) return nullptr;
     RowArgs x;
-    if (!x.parse(o, 3, names, block, output, n)) return nullptr;
-    Py_BEGIN_ALLOW_THREADS
-    if (x.b[0].kind() == 'f') argmax_equal_loop(x.at<float>(0), x.at<float>(1), x.at<float>(2), x.rows, n);
-    else argmax_equal_loop(x.at<double>(0), x.at<double>(1), x.at<double>(2), x.rows, n);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
-
-// softmax_grad(y, g, out, n) -> bool
-PyObject* softmax_grad(PyObject*, PyObject* args) {
-    PyObject* o[3];
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OOOn", &o[0], &o[1], &o[2], &n)) return nullptr;
-    static const char* const names[] = {"y", "g", "out"};
-    static const bool block[] = {true, true, true}, output[] = {false, false, true};
-    RowArgs a;
-    if (!a.parse(o, 3, names, block, output, n)) return nullptr;
+    if (!x.parse(objs, Op::arrays, Op::names(), Op::block, Op::output, n)) return nullptr;
     bool ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = a.b[0].kind() == 'f' ? softmax_grad_loop(a.at<float>(0), a.at<float>(1), a.at<float>(2), a.rows, n)
-                              : softmax_grad_loop(a.at<double>(0), a.at<double>(1), a.at<double>(2), a.rows, n);
+    ok = x.b[0].kind() == 'f' ? run_rows<Op, float>(x, lo, hi) : run_rows<Op, double>(x, lo, hi);
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(ok);
 }
@@ -1305,11 +1272,11 @@ PyMethodDef methods[] = {
     {"rmsprop", rho_rule<RmspropRule>, METH_VARARGS, "rmsprop(params, grads, velocities, lr, rho, 1-rho, eps) in place."},
     {"row_sum", row_reduce<false>, METH_VARARGS, "row_sum(x, out) -> bool: NumPy's sum of each short row (False: not all finite)."},
     {"row_max", row_reduce<true>, METH_VARARGS, "row_max(x, out) -> bool: each short row's maximum (False: NaN or zero met)."},
-    {"argmax_equal", argmax_equal, METH_VARARGS, "argmax_equal(a, b, out, n): 1 where two rows' argmaxes agree."},
-    {"softmax_grad", softmax_grad, METH_VARARGS, "softmax_grad(y, g, out, n) -> bool: out = g*y - y*sum(g*y) per row."},
-    {"ce_forward", ce_forward, METH_VARARGS, "ce_forward(y, s, p, c, n, lo, hi) -> bool: s, y / s, clipped."},
-    {"ce_loss", ce_loss, METH_VARARGS, "ce_loss(t, logp, per, n) -> bool: per = -sum(t * logp) per row."},
-    {"ce_grad", ce_grad, METH_VARARGS, "ce_grad(t, g, s, p, c, out, n, lo, hi) -> bool: the loss's gradient."},
+    {"argmax_equal", row_op<ArgmaxEqualOp>, METH_VARARGS, "argmax_equal(a, b, out, n) -> True: 1 where two rows' argmaxes agree."},
+    {"softmax_grad", row_op<SoftmaxGradOp>, METH_VARARGS, "softmax_grad(y, g, out, n) -> bool: out = g*y - y*sum(g*y) per row."},
+    {"ce_forward", row_op<CeForwardOp>, METH_VARARGS, "ce_forward(y, s, p, c, n, lo, hi) -> bool: s, y / s, clipped."},
+    {"ce_loss", row_op<CeLossOp>, METH_VARARGS, "ce_loss(t, logp, per, n) -> bool: per = -sum(t * logp) per row."},
+    {"ce_grad", row_op<CeGradOp>, METH_VARARGS, "ce_grad(t, g, s, p, c, out, n, lo, hi) -> bool: the loss's gradient."},
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {nullptr, nullptr, 0, nullptr},

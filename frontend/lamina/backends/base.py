@@ -375,6 +375,15 @@ class ArrayBackend(ConvolutionMixin):
     def argmax_equal(self, a, b, dtype):
         return self.cast(self.equal(self.argmax(a, axis=-1), self.argmax(b, axis=-1)), dtype)
 
+    @staticmethod
+    def _ce_grad_layout(g, saved) -> bool:
+        """Whether ``categorical_crossentropy_grad``'s ``g`` and saved ``s`` are laid out as a one-pass
+        kernel reads them: one value per row of ``p`` in ``p``'s dtype, ``s`` C-contiguous. (Each
+        backend checks first that they are its own arrays, and ``p``'s layout.)"""
+        s, p = saved[0], saved[1]
+        return (g.dtype == s.dtype == p.dtype and g.shape == p.shape[:-1] and s.shape == g.shape + (1,)
+                and s.flags.c_contiguous)
+
     def softmax_grad(self, y, g, axis=-1):
         gy = self.multiply(g, y)
         return self.subtract(gy, self.multiply(y, self.sum(gy, axis=axis, keepdims=True)))

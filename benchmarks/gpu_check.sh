@@ -19,6 +19,14 @@
 # training for 1 epoch, a --quick benchmark) and exits non-zero at the end, saying why.
 # Environment: OUT (log folder), PYTHON (interpreter), EPOCHS (default 3),
 # GPU_CHECK_SKIP_INSTALL=1 (skip step a), LAMINA_DATASETS (where mnist/ is).
+#
+# Dry run without a GPU: GPU_CHECK_FAKE_CUPY=1 puts tests/fake_cupy_site first on PYTHONPATH, so
+# `import cupy` is the NumPy fake of tests/test_cupy_backend.py (each kernel launch checked against
+# the .cu signatures and emulated), and a stand-in nvidia-smi first on PATH; the GPU branch then runs
+# every command on the CPU. It tests the scripts, their flags and the summary, never a GPU: the log,
+# the summary and the last line say DRY RUN, and the PyTorch CUDA steps, which cannot run without
+# CUDA, are listed as not covered instead of as problems. A dry run's exit status 0 means only that
+# the scripts ran without problems. See docs/cupy.md for what a dry run cannot cover.
 # Budget: under 5 minutes on an H100; each step has its own timeout.
 set -uo pipefail
 
@@ -34,6 +42,13 @@ START=$(date +%s)
 PROBLEMS=()
 MAIN_LOG="$OUT/gpu_check.log"
 : > "$MAIN_LOG"
+# What an earlier run left in the same folder must not reach this run's summary (a step that fails or
+# is skipped now would otherwise show the old numbers, or an old dry run's).
+for f in install build_ext nvidia-smi cupy-info conformance_cupy test_cupy_backend layers_cupy train_cupy \
+         train_numpy weights_compare train_torch_cuda step_counts bench; do rm -f "$OUT/$f.log"; done
+rm -f "$OUT"/train-*.json "$OUT"/weights-*.npz "$OUT/weights-compare.json" "$OUT/step_counts.json" \
+      "$OUT/bench.json" "$OUT/env.json" "$OUT/problems.txt" "$OUT/dry_run.txt" "$OUT/summary.txt"
+rm -rf "$OUT/fake-bin"
 
 say() { echo "== $*" | tee -a "$MAIN_LOG"; }
 elapsed() { echo $(( $(date +%s) - START )); }
@@ -49,6 +64,23 @@ run() {
     return $rc
 }
 
+FAKE=0
+DRY_UNCOVERED=()  # dry run only: steps that cannot run without a real GPU (not problems of the scripts)
+if [ "${GPU_CHECK_FAKE_CUPY:-0}" = "1" ]; then
+    FAKE=1
+    [ -f "$REPO/tests/fake_cupy_site/cupy/__init__.py" ] || { echo "GPU_CHECK_FAKE_CUPY=1: tests/fake_cupy_site is missing"; exit 2; }
+    export PYTHONPATH="$REPO/tests/fake_cupy_site${PYTHONPATH:+:$PYTHONPATH}"
+    mkdir -p "$OUT/fake-bin"
+    cat > "$OUT/fake-bin/nvidia-smi" <<'SHEOF'
+#!/bin/sh
+# stand-in written by gpu_check.sh for GPU_CHECK_FAKE_CUPY=1: there is no GPU here
+if [ "$1" = "-L" ]; then echo "GPU 0: FAKE-CUPY dry run (UUID: GPU-00000000-fake)"
+else echo "name, driver_version, memory.total [MiB], clocks.max.sm [MHz]"; echo "FAKE-CUPY dry run, 0, 0 MiB, 0 MHz"; fi
+SHEOF
+    chmod +x "$OUT/fake-bin/nvidia-smi"
+    export PATH="$OUT/fake-bin:$PATH"
+    say "DRY RUN (GPU_CHECK_FAKE_CUPY=1): cupy is the NumPy fake in tests/fake_cupy_site, nvidia-smi a stand-in; no GPU is used and nothing below is a GPU result"
+fi
 say "Lamina GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), checkout $REPO, python $($PY -c 'import sys; print(sys.version.split()[0])' 2>&1)"
 
 # (a) install -------------------------------------------------------------------------------
@@ -95,11 +127,20 @@ PYEOF
 [ $? -eq 0 ] && GPU=1
 if [ $GPU -eq 1 ]; then say "(b) GPU usable: ${CARD:-unknown card}"
 else say "(b) NO usable GPU: the CuPy backend cannot start here (reason in cupy-info.log); running the CPU parts only"; fi
-"$PY" - "$OUT" "$CARD" <<'PYEOF'
+"$PY" - "$OUT" "$CARD" "$FAKE" <<'PYEOF'
 import datetime, json, sys
-json.dump({"card": sys.argv[2] or None, "date": datetime.date.today().isoformat()},
-          open(sys.argv[1] + "/env.json", "w"))
+json.dump({"card": sys.argv[2] or None, "date": datetime.date.today().isoformat(),
+           "dry_run": sys.argv[3] == "1"}, open(sys.argv[1] + "/env.json", "w"))
 PYEOF
+
+# MNIST, found before (c): conformance's training-agreement tests need it too (they skip without it)
+DATA=""
+for cand in "${LAMINA_DATASETS:-}" "$REPO/../shared/data" "$REPO/shared/data"; do
+    if [ -n "$cand" ] && { [ -f "$cand/mnist/train-images-idx3-ubyte.gz" ] || [ -f "$cand/mnist/mnist.npz" ]; }; then
+        DATA="$(cd "$cand" && pwd)"; break
+    fi
+done
+[ -n "$DATA" ] && export LAMINA_DATASETS="$DATA"
 
 # (c) conformance and the CuPy backend's tests ----------------------------------------------------
 run conformance_cupy 150 "$PY" -m pytest conformance --backend cupy -q -p no:cacheprovider || PROBLEMS+=("conformance on cupy failed or timed out (conformance_cupy.log)")
@@ -116,17 +157,10 @@ if [ $GPU -eq 1 ] && grep -qE '^[0-9]+ skipped' "$OUT/conformance_cupy.log"; the
 fi
 
 # (d) W1 training: cupy vs numpy, same seed ---------------------------------------------------------
-DATA=""
-for cand in "${LAMINA_DATASETS:-}" "$REPO/../shared/data" "$REPO/shared/data"; do
-    if [ -n "$cand" ] && { [ -f "$cand/mnist/train-images-idx3-ubyte.gz" ] || [ -f "$cand/mnist/mnist.npz" ]; }; then
-        DATA="$(cd "$cand" && pwd)"; break
-    fi
-done
 if [ -z "$DATA" ]; then
     say "(d) MNIST not found (LAMINA_DATASETS, ../shared/data, shared/data): training skipped"
     PROBLEMS+=("no MNIST copy: training not checked")
 else
-    export LAMINA_DATASETS="$DATA"
     say "(d) MNIST from $DATA"
     if [ $GPU -eq 1 ]; then
         run train_cupy 120 "$PY" -m benchmarks.train_compare --impl lamina --backend cupy --epochs "$EPOCHS" --seed 1 --out "$OUT" || PROBLEMS+=("training on cupy failed")
@@ -142,7 +176,9 @@ fi
 # (e) PyTorch CUDA on the same card, and the benchmark table ------------------------------------------
 if [ -n "$DATA" ]; then
     if [ $GPU -eq 1 ]; then
-        run train_torch_cuda 120 "$PY" -m benchmarks.train_compare --impl torch --backend cuda --epochs "$EPOCHS" --seed 1 --out "$OUT" || PROBLEMS+=("PyTorch CUDA training failed (is torch built with CUDA?)")
+        if run train_torch_cuda 120 "$PY" -m benchmarks.train_compare --impl torch --backend cuda --epochs "$EPOCHS" --seed 1 --out "$OUT"; then :
+        elif [ $FAKE -eq 1 ]; then DRY_UNCOVERED+=("PyTorch CUDA training (no CUDA for torch here; train_torch_cuda.log)")
+        else PROBLEMS+=("PyTorch CUDA training failed (is torch built with CUDA?)"); fi
         # Per W1 step: protocol calls, host transfers per displayed update, and torch.profiler's
         # kernel/copy/sync counts for Lamina on CuPy and for PyTorch's eager step (the issue's item 5).
         run step_counts 90 "$PY" -m benchmarks.step_counts --backend cupy --steps 20 --profile --json "$OUT/step_counts.json" || PROBLEMS+=("step counts on cupy failed (step_counts.log)")
@@ -161,7 +197,22 @@ fi
 say "finished in $(elapsed)s; logs in $OUT"
 : > "$OUT/problems.txt"
 for p in "${PROBLEMS[@]}"; do echo "$p" >> "$OUT/problems.txt"; done
+rm -f "$OUT/dry_run.txt"
+if [ $FAKE -eq 1 ]; then  # read by --summary: the table then says DRY RUN and lists these
+    DRY_UNCOVERED+=("PyTorch profiler counts of CUDA kernels, copies and syncs (step_counts.json: profile)")
+    DRY_UNCOVERED+=("real CuPy, NVRTC compiles, CUDA numerics and timings (every number above is NumPy on the CPU)")
+    : > "$OUT/dry_run.txt"
+    for p in "${DRY_UNCOVERED[@]}"; do echo "$p" >> "$OUT/dry_run.txt"; done
+fi
 "$PY" -m benchmarks.train_compare --summary "$OUT" 2>&1 | tee "$OUT/summary.txt"
+if [ $FAKE -eq 1 ]; then
+    if [ ${#PROBLEMS[@]} -gt 0 ]; then
+        echo "DRY RUN with the fake CuPy (no GPU): ${#PROBLEMS[@]} problem(s) in the scripts, listed above; logs in $OUT." | tee -a "$OUT/summary.txt"
+        exit 1
+    fi
+    echo "DRY RUN with the fake CuPy (no GPU): the GPU branch's commands ran; this is NOT a GPU check." | tee -a "$OUT/summary.txt"
+    exit 0
+fi
 if [ ${#PROBLEMS[@]} -gt 0 ]; then
     echo "GPU check NOT passed (${#PROBLEMS[@]} problem(s), listed in the table above; logs in $OUT)." | tee -a "$OUT/summary.txt"
     exit 1

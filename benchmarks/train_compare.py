@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+FAKE_DEVICE_MARK = "FAKE-CUPY"  # in the fake CuPy's device name (tests/fake_cupy_site)
+
 
 def train(impl: str, backend: str, epochs: int, seed: int, out: Path) -> int:
     from . import data as data_mod
@@ -114,9 +116,15 @@ def summary(out: Path) -> int:
         return json.loads(p.read_text()) if p.is_file() else None
 
     env = load("env.json") or {}
-    rows = [("card", env.get("card") or "none"), ("date", env.get("date") or _dt.date.today().isoformat()),
-            ("conformance --backend cupy", _pytest_counts(out / "conformance_cupy.log")),
-            ("tests/test_cupy_backend.py", _pytest_counts(out / "test_cupy_backend.log"))]
+    # A dry run (GPU_CHECK_FAKE_CUPY=1: cupy is the NumPy fake of tests/fake_cupy_site) must never read
+    # as a GPU result: env.json says so, and so does the fake's device name in the training record.
+    cupy_device = str((load("train-lamina-cupy.json") or {}).get("device", ""))
+    dry_run = bool(env.get("dry_run")) or FAKE_DEVICE_MARK in cupy_device or (out / "dry_run.txt").is_file()
+    rows = [("mode", "DRY RUN: fake CuPy (NumPy on the CPU), no GPU was used")] if dry_run else []
+    rows += [("card", env.get("card") or "none"), ("date", env.get("date") or _dt.date.today().isoformat()),
+             ("conformance --backend cupy", _pytest_counts(out / "conformance_cupy.log")),
+             ("tests/test_cupy_backend.py", _pytest_counts(out / "test_cupy_backend.log")),
+             ("layer tests, LAMINA_BACKEND=cupy", _pytest_counts(out / "layers_cupy.log"))]
     bench = load("bench.json")
     bench_rows = {(r["library"], r["backend"], r["workload"]): r for r in (bench or {}).get("rows", [])}
     for label, impl, backend in (("Lamina cupy", "lamina", "cupy"), ("Lamina numpy", "lamina", "numpy"),
@@ -140,7 +148,9 @@ def summary(out: Path) -> int:
                                             f"({c['fit_host_transfers']} for {c['fit_progress_updates']} updates)"))
         for who, label in (("lamina_cupy", "Lamina cupy"), ("torch_cuda", "PyTorch CUDA")):
             q = (counts.get("profile") or {}).get(who)
-            if q:
+            if q and q.get("note"):  # the profiler saw none of this work: not "0 kernels"
+                rows.append((f"{label} per step (profiler)", f"not measured: {q['note']}"))
+            elif q:
                 rows.append((f"{label} per step (profiler)", f"{q['kernels_per_step']:.1f} kernels, "
                                                              f"{q['copies_per_step']:.1f} copies, blocking "
                                                              f"{sum(q['blocking_calls_per_step'].values()):.2f}"))
@@ -151,16 +161,25 @@ def summary(out: Path) -> int:
         rows.append(("W1 GEMM floor on the host CPU", f"{floor['median_s']:.3f} s/epoch"))
     for (lib, be, wl), r in sorted(bench_rows.items()):
         if wl == "w1" and r.get("status") == "ok" and not lib.startswith("floor"):
-            rows.append((f"bench W1 {lib}/{be}", f"{r['median_s']:.3f} s/epoch (x floor {r['x_floor']:.2f})"))
+            x_floor = "-" if r.get("x_floor") is None else f"{r['x_floor']:.2f}"  # None: the floor did not run
+            rows.append((f"bench W1 {lib}/{be}", f"{r['median_s']:.3f} s/epoch (x floor {x_floor})"))
     problems = (out / "problems.txt").read_text().splitlines() if (out / "problems.txt").is_file() else []
     problems = [p for p in problems if p.strip()]
     fused = (load("train-lamina-cupy.json") or {}).get("kernel_status") or {}
     failed = sorted(op for op, v in fused.items() if v != "ok")
     if failed:  # the generic code took over, so training worked, but a kernel is broken on this card
         problems.append(f"fused CUDA kernel(s) fell back: {', '.join(failed)}")
-    rows.append(("result", "PASSED" if not problems else "NOT PASSED: " + "; ".join(problems)))
+    if dry_run:
+        uncovered = (out / "dry_run.txt").read_text().splitlines() if (out / "dry_run.txt").is_file() else []
+        uncovered = [u for u in uncovered if u.strip()]
+        if uncovered:
+            rows.append(("not covered by the dry run", "; ".join(uncovered)))
+        rows.append(("result", ("DRY RUN ONLY, NOT A GPU CHECK: the scripts ran" if not problems else
+                                "DRY RUN ONLY, NOT A GPU CHECK, with problems: " + "; ".join(problems))))
+    else:
+        rows.append(("result", "PASSED" if not problems else "NOT PASSED: " + "; ".join(problems)))
     width = max(len(k) for k, _ in rows)
-    print("GPU check summary")
+    print("GPU check summary" + (" (DRY RUN with the fake CuPy: no GPU)" if dry_run else ""))
     for k, v in rows:
         print(f"  {k.ljust(width)}  {v}")
     return 0

@@ -70,6 +70,8 @@ class Numpy64Backend(NumpyBackend):
     argmax_equal = ArrayBackend.argmax_equal
     categorical_crossentropy = ArrayBackend.categorical_crossentropy
     categorical_crossentropy_grad = ArrayBackend.categorical_crossentropy_grad
+    dense_activation_grad = ArrayBackend.dense_activation_grad
+    dropout = ArrayBackend.dropout
 
     def device_description(self) -> str:
         return "host CPU, float64 internally (conformance test backend)"

@@ -754,3 +754,237 @@ def test_gru_cell_forward(backend, dtype, quiet_numpy):
                 require(np.array_equal(backend.to_numpy(out), got[4]), f"{what}: h_out not written")
         fails.check(label, one)
     fails.finish()
+
+
+# --- dense_activation_grad: a Dense layer's backward pass up to its products ------------------------
+# y is the activation's output (2-D), g the gradient at the dropout's output, mask the dropout's
+# mask (0 or 1 / (1 - rate) in the dtype). Each case is run with and without a mask, with and without
+# the bias gradient; layouts cover contiguous arrays (a backend's fast path), each input transposed
+# or sliced on its own (its general path), a single row, a single column, 300 rows (the bias
+# gradient's sum), an empty batch and columns whose d is all signed zeros.
+
+DENSE_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "softmax")
+_DROPOUT_RATE = 0.3  # 1 / 0.7 is not exact in either dtype, so g * mask rounds
+
+
+def _dense_grad_cases():
+    # (label, layout of y, layout of g, layout of mask); g / mask None: y's layout
+    c = (16, 10)
+    return [
+        ("rows", Layout("y", c), None, None),
+        ("one-row", Layout("y", (1, 10)), None, None),
+        ("one-column", Layout("y", (9, 1)), None, None),
+        ("batch-300", Layout("y", (300, 7)), None, None),
+        ("y-transposed", Layout("y", c[::-1], transpose=True), Layout("g", c), Layout("m", c)),
+        ("g-strided", Layout("y", c), Layout("g", (16, 20), key=STRIDED), Layout("m", c)),
+        ("mask-transposed", Layout("y", c), Layout("g", c), Layout("m", c[::-1], transpose=True)),
+        ("all-strided", Layout("y", (16, 20), key=STRIDED), Layout("g", (16, 20), key=STRIDED),
+         Layout("m", (16, 20), key=STRIDED)),
+        ("empty-batch", Layout("y", (0, 5)), None, None),
+        ("signed-zero-columns", Layout("y", (12, 6)), None, None),
+    ]
+
+
+def _activation_outputs(activation, rng, shape):
+    """float64 values an activation can output, with its edge values: tanh's +-1 and 0 (1 - y^2
+    exactly 0 or 1), relu's zeros (half of them), sigmoid's tails, softmax rows."""
+    x = rng.uniform(-4.0, 4.0, shape)
+    if activation == "tanh":
+        y = np.tanh(x)
+        if y.size:
+            flat = y.reshape(-1)
+            flat[::7], flat[3::11], flat[5::13] = 1.0, -1.0, 0.0
+        return y
+    if activation == "relu":
+        return np.maximum(x, 0.0)
+    if activation == "sigmoid":
+        return ref_sigmoid(2.0 * x)
+    if activation == "softmax":
+        return ref_softmax(x, -1) if x.size else x
+    return x  # linear
+
+
+def _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked, label, dtype):
+    """(y, g, mask or None) on the backend and their host copies in ``dtype``. The signed-zero case
+    gives d a column of -0 (g = -0; for relu, y = 0 under a negative g), one of +0, and with a
+    mask a column dropped everywhere under a negative g (-g * 0 = -0 after the mask)."""
+    shape = ly.shape
+    hy_rows = _activation_outputs(activation, rng, shape)
+    hg_rows = rng.uniform(-2.0, 2.0, shape)
+    keep = rng.random(shape) >= _DROPOUT_RATE
+    if label == "signed-zero-columns":
+        hg_rows[:, 0] = -0.0
+        hg_rows[:, 1] = 0.0
+        if activation == "relu":
+            hy_rows[:, 2] = 0.0
+            hg_rows[:, 2] = -np.abs(hg_rows[:, 2]) - 0.5
+        keep[:, 3] = False
+        hg_rows[:, 3] = -np.abs(hg_rows[:, 3]) - 0.5
+    scale = float(np.dtype(dtype).type(1.0 / (1.0 - _DROPOUT_RATE)))
+    y, hy = _from_rows(backend, ly, -1, hy_rows, rng, dtype)
+    g, hg = _from_rows(backend, lg or ly, -1, hg_rows, rng, dtype)
+    if not masked:
+        return (y, hy), (g, hg), (None, None)
+    m, hm = _from_rows(backend, lm or ly, -1, keep * scale, rng, dtype)
+    return (y, hy), (g, hg), (m, hm)
+
+
+def dense_activation_grad_reference(activation, y64, g64, m64, dtype):
+    """The float64 ``d`` and its bound (rel to the dtype's eps), from the rounded inputs.
+
+    gm = g * mask (one rounding, exact without a mask), then:
+    * linear: d = gm — 4 eps |d| (one rounding at most);
+    * relu: d = gm * [y > 0] — 4 eps |d| (the multiply by 0 or 1 is exact);
+    * tanh: d = gm * (1 - y^2) — y^2 and 1 - y^2 round (the latter cancels near |y| = 1, so its
+      error is relative to y^2, not to 1 - y^2), then two products: 4 eps |gm| (|1 - y^2| + y^2);
+    * sigmoid: d = gm * (y * (1 - y)) — four correctly rounded steps, each eps/2 relative: 4 eps |d|;
+    * softmax: softmax_grad(y, gm) — softmax_grad_bound (above), plus the rounding of gm, which the
+      (linear in g) softmax gradient carries as eps/2 (|gm y| + |y| sum|gm y|): eps (|gm y| + |y| sum|gm y|).
+    Every bound gets 2 tiny (subnormal results may be flushed)."""
+    gm = g64 if m64 is None else g64 * m64
+    e = eps(dtype)
+    if activation == "softmax":
+        gy = gm * y64
+        ref = gy - y64 * np.sum(gy, axis=-1, keepdims=True)
+        bound = softmax_grad_bound(y64, gm, -1, ref, dtype) \
+            + e * (np.abs(gy) + np.abs(y64) * np.sum(np.abs(gy), axis=-1, keepdims=True))
+        return ref, bound
+    if activation == "tanh":
+        u = 1.0 - y64 * y64
+        ref = gm * u
+        return ref, 4 * e * np.abs(gm) * (np.abs(u) + y64 * y64) + 2 * tiny(dtype)
+    ref = {"linear": gm, "relu": gm * (y64 > 0), "sigmoid": gm * (y64 * (1.0 - y64))}[activation]
+    return ref, 4 * e * np.abs(ref) + 2 * tiny(dtype)
+
+
+def dense_bias_grad_bound(ref_d, bound_d, ref_gb, dtype):
+    """gb = sum(d, axis=0) over ``rows`` values that each carry their own error (bound_d): those
+    errors add up, and the sum rounds by the suite's summation rule (see _cases.py): a naive
+    row-after-row sum errs by up to (rows - 1) eps/2 sum|d| in the worst case, ~sqrt(rows) eps sum|d|
+    on random data like this (Higham §4.2), a pairwise or tree sum by log2(rows) eps sum|d|; so
+    eps (4 |gb| + 2 sqrt(rows) sum|d|). A wrong accumulator dtype or a dropped or doubled row fails."""
+    rows = ref_d.shape[0]
+    return (np.sum(bound_d - 2 * tiny(dtype), axis=0)
+            + eps(dtype) * (4 * np.abs(ref_gb) + 2 * sqrt_n(rows) * np.sum(np.abs(ref_d), axis=0)) + 2 * tiny(dtype))
+
+
+@pytest.mark.parametrize("activation", DENSE_ACTIVATIONS)
+def test_dense_activation_grad(backend, dtype, activation):
+    """(d, gb) = (act_grad(y, g * mask), sum(d, axis=0)) against a float64 reference from the same
+    rounded inputs, for every activation, with and without a mask and the bias gradient, contiguous
+    and non-contiguous inputs, one row, one column, 300 rows, an empty batch and signed-zero columns.
+    gb is None without the bias; d and gb have y's dtype and shapes (rows, units) and (units,)."""
+    rng = rng_for("dense_activation_grad", activation, dtype)
+    fails = Failures()
+    for label, ly, lg, lm in _dense_grad_cases():
+        for masked in (False, True):
+            for bias in (True, False):
+                tag = f"{label}, {'mask' if masked else 'no mask'}, {'bias' if bias else 'no bias'}"
+
+                def one(label=label, ly=ly, lg=lg, lm=lm, masked=masked, bias=bias, tag=tag):
+                    (y, hy), (g, hg), (m, hm) = _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked,
+                                                                   label, dtype)
+                    what = f"dense_activation_grad {activation} {dtype} [{tag}]"
+                    res = backend.dense_activation_grad(y, g, activation, m, bias)
+                    require(isinstance(res, tuple) and len(res) == 2, f"{what}: must return a pair (d, gb)")
+                    d, gb = res
+                    ref, bound = dense_activation_grad_reference(
+                        activation, hy.astype(np.float64), hg.astype(np.float64),
+                        None if hm is None else hm.astype(np.float64), dtype)
+                    got_d = backend.to_numpy(d)
+                    require(np.isfinite(got_d), f"{what}: non-finite d")
+                    assert_close(got_d, ref, bound, f"{what} d", dtype=dtype)
+                    if not bias:
+                        require(gb is None, f"{what}: gb must be None without the bias, got {type(gb)}")
+                        return
+                    ref_gb = np.sum(ref, axis=0)
+                    got_gb = backend.to_numpy(gb)
+                    assert_close(got_gb, ref_gb, dense_bias_grad_bound(ref, bound, ref_gb, dtype), f"{what} gb",
+                                 dtype=dtype)
+                    zero = np.all(ref == 0, axis=0)  # a column of (signed) zeros sums to a zero, either sign
+                    require(got_gb[zero] == 0, f"{what}: gb of all-zero columns {np.flatnonzero(zero).tolist()} "
+                                               f"is {got_gb[zero]}, expected 0")
+                fails.check(tag, one)
+    fails.finish()
+
+
+def _same_bits(got, want, what):
+    """Identical bits (the sign of a zero included) wherever ``want`` is not NaN; NaN where it is
+    NaN (a device may form its own NaN payload)."""
+    got, want = np.asarray(got), np.asarray(want)
+    require(got.shape == want.shape and got.dtype == want.dtype,
+            f"{what}: {got.dtype} {got.shape}, expected {want.dtype} {want.shape}")
+    nan = np.isnan(want)
+    require(np.isnan(got) == nan, f"{what}: NaN at {np.argwhere(np.isnan(got) != nan)[:4].tolist()} differs")
+    differ = (got != want) | (np.signbit(got) != np.signbit(want))
+    bad = np.argwhere(differ & ~nan)
+    require(bad.size == 0, f"{what}: {len(bad)} values differ from the composition's bits; first at "
+                           f"{bad[:1].tolist()}: got {got[tuple(bad[0])]!r}, expected "
+                           f"{want[tuple(bad[0])]!r}" if bad.size else "")
+
+
+def _dense_grad_composition(backend, y, g, activation, m):
+    """The protocol's d, from the backend's own named ops."""
+    gm = g if m is None else backend.multiply(g, m)
+    if activation == "tanh":
+        d = backend.tanh_grad(y, gm)
+    elif activation == "relu":
+        d = backend.relu_grad(y, gm)
+    elif activation == "sigmoid":
+        d = backend.multiply(gm, backend.multiply(y, backend.subtract(1.0, y)))
+    elif activation == "softmax":
+        d = backend.softmax_grad(y, gm, axis=-1)
+    else:
+        d = gm
+    return d
+
+
+@pytest.mark.parametrize("activation", DENSE_ACTIVATIONS)
+def test_dense_activation_grad_is_the_composition(backend, dtype, activation, quiet_numpy):
+    """The protocol defines d "as the named ops round it": the bits of act_grad(y, multiply(g, mask))
+    from the backend's own ops (tanh_grad, relu_grad, softmax_grad, sigmoid's g * (y * (1 - y))),
+    signed zeros included, and non-finite g (inf, NaN) give the composition's values. The float64
+    test above bounds the error; this one pins d's bits, so a fused pass cannot group the products
+    differently (e.g. act_grad(y, g) * mask) or contract them into a fused multiply-add.
+
+    gb's bits are not pinned here: they depend on the order of the sum, which a backend may choose
+    (a NumPy sum's order follows its operand's memory layout; the CuPy kernel adds the rows in the
+    NumPy backend's order, not cupy.sum's). test_dense_activation_grad bounds gb, with zero columns
+    summing to zero; the sum's exact bits (the sign of a zero included) are each backend's own bit
+    tests' (tests/test_numpy_backend.py, tests/test_cupy_backend.py)."""
+    rng = rng_for("dense_activation_grad_bits", activation, dtype)
+    fails = Failures()
+    cases = [c for c in _dense_grad_cases() if c[0] in ("rows", "one-row", "batch-300", "y-transposed",
+                                                        "signed-zero-columns")] + [("non-finite", Layout("y", (8, 5)),
+                                                                                    None, None)]
+    for label, ly, lg, lm in cases:
+        for masked in (False, True):
+            for bias in (True, False):
+                tag = f"{label}, {'mask' if masked else 'no mask'}, {'bias' if bias else 'no bias'}"
+
+                def one(label=label, ly=ly, lg=lg, lm=lm, masked=masked, bias=bias, tag=tag):
+                    (y, hy), (g, hg), (m, hm) = _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked,
+                                                                   label, dtype)
+                    if label == "non-finite":
+                        hg = hg.copy()
+                        hg[0, 0], hg[1, 1], hg[2, 2], hg[3, 0] = np.inf, -np.inf, np.nan, np.inf
+                        g = backend.asarray(hg)
+                    what = f"dense_activation_grad {activation} {dtype} [{tag}]"
+                    d, gb = backend.dense_activation_grad(y, g, activation, m, bias)
+                    want_d = _dense_grad_composition(backend, y, g, activation, m)
+                    _same_bits(backend.to_numpy(d), backend.to_numpy(want_d), f"{what} d")
+                    if bias:
+                        got_gb = backend.to_numpy(gb)
+                        require(got_gb.shape == tuple(hy.shape[1:]) and str(got_gb.dtype) == dtype,
+                                f"{what}: gb is {got_gb.dtype} {got_gb.shape}")
+                    else:
+                        require(gb is None, f"{what}: gb must be None without the bias")
+                fails.check(tag, one)
+    fails.finish()
+
+
+def test_dense_activation_grad_rejects_other_activations(backend):
+    z = backend.zeros((2, 3), "float32")
+    for activation in ("elu", "gelu", "TANH"):
+        with pytest.raises(ValueError):
+            backend.dense_activation_grad(z, z, activation)

@@ -15,6 +15,7 @@ import lamina.ops as ops
 from lamina.backends import philox
 
 from ._checks import assert_close, assert_exact, eps
+from ._inputs import STRIDED, Layout, real, rng_for, sample, with_specials, with_zeros
 
 MASK64 = (1 << 64) - 1
 PHILOX_M0, PHILOX_M1 = 0xD2E7470EE14C6C93, 0xCA5A826395121157  # round multipliers
@@ -297,3 +298,69 @@ def test_ops_set_random_seed(backend):
     finally:
         ops.set_random_seed(seed)
         lamina_random.global_generator().counter = counter
+
+
+# --- dropout: the mask and its product in one call ----------------------------------------------
+
+def _dropout_layouts():
+    return [Layout("0-d", ()), Layout("empty", (0,)), Layout("empty-2d", (3, 0)), Layout("vector", (7,)),
+            Layout("matrix", (64, 33)), Layout("3-d", (2, 3, 4)), Layout("transposed", (5, 9), transpose=True),
+            Layout("strided", (6, 40), key=STRIDED)]
+
+
+def _same_bits(got, want, what):
+    """Identical bits (signed zeros included) where ``want`` is not NaN, NaN where it is (a device
+    may form its own NaN payload)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, \
+        f"{what}: {got.dtype} {got.shape}, expected {want.dtype} {want.shape}"
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan), f"{what}: NaNs in other places"
+    bad = np.argwhere(((got != want) | (np.signbit(got) != np.signbit(want))) & ~nan)
+    assert bad.size == 0, (f"{what}: {len(bad)} values differ; first at {bad[0].tolist()}: "
+                           f"got {got[tuple(bad[0])]!r}, expected {want[tuple(bad[0])]!r}")
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.25, 0.5, 57 / 256, 0.9])
+def test_dropout(backend, dtype, rate, quiet_numpy):
+    """dropout(x, rate, seed, counter) = (x * mask, mask): the mask is dropout_mask(x.shape, rate, seed,
+    counter, x.dtype) bit for bit (checked against the formula above); the product is the backend's
+    own multiply(x, mask) bit for bit (the protocol: "as multiply rounds it") and within one rounding
+    of the exact product (2 eps |x * mask|: one correctly rounded multiply is eps/2); both have x's
+    shape and dtype. Contiguous, transposed, sliced, 0-d and empty x; x holds signed zeros, and a
+    last case inf and NaN (0 * inf is NaN: a dropped inf is not 0)."""
+    rng = rng_for("dropout", rate, dtype)
+    fails = []
+    cases = [(layout, with_zeros(real()), seed, counter)
+             for layout, (seed, counter) in zip(_dropout_layouts(), [(5, 2), (0, 0), (7, 1), (2**64 + 5, 9),
+                                                                     (123456789, 2**40), (2**128 - 1, 2**64 - 1),
+                                                                     (42, 3), (1, 2)])]
+    cases.append((_dropout_layouts()[4], with_specials(real()), 11, 12))
+    for layout, domain, seed, counter in cases:
+        what = f"dropout rate={rate} {dtype} [{layout.name}, seed={seed}, counter={counter}]"
+        try:
+            hbase = sample(domain, rng, layout.base_shape, dtype)
+            hbase = np.where(rng.random(layout.base_shape) < 0.05, -0.0, hbase).astype(dtype)  # signed zeros
+            x, hx = layout.device(backend, backend.asarray(hbase)), layout.host(hbase)
+            res = backend.dropout(x, rate, seed, counter)
+            assert isinstance(res, tuple) and len(res) == 2, f"{what}: must return a pair (x * mask, mask)"
+            out, mask = (backend.to_numpy(a) for a in res)
+            want_mask = backend.to_numpy(backend.dropout_mask(hx.shape, rate, seed, counter, dtype))
+            assert str(out.dtype) == dtype and out.shape == hx.shape, f"{what}: output {out.dtype} {out.shape}"
+            _same_bits(mask, want_mask, f"{what} mask vs dropout_mask")
+            _same_bits(out, backend.to_numpy(backend.multiply(x, res[1])), f"{what} output vs multiply(x, mask)")
+            ref = hx.astype(np.float64) * mask.astype(np.float64)
+            assert_close(out, ref, 2 * eps(dtype) * np.abs(ref), f"{what} output", dtype=dtype)
+            if rate == 0.0:
+                assert np.all(mask == 1.0), f"{what}: rate 0 must keep everything (mask 1)"
+                _same_bits(out, hx, f"{what}: rate 0 output vs x")
+        except AssertionError as exc:
+            fails.append(str(exc))
+    assert not fails, "\n".join(fails)
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5])
+def test_dropout_rejects_rates_outside_0_1(backend, rate):
+    x = backend.ones((3, 4), "float32")
+    with pytest.raises(ValueError):
+        backend.dropout(x, rate, 0, 0)

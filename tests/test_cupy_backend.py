@@ -345,6 +345,21 @@ def _emulate_ce_grad(t, g, s, p, c, out, rows, n, lo, hi):
     o[...] = gp / s + np.add.reduce(-((gp * p) / s), axis=-1, keepdims=True)
 
 
+def _emulate_dropout_apply(k0, k1, d0, d1, d2, x, mask, out, n, s, thr, scale):
+    mask, out = mask.reshape(-1), out.reshape(-1)  # C-contiguous: flat views
+    mask[...] = np.where(_keep(k0, k1, d0, d1, d2, n, s, thr), scale, 0)
+    out[...] = x.reshape(-1) * mask
+
+
+def _emulate_dense_grad(y, g, mask, d, gb, rows, cols, kind, has):
+    y, g, mask, d = (a.reshape(int(rows), int(cols)) for a in (y, g, mask, d))
+    gm = g * mask if has & 1 else g
+    v = gm * (1 - y * y) if kind == 1 else gm * (y > 0).astype(y.dtype) if kind == 2 else gm
+    d[...] = v
+    if has & 2:  # one thread per column, down the rows: 0 + row 0 + row 1 ..., as NumPy 2 reduces axis 0
+        gb[...] = np.add.reduce(v, axis=0)
+
+
 _ROW_KERNELS = ("lamina_softmax_grad_", "lamina_ce_", "lamina_argmax_equal_")  # (rows, n) arrays and per-row values: rows, n follow them
 
 
@@ -366,6 +381,8 @@ EMULATIONS = {
     "lamina_update_many_f32": _emulate_update_many,
     "lamina_sigmoid_f32": _emulate_sigmoid, "lamina_sigmoid_f64": _emulate_sigmoid,
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
+    "lamina_philox_dropout_apply_f32": _emulate_dropout_apply, "lamina_philox_dropout_apply_f64": _emulate_dropout_apply,
+    "lamina_dense_grad_f32": _emulate_dense_grad, "lamina_dense_grad_f64": _emulate_dense_grad,
     "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_relu_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
@@ -414,7 +431,11 @@ class FakeKernel:
         count_at = next(i for i, (c, p, _) in enumerate(self.params) if c == "lamina_u64" and i > 0
                         and self.params[i - 1][1])
         n = int(args[count_at])
-        if self.name.startswith(_ROW_KERNELS):  # every array holds n rows of the row length, or one value per row
+        if self.name.startswith("lamina_dense_grad_"):  # (rows, cols) arrays and a per-column gb
+            cols = int(args[count_at + 1])
+            assert all(a.size in (n * cols, cols) for a, p in zip(args, self.params) if p[1]), \
+                f"{self.name}: rows={n}, cols={cols}"
+        elif self.name.startswith(_ROW_KERNELS):  # every array holds n rows of the row length, or one value per row
             row = int(args[count_at + 1])
             assert 1 <= row <= 128 and all(a.size in (n, n * row) for a, p in zip(args, self.params) if p[1]), \
                 f"{self.name}: rows={n}, row length {row}"
@@ -487,7 +508,7 @@ class FakeCudaRuntimeError(RuntimeError):
 class FakeCupy(types.ModuleType):
     """``cupy`` made of NumPy: arrays are numpy arrays; RawModule checks and emulates launches."""
 
-    def __init__(self, count=1, error=None, driver=13000, available=True):
+    def __init__(self, count=1, error=None, driver=13000, available=True, name=b"Fake H100"):
         super().__init__("cupy")
         self.__version__ = "14.2.0"
         self.launches: list[str] = []
@@ -505,7 +526,9 @@ class FakeCupy(types.ModuleType):
         runtime = types.SimpleNamespace(
             getDeviceCount=device_count, driverGetVersion=lambda: driver,
             runtimeGetVersion=lambda: 13000,
-            getDeviceProperties=lambda i: {"name": b"Fake H100"})
+            getDeviceProperties=lambda i: {"name": name, "major": 9, "minor": 0,  # the keys gpu_check.sh reads
+                                           "totalGlobalMem": FakePool.total, "multiProcessorCount": 132},
+            memGetInfo=lambda: (FakePool.total // 2, FakePool.total))
         self.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda i=None: FakeDevice(self, i))
 
     def __getattr__(self, name):
@@ -888,6 +911,10 @@ def test_fake_activations_match_numpy(monkeypatch):
     np.testing.assert_array_equal(backend.erf(half), reference.erf(half))
     assert backend.erf(half).dtype == np.float16
     assert backend.sigmoid(np.zeros((0, 2), np.float32)).shape == (0, 2)
+    for dtype in ("float32", "float64"):  # a 0-d input keeps its shape (CuPy's ascontiguousarray makes it (1,))
+        for op in (backend.sigmoid, backend.erf):
+            got, want = op(np.asarray(0.25, dtype)), getattr(reference, op.__name__)(np.asarray(0.25, dtype))
+            assert got.shape == () and got.dtype == dtype and got.tobytes() == np.asarray(want).tobytes()
     for dtype in ("float32", "float64"):
         y = np.tanh(x64[:, :5]).astype(dtype)
         g = np.linspace(-3, 3, 10).reshape(2, 5).astype(dtype)
@@ -1645,7 +1672,7 @@ def test_gpu_activation_grads_are_the_numpy_backends_bit_for_bit(gpu, op, dtype)
 
 
 @pytest.mark.gpu
-def test_gpu_training_steps_take_no_new_device_memory(gpu):
+def test_gpu_training_steps_take_no_new_device_memory(gpu, monkeypatch):
     """The performance issue's memory target on the GPU: after warm-up, W1 training steps take
     every buffer from CuPy's pool; the pool asks the device for nothing more."""
     import lamina
@@ -1654,6 +1681,10 @@ def test_gpu_training_steps_take_no_new_device_memory(gpu):
     from lamina.optimizers import SGD
 
     previous = backends.current().name
+    # The registry's "cupy" is this test's backend only while it runs: left cached, it would be
+    # what set_backend("cupy") returns to the fake-CuPy tests below (their launches then never show).
+    monkeypatch.setattr(backends, "_instances", {**backends._instances, "cupy": gpu})
+    monkeypatch.setattr(backends, "_active", backends._active)  # put back as it was afterwards
     backends.set_backend("cupy")
     try:
         lamina.utils.set_random_seed(3)
@@ -1707,6 +1738,8 @@ def test_gpu_matmul_out_is_true_fp32(gpu):
 @pytest.mark.gpu
 def test_gpu_memory_limit_and_release(gpu):
     cupy = gpu.xp
+    if getattr(cupy, "FAKE", False):  # the dry run's fake (tests/fake_cupy_site) has no real memory pool
+        pytest.skip("the fake CuPy of a dry run has no memory pool to cap")
     gpu.release_memory()
     used = gpu.memory_info()["used_bytes"]
     try:
@@ -1817,28 +1850,185 @@ def _train_small_models(seed: int) -> tuple[list, dict]:
     return [w for model in (cnn, mlp, rnn) for w in model.get_weights()], logs
 
 
+def _on_numpy_then_fake_cupy(monkeypatch, train, seed):
+    """``train(seed)`` with the NumPy backend active, then with the CuPy backend on the installed
+    fake; the active backend is put back afterwards."""
+    previous = backends.current().name
+    # A "cupy" backend cached by an earlier test (on a GPU: a real one) would not use this fake.
+    monkeypatch.setattr(backends, "_instances", {k: v for k, v in backends._instances.items() if k != "cupy"})
+    monkeypatch.setattr(backends, "_active", backends._active)  # put back as it was afterwards
+    try:
+        backends.set_backend("numpy")
+        want = train(seed)
+        backends.set_backend("cupy")
+        assert backends.current().name == "cupy"
+        return want, train(seed)
+    finally:
+        backends.set_backend(previous)
+
+
 def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
     """Training on the CuPy backend (here its fake: NumPy arrays, launches checked against the .cu
     signatures and emulated) reaches the NumPy backend's weights bit for bit, and takes the fused
-    kernels it should: relu and tanh gradients, Adadelta, SGD and Adam for several parameters,
-    dropout masks, and one LSTM and one GRU step forward and backward."""
+    kernels it should: relu's gradient, a Dense layer's backward pass (activation, dropout and bias
+    gradient in one launch), Adadelta, SGD and Adam for several parameters, dropout with its mask,
+    and one LSTM and one GRU step forward and backward."""
     fake = install_fake(monkeypatch)
-    previous = backends.current().name
-    try:
-        backends.set_backend("numpy")
-        want_weights, want_logs = _train_small_models(11)
-        backends.set_backend("cupy")
-        assert backends.current().name == "cupy"
-        got_weights, got_logs = _train_small_models(11)
-    finally:
-        backends.set_backend(previous)
+    (want_weights, want_logs), (got_weights, got_logs) = _on_numpy_then_fake_cupy(monkeypatch, _train_small_models, 11)
     assert len(got_weights) == len(want_weights)
     for got, want in zip(got_weights, want_weights):
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
     assert got_logs == want_logs
     launched = set(fake.launches)
-    for kernel in ("lamina_relu_grad_f32", "lamina_tanh_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
-                   "lamina_philox_dropout_f32", "lamina_lstm_cell_forward_f32", "lamina_lstm_cell_grad_f32",
+    for kernel in ("lamina_relu_grad_f32", "lamina_dense_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
+                   "lamina_philox_dropout_apply_f32", "lamina_lstm_cell_forward_f32", "lamina_lstm_cell_grad_f32",
                    "lamina_gru_cell_forward_f32", "lamina_gru_cell_grad_f32", "lamina_ce_forward_f32",
                    "lamina_ce_loss_f32", "lamina_ce_grad_f32", "lamina_softmax_grad_f32", "lamina_argmax_equal_f32"):
         assert kernel in launched, f"{kernel} was never launched (launched: {sorted(launched)})"
+
+
+# --- dropout and dense_activation_grad (one launch each) on the fake ---------------------------------
+
+def _same_bits_or_nan(got, want, what):
+    """Identical bits (signed zeros included) where ``want`` is not NaN, NaN where it is."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape, (what, got.dtype, got.shape, want.dtype, want.shape)
+    nan = np.isnan(want)
+    assert (np.isnan(got) == nan).all(), f"{what}: NaNs differ"
+    assert got[~nan].tobytes() == want[~nan].tobytes(), f"{what}: bits differ"
+
+
+def _dense_grad_inputs(rng, activation, dtype, shape=(24, 7)):
+    """A tanh or relu output (with tanh's +-1 and relu's zeros, -0 included), a gradient with a
+    column of -0 (whose bias gradient is a sum of -0s: +0 in NumPy 2) and a column of +0."""
+    x = rng.standard_normal(shape) * 2
+    y = np.tanh(x) if activation == "tanh" else np.maximum(x, 0)
+    y.reshape(-1)[::11] = 1.0 if activation == "tanh" else -0.0
+    y.reshape(-1)[4::13] = -1.0 if activation == "tanh" else 0.0
+    g = rng.standard_normal(shape)
+    g[:, 0], g[:, 1] = -0.0, 0.0
+    return y.astype(dtype), g.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_fake_dense_activation_grad_is_the_numpy_backends_bit_for_bit(monkeypatch, activation, dtype):
+    """The CuPy backend's dense_activation_grad (one launch of activations.cu's lamina_dense_grad:
+    one thread per column, down the rows) gives the NumPy backend's bits (whose helper does it in
+    one pass too), with and without a mask and the bias, one row, and a gradient holding inf and
+    NaN; for transposed inputs d is, and gb is the row-after-row sum of its C-ordered d (NumPy's base
+    path keeps the inputs' F order and sums each column pairwise)."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    rng = np.random.default_rng(zlib.crc32(f"{activation}-{dtype}".encode()))
+    y, g = _dense_grad_inputs(rng, activation, dtype)
+    mask = reference.dropout_mask(y.shape, 0.3, 17, 4, dtype)
+    np.testing.assert_array_equal(backend.dropout_mask(y.shape, 0.3, 17, 4, dtype), mask)
+    g_special = g.copy()
+    g_special[2, 3], g_special[5, 4], g_special[7, 5] = np.inf, -np.inf, np.nan
+    cases = [("contiguous", y, g, mask), ("one-row", y[:1].copy(), g[:1].copy(), mask[:1].copy()),
+             ("transposed", np.ascontiguousarray(y.T).T, np.ascontiguousarray(g.T).T, np.ascontiguousarray(mask.T).T),
+             ("non-finite", y, g_special, mask)]
+    for label, yy, gg, mm in cases:
+        for m in (None, mm):
+            for bias in (True, False):
+                what = f"{activation} {dtype} [{label}, mask={m is not None}, bias={bias}]"
+                with np.errstate(invalid="ignore"):
+                    d, gb = backend.dense_activation_grad(yy, gg, activation, m, bias)
+                    want_d, want_gb = reference.dense_activation_grad(yy, gg, activation, m, bias)
+                _same_bits_or_nan(d, want_d, f"{what} d")
+                if bias and label == "transposed":
+                    # The sum's order follows d's layout: NumPy's ufuncs keep the inputs' F order (a
+                    # pairwise column sum), the CuPy kernels write C order (row after row). Each gb is
+                    # its own backend's sum of its own d.
+                    _same_bits_or_nan(gb, np.sum(d, axis=0), f"{what} gb")
+                elif bias:
+                    _same_bits_or_nan(gb, want_gb, f"{what} gb")
+                else:
+                    assert gb is None and want_gb is None, what
+    suffix = "f32" if dtype == "float32" else "f64"
+    assert set(fake.launches) == {f"lamina_dense_grad_{suffix}", f"lamina_philox_dropout_{suffix}"}, \
+        sorted(set(fake.launches))  # one launch per call (and dropout_mask's above)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fake_dropout_is_the_numpy_backends_bit_for_bit(monkeypatch, dtype):
+    """backend.dropout(x) = (x * mask, mask) with mask = its dropout_mask (the Philox kernel) bit for
+    bit, both the NumPy backend's (its helper draws and multiplies in one pass); x's dtype and shape;
+    rate 0 returns x's values; contiguous, transposed, 0-d and empty x, signed zeros, inf and NaN."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((33, 17)).astype(dtype)
+    x.reshape(-1)[::9] = -0.0
+    x.reshape(-1)[4::50], x.reshape(-1)[7::61] = np.inf, np.nan
+    for rate in (0.0, 0.1, 0.5, 0.25, 3 / 256, 0.9):
+        for seed, counter in zip(SEEDS, COUNTERS):
+            for label, xx in (("contiguous", x), ("transposed", np.ascontiguousarray(x.T).T),
+                              ("0-d", np.asarray(x[0, 1])), ("empty", x[:0])):
+                what = f"dropout rate={rate} {dtype} [{label}, seed={seed}, counter={counter}]"
+                with np.errstate(invalid="ignore"):
+                    out, mask = backend.dropout(xx, rate, seed, counter)
+                    want_out, want_mask = reference.dropout(xx, rate, seed, counter)
+                assert out.dtype == np.dtype(dtype) and out.shape == xx.shape, what
+                _same_bits_or_nan(mask, backend.dropout_mask(xx.shape, rate, seed, counter, dtype), f"{what} mask")
+                _same_bits_or_nan(mask, want_mask, f"{what} mask vs numpy")
+                _same_bits_or_nan(out, want_out, f"{what} output vs numpy")
+                if rate == 0.0:
+                    _same_bits_or_nan(out, xx, f"{what} rate 0")
+    assert f"lamina_philox_dropout_apply_{'f32' if dtype == 'float32' else 'f64'}" in fake.launches
+
+
+def test_fake_dense_dropout_training_takes_dense_activation_grad_and_matches_numpy(monkeypatch):
+    """A Sequential Dense + Activation(tanh) + Dropout and Dense + Activation(relu) + Dropout (each run
+    as one ops.dense with the dropout folded in) trains on the fake CuPy backend to the NumPy
+    backend's weights bit for bit, and both backends' backward passes go through
+    dense_activation_grad with the dropout's mask (the fused path), not a separate dropout op."""
+    import lamina
+    from lamina.layers import Activation, Dense, Dropout
+    from lamina.models import Sequential
+    from lamina.optimizers import SGD
+
+    fake = install_fake(monkeypatch)
+    calls: dict[str, list] = {"numpy": [], "cupy": []}
+    for cls in (NumpyBackend, lamina_cupy.CupyBackend):
+        real = cls.dense_activation_grad
+
+        def spy(self, y, g, activation, mask=None, bias=True, _real=real):
+            calls[self.name].append((activation, mask is not None, bias))
+            return _real(self, y, g, activation, mask, bias)
+        monkeypatch.setattr(cls, "dense_activation_grad", spy)
+    dropouts: dict[str, int] = {"numpy": 0, "cupy": 0}
+    for cls in (NumpyBackend, lamina_cupy.CupyBackend):
+        real_dropout = cls.dropout
+
+        def spy_dropout(self, x, rate, seed, counter, _real=real_dropout):
+            dropouts[self.name] += 1
+            return _real(self, x, rate, seed, counter)
+        monkeypatch.setattr(cls, "dropout", spy_dropout)
+
+    def train(seed):
+        rng = np.random.default_rng(seed)
+        x = rng.random((16, 12), dtype=np.float32)
+        labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 16)]
+        lamina.utils.set_random_seed(seed)
+        # rate 0.3: a scale of 1 / 0.7 is inexact, so how g * mask is grouped shows in the bits
+        model = Sequential([Dense(9, input_shape=(12,)), Activation("tanh"), Dropout(0.3),
+                            Dense(8), Activation("relu"), Dropout(0.25), Dense(4), Activation("softmax")])
+        model.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True))
+        history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0, shuffle=True)
+        return model.get_weights(), history.history["loss"]
+
+    (want_weights, want_loss), (got_weights, got_loss) = _on_numpy_then_fake_cupy(monkeypatch, train, 3)
+    assert len(got_weights) == len(want_weights) == 6
+    for got, want in zip(got_weights, want_weights):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert got_loss == want_loss
+    steps = 4  # 2 epochs of 2 batches
+    for name in ("numpy", "cupy"):
+        seen = calls[name]
+        assert seen.count(("tanh", True, True)) == steps, (name, seen)
+        assert seen.count(("relu", True, True)) == steps, (name, seen)
+        assert seen.count(("softmax", False, True)) == steps, (name, seen)
+        assert dropouts[name] == 2 * steps, (name, dropouts)  # the two folded masks a step, no other dropout
+    # One launch each: the dropout with its mask, and a hidden layer's backward pass up to its products.
+    assert "lamina_philox_dropout_apply_f32" in fake.launches and "lamina_dense_grad_f32" in fake.launches
+    assert not {"lamina_philox_dropout_f32", "lamina_tanh_grad_f32", "lamina_relu_grad_f32"} & set(fake.launches)

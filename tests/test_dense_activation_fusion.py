@@ -1,15 +1,16 @@
 """Dense(n) followed by Activation(a): Sequential and functional models run the pair as one
-``ops.dense``. The results must be the two layers' bit for bit, and every case the fusion must not
-touch (subclasses, instance overrides, activity regularizers, masks, shared outputs) must still
-take the two-layer path."""
+``ops.dense`` (and a Sequential model, in training, a Dropout after the pair too). The results must
+be the separate layers' bit for bit, and every case the fusion must not touch (subclasses, instance
+overrides, activity regularizers, masks, shared outputs, noise shapes) must still take the
+layer-by-layer path."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from lamina import layers, ops, optimizers, regularizers
-from lamina.layers import Activation, Dense, Input
-from lamina.layers.core.dense import activation_to_fuse
+from lamina.layers import Activation, Dense, Dropout, Input
+from lamina.layers.core.dense import activation_to_fuse, dropout_to_fuse
 from lamina.models import Model, Sequential
 
 RNG = np.random.default_rng(7)
@@ -25,9 +26,9 @@ def dense_calls(monkeypatch):
     seen: list[str] = []
     real = ops.dense
 
-    def spy(x, kernel, bias=None, activation="linear"):
-        seen.append(activation)
-        return real(x, kernel, bias, activation)
+    def spy(x, kernel, bias=None, activation="linear", dropout=None):
+        seen.append(activation if dropout is None else f"{activation}+dropout")
+        return real(x, kernel, bias, activation, dropout)
     monkeypatch.setattr(ops, "dense", spy)
     return seen
 
@@ -92,12 +93,17 @@ def test_gradient_through_the_fused_pair_matches_finite_differences():
 
     def f(w):
         return float(np.sum(np.tanh(x.numpy() @ w + layer.bias.numpy()) ** 2))
+    np.testing.assert_allclose(gk.numpy(), _central_differences(f, w0), rtol=1e-6, atol=1e-9)
+
+
+def _central_differences(f, w0, h=1e-6):
+    """d f / d w at w0, each entry by a central difference of step h."""
     num = np.zeros_like(w0)
     for i in np.ndindex(w0.shape):
         e = np.zeros_like(w0)
-        e[i] = 1e-6
-        num[i] = (f(w0 + e) - f(w0 - e)) / 2e-6
-    np.testing.assert_allclose(gk.numpy(), num, rtol=1e-6, atol=1e-9)
+        e[i] = h
+        num[i] = (f(w0 + e) - f(w0 - e)) / (2 * h)
+    return num
 
 
 def test_cases_that_keep_two_layers(dense_calls):
@@ -230,3 +236,150 @@ def test_class_level_patches_see_both_layers(monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(Activation, "call", lambda self, inputs: ops.multiply(inputs, 0.0))
     np.testing.assert_array_equal(model(x).numpy(), np.zeros((2, 3), "float32"))
+
+
+# --- Dense + Activation + Dropout in a Sequential model's training step -----------------------------
+
+class PlainDropout(Dropout):
+    """A subclass: never folded into the Dense op, so it gives the layer-by-layer reference."""
+
+
+def _dropout_mlp(dropout_cls, act: str, dtype: str = "float32", seed: int = 11) -> Sequential:
+    lamina_seed(seed)  # the Dropout layers draw their seeds from the global generator
+    model = Sequential([Dense(16, input_shape=(5,), dtype=dtype), Activation(act), dropout_cls(0.5),
+                        Dense(16, dtype=dtype), Activation(act), dropout_cls(0.2),
+                        Dense(3, dtype=dtype), Activation("softmax")])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.2, momentum=0.9, nesterov=True),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def lamina_seed(seed: int) -> None:
+    from lamina.utils import set_random_seed
+    set_random_seed(seed)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "sigmoid", "linear"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sequential_triple_in_training_is_one_op_and_bit_identical(act, dtype, dense_calls):
+    x, y = _data(60, dtype)
+    fused, plain = _dropout_mlp(Dropout, act, dtype), _dropout_mlp(PlainDropout, act, dtype)
+    fused.build((None, 5))
+    plain.build((None, 5))
+    plain.set_weights(fused.get_weights())
+    dense_calls.clear()
+    lamina_seed(3)  # fit shuffles with a seed from the global generator
+    hf = fused.fit(x, y, batch_size=20, epochs=2, verbose=0).history
+    # Per training step: both hidden triples as one op each, the output pair as one op.
+    assert dense_calls[:3] == [f"{act}+dropout", f"{act}+dropout", "softmax"]
+    lamina_seed(3)
+    hp = plain.fit(x, y, batch_size=20, epochs=2, verbose=0).history
+    assert hf == hp
+    for wf, wp in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(wf, wp)
+    # Each Dropout drew one (seed, counter) per step either way, and is built as if called.
+    drops_f = [lay for lay in fused.layers if isinstance(lay, Dropout)]
+    drops_p = [lay for lay in plain.layers if isinstance(lay, Dropout)]
+    assert [d.seed_generator.counter for d in drops_f] == [d.seed_generator.counter for d in drops_p] == [6, 6]
+    assert all(lay.built for lay in fused.layers)
+    dense_calls.clear()
+    np.testing.assert_array_equal(fused.predict(x, verbose=0), plain.predict(x, verbose=0))
+    assert "+dropout" not in "".join(dense_calls)  # inference: the Dropout is the identity
+
+
+def test_fused_dropout_gradient_matches_finite_differences():
+    """The gradient through Dense + tanh + Dropout (one op) against central differences with the
+    same mask: the mask is a constant of the step, drawn once by the layer's own generator."""
+    model = Sequential([Dense(4, input_shape=(5,), dtype="float64"), Activation("tanh"),
+                        Dropout(0.5, seed=5)])
+    dense, drop = model.layers[0], model.layers[2]
+    x = ops.convert_to_tensor(RNG.normal(size=(3, 5)))
+    model(x)
+    w0 = dense.kernel.numpy()
+    drop.seed_generator.counter = 0
+    with ops.GradientTape() as tape:
+        loss = ops.sum(ops.square(model(x, training=True)))
+    (gk,) = tape.gradient(loss, [dense.kernel])
+    mask = ops.backend_object().to_numpy(ops.backend_object().dropout_mask((3, 4), 0.5, drop.seed_generator.seed, 0,
+                                                                            "float64"))
+    assert 0 < np.count_nonzero(mask) < mask.size  # some kept, some dropped
+
+    def f(w):
+        return float(np.sum((np.tanh(x.numpy() @ w + dense.bias.numpy()) * mask) ** 2))
+    np.testing.assert_allclose(gk.numpy(), _central_differences(f, w0), rtol=1e-6, atol=1e-9)
+
+
+def test_cases_that_keep_the_dropout_layer(dense_calls):
+    assert dropout_to_fuse(Dropout(0.5), True)
+    assert not dropout_to_fuse(Dropout(0.5), False)
+    assert not dropout_to_fuse(Dropout(0.5), None)
+    assert not dropout_to_fuse(Dropout(0.0), True)
+    assert not dropout_to_fuse(PlainDropout(0.5), True)
+    assert not dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), True)
+    assert not dropout_to_fuse(Activation("tanh"), True)
+    regularized = Dropout(0.5)
+    regularized.activity_regularizer = regularizers.get("l2")
+    assert not dropout_to_fuse(regularized, True)
+    replaced = Dropout(0.5)
+    replaced.call = lambda inputs, training=None: ops.multiply(inputs, 0.0)
+    assert not dropout_to_fuse(replaced, True)
+    # In a model: the replaced Dropout runs as written (zeros), the pair before it still fused.
+    x = RNG.normal(size=(4, 5)).astype("float32")
+    model = Sequential([Dense(3, input_shape=(5,)), Activation("tanh"), replaced])
+    dense_calls.clear()
+    np.testing.assert_array_equal(model(x, training=True).numpy(), np.zeros((4, 3), "float32"))
+    assert dense_calls == ["tanh"]
+
+
+def test_class_level_dropout_patch_disables_the_fusion(monkeypatch, dense_calls):
+    x = RNG.normal(size=(4, 5)).astype("float32")
+    model = Sequential([Dense(3, input_shape=(5,)), Activation("tanh"), Dropout(0.5)])
+    monkeypatch.setattr(Dropout, "call", lambda self, inputs, training=None: ops.negative(inputs))
+    dense_calls.clear()
+    d = model.layers[0]
+    np.testing.assert_allclose(model(x, training=True).numpy(), -np.tanh(x @ d.kernel.numpy() + d.bias.numpy()),
+                               rtol=1e-6)
+    assert dense_calls == ["tanh"]
+
+
+def _functional_dropout(dropout_cls, dropout_output_read_twice: bool = False) -> Model:
+    lamina_seed(21)
+    inp = Input(shape=(5,))
+    a = Activation("tanh")(Dense(8)(inp))
+    dropped = dropout_cls(0.5)(a)
+    out = Activation("softmax")(Dense(3)(dropped))
+    if dropout_output_read_twice:  # the Dropout's output may have any number of readers
+        return Model(inp, [out, dropped])
+    return Model(inp, out)
+
+
+@pytest.mark.parametrize("read_twice", [False, True])
+def test_functional_triple_in_training_is_one_op_and_bit_identical(read_twice, dense_calls):
+    x, y = _data(30)
+    fused, plain = _functional_dropout(Dropout, read_twice), _functional_dropout(PlainDropout, read_twice)
+    plain.set_weights(fused.get_weights())
+    losses = ["categorical_crossentropy"] + (["mse"] if read_twice else [])
+    ys = [y] + ([np.zeros((30, 8), "float32")] if read_twice else [])
+    for model in (fused, plain):
+        model.compile(optimizer=optimizers.SGD(learning_rate=0.3), loss=losses)
+    dense_calls.clear()
+    first = fused.train_on_batch(x, ys)
+    assert dense_calls == ["tanh+dropout", "softmax"]
+    assert first == plain.train_on_batch(x, ys)
+    for _ in range(2):
+        assert fused.train_on_batch(x, ys) == plain.train_on_batch(x, ys)
+    for wf, wp in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(wf, wp)
+
+
+def test_functional_activation_output_read_elsewhere_keeps_the_dropout(dense_calls):
+    lamina_seed(22)
+    inp = Input(shape=(5,))
+    a = Activation("tanh")(Dense(8)(inp))
+    model = Model(inp, [Dropout(0.5)(a), a])  # the Activation's output is also a model output
+    x = RNG.normal(size=(4, 5)).astype("float32")
+    dense_calls.clear()
+    dropped, kept = model(x, training=True)
+    assert dense_calls == ["tanh"]
+    mask = dropped.numpy() / np.where(kept.numpy() == 0, 1, kept.numpy())
+    assert set(np.round(np.unique(mask), 5)) <= {0.0, 2.0}

@@ -862,6 +862,11 @@ def test_softmax_and_cross_entropy_reductions_run_in_the_helper(monkeypatch):
     assert calls == ["row_max", "row_sum", "row_max", "row_sum"]
 
 
+def _flip_last_bit(a):
+    """Change every float of ``a`` in place by one unit in its last place (a helper's wrong sums)."""
+    a.view(np.uint32 if a.dtype == np.float32 else np.uint64)[:] ^= 1
+
+
 def test_helper_row_sum_is_dropped_where_numpy_sums_in_another_order(monkeypatch):
     """The once-per-process check: a helper whose row sum differs from np.add.reduce in one bit is
     never used for sums (NumPy's reduction gives the answer), while one that agrees is."""
@@ -876,7 +881,7 @@ def test_helper_row_sum_is_dropped_where_numpy_sums_in_another_order(monkeypatch
         @staticmethod
         def row_sum(x, out):
             real.row_sum(x, out)
-            out.view(np.uint32 if out.dtype == np.float32 else np.uint64)[:] ^= 1
+            _flip_last_bit(out)
             return True
 
     x = np.random.default_rng(5).standard_normal((200, 10)).astype("float32")
@@ -1119,3 +1124,143 @@ def test_classifier_trains_to_the_same_weights_with_and_without_the_helper(monke
     without = train()
     assert with_helper[0] == without[0] and with_helper[1] == without[1]
     assert with_helper[1][-1] < with_helper[1][0]  # it trained
+
+
+# --- a Dense layer's backward pass and dropout in one call each ---------------------------------------
+
+_SPECIALS = np.array([0.0, -0.0, 1e-40, -1e-40, 1.0, -1.0, 3e38, -3e38, 1e-30])
+
+
+def _with_specials(rng, shape, dtype, share=0.3):
+    a = np.asarray(rng.standard_normal(shape) * 10.0 ** rng.uniform(-5, 5))
+    pick = np.asarray(rng.random(shape) < share)
+    a[pick] = rng.choice(_SPECIALS, size=int(pick.sum()))
+    return a.astype(dtype)
+
+
+def _same_with_warnings(fast, slow):
+    """Both calls' results (tuples of arrays or None) and warning messages."""
+    import warnings
+    got = []
+    for fn in (fast, slow):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn()
+        got.append(([None if r is None else (r.dtype, r.shape, r.tobytes()) for r in result],
+                     [str(w.message) for w in caught]))
+    return got[0] == got[1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_activation_grad_equals_base(dtype, path):
+    rng = np.random.default_rng(41)
+    be = NumpyBackend()
+    for trial in range(120):
+        shape = (int(rng.integers(1, 40)), int(rng.integers(1, 70))) if trial else (200, 500)
+        y, g = _with_specials(rng, shape, dtype), _with_specials(rng, shape, dtype)
+        if trial % 2:
+            y = np.tanh(y)
+        mask = be.dropout_mask(shape, float(rng.choice([0.5, 0.2, 0.75])), int(rng.integers(2 ** 62)), trial, dtype)
+        act = ("tanh", "relu", "linear", "sigmoid", "softmax")[trial % 5]
+        m = mask if trial % 3 else None
+        bias = trial % 4 != 3
+        assert _same_with_warnings(lambda: be.dense_activation_grad(y, g, act, m, bias),
+                                   lambda: ArrayBackend.dense_activation_grad(be, y, g, act, m, bias)), \
+            (trial, shape, act, m is None, bias)
+
+
+def test_dense_activation_grad_keeps_numpys_warnings_and_signed_zeros():
+    be = NumpyBackend()
+    g = np.array([[3e38, 3e38], [3e38, 1.0]], "float32")  # the first column's sum overflows
+    y = np.zeros((2, 2), "float32")
+    assert _same_with_warnings(lambda: be.dense_activation_grad(y, g, "tanh"),
+                               lambda: ArrayBackend.dense_activation_grad(be, y, g, "tanh"))
+    neg = np.full((1, 3), -1.0, "float32")  # relu of y <= 0: -1 * 0 = -0 in d; the sum starts at +0
+    d, gb = be.dense_activation_grad(np.zeros((1, 3), "float32"), neg, "relu")
+    assert np.signbit(d).all() and gb.tobytes() == np.add.reduce(d, axis=0).tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_equals_base(dtype, path):
+    rng = np.random.default_rng(42)
+    be = NumpyBackend()
+    for trial, rate in enumerate([0.5, 0.2, 0.25, 0.0, 0.9, 0.5, 0.1, 0.75]):
+        shape = [(200, 500), (1,), (3, 1), (17, 33), (2, 3, 5), (), (0, 4), (9,)][trial]
+        x = _with_specials(rng, shape, dtype)
+        seed, counter = int(rng.integers(2 ** 63)), int(rng.integers(1000))
+        assert _same_with_warnings(lambda: be.dropout(x, rate, seed, counter),
+                                   lambda: ArrayBackend.dropout(be, x, rate, seed, counter)), (shape, rate)
+        with np.errstate(all="ignore"):
+            y, mask = be.dropout(x, rate, seed, counter)
+        assert mask.tobytes() == be.dropout_mask(shape, rate, seed, counter, dtype).tobytes()
+    with pytest.raises(ValueError, match="rate"):
+        be.dropout(np.ones(3, dtype), 1.0, 1, 2)
+
+
+def test_dense_grad_and_dropout_run_in_the_helper(monkeypatch):
+    """W1's shapes take the helper (one call each), so the fast path is not silently unused."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    real, calls = lamina_numpy._KERNELS, []
+
+    class Spy:
+        def __getattr__(self, name):
+            fn = getattr(real, name)
+            return lambda *a: (calls.append(name), fn(*a))[1]
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", Spy())
+    be = NumpyBackend()
+    x = np.random.default_rng(3).standard_normal((200, 500)).astype("float32")
+    y, mask = be.dropout(np.tanh(x), 0.5, 7, 1)
+    be.dense_activation_grad(np.tanh(x), x, "tanh", mask)
+    be.dense_activation_grad(np.tanh(x), x, "relu")
+    assert calls == ["apply_dropout", "dense_grad", "dense_grad"]
+
+
+def test_helper_column_sums_are_dropped_where_numpy_sums_in_another_order(monkeypatch):
+    """The once-per-process check of the bias-gradient sums: a helper whose sums differ from
+    np.add.reduce(axis=0) in one bit is never used for them, while one that agrees is."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    real = lamina_numpy._KERNELS
+
+    class OffByOneBit:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def dense_grad(y, g, mask, kind, d, gb, start):
+            ok = real.dense_grad(y, g, mask, kind, d, gb, start)
+            if gb is not None:
+                _flip_last_bit(gb)
+            return ok
+
+    rng = np.random.default_rng(6)
+    y, g = np.tanh(rng.standard_normal((50, 30))).astype("float32"), rng.standard_normal((50, 30)).astype("float32")
+    want = ArrayBackend.dense_activation_grad(NumpyBackend(), y, g, "tanh")
+    for kernels, start in ((OffByOneBit(), None), (real, True)):
+        monkeypatch.setattr(lamina_numpy, "_KERNELS", kernels)
+        monkeypatch.setattr(lamina_numpy, "_COLUMN_SUM_START", "unchecked")
+        d, gb = NumpyBackend().dense_activation_grad(y, g, "tanh")
+        assert d.tobytes() == want[0].tobytes() and gb.tobytes() == want[1].tobytes()
+        assert lamina_numpy._COLUMN_SUM_START is start
+
+
+def test_raw_dense_grad_and_dropout_reject_what_they_do_not_take():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    k = lamina_numpy._KERNELS
+    a = np.ones((4, 3), "float32")
+    with pytest.raises(ValueError, match="kind"):
+        k.dense_grad(a, a, None, 3, np.empty_like(a), None, True)
+    with pytest.raises(ValueError):
+        k.dense_grad(a, a.astype("float64"), None, 1, np.empty_like(a), None, True)
+    with pytest.raises(ValueError, match="one entry per column"):
+        k.dense_grad(a, a, None, 1, np.empty_like(a), np.empty(4, "float32"), True)
+    with pytest.raises(ValueError, match="2-D"):
+        k.dense_grad(a.ravel(), a.ravel(), None, 1, np.empty(12, "float32"), None, True)
+    with pytest.raises(TypeError):
+        k.dense_grad(a, a[:, ::2], None, 1, np.empty_like(a), None, True)
+    with pytest.raises(ValueError, match="slot width"):
+        k.apply_dropout(a, np.empty_like(a), np.empty_like(a), 1, 2, 3, 4, 5, 3, 1, 2.0)
+    with pytest.raises(TypeError):
+        k.apply_dropout(a, np.empty_like(a), a.T, 1, 2, 3, 4, 5, 1, 1, 2.0)

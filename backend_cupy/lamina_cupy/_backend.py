@@ -18,6 +18,7 @@ logger = logging.getLogger("lamina.cupy")
 
 _U64 = np.uint64
 _FLOAT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # activations.cu's lamina_dense_grad kinds
 _MAX_CLASSES = 128  # classifier.cu's LAMINA_MAX_CLASSES: a row's temporaries live in its thread
 _SLOTS = 8  # float32 parameters per several-parameter update launch (kernels/optimizers.cu)
 
@@ -239,8 +240,8 @@ class CupyBackend(ArrayBackend):
     def _unary_kernel(self, op: str, stem: str, x: Any, dtype: np.dtype) -> Any:
         """``stem_f32``/``stem_f64`` of activations.cu applied to x (as ``dtype``), or None."""
         cupy = self.xp
-        src = cupy.ascontiguousarray(x, dtype=dtype)
-        out = cupy.empty(src.shape, dtype=dtype)
+        src = cupy.ascontiguousarray(x, dtype=dtype)  # at least 1-d, as NumPy's: a 0-d x comes back (1,)
+        out = cupy.empty(x.shape, dtype=dtype)
         if src.size == 0:
             return out
         name = f"{stem}_{_FLOAT_SUFFIX[dtype]}"
@@ -279,6 +280,25 @@ class CupyBackend(ArrayBackend):
         if self._kernels.run(op, "activations", f"{kernel}_{_FLOAT_SUFFIX[y.dtype]}", y.size, args):
             return result
         return None
+
+    # --- a Dense layer's backward pass up to its products, one launch (activations.cu) -------------
+    def dense_activation_grad(self, y, g, activation, mask=None, bias=True):
+        kind = _DENSE_GRAD_KINDS.get(activation) if isinstance(activation, str) else None
+        suffix = (self._step_ready("dense_activation_grad", getattr(y, "dtype", None), y, g, mask)
+                  if kind is not None and (kind or mask is not None) else None)
+        if (suffix and y.ndim == 2 and g.shape == y.shape and (mask is None or mask.shape == y.shape)
+                and y.shape[0] and y.shape[1]):
+            cupy = self.xp
+            rows, cols = y.shape
+            d = cupy.empty(y.shape, dtype=y.dtype)
+            gb = cupy.empty((cols,), dtype=y.dtype) if bias else None
+            yc, gc = cupy.ascontiguousarray(y), cupy.ascontiguousarray(g)
+            mc = yc if mask is None else cupy.ascontiguousarray(mask)  # absent arrays: passed, never read
+            has = np.int32((mask is not None) | (bool(bias) << 1))
+            args = (yc, gc, mc, d, d if gb is None else gb, _U64(rows), _U64(cols), np.int32(kind), has)
+            if self._kernels.run("dense_activation_grad", "activations", f"lamina_dense_grad_{suffix}", cols, args):
+                return d, gb
+        return super().dense_activation_grad(y, g, activation, mask, bias)
 
     # --- a classifier's output layer, one launch per step (classifier.cu) --------------------------
     def _class_rows(self, op: str, axis: Any, *arrays: Any) -> tuple | None:
@@ -621,6 +641,25 @@ class CupyBackend(ArrayBackend):
             if not self._kernels.run("random_uniform", "philox", name, (size + 3) // 4, args):
                 return super().random_uniform(shape, seed, counter, dtype, minval, maxval)
         return out.reshape(shape).astype(target, copy=False)
+
+    def dropout(self, x, rate, seed, counter):
+        try:
+            valid_rate = 0.0 <= float(rate) < 1.0
+        except (TypeError, ValueError):
+            valid_rate = False
+        suffix = self._step_ready("dropout", getattr(x, "dtype", None), x) if valid_rate else None
+        if suffix and x.size:
+            cupy = self.xp
+            bits, threshold = philox.dropout_slot(rate)
+            src = cupy.ascontiguousarray(x)
+            mask, out = cupy.empty(x.shape, dtype=x.dtype), cupy.empty(x.shape, dtype=x.dtype)
+            args = (tuple(_U64(k) for k in philox_kernel_args(seed, counter))
+                    + (src, mask, out, _U64(x.size), np.uint32(bits), _U64(threshold), x.dtype.type(1.0 / (1.0 - rate))))
+            per_block = 256 // bits  # one thread per Philox block, as in dropout_mask
+            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply_{suffix}",
+                                 (x.size + per_block - 1) // per_block, args):
+                return out, mask
+        return super().dropout(x, rate, seed, counter)
 
     def dropout_mask(self, shape, rate, seed, counter, dtype):
         try:

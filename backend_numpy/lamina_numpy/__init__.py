@@ -31,6 +31,11 @@ _KERNELS = _load_kernels()
 # The clip ufunc np.clip calls after its argument checks (numpy._core in NumPy 2, numpy.core before).
 _CLIP = getattr(getattr(getattr(np, "_core", None) or np.core, "umath", None), "clip", None) or np.clip
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # the helper's dense_grad kinds
+# How the helper's bias-gradient sums start so that they are np.add.reduce(d, axis=0)'s bits: True
+# for 0 + row 0 + row 1 ... (NumPy 2: a column of -0 sums to +0), False for row 0 + row 1 ..., None
+# when neither matches this NumPy (the base class's sum then runs); "unchecked" until first needed.
+_COLUMN_SUM_START: bool | None | str = "unchecked"
 
 
 def compiled_kernels() -> bool:
@@ -108,6 +113,31 @@ def _row_sum_is_numpys() -> bool:
             exact = exact and _KERNELS.row_sum(x, got) and got.tobytes() == np.add.reduce(x, axis=-1).tobytes()
     _ROW_SUM_EXACT = exact
     return exact
+
+
+def _column_sum_start() -> bool | None:
+    """How the helper's column sums must start to give np.add.reduce(x, axis=0)'s bits on this NumPy
+    (see ``_COLUMN_SUM_START``), checked once: both dtypes, several shapes, signed zeros and
+    cancellation, so both the start and the row-after-row order show in the bits."""
+    global _COLUMN_SUM_START
+    rng = np.random.default_rng(20261204)
+    cases = []
+    for dtype in _KERNEL_DTYPES:
+        for rows, cols in ((1, 3), (2, 5), (7, 1), (33, 17), (200, 40)):
+            x = (rng.standard_normal((rows, cols)) * rng.uniform(1e-3, 1e6, (1, cols))).astype(dtype)
+            x[:, 0] = -0.0
+            x[::3, 1 % cols] *= -1e4
+            cases.append((x, np.add.reduce(x, axis=0).tobytes()))
+    _COLUMN_SUM_START = None
+    for start in (True, False):
+        ok = True
+        for x, want in cases:
+            d, gb = np.empty_like(x), np.empty(x.shape[1:], x.dtype)
+            ok = ok and _KERNELS.dense_grad(x, x, np.ones_like(x), 0, d, gb, start) and gb.tobytes() == want
+        if ok:
+            _COLUMN_SUM_START = start
+            break
+    return _COLUMN_SUM_START
 
 
 class NumpyBackend(ArrayBackend):
@@ -544,6 +574,37 @@ class NumpyBackend(ArrayBackend):
             if _KERNELS.take_rows(x, x.shape[0], np.ascontiguousarray(indices), out):
                 return out
         return super().take(x, indices, axis)
+
+    # --- a Dense layer's backward pass up to its products: one pass -----------------------------
+    def dense_activation_grad(self, y, g, activation, mask=None, bias=True):
+        # The helper for tanh and relu (and a linear layer's dropout) on plain C-contiguous 2-D arrays
+        # of one float dtype and shape; a value that is not finite reruns the base composition.
+        kind = _DENSE_GRAD_KINDS.get(activation) if isinstance(activation, str) else None
+        if (kind is not None and (kind or mask is not None) and type(y) is np.ndarray and type(g) is np.ndarray
+                and y.ndim == 2 and y.shape[0] and self._compiled(y.dtype) and self._blockable(y, g)
+                and (mask is None or (type(mask) is np.ndarray and self._blockable(y, mask)))):
+            start = _column_sum_start() if _COLUMN_SUM_START == "unchecked" else _COLUMN_SUM_START
+            if start is not None or not bias:
+                d = np.empty(y.shape, dtype=y.dtype)
+                gb = np.empty(y.shape[1:], dtype=y.dtype) if bias else None
+                if _KERNELS.dense_grad(y, g, mask, kind, d, gb, bool(start)):
+                    return d, gb
+        return super().dense_activation_grad(y, g, activation, mask, bias)
+
+    # --- dropout: the mask and its product in one call -----------------------------------------
+    def dropout(self, x, rate, seed, counter):
+        try:
+            usable = (type(x) is np.ndarray and x.size and x.flags.c_contiguous and self._compiled(x.dtype)
+                      and 0.0 <= float(rate) < 1.0)
+        except (TypeError, ValueError):
+            usable = False
+        if not usable:
+            return super().dropout(x, rate, seed, counter)  # its checks and errors
+        mask, out = np.empty(x.shape, dtype=x.dtype), np.empty(x.shape, dtype=x.dtype)
+        if not _KERNELS.apply_dropout(x, mask, out, *philox.kernel_args(seed, counter), *philox.dropout_slot(rate),
+                                      float(x.dtype.type(1.0 / (1.0 - rate)))):
+            np.multiply(x, mask, out=out)  # NumPy's own product where a value is not finite
+        return out, mask
 
     # --- dropout masks: Philox words and the keep test in one pass ---------------------------
     def dropout_mask(self, shape, rate, seed, counter, dtype):

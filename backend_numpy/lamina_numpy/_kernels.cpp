@@ -442,6 +442,155 @@ PyObject* activation_grad(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+// --- a Dense layer's activation, dropout and bias gradient in one pass -----------------------------
+// dense_grad(y, g, mask or None, kind, d, gb or None, zero_start) -> bool: d = act_grad(y, g * mask) and gb = the
+// column sums of d (kind 0: linear, with a mask; 1: tanh, TanhGrad's steps; 2: relu, ReluGrad's), in
+// place of NumPy's multiply, the activation's gradient and sum(d, axis=0): the same operations in
+// the same order, the sums row after row as NumPy reduces a C-contiguous array over its first axis
+// (row 0, then + row 1, + row 2, ...; zero_start: 0 + row 0 first, as NumPy 2 does, which turns a
+// -0 into +0). False when a value of d or gb is not finite: the caller then runs the NumPy
+// composition, so its warnings and its choice of NaN stay.
+template <typename T, int Kind, bool Masked, bool Sum>
+struct DenseGrad {
+    static LAMINA_INLINE void run(Py_ssize_t rows, Py_ssize_t cols, const T* __restrict__ y, const T* __restrict__ g,
+                                  const T* __restrict__ m, T* __restrict__ d, T* __restrict__ gb, T one, T start,
+                                  bool* finite) {
+        // Without the sums, whether every d is finite: v - v is NaN for an infinity or a NaN, and an
+        // integer OR vectorises where a floating-point running sum could not (its order is fixed).
+        // With them a d that is not finite makes its column's sum infinite or NaN, checked below.
+        int bad = 0;
+        for (Py_ssize_t r = 0; r < rows; ++r) {
+            const Py_ssize_t at = r * cols;
+            for (Py_ssize_t j = 0; j < cols; ++j) {
+                const T gm = Masked ? g[at + j] * m[at + j] : g[at + j];
+                T v;
+                if (Kind == 1) {
+                    const T s = y[at + j] * y[at + j];
+                    const T u = (T)1 - s;
+                    v = gm * u;
+                } else if (Kind == 2) {
+                    v = gm * (y[at + j] > (T)0 ? one : (T)0);
+                } else {
+                    v = gm;
+                }
+                d[at + j] = v;
+                if (Sum)
+                    gb[j] = (r == 0 ? start : gb[j]) + v;
+                else
+                    bad |= (v - v) != (T)0;
+            }
+        }
+        if (Sum)
+            for (Py_ssize_t j = 0; j < cols; ++j) bad |= (gb[j] - gb[j]) != (T)0;
+        *finite = !bad;
+    }
+};
+
+template <typename T, int Kind, bool Masked>
+void dense_grad_run(Py_ssize_t rows, Py_ssize_t cols, const T* y, const T* g, const T* m, T* d, T* gb, T start,
+                    bool* finite) {
+    if (gb)
+        best<DenseGrad<T, Kind, Masked, true>>(rows, cols, y, g, m, d, gb, (T)g_one, start, finite);
+    else
+        best<DenseGrad<T, Kind, Masked, false>>(rows, cols, y, g, m, d, gb, (T)g_one, start, finite);
+}
+
+template <typename T>
+bool dense_grad_kind(int kind, bool masked, Py_ssize_t rows, Py_ssize_t cols, const T* y, const T* g, const T* m,
+                     T* d, T* gb, bool zero_start) {
+    // Row 0 of the sums: -0.0 + v is v for every v (also -0), 0.0 + v turns -0 into +0.
+    const T start = zero_start ? (T)0 : -(T)0;
+    bool finite = false;
+    if (kind == 1 && masked) dense_grad_run<T, 1, true>(rows, cols, y, g, m, d, gb, start, &finite);
+    else if (kind == 1) dense_grad_run<T, 1, false>(rows, cols, y, g, m, d, gb, start, &finite);
+    else if (kind == 2 && masked) dense_grad_run<T, 2, true>(rows, cols, y, g, m, d, gb, start, &finite);
+    else if (kind == 2) dense_grad_run<T, 2, false>(rows, cols, y, g, m, d, gb, start, &finite);
+    else if (masked) dense_grad_run<T, 0, true>(rows, cols, y, g, m, d, gb, start, &finite);
+    else dense_grad_run<T, 0, false>(rows, cols, y, g, m, d, gb, start, &finite);
+    return finite;
+}
+
+PyObject* dense_grad(PyObject*, PyObject* args) {
+    PyObject *y_obj, *g_obj, *m_obj, *d_obj, *gb_obj;
+    int kind, zero_start;
+    if (!PyArg_ParseTuple(args, "OOOiOOp", &y_obj, &g_obj, &m_obj, &kind, &d_obj, &gb_obj, &zero_start)) return nullptr;
+    if (kind < 0 || kind > 2) {
+        PyErr_Format(PyExc_ValueError, "dense_grad: kind must be 0 (linear), 1 (tanh) or 2 (relu), got %d.", kind);
+        return nullptr;
+    }
+    Buffer y, g, m, d, gb;
+    const bool masked = m_obj != Py_None, summed = gb_obj != Py_None;
+    if (!take(d_obj, d, "d") || !take(y_obj, y, "y", false) || !same(d, y, "y") || !take(g_obj, g, "g", false) ||
+        !same(d, g, "g") || (masked && (!take(m_obj, m, "mask", false) || !same(d, m, "mask"))) ||
+        (summed && (!take(gb_obj, gb, "gb") || !same(d, gb, "gb", true))))
+        return nullptr;
+    if (d.view.ndim != 2 || (summed && (Py_ssize_t)gb.size() != d.view.shape[1])) {
+        PyErr_SetString(PyExc_ValueError, "dense_grad: d must be 2-D and gb must have one entry per column");
+        return nullptr;
+    }
+    const Py_ssize_t rows = d.view.shape[0], cols = d.view.shape[1];
+    bool finite;
+    Py_BEGIN_ALLOW_THREADS
+    if (d.kind() == 'f')
+        finite = dense_grad_kind<float>(kind, masked, rows, cols, (const float*)y.view.buf, (const float*)g.view.buf,
+                                        masked ? (const float*)m.view.buf : nullptr, (float*)d.view.buf,
+                                        summed ? (float*)gb.view.buf : nullptr, zero_start);
+    else
+        finite = dense_grad_kind<double>(kind, masked, rows, cols, (const double*)y.view.buf, (const double*)g.view.buf,
+                                         masked ? (const double*)m.view.buf : nullptr, (double*)d.view.buf,
+                                         summed ? (double*)gb.view.buf : nullptr, zero_start);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(finite);
+}
+
+// apply_dropout(x, mask, out, k0, k1, d0, d1, d2, s, threshold, scale) -> bool: mask as dropout()
+// fills it, then out = x * mask, in one call instead of the mask and NumPy's multiply. False when
+// a product is not finite: the caller then multiplies with NumPy, for its warnings and NaNs.
+template <typename T>
+struct MaskMultiply {
+    static LAMINA_INLINE void run(const T* __restrict__ x, const T* __restrict__ m, T* __restrict__ out,
+                                  lamina_u64 n, bool* finite) {
+        int bad = 0;  // an integer OR vectorises; v - v is NaN for an infinity or a NaN
+        for (lamina_u64 i = 0; i < n; ++i) {
+            const T v = x[i] * m[i];
+            out[i] = v;
+            bad |= (v - v) != (T)0;
+        }
+        *finite = !bad;
+    }
+};
+
+PyObject* apply_dropout(PyObject*, PyObject* args) {
+    PyObject *x_obj, *m_obj, *out_obj;
+    unsigned long long k0, k1, d0, d1, d2, threshold;
+    unsigned int s;
+    double scale;
+    if (!PyArg_ParseTuple(args, "OOOKKKKKIKd", &x_obj, &m_obj, &out_obj, &k0, &k1, &d0, &d1, &d2, &s, &threshold,
+                          &scale))
+        return nullptr;
+    if (s != 1 && s != 2 && s != 4 && s != 8 && s != 16 && s != 32) {
+        PyErr_Format(PyExc_ValueError, "apply_dropout: slot width must be 1, 2, 4, 8, 16 or 32 bits, got %u.", s);
+        return nullptr;
+    }
+    Buffer x, m, out;
+    if (!take(out_obj, out, "out") || !take(m_obj, m, "mask") || !same(out, m, "mask") ||
+        !take(x_obj, x, "x", false) || !same(out, x, "x"))
+        return nullptr;
+    const lamina_u64 n = out.size();
+    bool finite = true;
+    Py_BEGIN_ALLOW_THREADS
+    if (out.kind() == 'f') {
+        fill_dropout((float*)m.view.buf, n, k0, k1, d0, d1, d2, s, threshold, (float)scale);
+        best<MaskMultiply<float>>((const float*)x.view.buf, (const float*)m.view.buf, (float*)out.view.buf, n, &finite);
+    } else {
+        fill_dropout((double*)m.view.buf, n, k0, k1, d0, d1, d2, s, threshold, scale);
+        best<MaskMultiply<double>>((const double*)x.view.buf, (const double*)m.view.buf, (double*)out.view.buf, n,
+                                   &finite);
+    }
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(finite);
+}
+
 // --- optimizer updates, any number of parameters per call (continued) ----------------------------
 // The steps are optimizers.cu's; each runs through best<>, so where the CPU has AVX-512 the loop is
 // compiled for it (the same IEEE operations per element on wider registers: the same bits). The
@@ -1279,6 +1428,8 @@ PyMethodDef methods[] = {
     {"ce_grad", row_op<CeGradOp>, METH_VARARGS, "ce_grad(t, g, s, p, c, out, n, lo, hi) -> bool: the loss's gradient."},
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
+    {"apply_dropout", apply_dropout, METH_VARARGS, "apply_dropout(x, mask, out, k0, k1, d0, d1, d2, s, threshold, scale) -> bool."},
+    {"dense_grad", dense_grad, METH_VARARGS, "dense_grad(y, g, mask, kind, d, gb, zero_start) -> bool: d = act_grad(y, g * mask), gb = sum(d, 0)."},
     {nullptr, nullptr, 0, nullptr},
 };
 

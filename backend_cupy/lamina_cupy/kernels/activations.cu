@@ -73,3 +73,49 @@ extern "C" __global__ void lamina_relu_grad_f32(const float* y, const float* g, 
 extern "C" __global__ void lamina_relu_grad_f64(const double* y, const double* g, double* out, lamina_u64 n) {
     LAMINA_FOR_EACH(i, n) { out[i] = __dmul_rn(g[i], y[i] > 0.0 ? 1.0 : 0.0); }
 }
+
+// --- dense_grad: a Dense layer's backward pass up to its products ----------------------------------
+// d = act_grad(y, g * mask) and gb = the column sums of d, in one launch instead of the base class's
+// multiply, tanh_grad or relu_grad, and sum. One thread per column walks down the rows in order, so
+// gb is the NumPy backend's sum over the first axis (0 + row 0, + row 1, ...) bit for bit, and d's
+// elements are those of the separate kernels (each operation an *_rn intrinsic: rounded on its
+// own). y, g, mask and d are C-contiguous (rows, cols); kind 0: linear, 1: tanh, 2: relu; has: bit 0
+// a mask, bit 1 the sums (an absent array is passed as another argument and never touched).
+__device__ inline float lamina_mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ inline double lamina_mul(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline float lamina_sub(float a, float b) { return __fsub_rn(a, b); }
+__device__ inline double lamina_sub(double a, double b) { return __dsub_rn(a, b); }
+__device__ inline float lamina_add(float a, float b) { return __fadd_rn(a, b); }
+__device__ inline double lamina_add(double a, double b) { return __dadd_rn(a, b); }
+
+template <typename T>
+__device__ inline void lamina_dense_grad(const T* y, const T* g, const T* mask, T* d, T* gb, lamina_u64 rows,
+                                         lamina_u64 cols, int kind, int has) {
+    LAMINA_FOR_EACH(j, cols) {
+        T sum = (T)0;
+        for (lamina_u64 r = 0; r < rows; ++r) {
+            const lamina_u64 at = r * cols + j;
+            const T gm = (has & 1) ? lamina_mul(g[at], mask[at]) : g[at];
+            T v = gm;
+            if (kind == 1) {
+                const T yi = y[at];
+                v = lamina_mul(gm, lamina_sub((T)1, lamina_mul(yi, yi)));
+            } else if (kind == 2) {
+                v = lamina_mul(gm, y[at] > (T)0 ? (T)1 : (T)0);
+            }
+            d[at] = v;
+            sum = lamina_add(sum, v);
+        }
+        if (has & 2) gb[j] = sum;
+    }
+}
+
+extern "C" __global__ void lamina_dense_grad_f32(const float* y, const float* g, const float* mask, float* d,
+                                                 float* gb, lamina_u64 rows, lamina_u64 cols, int kind, int has) {
+    lamina_dense_grad<float>(y, g, mask, d, gb, rows, cols, kind, has);
+}
+
+extern "C" __global__ void lamina_dense_grad_f64(const double* y, const double* g, const double* mask, double* d,
+                                                 double* gb, lamina_u64 rows, lamina_u64 cols, int kind, int has) {
+    lamina_dense_grad<double>(y, g, mask, d, gb, rows, cols, kind, has);
+}

@@ -384,6 +384,24 @@ class ArrayBackend(ConvolutionMixin):
         return (g.dtype == s.dtype == p.dtype and g.shape == p.shape[:-1] and s.shape == g.shape + (1,)
                 and s.flags.c_contiguous)
 
+    def dense_activation_grad(self, y, g, activation, mask=None, bias=True):
+        if mask is not None:
+            g = self.multiply(g, mask)
+        if activation == "tanh":
+            d = self.tanh_grad(y, g)
+        elif activation == "relu":
+            d = self.relu_grad(y, g)
+        elif activation == "softmax":
+            d = self.softmax_grad(y, g, axis=-1)
+        elif activation == "sigmoid":
+            d = self._sigmoid_grad(y, g)
+        elif activation == "linear":
+            d = g
+        else:
+            raise ValueError(f"dense_activation_grad supports linear, tanh, relu, sigmoid and softmax, "
+                             f"got {activation!r}.")
+        return d, (self.sum(d, axis=(0,)) if bias else None)
+
     def softmax_grad(self, y, g, axis=-1):
         gy = self.multiply(g, y)
         return self.subtract(gy, self.multiply(y, self.sum(gy, axis=axis, keepdims=True)))
@@ -424,11 +442,11 @@ class ArrayBackend(ConvolutionMixin):
         self.assign(dx[..., :2 * units], du[..., :2 * units])
         return self.multiply(dh, z)  # through h = z * h_prev + ...
 
-    def _sigmoid_grad(self, y, upstream, out):
-        """``upstream * (y * (1 - y))`` into ``out``, each step rounded on its own."""
+    def _sigmoid_grad(self, y, upstream, out=None):
+        """``upstream * (y * (1 - y))`` into ``out`` (else one new array), each step rounded on its own."""
         d = self.subtract(1.0, y)
         self.multiply(y, d, out=d)
-        self.multiply(upstream, d, out=out)
+        return self.multiply(upstream, d, out=d if out is None else out)
 
     def lstm_cell_forward(self, z, c, axis=-1, h_out=None):
         units = z.shape[axis % z.ndim] // 4
@@ -578,6 +596,10 @@ class ArrayBackend(ConvolutionMixin):
         out = xp.empty(shape, dtype=dtype)
         xp.multiply(keep.reshape(shape), scale, out=out)
         return out
+
+    def dropout(self, x, rate, seed, counter):
+        mask = self.dropout_mask(x.shape, rate, seed, counter, x.dtype)
+        return self.multiply(x, mask), mask
 
     # --- data formats --------------------------------------------------------------------
     def to_channels_last(self, x):

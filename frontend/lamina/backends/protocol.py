@@ -167,6 +167,16 @@ class Backend(Protocol):
         """``cast(equal(argmax(a, -1), argmax(b, -1)), dtype)``: 1 where the last-axis argmaxes of
         two arrays of one shape agree (Keras' categorical accuracy per sample), ``argmax``'s rules
         (the first maximum; a NaN counts as the maximum)."""
+    def dense_activation_grad(self, y: Array, g: Array, activation: str, mask: Array | None = None,
+                              bias: bool = True) -> tuple:
+        """The backward pass of ``dropout(activation(x @ kernel + bias))`` up to the products:
+        ``(d, gb)``. ``y`` is the activation's output (2-D), ``g`` the gradient arriving at the
+        dropout's output (or at ``y`` when ``mask`` is None), ``mask`` the dropout's mask.
+        ``d = activation_grad(y, g * mask)`` (``tanh_grad``, ``relu_grad``, ``softmax_grad`` along the
+        last axis, sigmoid's ``g * (y * (1 - y))``, or the identity for ``"linear"``), each element
+        as those ops round it, and, when ``bias``, ``gb = sum(d, axis=0)`` in any order of the
+        additions (the NumPy backend's row after row; the CuPy kernel adds in that order too, not
+        in ``cupy.sum``'s), else None."""
     def softmax_grad(self, y: Array, g: Array, axis: int = -1) -> Array:
         """``g * y - y * sum(g * y, axis, keepdims=True)``: softmax's gradient from its output
         ``y`` (``g`` of ``y``'s shape), each step rounded on its own, the sum as ``sum`` forms it."""
@@ -265,6 +275,9 @@ class Backend(Protocol):
                       mean: float = 0.0, stddev: float = 1.0) -> Array: ...
     def dropout_mask(self, shape: Shape, rate: float, seed: int, counter: int, dtype: str) -> Array:
         """0 where dropped, 1 / (1 - rate) where kept (inverted dropout)."""
+    def dropout(self, x: Array, rate: float, seed: int, counter: int) -> tuple:
+        """Inverted dropout of ``x``: ``(x * mask, mask)`` with ``mask = dropout_mask(x.shape, rate,
+        seed, counter, x.dtype)``, the product as ``multiply`` rounds it."""
 
     # --- data formats ---------------------------------------------------------------------
     def to_channels_last(self, x: Array) -> Array:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..layers.core.dense import activation_to_fuse, run_fused
+from ..layers.core.dense import activation_to_fuse, dropout_to_fuse, run_fused
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..layers.symbolic import KerasTensor, Node
@@ -85,7 +85,8 @@ class Functional(Model):
     def _dense_activation_pairs(self) -> dict[int, Node]:
         """Nodes whose one output feeds only one node of this model, with no call arguments on
         either and not a model output: ``id(node) -> that consumer``. ``call`` may run such a pair
-        as one op when it is Dense + Activation (``activation_to_fuse`` decides at run time)."""
+        as one op when it is Dense + Activation (``activation_to_fuse`` decides at run time), and
+        a Dropout that is the Activation's one consumer with it (``dropout_to_fuse``)."""
         consumers: dict[int, list[Node]] = {}
         for node in self._nodes:
             for t in node.parents:
@@ -159,9 +160,13 @@ class Functional(Model):
                 call_in = computed[id(args)]
             after = self._pairs.get(id(node))
             fused = None if after is None else activation_to_fuse(node.layer, after.layer, call_in)
-            if fused is not None:  # Dense(n) + Activation(a) as one op
-                computed[id(after.outputs[0])] = run_fused(node.layer, after.layer, call_in, fused, training)
-                done.add(id(after))
+            if fused is not None:  # Dense(n) + Activation(a) as one op, in training with a Dropout after them
+                third = self._pairs.get(id(after))
+                drop = third if third is not None and dropout_to_fuse(third.layer, training) else None
+                last = after if drop is None else drop
+                computed[id(last.outputs[0])] = run_fused(node.layer, after.layer, call_in, fused, training,
+                                                          None if drop is None else drop.layer)
+                done.update((id(after), id(last)))
                 continue
             out = node.layer(call_in, training=training, **node.kwargs)
             outs = list(out) if isinstance(out, (list, tuple)) else [out]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..layers.core.dense import activation_to_fuse, run_fused
+from ..layers.core.dense import activation_to_fuse, dropout_to_fuse, run_fused
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..layers.symbolic import KerasTensor
@@ -108,8 +108,9 @@ class Sequential(Model):
                 x = layer(x, training=training)
                 i += 1
             else:  # Dense(n) + Activation(a) as one op: nothing but the Activation reads the Dense output
-                x = run_fused(layer, layers[i + 1], x, fused, training)
-                i += 2
+                drop = layers[i + 2] if i + 2 < len(layers) and dropout_to_fuse(layers[i + 2], training) else None
+                x = run_fused(layer, layers[i + 1], x, fused, training, drop)  # and a Dropout after them
+                i += 2 if drop is None else 3
         return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

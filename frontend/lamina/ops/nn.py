@@ -187,8 +187,8 @@ def dropout(x: Any, rate: float, seed: int, counter: int) -> Tensor:
     """Inverted dropout with the Philox mask of ``(seed, counter)``: kept values scaled by 1/(1-rate)."""
     x = convert_to_tensor(x)
     be = B()
-    mask = be.dropout_mask(x.shape, rate, seed, counter, x.dtype)
-    return make(be.multiply(x.value, mask), (x,), lambda g: (be.multiply(g, mask),))
+    y, mask = be.dropout(x.value, rate, seed, counter)
+    return make(y, (x,), lambda g: (be.multiply(g, mask),))
 
 
 # Activations whose derivative can be computed from the output alone, so ``dense`` may apply them
@@ -196,27 +196,21 @@ def dropout(x: Any, rate: float, seed: int, counter: int) -> Tensor:
 DENSE_ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softmax")
 
 
-def _sigmoid_grad(y: Any, g: Any, out: Any = None) -> Any:
-    """``g * (y * (1 - y))``: sigmoid's gradient from its output ``y`` (an array with at least one
-    axis, ``g`` of its shape), each step rounded on its own as ``ops.sigmoid``'s VJP does, in one
-    temporary; written into ``out`` when given."""
-    be = B()
-    d = be.subtract(1.0, y)
-    be.multiply(y, d, out=d)
-    return be.multiply(g, d, out=d if out is None else out)
-
-
-def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> Tensor:
+def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear",
+          dropout: tuple | None = None) -> Tensor:
     """``activation(x @ kernel + bias)`` for a 2-D ``x`` as one recorded op: the Dense layer's step.
 
     Args:
         x: ``(batch, input_dim)``. kernel: ``(input_dim, units)``. bias: ``(units,)`` or ``None``.
         activation: one of ``DENSE_ACTIVATIONS``.
+        dropout: ``(rate, seed, counter)`` to apply ``ops.dropout`` to the result in the same op
+            (a model's Dense + Activation + Dropout in training), or None.
 
-    One tape entry instead of three; the bias (and tanh) are applied in place in the product's
-    fresh buffer, and the backward pass makes one temporary for the pre-activation gradient. The
-    values are bit for bit those of ``activation(add(matmul(x, kernel), bias))``: the same
-    operations in the same order.
+    One tape entry instead of three (or four); the bias (and tanh) are applied in place in the
+    product's fresh buffer, and the backward pass makes one temporary for the pre-activation
+    gradient, with the bias gradient summed by the same backend call (``dense_activation_grad``).
+    The values are bit for bit those of ``dropout(activation(add(matmul(x, kernel), bias)))``: the
+    same operations in the same order.
     """
     x, kernel = convert_to_tensor(x), convert_to_tensor(kernel)
     bias = None if bias is None else convert_to_tensor(bias)
@@ -237,24 +231,14 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear") -> 
         y = be.maximum(y, be.zeros((), y.dtype))
     elif activation == "softmax":
         y = be.softmax(y, axis=-1)
+    out, mask = (y, None) if dropout is None else be.dropout(y, *dropout)
 
     def vjp(g):
-        if activation == "tanh":  # g * (1 - y^2)
-            d = be.tanh_grad(y, g)
-        elif activation == "sigmoid":
-            d = _sigmoid_grad(y, g)
-        elif activation == "relu":
-            d = be.relu_grad(y, g)
-        elif activation == "softmax":
-            d = be.softmax_grad(y, g, axis=-1)
-        else:
-            d = g
+        d, gb = be.dense_activation_grad(y, g, activation, mask, bias is not None and bias._tracked)
         gx = be.matmul(d, be.transpose(kernel.value)) if x._tracked else None
         gk = be.matmul(be.transpose(x.value), d) if kernel._tracked else None
-        if bias is None:
-            return gx, gk
-        return gx, gk, (be.sum(d, axis=(0,)) if bias._tracked else None)
-    return make(y, (x, kernel) if bias is None else (x, kernel, bias), vjp)
+        return (gx, gk) if bias is None else (gx, gk, gb)
+    return make(out, (x, kernel) if bias is None else (x, kernel, bias), vjp)
 
 
 def lstm_cell(z: Any, c: Any, axis: int = -1) -> tuple[Tensor, Tensor]:

@@ -7,6 +7,7 @@ from ... import activations, constraints, initializers, ops, regularizers
 from ..layer import Layer
 from ..symbolic import KerasTensor
 from .activation import Activation
+from .dropout import Dropout
 
 
 # Activations that ops.dense applies itself (each derivative follows from the output).
@@ -74,15 +75,16 @@ class Dense(Layer):
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint)
         self.built = True
 
-    def call(self, inputs: Any, _activation: str | None = None) -> ops.Tensor:
+    def call(self, inputs: Any, _activation: str | None = None, _dropout: tuple | None = None) -> ops.Tensor:
         # ``_activation``: the name of the following Activation layer's function when a model runs
-        # the pair as one op (``activation_to_fuse``); only given for a linear Dense.
+        # the pair as one op (``activation_to_fuse``); only given for a linear Dense. ``_dropout``:
+        # the (rate, seed, counter) of a Dropout layer after that pair in training (``run_fused``).
         if inputs.shape[-1] != self.input_dim:
             raise ValueError(f"Layer {self.name!r} (Dense) expects inputs whose last axis is {self.input_dim}, "
                              f"but got shape {inputs.shape}; reshape the data or change input_shape.")
         fused = _fused_name(self.activation) if _activation is None else _activation
         if fused is not None and inputs.ndim == 2:  # one recorded op instead of three (same values)
-            return ops.dense(inputs, self.kernel, self.bias, fused)
+            return ops.dense(inputs, self.kernel, self.bias, fused, _dropout)
         y = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             y = ops.add(y, self.bias)
@@ -137,12 +139,30 @@ def activation_to_fuse(layer: Layer, following: Layer, inputs: Any) -> str | Non
     return name
 
 
-def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, training: Any) -> Any:
-    """Call ``layer`` with ``following``'s activation folded in (see ``activation_to_fuse``); the
-    Activation layer is built as if it had been called."""
-    out = layer(inputs, training=training, _activation=activation)
-    following._maybe_build(out.shape)
-    following._call_losses, following._call_metrics = [], {}  # what its own call would have reset
+def dropout_to_fuse(layer: Layer, training: Any) -> bool:
+    """Whether a model that runs a Dense + Activation pair as one ``ops.dense`` (``activation_to_fuse``)
+    may fold the ``Dropout`` ``layer`` that follows the pair into that op too: in training, for this
+    exact class with nothing replaced, a rate above 0, no ``noise_shape`` and no activity regularizer.
+    The mask is the one its own call would draw (the same seed generator, the same counter); the
+    caller must ensure nothing else reads the Activation layer's output."""
+    if type(layer) is not Dropout or not training or layer.rate == 0.0 or layer.noise_shape is not None:
+        return False
+    if layer.activity_regularizer is not None or "call" in vars(layer) or "__call__" in vars(layer):
+        return False
+    return Dropout.call is _ORIGINAL["Dropout.call"] and Dropout.__call__ is _ORIGINAL["Layer.__call__"]
+
+
+def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, training: Any,
+              dropout: Layer | None = None) -> Any:
+    """Call ``layer`` with ``following``'s activation folded in (see ``activation_to_fuse``), and
+    the ``dropout`` layer's mask when given (see ``dropout_to_fuse``); the layers folded in are built
+    as if they had been called."""
+    drop = None if dropout is None else (dropout.rate,) + tuple(dropout.seed_generator.next())
+    out = layer(inputs, training=training, _activation=activation, _dropout=drop)
+    for folded in (following, dropout):
+        if folded is not None:
+            folded._maybe_build(out.shape)
+            folded._call_losses, folded._call_metrics = [], {}  # what its own call would have reset
     return out
 
 
@@ -155,4 +175,5 @@ def _fused_name(fn: Any) -> str | None:
 
 
 # The methods as defined here: a model fuses the pair only while nobody has replaced them on the class.
-_ORIGINAL = {"Activation.call": Activation.call, "Dense.call": Dense.call, "Layer.__call__": Layer.__call__}
+_ORIGINAL = {"Activation.call": Activation.call, "Dense.call": Dense.call, "Dropout.call": Dropout.call,
+             "Layer.__call__": Layer.__call__}

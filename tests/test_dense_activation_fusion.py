@@ -383,3 +383,15 @@ def test_functional_activation_output_read_elsewhere_keeps_the_dropout(dense_cal
     assert dense_calls == ["tanh"]
     mask = dropped.numpy() / np.where(kept.numpy() == 0, 1, kept.numpy())
     assert set(np.round(np.unique(mask), 5)) <= {0.0, 2.0}
+
+
+def test_a_failed_call_does_not_use_up_the_folded_dropouts_draw():
+    """A call that fails in the Dense layer never reached the Dropout layer, so its counter stays
+    where the layer-by-layer path leaves it (found by a reviewer)."""
+    for dropout_cls in (Dropout, PlainDropout):
+        model = Sequential([Dense(4, input_shape=(5,)), Activation("tanh"), dropout_cls(0.5)])
+        with pytest.raises(ValueError, match="last axis"):
+            model(np.zeros((2, 6), "float32"), training=True)
+        assert model.layers[2].seed_generator.counter == 0, dropout_cls
+        model(np.zeros((2, 5), "float32"), training=True)
+        assert model.layers[2].seed_generator.counter == 1, dropout_cls

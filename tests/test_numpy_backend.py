@@ -1264,3 +1264,27 @@ def test_raw_dense_grad_and_dropout_reject_what_they_do_not_take():
         k.apply_dropout(a, np.empty_like(a), np.empty_like(a), 1, 2, 3, 4, 5, 3, 1, 2.0)
     with pytest.raises(TypeError):
         k.apply_dropout(a, np.empty_like(a), a.T, 1, 2, 3, 4, 5, 1, 1, 2.0)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 32, 300])
+def test_one_unit_bias_gradient_is_numpys_pairwise_sum(rows):
+    """A one-unit Dense layer: NumPy sums its (rows, 1) gradient along a contiguous axis, pairwise
+    from 8 rows on, not row after row; the bias gradient keeps those bits (found by a reviewer)."""
+    be = NumpyBackend()
+    rng = np.random.default_rng(rows)
+    for dtype in ("float32", "float64"):
+        y = np.tanh(rng.standard_normal((rows, 1))).astype(dtype)
+        g = (rng.standard_normal((rows, 1)) * 10.0 ** rng.uniform(-4, 4, (rows, 1))).astype(dtype)
+        mask = be.dropout_mask((rows, 1), 0.3, 5, rows, dtype)
+        for act, m in (("tanh", None), ("relu", mask), ("linear", mask)):
+            d, gb = be.dense_activation_grad(y, g, act, m)
+            want_d, want_gb = ArrayBackend.dense_activation_grad(be, y, g, act, m)
+            assert d.tobytes() == want_d.tobytes() and gb.tobytes() == want_gb.tobytes(), (dtype, act)
+
+
+def test_dropout_of_a_0d_array_keeps_numpys_scalar():
+    be = NumpyBackend()
+    x = np.asarray(1.5, np.float32)
+    out, mask = be.dropout(x, 0.5, 3, 1)
+    want, want_mask = ArrayBackend.dropout(be, x, 0.5, 3, 1)
+    assert type(out) is type(want) and out == want and mask.tobytes() == want_mask.tobytes()

@@ -584,7 +584,9 @@ class NumpyBackend(ArrayBackend):
                 and y.ndim == 2 and y.shape[0] and self._compiled(y.dtype) and self._blockable(y, g)
                 and (mask is None or (type(mask) is np.ndarray and self._blockable(y, mask)))):
             start = _column_sum_start() if _COLUMN_SUM_START == "unchecked" else _COLUMN_SUM_START
-            if start is not None or not bias:
+            # One column is a contiguous axis to NumPy, which sums it pairwise from 8 rows on: the
+            # base class's sum keeps those bits (a one-unit Dense layer).
+            if (start is not None and y.shape[1] > 1) or not bias:
                 d = np.empty(y.shape, dtype=y.dtype)
                 gb = np.empty(y.shape[1:], dtype=y.dtype) if bias else None
                 if _KERNELS.dense_grad(y, g, mask, kind, d, gb, bool(start)):
@@ -594,8 +596,8 @@ class NumpyBackend(ArrayBackend):
     # --- dropout: the mask and its product in one call -----------------------------------------
     def dropout(self, x, rate, seed, counter):
         try:
-            usable = (type(x) is np.ndarray and x.size and x.flags.c_contiguous and self._compiled(x.dtype)
-                      and 0.0 <= float(rate) < 1.0)
+            usable = (type(x) is np.ndarray and x.ndim and x.size and x.flags.c_contiguous and self._compiled(x.dtype)
+                      and 0.0 <= float(rate) < 1.0)  # 0-d: NumPy's multiply returns a scalar, kept
         except (TypeError, ValueError):
             usable = False
         if not usable:

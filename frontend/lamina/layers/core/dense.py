@@ -158,7 +158,12 @@ def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, trai
     the ``dropout`` layer's mask when given (see ``dropout_to_fuse``); the layers folded in are built
     as if they had been called."""
     drop = None if dropout is None else (dropout.rate,) + tuple(dropout.seed_generator.next())
-    out = layer(inputs, training=training, _activation=activation, _dropout=drop)
+    try:
+        out = layer(inputs, training=training, _activation=activation, _dropout=drop)
+    except BaseException:
+        if drop is not None:  # the Dropout layer was never reached: its draw did not happen
+            dropout.seed_generator.counter = drop[2]
+        raise
     for folded in (following, dropout):
         if folded is not None:
             folded._maybe_build(out.shape)

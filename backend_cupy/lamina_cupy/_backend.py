@@ -643,49 +643,51 @@ class CupyBackend(ArrayBackend):
         return out.reshape(shape).astype(target, copy=False)
 
     def dropout(self, x, rate, seed, counter):
-        try:
-            valid_rate = 0.0 <= float(rate) < 1.0
-        except (TypeError, ValueError):
-            valid_rate = False
-        suffix = self._step_ready("dropout", getattr(x, "dtype", None), x) if valid_rate else None
+        launch = self._dropout_launch("dropout", rate, seed, counter)
+        suffix = self._step_ready("dropout", getattr(x, "dtype", None), x) if launch else None
         if suffix and x.size:
             cupy = self.xp
-            bits, threshold = philox.dropout_slot(rate)
-            src = cupy.ascontiguousarray(x)
+            key, slot, blocks = launch
             mask, out = cupy.empty(x.shape, dtype=x.dtype), cupy.empty(x.shape, dtype=x.dtype)
-            args = (tuple(_U64(k) for k in philox_kernel_args(seed, counter))
-                    + (src, mask, out, _U64(x.size), np.uint32(bits), _U64(threshold), x.dtype.type(1.0 / (1.0 - rate))))
-            per_block = 256 // bits  # one thread per Philox block, as in dropout_mask
-            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply_{suffix}",
-                                 (x.size + per_block - 1) // per_block, args):
+            args = key + (cupy.ascontiguousarray(x), mask, out, _U64(x.size), *slot, x.dtype.type(1.0 / (1.0 - rate)))
+            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply_{suffix}", blocks(x.size), args):
                 return out, mask
         return super().dropout(x, rate, seed, counter)
 
-    def dropout_mask(self, shape, rate, seed, counter, dtype):
+    def _dropout_launch(self, op, rate, seed, counter):
+        """For a Philox dropout kernel: ``(key, slot, blocks)`` — the key and counter words as uint64,
+        the slot width and keep threshold, and ``blocks(n)``, the threads for n elements (one per
+        Philox block, which decides 256 / s of them); None when the rate is outside [0, 1) or
+        ``op``'s kernel has failed (the base class then runs, with its errors)."""
         try:
             valid_rate = 0.0 <= float(rate) < 1.0
         except (TypeError, ValueError):
             valid_rate = False
-        if not valid_rate or not self._kernels.usable("dropout_mask"):
+        if not valid_rate or not self._kernels.usable(op):
+            return None
+        bits, threshold = philox.dropout_slot(rate)  # s-bit slots
+        per_block = 256 // bits
+        return (tuple(_U64(k) for k in philox_kernel_args(seed, counter)), (np.uint32(bits), _U64(threshold)),
+                lambda n: (n + per_block - 1) // per_block)
+
+    def dropout_mask(self, shape, rate, seed, counter, dtype):
+        launch = self._dropout_launch("dropout_mask", rate, seed, counter)
+        if launch is None:
             return super().dropout_mask(shape, rate, seed, counter, dtype)  # its errors, its way
-        key = philox_kernel_args(seed, counter)
-        bits, threshold = philox.dropout_slot(rate)  # s-bit slots: 256 / s elements a Philox block
-        slot = (np.uint32(bits), _U64(threshold))
+        key, slot, blocks = launch
         size = self._size(shape)
         target = np.dtype(dtype)
         scale = 1.0 / (1.0 - rate)
         cupy = self.xp
         if target in _FLOAT_SUFFIX:
             out = cupy.empty((size,), dtype=target)
-            args = tuple(_U64(k) for k in key) + (out, _U64(size), *slot, target.type(scale))
+            args = key + (out, _U64(size), *slot, target.type(scale))
             name = f"lamina_philox_dropout_{_FLOAT_SUFFIX[target]}"
         else:  # float16 and others: the keep bits here, then keep * scale as the base does
             out = cupy.empty((size,), dtype=np.bool_)
-            args = tuple(_U64(k) for k in key) + (out, _U64(size), *slot)
+            args = key + (out, _U64(size), *slot)
             name = "lamina_philox_keep"
-        # One thread per Philox block, and a block decides 256 / s elements.
-        per_block = 256 // bits
-        if size and not self._kernels.run("dropout_mask", "philox", name, (size + per_block - 1) // per_block, args):
+        if size and not self._kernels.run("dropout_mask", "philox", name, blocks(size), args):
             return super().dropout_mask(shape, rate, seed, counter, dtype)
         if target in _FLOAT_SUFFIX:
             return out.reshape(shape)

@@ -336,6 +336,13 @@ void fill_dropout(T* out, lamina_u64 n, lamina_u64 k0, lamina_u64 k1, lamina_u64
     for (; b < blocks; ++b) lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
 }
 
+// The slot widths fill_dropout takes (false: Python's ValueError set, naming `fn`).
+bool slot_width_ok(unsigned s, const char* fn) {
+    if (s == 1 || s == 2 || s == 4 || s == 8 || s == 16 || s == 32) return true;
+    PyErr_Format(PyExc_ValueError, "%s: slot width must be 1, 2, 4, 8, 16 or 32 bits, got %u.", fn, s);
+    return false;
+}
+
 // dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): out[i] = scale or 0 by the keep rule
 // (s-bit slots, s one of 1, 2, 4, 8, 16, 32; lamina.backends.philox.dropout_slot).
 PyObject* dropout(PyObject*, PyObject* args) {
@@ -345,10 +352,7 @@ PyObject* dropout(PyObject*, PyObject* args) {
     double scale;
     if (!PyArg_ParseTuple(args, "OKKKKKIKd", &out_obj, &k0, &k1, &d0, &d1, &d2, &s, &threshold, &scale))
         return nullptr;
-    if (s != 1 && s != 2 && s != 4 && s != 8 && s != 16 && s != 32) {
-        PyErr_Format(PyExc_ValueError, "dropout: slot width must be 1, 2, 4, 8, 16 or 32 bits, got %u.", s);
-        return nullptr;
-    }
+    if (!slot_width_ok(s, "dropout")) return nullptr;
     Buffer out;
     if (!take(out_obj, out, "out")) return nullptr;
     lamina_u64 n = out.size();
@@ -568,10 +572,7 @@ PyObject* apply_dropout(PyObject*, PyObject* args) {
     if (!PyArg_ParseTuple(args, "OOOKKKKKIKd", &x_obj, &m_obj, &out_obj, &k0, &k1, &d0, &d1, &d2, &s, &threshold,
                           &scale))
         return nullptr;
-    if (s != 1 && s != 2 && s != 4 && s != 8 && s != 16 && s != 32) {
-        PyErr_Format(PyExc_ValueError, "apply_dropout: slot width must be 1, 2, 4, 8, 16 or 32 bits, got %u.", s);
-        return nullptr;
-    }
+    if (!slot_width_ok(s, "apply_dropout")) return nullptr;
     Buffer x, m, out;
     if (!take(out_obj, out, "out") || !take(m_obj, m, "mask") || !same(out, m, "mask") ||
         !take(x_obj, x, "x", false) || !same(out, x, "x"))

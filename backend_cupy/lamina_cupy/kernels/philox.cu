@@ -237,27 +237,31 @@ extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k
 }
 
 // Dropout applied: the mask as lamina_philox_dropout_* fills it, and out = x * mask for the same
-// block's elements, in one launch instead of the mask's and a multiply's.
+// block's elements, in one launch instead of the mask's and a multiply's (one multiply: nothing to
+// contract).
+template <typename T>
+__device__ inline void lamina_dropout_apply(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
+                                            lamina_u64 d2, const T* x, T* mask, T* out, lamina_u64 n,
+                                            unsigned s, lamina_u64 threshold, T scale) {
+    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
+        lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
+        const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
+        for (lamina_u64 i = first; i < end; ++i) out[i] = x[i] * mask[i];
+    }
+}
+
 extern "C" __global__ void lamina_philox_dropout_apply_f32(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                            lamina_u64 d1, lamina_u64 d2, const float* x,
                                                            float* mask, float* out, lamina_u64 n, unsigned s,
                                                            lamina_u64 threshold, float scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout<float>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
-        const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
-        for (lamina_u64 i = first; i < end; ++i) out[i] = __fmul_rn(x[i], mask[i]);
-    }
+    lamina_dropout_apply<float>(k0, k1, d0, d1, d2, x, mask, out, n, s, threshold, scale);
 }
 
 extern "C" __global__ void lamina_philox_dropout_apply_f64(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                            lamina_u64 d1, lamina_u64 d2, const double* x,
                                                            double* mask, double* out, lamina_u64 n, unsigned s,
                                                            lamina_u64 threshold, double scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout<double>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
-        const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
-        for (lamina_u64 i = first; i < end; ++i) out[i] = __dmul_rn(x[i], mask[i]);
-    }
+    lamina_dropout_apply<double>(k0, k1, d0, d1, d2, x, mask, out, n, s, threshold, scale);
 }
 
 extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,

@@ -29,7 +29,10 @@ _POOL = [] if numpy is None else [Extension(
 setup(ext_modules=[Extension(
     "lamina_numpy._kernels",
     sources=["backend_numpy/lamina_numpy/_kernels.cpp"],
-    include_dirs=["backend_cupy/lamina_cupy/kernels"],
+    # NumPy's headers, where NumPy is importable, for the layout of its ufunc struct: dense_forward
+    # runs np.tanh's own inner loop (the helper builds without it, and the backend then calls np.tanh).
+    include_dirs=["backend_cupy/lamina_cupy/kernels"] + ([] if numpy is None else [numpy.get_include()]),
+    define_macros=[] if numpy is None else [("LAMINA_WITH_NUMPY", "1")],
     depends=["backend_cupy/lamina_cupy/kernels/philox.cu", "backend_cupy/lamina_cupy/kernels/optimizers.cu",
              "backend_cupy/lamina_cupy/kernels/recurrent.cu",
              "backend_cupy/lamina_cupy/kernels/classifier.cu"],

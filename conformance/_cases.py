@@ -549,6 +549,7 @@ PROTOCOL_COVERAGE = {
     "softmax": "test_nn.py::test_softmax",
     "log_softmax": "test_nn.py::test_log_softmax",
     "softmax_grad": "test_nn.py::test_softmax_grad",
+    "dense_activation": "test_nn.py::test_dense_activation",
     "dense_activation_grad": "test_nn.py::test_dense_activation_grad",
     "categorical_crossentropy": "test_nn.py::test_categorical_crossentropy",
     "categorical_crossentropy_grad": "test_nn.py::test_categorical_crossentropy_grad",

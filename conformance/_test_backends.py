@@ -70,6 +70,7 @@ class Numpy64Backend(NumpyBackend):
     argmax_equal = ArrayBackend.argmax_equal
     categorical_crossentropy = ArrayBackend.categorical_crossentropy
     categorical_crossentropy_grad = ArrayBackend.categorical_crossentropy_grad
+    dense_activation = ArrayBackend.dense_activation
     dense_activation_grad = ArrayBackend.dense_activation_grad
     dropout = ArrayBackend.dropout
 

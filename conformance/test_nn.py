@@ -988,3 +988,162 @@ def test_dense_activation_grad_rejects_other_activations(backend):
     for activation in ("elu", "gelu", "TANH"):
         with pytest.raises(ValueError):
             backend.dense_activation_grad(z, z, activation)
+
+
+# --- dense_activation: a Dense layer's step after its product ---------------------------------------
+# y is the product x @ kernel (2-D, which the backend may overwrite), bias (units,) or None, dropout
+# (rate, seed, counter) or None: a = activation(y + bias), out, mask = dropout(a, ...) (else out is a,
+# mask None). Layouts: rows, a single row, a single column, 300 rows, rows wider than a few kilobytes
+# (a blocked one-pass loop crosses its blocks inside a row), a transposed product and an empty batch.
+
+def _dense_forward_grid():
+    """(tag, layout, bias, dropout) for every layout, with and without a bias, at every dropout."""
+    for label, ly in _dense_forward_cases():
+        for bias in (True, False):
+            for dropout in _DENSE_DROPOUTS:
+                yield f"{label}, {'bias' if bias else 'no bias'}, {'no dropout' if dropout is None else dropout[0]}", \
+                    ly, bias, dropout
+
+
+def _dense_forward_cases():
+    return [
+        ("rows", Layout("y", (16, 10))),
+        ("one-row", Layout("y", (1, 10))),
+        ("one-column", Layout("y", (9, 1))),
+        ("batch-300", Layout("y", (300, 7))),
+        ("wide-rows", Layout("y", (3, 5000))),
+        ("y-transposed", Layout("y", (10, 16), transpose=True)),
+        ("empty-batch", Layout("y", (0, 5))),
+    ]
+
+
+_DENSE_DROPOUTS = (None, (_DROPOUT_RATE, 123456789, 7), (0.5, 2**64 + 5, 2**33))  # a 32-bit slot and a 1-bit one
+
+
+def _dense_forward_inputs(backend, rng, ly, bias, dtype, specials=False):
+    """(host y, host bias or None, a maker of device copies of y in ly's layout, device bias). y is
+    uniform in [-4, 4] with signed zeros; ``specials`` adds subnormals, values that saturate tanh and
+    sigmoid (40, -1e4) and sums y + bias that cancel to zero exactly."""
+    base = rng.uniform(-4.0, 4.0, ly.base_shape)
+    units = ly.shape[1]
+    hb = rng.uniform(-2.0, 2.0, units).astype(dtype) if bias else None
+    if hb is not None and specials:
+        hb[::4] = -0.0
+    hbase = np.where(rng.random(ly.base_shape) < 0.1, -0.0, base).astype(dtype)
+    if specials and hbase.size:
+        hy = ly.host(hbase)  # a view: the specials land in the host base
+        flat = np.arange(hy.size).reshape(hy.shape)
+        hy[flat % 7 == 1] = np.finfo(dtype).tiny / 4
+        hy[flat % 11 == 3] = 40.0
+        hy[flat % 13 == 4] = -1e4
+        if hb is not None:
+            cancel = flat % 9 == 2
+            hy[cancel] = -np.broadcast_to(hb, hy.shape)[cancel]
+    hy = ly.host(hbase).copy()
+    # A fresh device copy per call: the backend may overwrite y (asarray may share the host memory).
+    return (hy, hb, (lambda: ly.device(backend, backend.copy(backend.asarray(hbase)))),
+            None if hb is None else backend.asarray(hb))
+
+
+def dense_activation_reference(activation, y64, b64, dtype):
+    """The float64 ``a`` and its bound (rel to the dtype's eps), from the rounded inputs.
+
+    s = y + bias rounds once (eps/2 |s|, nothing without a bias), which the activation carries by its
+    derivative; then:
+    * linear: a = s — 4 eps |s| (one rounding), exact without a bias;
+    * relu: a = max(s, 0) — the same (the maximum is exact);
+    * tanh: TRANSCENDENTAL 8 eps |a|, plus the sum's rounding through tanh' = 1 - a^2: 4 eps |s| (1 - a^2);
+    * sigmoid: 8 eps a, plus through sigmoid' = a (1 - a): 4 eps |s| a (1 - a) (as the GRU gates');
+    * softmax: softmax_bound (a relative eps perturbation of the inputs, which covers the sum's
+      rounding) plus 2 eps a (|s_i| + max|s|) for that rounding on its own.
+    Every bound gets 2 tiny (subnormal results may be flushed)."""
+    e = eps(dtype)
+    s = y64 if b64 is None else y64 + b64
+    add = 0.0 if b64 is None else 4 * e * np.abs(s)
+    if activation == "linear":
+        return s, add + 2 * tiny(dtype)
+    if activation == "relu":
+        ref = np.maximum(s, 0.0)
+        return ref, add + 2 * tiny(dtype)
+    if activation == "tanh":
+        ref = np.tanh(s)
+        return ref, 8 * e * np.abs(ref) + add * (1.0 - ref * ref) + 2 * tiny(dtype)
+    if activation == "sigmoid":
+        ref = ref_sigmoid(s)
+        return ref, 8 * e * ref + add * ref * (1.0 - ref) + 2 * tiny(dtype)
+    if not s.size:
+        return s, np.zeros_like(s)
+    ref = ref_softmax(s, -1)
+    big = np.max(np.abs(s), axis=-1, keepdims=True)
+    return ref, softmax_bound(s, -1, ref, dtype) + (0.0 if b64 is None else 2 * e * ref * (np.abs(s) + big))
+
+
+@pytest.mark.parametrize("activation", DENSE_ACTIVATIONS)
+def test_dense_activation(backend, dtype, activation):
+    """(a, out, mask) = dense_activation(y, bias, activation, dropout): a = activation(y + bias) against
+    a float64 reference from the same rounded inputs, for every activation, with and without the bias,
+    without a dropout (out is a, mask None) and with one at a non-dyadic and a dyadic rate: the mask is
+    dropout_mask(y.shape, rate, seed, counter, dtype) bit for bit and out is multiply(a, mask) bit for
+    bit (within one rounding of a * mask); all of y's shape and dtype."""
+    rng = rng_for("dense_activation", activation, dtype)
+    fails = Failures()
+    for tag, ly, bias, dropout in _dense_forward_grid():
+        def one(ly=ly, bias=bias, dropout=dropout, tag=tag):
+            hy, hb, make_y, b = _dense_forward_inputs(backend, rng, ly, bias, dtype)
+            what = f"dense_activation {activation} {dtype} [{tag}]"
+            res = backend.dense_activation(make_y(), b, activation, dropout)
+            require(isinstance(res, tuple) and len(res) == 3, f"{what}: must return a triple (a, out, mask)")
+            a, out, mask = res
+            got_a = backend.to_numpy(a)
+            require(got_a.shape == hy.shape and str(got_a.dtype) == dtype,
+                    f"{what}: a is {got_a.dtype} {got_a.shape}, expected {dtype} {hy.shape}")
+            ref, bound = dense_activation_reference(activation, hy.astype(np.float64),
+                                                    None if hb is None else hb.astype(np.float64), dtype)
+            require(np.isfinite(got_a), f"{what}: non-finite a")
+            assert_close(got_a, ref, bound, f"{what} a", dtype=dtype)
+            if dropout is None:
+                require(out is a and mask is None, f"{what}: without a dropout out must be a and mask None")
+                return
+            got_mask = backend.to_numpy(mask)
+            _same_bits(got_mask, backend.to_numpy(backend.dropout_mask(hy.shape, *dropout, dtype)),
+                       f"{what} mask vs dropout_mask")
+            got_out = backend.to_numpy(out)
+            _same_bits(got_out, backend.to_numpy(backend.multiply(a, mask)), f"{what} out vs multiply(a, mask)")
+            ref_out = got_a.astype(np.float64) * got_mask.astype(np.float64)
+            assert_close(got_out, ref_out, 2 * eps(dtype) * np.abs(ref_out), f"{what} out", dtype=dtype)
+        fails.check(tag, one)
+    fails.finish()
+
+
+@pytest.mark.parametrize("activation", DENSE_ACTIVATIONS)
+def test_dense_activation_is_the_composition(backend, dtype, activation, quiet_numpy):
+    """The protocol defines a "as add and the activation round it" and (out, mask) as dropout's: the
+    bits of the base class's composition from the backend's own ops (ArrayBackend.dense_activation),
+    signed zeros included, on inputs with subnormals, saturating values and sums that cancel to zero.
+    The float64 test above bounds the error; this one pins the bits, so a fused pass cannot reorder
+    or contract the steps (or flush subnormals the named ops keep)."""
+    from lamina.backends.base import ArrayBackend
+    rng = rng_for("dense_activation_bits", activation, dtype)
+    fails = Failures()
+    for tag, ly, bias, dropout in _dense_forward_grid():
+        def one(ly=ly, bias=bias, dropout=dropout, tag=tag):
+            _, _, make_y, b = _dense_forward_inputs(backend, rng, ly, bias, dtype, specials=True)
+            what = f"dense_activation {activation} {dtype} [{tag}]"
+            got = backend.dense_activation(make_y(), b, activation, dropout)
+            want = ArrayBackend.dense_activation(backend, make_y(), b, activation, dropout)
+            for name, g, w in zip(("a", "out", "mask"), got, want):
+                if w is None:
+                    require(g is None, f"{what}: {name} must be None")
+                else:
+                    _same_bits(backend.to_numpy(g), backend.to_numpy(w), f"{what} {name}")
+        fails.check(tag, one)
+    fails.finish()
+
+
+def test_dense_activation_rejects_other_activations(backend):
+    z = backend.zeros((2, 3), "float32")
+    for activation in ("elu", "gelu", "TANH", "Linear"):
+        with pytest.raises(ValueError):
+            backend.dense_activation(backend.copy(z), None, activation)
+        with pytest.raises(ValueError):
+            backend.dense_activation(backend.copy(z), backend.zeros((3,), "float32"), activation, (0.5, 1, 2))

@@ -90,3 +90,28 @@ def test_copied_output_of_a_several_output_op_adds_its_gradient():
         loss = ops.sum(ops.add(ops.add(square, copy.copy(square)), ops.multiply(copy.copy(double), 3.0)))
     (g,) = tape.gradient(loss, [w])
     np.testing.assert_allclose(g.numpy(), 2 * 2 * np.array([0.5, -2.0]) + 6.0, rtol=1e-12)
+
+
+def test_the_seed_is_shared_but_never_handed_out():
+    """The gradient of a 0-d loss with respect to itself is one array per backend and dtype, reused
+    by every backward pass; a source that receives it unchanged (the loss itself, or a term of a
+    sum) gets a copy, so writing to a returned gradient cannot change the next step's seed."""
+    from lamina.ops import tape as tape_module
+
+    w = ops.Variable(np.asarray(2.0, np.float32))
+    be = ops.backend_object()
+    for step in range(3):
+        with ops.GradientTape() as tape:
+            loss = ops.add(w, 5.0)  # add's VJP passes the seed itself on to w
+        (g,) = tape.gradient(loss, [w])
+        seed = be.__dict__["_tape_seeds"]["float32"]
+        assert g.value is not seed and float(g.numpy()) == 1.0, step
+        g.value[...] = 100.0  # a caller writing into its gradient
+        with ops.GradientTape() as tape:
+            same = ops.multiply(w, 1.0)
+        (g_self,) = tape.gradient(same, [same])  # d same / d same: the seed's value, as a copy
+        assert g_self.value is not seed and float(g_self.numpy()) == 1.0, step
+        g_self.value[...] = -7.0
+        assert float(seed) == 1.0 and seed.shape == ()
+    assert tape_module._ones_seed(be, (), "float32") is seed
+    assert tape_module._ones_seed(be, (2,), "float32") is not tape_module._ones_seed(be, (2,), "float32")

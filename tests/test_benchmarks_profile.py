@@ -19,7 +19,10 @@ def test_step_calls_lists_one_training_step_in_order():
     calls = [line.split()[1] for line in table[1:-1]]
     assert calls.count("matmul") == 8  # three forward products, three weight and two input gradients
     assert calls[-1] == "sgd_update_many" and calls.count("sgd_update_many") == 1
-    assert calls.count("dropout") == 2  # each hidden layer's Dense + tanh + Dropout run as one ops.dense
+    # each layer's bias, activation (and a hidden layer's Dropout) after its product: one call
+    forward = calls[calls.index("matmul"):calls.index("categorical_crossentropy")]
+    assert forward == ["matmul", "dense_activation"] * 3
+    assert "ones" not in calls  # the tape's seed is made once, not per step
     assert calls.count("dense_activation_grad") == 3 and "multiply" not in calls[calls.index("matmul"):]
     # 8 steps give 7 runs of calls between updates; those that match the middle one are counted
     assert 5 <= int(table[-1].split()[0]) <= 7 and "steps of the same calls" in table[-1]

@@ -360,6 +360,18 @@ def _emulate_dense_grad(y, g, mask, d, gb, rows, cols, kind, has):
         gb[...] = np.add.reduce(v, axis=0)
 
 
+def _emulate_dense_forward(k0, k1, d0, d1, d2, y, bias, mask, out, n, units, kind, has, s, thr, scale):
+    """lamina_dense_forward_*: NumPy's add and tanh in place in y (the base composition's), then with
+    dropout the mask and product as lamina_philox_dropout_apply_* makes them."""
+    rows = y.reshape(-1, int(units))  # C-contiguous: a view
+    if has & 1:
+        np.add(rows, bias, out=rows)
+    if kind == 1:
+        np.tanh(rows, out=rows)
+    if has & 2:
+        _emulate_dropout_apply(k0, k1, d0, d1, d2, y, mask, out, n, s, thr, scale)
+
+
 _ROW_KERNELS = ("lamina_softmax_grad_", "lamina_ce_", "lamina_argmax_equal_")  # (rows, n) arrays and per-row values: rows, n follow them
 
 
@@ -383,6 +395,7 @@ EMULATIONS = {
     "lamina_erf_f32": _emulate_erf, "lamina_erf_f64": _emulate_erf,
     "lamina_philox_dropout_apply_f32": _emulate_dropout_apply, "lamina_philox_dropout_apply_f64": _emulate_dropout_apply,
     "lamina_dense_grad_f32": _emulate_dense_grad, "lamina_dense_grad_f64": _emulate_dense_grad,
+    "lamina_dense_forward_f32": _emulate_dense_forward, "lamina_dense_forward_f64": _emulate_dense_forward,
     "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_relu_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
@@ -435,6 +448,10 @@ class FakeKernel:
             cols = int(args[count_at + 1])
             assert all(a.size in (n * cols, cols) for a, p in zip(args, self.params) if p[1]), \
                 f"{self.name}: rows={n}, cols={cols}"
+        elif self.name.startswith("lamina_dense_forward_"):  # (n / units, units) arrays and a bias of units
+            units = int(args[count_at + 1])
+            assert 1 <= units and n % units == 0 and all(a.size in (n, units) for a, p in zip(args, self.params)
+                                                         if p[1]), f"{self.name}: n={n}, units={units}"
         elif self.name.startswith(_ROW_KERNELS):  # every array holds n rows of the row length, or one value per row
             row = int(args[count_at + 1])
             assert 1 <= row <= 128 and all(a.size in (n, n * row) for a, p in zip(args, self.params) if p[1]), \
@@ -1671,6 +1688,38 @@ def test_gpu_activation_grads_are_the_numpy_backends_bit_for_bit(gpu, op, dtype)
     assert gpu.kernel_status()[op] == "ok"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_dense_activation_is_the_base_composition_bit_for_bit(gpu, dtype):
+    """lamina_dense_forward gives the base composition's bits on the card (CuPy's add and tanh, then
+    the dropout kernel: tanhf / tanh as CuPy's ufunc calls them, under the backend's --fmad=false),
+    wherever the result is not NaN; the mask is the NumPy backend's."""
+    rng = np.random.default_rng(12)
+    for shape in ((200, 500), (7, 33), (1, 1)):
+        y0, b = _dense_forward_inputs(rng, shape, dtype)
+        y0.reshape(-1)[3::97] = np.inf
+        for activation in ("tanh", "linear"):
+            for bias in (b, None):
+                for dropout in (None, (0.5, 3, 4), (0.3, (1 << 64) + 9, 11)):
+                    if activation == "linear" and bias is None and dropout is None:
+                        continue
+                    what = f"{activation} {dtype} {shape} bias={bias is not None} dropout={dropout}"
+                    dev_b = None if bias is None else gpu.asarray(bias)
+                    got = gpu.dense_activation(gpu.asarray(y0), dev_b, activation, dropout)
+                    want = ArrayBackend.dense_activation(gpu, gpu.asarray(y0), dev_b, activation, dropout)
+                    for g, w, label in zip(got, want, ("a", "out", "mask")):
+                        if w is None:
+                            assert g is None, what
+                            continue
+                        g, w = gpu.to_numpy(g), gpu.to_numpy(w)
+                        nan = np.isnan(w)
+                        assert (np.isnan(g) == nan).all() and g[~nan].tobytes() == w[~nan].tobytes(), f"{what} {label}"
+                    if dropout is not None:
+                        mask = NumpyBackend().dropout_mask(shape, *dropout, dtype)
+                        assert gpu.to_numpy(got[2]).tobytes() == mask.tobytes(), what
+    assert gpu.kernel_status()["dense_activation"] == "ok"
+
+
 @pytest.mark.gpu
 def test_gpu_training_steps_take_no_new_device_memory(gpu, monkeypatch):
     """The performance issue's memory target on the GPU: after warm-up, W1 training steps take
@@ -1880,7 +1929,8 @@ def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
     assert got_logs == want_logs
     launched = set(fake.launches)
-    for kernel in ("lamina_relu_grad_f32", "lamina_dense_grad_f32", "lamina_adadelta_f32", "lamina_update_many_f32",
+    for kernel in ("lamina_relu_grad_f32", "lamina_dense_grad_f32", "lamina_dense_forward_f32", "lamina_adadelta_f32",
+                   "lamina_update_many_f32",
                    "lamina_philox_dropout_apply_f32", "lamina_lstm_cell_forward_f32", "lamina_lstm_cell_grad_f32",
                    "lamina_gru_cell_forward_f32", "lamina_gru_cell_grad_f32", "lamina_ce_forward_f32",
                    "lamina_ce_loss_f32", "lamina_ce_grad_f32", "lamina_softmax_grad_f32", "lamina_argmax_equal_f32"):
@@ -2028,7 +2078,203 @@ def test_fake_dense_dropout_training_takes_dense_activation_grad_and_matches_num
         assert seen.count(("tanh", True, True)) == steps, (name, seen)
         assert seen.count(("relu", True, True)) == steps, (name, seen)
         assert seen.count(("softmax", False, True)) == steps, (name, seen)
-        assert dropouts[name] == 2 * steps, (name, dropouts)  # the two folded masks a step, no other dropout
-    # One launch each: the dropout with its mask, and a hidden layer's backward pass up to its products.
-    assert "lamina_philox_dropout_apply_f32" in fake.launches and "lamina_dense_grad_f32" in fake.launches
+    # the relu layer's folded mask a step, no other dropout: the tanh layer's is drawn inside
+    # dense_activation (the CuPy kernel lamina_dense_forward; the NumPy helper's pass where it is built)
+    assert dropouts["cupy"] == steps and dropouts["numpy"] in (steps, 2 * steps), dropouts
+    # One launch each: the tanh layer's bias, tanh and dropout, the relu layer's dropout with its mask,
+    # and a hidden layer's backward pass up to its products.
+    launched = set(fake.launches)
+    assert {"lamina_dense_forward_f32", "lamina_philox_dropout_apply_f32", "lamina_dense_grad_f32"} <= launched
     assert not {"lamina_philox_dropout_f32", "lamina_tanh_grad_f32", "lamina_relu_grad_f32"} & set(fake.launches)
+
+
+# --- dense_activation (a Dense layer's bias, tanh and dropout after its product) on the fake ---------
+
+def _dense_forward_inputs(rng, shape, dtype):
+    """A product with signed zeros, a subnormal, values that saturate tanh and entries that the bias
+    cancels exactly (y + b = +0), and a bias with a -0 entry."""
+    rows, units = shape
+    y = rng.standard_normal(shape) * rng.uniform(0.01, 12, (rows, 1))
+    b = rng.standard_normal(units) * 2
+    b[0] = -0.0
+    y = y.astype(dtype)
+    b = b.astype(dtype)
+    y.reshape(-1)[::5] = -0.0
+    y.reshape(-1)[1::7] = np.finfo(dtype).tiny / 4
+    cancel = np.arange(y.size)[2::9]
+    y.reshape(-1)[cancel] = -b[cancel % units]
+    return y, b
+
+
+_DENSE_FORWARD_SHAPES = [(1, 1), (3, 7), (33, 17), (2, 300), (5, 130), (64, 9)]  # sizes off 256 / s multiples
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fake_dense_activation_is_the_numpy_backends_bit_for_bit(monkeypatch, dtype):
+    """The CuPy backend's dense_activation (one launch of philox.cu's lamina_dense_forward: the bias,
+    tanh and the dropout's mask and product) gives the NumPy backend's (a, out, mask) bit for bit, for
+    tanh and linear, with and without a bias, rates 0.5, 0.25, 0.3 and no dropout, ragged shapes; one
+    launch per call, and a returned in y's own buffer."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    suffix = "f32" if dtype == "float32" else "f64"
+    rng = np.random.default_rng(zlib.crc32(f"dense-forward-{dtype}".encode()))
+    calls = 0
+    for shape in _DENSE_FORWARD_SHAPES:
+        y0, b = _dense_forward_inputs(rng, shape, dtype)
+        for activation in ("tanh", "linear"):
+            for bias in (b, None):
+                for k, rate in enumerate((None, 0.5, 0.25, 0.3)):
+                    dropout = None if rate is None else (rate, SEEDS[k], COUNTERS[k])
+                    if activation == "linear" and bias is None and dropout is None:
+                        continue  # nothing to do: the base returns y (tested below)
+                    what = f"{activation} {dtype} {shape} bias={bias is not None} dropout={dropout}"
+                    y, want_y = y0.copy(), y0.copy()
+                    fake.launches.clear()
+                    a, out, mask = backend.dense_activation(y, bias, activation, dropout)
+                    want_a, want_out, want_mask = reference.dense_activation(want_y, bias, activation, dropout)
+                    assert fake.launches == [f"lamina_dense_forward_{suffix}"], (what, fake.launches)
+                    assert a is y, what  # in place in the product's buffer
+                    _same_bits_or_nan(a, want_a, f"{what} a")
+                    if dropout is None:
+                        assert out is a and mask is None and want_mask is None, what
+                    else:
+                        _same_bits_or_nan(mask, want_mask, f"{what} mask")
+                        _same_bits_or_nan(out, want_out, f"{what} out")
+                        _same_bits_or_nan(mask, backend.dropout_mask(shape, *dropout, dtype),
+                                          f"{what} mask vs dropout_mask")
+                    calls += 1
+    # non-finite products and sums (inf - inf = NaN): the kernel's NaN positions and other bits too
+    y0, b = _dense_forward_inputs(rng, (6, 11), dtype)
+    y0[1, 2], y0[2, 3], y0[3, 4] = np.inf, -np.inf, np.nan
+    b[3] = np.inf
+    for bias in (b, None):
+        for dropout in (None, (0.3, 5, 6)):
+            y, want_y = y0.copy(), y0.copy()
+            with np.errstate(invalid="ignore"):
+                a, out, mask = backend.dense_activation(y, bias, "tanh", dropout)
+                want_a, want_out, want_mask = reference.dense_activation(want_y, bias, "tanh", dropout)
+            for got, want, label in ((a, want_a, "a"), (out, want_out, "out"), (mask, want_mask, "mask")):
+                if want is None:
+                    assert got is None
+                else:
+                    _same_bits_or_nan(got, want, f"non-finite bias={bias is not None} dropout={dropout} {label}")
+            calls += 1
+    assert calls == len(_DENSE_FORWARD_SHAPES) * 15 + 4 and backend.kernel_status()["dense_activation"] == "ok"
+
+
+def test_fake_dense_activation_other_inputs_take_the_base_composition(monkeypatch, caplog):
+    """sigmoid, relu and softmax, float16, a non-contiguous, 1-D or empty product, a bias of another
+    dtype or shape or inside the product, and linear with nothing to do take the base composition
+    (no lamina_dense_forward launch) with the NumPy backend's results; an invalid rate raises the
+    base class's error; a failing kernel falls back with one warning and is not tried again."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    rng = np.random.default_rng(8)
+    y32, b32 = _dense_forward_inputs(rng, (12, 10), np.float32)
+
+    def check(what, y, bias, activation, dropout=None):
+        fake.launches.clear()
+        got_y, want_y = y.copy() if y.flags.c_contiguous else np.asfortranarray(y), y.copy(order="A")
+        got = backend.dense_activation(got_y, bias, activation, dropout)
+        want = reference.dense_activation(want_y, bias, activation, dropout)
+        assert not any(name.startswith("lamina_dense_forward") for name in fake.launches), (what, fake.launches)
+        for g, w, label in zip(got, want, ("a", "out", "mask")):
+            if w is None:
+                assert g is None, (what, label)
+            else:
+                _same_bits_or_nan(g, w, f"{what} {label}")
+
+    for activation in ("sigmoid", "relu", "softmax"):
+        for dropout in (None, (0.5, 3, 4)):
+            check(f"{activation} dropout={dropout}", y32, b32, activation, dropout)
+    check("float16", y32.astype(np.float16), b32.astype(np.float16), "tanh", (0.5, 3, 4))
+    check("float16 no dropout", y32.astype(np.float16), b32.astype(np.float16), "tanh")
+    transposed = np.asfortranarray(y32)  # C order's values, F-contiguous
+    assert not transposed.flags.c_contiguous
+    check("non-contiguous", transposed, b32, "tanh", (0.5, 3, 4))
+    check("float64 bias", y32, b32.astype(np.float64), "tanh")
+    check("(1, units) bias", y32, b32.reshape(1, -1), "tanh")
+    check("1-D", y32[0].copy(), b32, "tanh")
+    check("empty", y32[:0].copy(), b32, "tanh", (0.5, 3, 4))
+    check("linear, no bias, no dropout", y32, None, "linear")
+    fake.launches.clear()
+    y = y32.copy()
+    with np.errstate(all="ignore"):
+        a, out, mask = backend.dense_activation(y, y[3], "tanh")  # the bias is a row of the product
+        want = y32.copy()
+        want_a, _, _ = reference.dense_activation(want, want[3], "tanh")
+    _same_bits_or_nan(a, want_a, "bias inside y")
+    assert not fake.launches
+    for rate in (1.0, -0.1):
+        with pytest.raises(ValueError) as got_error:
+            backend.dense_activation(y32.copy(), b32, "tanh", (rate, 3, 4))
+        with pytest.raises(ValueError) as want_error:
+            reference.dense_activation(y32.copy(), b32, "tanh", (rate, 3, 4))
+        assert str(got_error.value) == str(want_error.value)
+        assert not any(name.startswith("lamina_dense_forward") for name in fake.launches)
+    assert "dense_activation" not in backend.kernel_status()
+
+    fake.kernel_failure = RuntimeError("nvrtc: error: lamina_dense_forward (fake)")
+    with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
+        for _ in range(2):
+            got_y, want_y = y32.copy(), y32.copy()
+            got = backend.dense_activation(got_y, b32, "tanh", (0.3, 9, 2))
+            want = reference.dense_activation(want_y, b32, "tanh", (0.3, 9, 2))
+            for g, w, label in zip(got, want, ("a", "out", "mask")):
+                _same_bits_or_nan(g, w, f"kernel failure {label}")
+    warned = [r.args[0] for r in caplog.records if r.name == "lamina.cupy"]
+    assert warned.count("dense_activation") == 1, warned
+    assert backend.kernel_status()["dense_activation"].startswith("failed: RuntimeError")
+    assert not any(name.startswith("lamina_dense_forward") for name in fake.launches), fake.launches
+
+
+def test_fake_w1_like_training_takes_dense_forward_and_matches_numpy(monkeypatch):
+    """W1's model in small (Dense + Activation(tanh) + Dropout twice, then Dense + Activation(softmax))
+    trains a few steps on the fake CuPy backend to the NumPy backend's weights and losses bit for bit;
+    each training step's hidden layers run one lamina_dense_forward launch each (the bias, tanh and
+    the dropout), with no separate add, dropout or dropout kernel, and evaluation takes it too."""
+    import lamina
+    from lamina.layers import Activation, Dense, Dropout
+    from lamina.models import Sequential
+    from lamina.optimizers import SGD
+
+    fake = install_fake(monkeypatch)
+    seen: list = []
+    real = lamina_cupy.CupyBackend.dense_activation
+
+    def spy(self, y, bias, activation, dropout=None):
+        seen.append((activation, bias is not None, dropout is not None))
+        return real(self, y, bias, activation, dropout)
+    monkeypatch.setattr(lamina_cupy.CupyBackend, "dense_activation", spy)
+    dropouts = {"cupy": 0}
+
+    def spy_dropout(self, x, rate, seed, counter, _real=lamina_cupy.CupyBackend.dropout):
+        dropouts["cupy"] += 1
+        return _real(self, x, rate, seed, counter)
+    monkeypatch.setattr(lamina_cupy.CupyBackend, "dropout", spy_dropout)
+
+    def train(seed):
+        rng = np.random.default_rng(seed)
+        x = rng.random((24, 12), dtype=np.float32)
+        labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 24)]
+        lamina.utils.set_random_seed(seed)
+        model = Sequential([Dense(11, input_shape=(12,)), Activation("tanh"), Dropout(0.5),
+                            Dense(11), Activation("tanh"), Dropout(0.5), Dense(4), Activation("softmax")])
+        model.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True),
+                      metrics=["accuracy"])
+        history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0, shuffle=True)
+        return model.get_weights(), history.history["loss"], model.evaluate(x, labels, verbose=0)
+
+    (want_w, want_loss, want_eval), (got_w, got_loss, got_eval) = _on_numpy_then_fake_cupy(monkeypatch, train, 7)
+    assert len(got_w) == len(want_w) == 6
+    for got, want in zip(got_w, want_w):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    assert got_loss == want_loss and got_eval == want_eval
+    steps = 6  # 2 epochs of 3 batches
+    assert seen.count(("tanh", True, True)) == 2 * steps, seen
+    assert seen.count(("softmax", True, False)) >= steps, seen
+    assert seen.count(("tanh", True, False)) >= 2, seen  # evaluate: no dropout
+    assert dropouts["cupy"] == 0, dropouts  # the masks are drawn inside lamina_dense_forward
+    assert fake.launches.count("lamina_dense_forward_f32") == seen.count(("tanh", True, True)) + seen.count(
+        ("tanh", True, False))
+    assert "lamina_philox_dropout_apply_f32" not in fake.launches
+    assert backends.get_backend("cupy").kernel_status().get("dense_activation") == "ok"

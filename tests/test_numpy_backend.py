@@ -1288,3 +1288,358 @@ def test_dropout_of_a_0d_array_keeps_numpys_scalar():
     out, mask = be.dropout(x, 0.5, 3, 1)
     want, want_mask = ArrayBackend.dropout(be, x, 0.5, 3, 1)
     assert type(out) is type(want) and out == want and mask.tobytes() == want_mask.tobytes()
+
+
+# --- a Dense layer's bias, tanh and dropout after its product: one pass ---------------------------------
+
+def _need_dense_forward():
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    if not hasattr(lamina_numpy._KERNELS, "dense_forward"):
+        pytest.skip("the helper was built without NumPy's headers: no dense_forward (np.tanh serves)")
+
+
+def _forward_outcome(fn, y):
+    """``fn()``'s (a, out, mask) as (dtype, shape, bytes) or None, whether a is the passed ``y``, out is
+    a and mask None, and the warnings (category and message); or the exception's type and message."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            a, out, mask = fn()
+        except Exception as exc:
+            result = (type(exc), str(exc))
+        else:
+            result = ([None if r is None else (r.dtype, r.shape, r.tobytes()) for r in (a, out, mask)],
+                      a is y, out is a, mask is None)
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+def _same_forward(be, y, bias, activation, dropout=None):
+    """be.dense_activation and the base's composition, each on its own copy of ``y``: the outcomes of
+    _forward_outcome; the first (the backend's) for further checks."""
+    y1, y2 = y.copy(), y.copy()
+    got = _forward_outcome(lambda: be.dense_activation(y1, bias, activation, dropout), y1)
+    want = _forward_outcome(lambda: ArrayBackend.dense_activation(be, y2, bias, activation, dropout), y2)
+    return got, want
+
+
+def _forward_inputs(rng, shape, dtype):
+    """A product y (rows of magnitudes 1e-3 to 30) and a bias, with the special values the one pass
+    must keep: signed zeros (-0 + -0 is -0), subnormals, values that saturate tanh and sums y + b
+    that cancel to +0 exactly."""
+    rows, units = shape
+    t = np.dtype(dtype).type
+    y = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 1.5, (rows, 1))).astype(dtype)
+    b = (rng.standard_normal(units) * 2).astype(dtype)
+    b[::4] = -0.0
+    b[1::6] = np.finfo(dtype).tiny / 8
+    flat = y.reshape(-1)
+    flat[::5] = -0.0
+    flat[1::7] = np.finfo(dtype).tiny / 4
+    flat[3::11] = t(40.0)
+    flat[4::13] = t(-1e4)
+    picks = np.arange(flat.size)[2::9]
+    flat[2::9] = -b[picks % units]  # y + b = 0 exactly
+    return y, b
+
+
+def _one_pass_on(path, monkeypatch):
+    """On the helper's paths, the one pass even where its once-per-process check would have turned it
+    off: the bit tests below then test dense_forward itself (the check is tested on its own)."""
+    if path.startswith("compiled") and hasattr(lamina_numpy._KERNELS, "dense_forward"):
+        lamina_numpy._dense_forward_ok()  # gives the helper np.tanh's loops
+        monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", True)
+
+
+_FORWARD_DROPOUTS = (None, (0.5, 7, 1), (0.25, 2 ** 70 + 3, 5), (0.3, 11, 2 ** 40))  # 1, 2 and 32-bit slots
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_activation_equals_base(dtype, path, monkeypatch):
+    """tanh and linear (the one pass) and the other activations, with and without the bias and a
+    dropout: the bits, the dtypes and the identities of the base composition. Shapes: one value, a
+    few rows, 200 x 500 (many blocks of whole rows), a number of rows that is not a multiple of a
+    block's, a row exactly one block wide and a row wider than one block (~16 KB a block)."""
+    _one_pass_on(path, monkeypatch)
+    rng = np.random.default_rng(43)
+    be = NumpyBackend()
+    wide = (3, 5000) if dtype == "float32" else (3, 2500)
+    exact = (2, 4096) if dtype == "float32" else (2, 2048)
+    for shape in [(1, 1), (3, 7), (200, 500), (37, 130), wide, exact, (1000, 3)]:
+        y, b = _forward_inputs(rng, shape, dtype)
+        for activation in ("tanh", "linear"):
+            for bias in (b, None):
+                for dropout in _FORWARD_DROPOUTS:
+                    got, want = _same_forward(be, y, bias, activation, dropout)
+                    assert got == want, (shape, activation, bias is None, dropout)
+                    (_, is_y, out_is_a, no_mask), _ = got
+                    assert is_y  # in place, in the product's own buffer
+                    assert out_is_a == no_mask == (dropout is None)
+    y, b = _forward_inputs(rng, (40, 30), dtype)
+    for activation in ("sigmoid", "relu", "softmax"):
+        for dropout in _FORWARD_DROPOUTS[:2]:
+            got, want = _same_forward(be, y, b, activation, dropout)
+            assert got == want, (activation, dropout)
+
+
+def _with_non_finite(y, value, where):
+    y = y.copy()
+    row = {"first": 0, "middle": y.shape[0] // 2, "last": y.shape[0] - 1}[where]
+    y[row, (row * 7) % y.shape[1]] = value
+    return y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_activation_keeps_numpys_nans_and_warnings(dtype, path, monkeypatch):
+    """NaN, inf and -inf in the first, a middle or the last row (the pass stops at that row's block and
+    NumPy finishes): the composition's bits and warnings, category and message."""
+    _one_pass_on(path, monkeypatch)
+    rng = np.random.default_rng(44)
+    be = NumpyBackend()
+    for shape in [(3, 7), (200, 500), (3, 5000) if dtype == "float32" else (3, 2500)]:
+        y, b = _forward_inputs(rng, shape, dtype)
+        for value, where in itertools.product([np.nan, np.inf, -np.inf], ["first", "middle", "last"]):
+            yv = _with_non_finite(y, value, where)
+            for activation, bias, dropout in itertools.product(("tanh", "linear"), (b, None), _FORWARD_DROPOUTS[::3]):
+                if activation == "linear" and bias is None and dropout is None:
+                    continue  # nothing to do: the base's return
+                got, want = _same_forward(be, yv, bias, activation, dropout)
+                assert got == want, (shape, value, where, activation, bias is None, dropout)
+                assert got[0][1]  # in place on the way through NumPy too
+
+
+def test_dense_activation_keeps_numpys_overflow_warnings(path, monkeypatch):
+    """A sum y + bias that overflows (3e38 + 3e38 in float32) and a product a * mask that does (3e38 kept
+    at rate 0.5: times 2; 1.5e308 at 0.3 in float64), in a middle row of many blocks, with and without a
+    bias (which the rows already done must not get twice): NumPy's inf and its RuntimeWarnings."""
+    _one_pass_on(path, monkeypatch)
+    be = NumpyBackend()
+    y = np.random.default_rng(45).standard_normal((300, 500)).astype("float32")
+    y[150] = 3e38
+    big = np.zeros(500, "float32")
+    big[:250] = 3e38
+    for activation, bias, dropout, expect in [
+            ("tanh", big, None, ["overflow encountered in add"]),
+            ("linear", big, None, ["overflow encountered in add"]),
+            ("tanh", big, (0.5, 3, 1), ["overflow encountered in add"]),
+            ("linear", None, (0.5, 3, 1), ["overflow encountered in multiply"]),
+            ("linear", np.zeros(500, "float32"), (0.5, 3, 1), ["overflow encountered in multiply"]),
+            ("linear", np.full(500, 1e37, "float32"), (0.5, 3, 1), ["overflow encountered in multiply"]),
+            ("linear", np.full(500, 1e307), (0.3, 3, 1), ["overflow encountered in multiply"])]:
+        yy = y if bias is None or bias.dtype == y.dtype else np.where(y == y[150], 1.5e308, y.astype(bias.dtype))
+        got, want = _same_forward(be, yy, bias, activation, dropout)
+        assert got == want, (activation, bias is None, dropout)
+        assert [m for c, m in got[1]] == expect and all(c is RuntimeWarning for c, m in got[1])
+        if activation == "linear":  # the overflow is there (tanh saturates it to 1)
+            assert np.isinf(np.frombuffer(got[0][0][1][2], yy.dtype)).any()
+
+
+def test_dense_activation_runs_in_the_helper(monkeypatch):
+    """Dense + tanh (+ dropout) and a linear Dense with a bias take the one pass: one helper call, no
+    dropout call of its own; NumPy finishes only where a value is not finite."""
+    _need_dense_forward()
+    assert lamina_numpy._dense_forward_ok() is True and lamina_numpy._DENSE_FORWARD is True
+    calls = _count_helper_calls(monkeypatch)
+    be = NumpyBackend()
+    y, b = _forward_inputs(np.random.default_rng(46), (200, 500), "float32")
+    for activation, bias, dropout in [("tanh", b, None), ("tanh", None, (0.5, 1, 2)), ("tanh", b, (0.3, 1, 2)),
+                                      ("linear", b, None), ("linear", None, (0.5, 1, 2))]:
+        calls.clear()
+        a, out, mask = be.dense_activation(y.copy(), bias, activation, dropout)
+        assert calls == ["dense_forward"], (activation, bias is None, dropout)
+    calls.clear()
+    be.dense_activation(_with_non_finite(y, np.nan, "middle"), b, "tanh", (0.5, 1, 2))
+    assert calls == ["dense_forward"]
+
+
+def _odd_forward_input(odd, rng):
+    """(y, bias, activation, dropout) that the one pass must leave to the base class."""
+    y, b = _forward_inputs(rng, (300, 300), "float32")
+    if odd == "transposed-y":
+        return np.ascontiguousarray(y.T).T, b, "tanh", None
+    if odd == "strided-y":
+        return np.repeat(y, 2, axis=1)[:, ::2], b, "tanh", (0.5, 1, 2)
+    if odd == "read-only-y":
+        y.flags.writeable = False
+        return y, b, "tanh", None
+    if odd == "read-only-y-no-bias":
+        y.flags.writeable = False
+        return y, None, "tanh", None
+    if odd == "float64-bias":
+        return y, b.astype("float64"), "tanh", None
+    if odd == "strided-bias":
+        return y, np.repeat(b, 2)[::2], "tanh", None
+    if odd == "bias-view-of-y":  # NumPy's add reads a copy of the overlapping bias; a pass would not
+        return y, y[0], "tanh", (0.5, 1, 2)
+    if odd == "1-d":
+        return y[0].copy(), b, "tanh", (0.5, 1, 2)
+    if odd == "3-d":
+        return y.reshape(3, 100, 300), b, "tanh", (0.5, 1, 2)
+    if odd == "float16":
+        return y.astype("float16"), b.astype("float16"), "tanh", (0.5, 1, 2)
+    if odd == "empty":
+        return y[:0], b, "tanh", (0.5, 1, 2)
+    if odd == "subclass":
+        return y.view(_Tagged), b, "tanh", None
+    if odd == "linear-alone":
+        return y, None, "linear", None
+    if odd in ("sigmoid", "relu", "softmax"):
+        return y, b, odd, (0.5, 1, 2)
+    if odd == "rate-1.0":
+        return y, b, "tanh", (1.0, 1, 2)
+    if odd == "rate-negative":
+        return y, b, "tanh", (-0.1, 1, 2)
+    raise AssertionError(odd)
+
+
+@pytest.mark.parametrize("odd", ["transposed-y", "strided-y", "read-only-y", "read-only-y-no-bias", "float64-bias",
+                                 "strided-bias", "bias-view-of-y", "1-d", "3-d", "float16", "empty", "subclass",
+                                 "linear-alone", "sigmoid", "relu", "softmax", "rate-1.0", "rate-negative"])
+def test_dense_activation_odd_inputs_take_the_base_code(odd, monkeypatch):
+    """Arrays and arguments the one pass does not take run the base class: its bits, its identities
+    and its errors (a read-only product: NumPy's; a rate outside [0, 1): dropout's ValueError)."""
+    _need_dense_forward()
+    lamina_numpy._dense_forward_ok()
+    calls = _count_helper_calls(monkeypatch)
+    y, bias, activation, dropout = _odd_forward_input(odd, np.random.default_rng(47))
+    be = NumpyBackend()
+    results = []  # each call on its own y (a view of y as the bias: of that y)
+    for fn in (be.dense_activation, lambda *a: ArrayBackend.dense_activation(be, *a)):
+        yy = _odd_forward_input(odd, np.random.default_rng(47))[0]  # the same values and layout
+        bb = yy[0] if odd == "bias-view-of-y" else bias
+        results.append(_forward_outcome(lambda: fn(yy, bb, activation, dropout), yy))
+    assert results[0] == results[1]
+    assert "dense_forward" not in calls, calls
+    if odd.startswith("rate-"):
+        with pytest.raises(ValueError, match="rate must be in"):
+            ArrayBackend.dropout(be, y.copy(), dropout[0], 1, 2)
+        assert results[0][0][0] is ValueError and "rate must be in" in results[0][0][1]
+    if odd.startswith("read-only"):
+        assert results[0][0][0] is ValueError  # NumPy's "output array is read-only"
+
+
+def test_dense_activation_unknown_activation_keeps_the_base_error():
+    with pytest.raises(ValueError, match="dense_activation supports"):
+        NumpyBackend().dense_activation(np.ones((2, 3), "float32"), None, "TANH")
+
+
+def test_dense_forward_check_passes_here_and_a_failed_one_keeps_the_bits(monkeypatch):
+    """The once-per-process check passes on this NumPy; where it fails (a helper whose dense_forward
+    is off by one bit, or one without np.tanh's loops) or is switched off, the backend gives the
+    composition's bits without calling dense_forward."""
+    _need_dense_forward()
+    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    assert lamina_numpy._dense_forward_ok() is True and lamina_numpy._DENSE_FORWARD is True
+    real = lamina_numpy._KERNELS
+
+    class OffByOneBit:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def dense_forward(y, *args):
+            done = real.dense_forward(y, *args)
+            _flip_last_bit(y.reshape(-1)[-1:])
+            return done
+
+    class NoTanhLoop:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def use_numpy_tanh(tanh):
+            return False
+
+    class ReportsNothingDone:  # the right bits, but a stop reported at the first row
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def dense_forward(y, *args):
+            real.dense_forward(y, *args)
+            return 0, 0
+
+    y, b = _forward_inputs(np.random.default_rng(48), (200, 500), "float32")
+    for kernels, state in ((OffByOneBit(), "unchecked"), (NoTanhLoop(), "unchecked"),
+                           (ReportsNothingDone(), "unchecked"), (real, False)):
+        monkeypatch.setattr(lamina_numpy, "_KERNELS", kernels)
+        monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", state)
+        got, want = _same_forward(NumpyBackend(), y, b, "tanh", None)
+        assert got == want and lamina_numpy._DENSE_FORWARD is False  # the first call made the check
+        calls = _count_helper_calls(monkeypatch)
+        for dropout in (None, (0.3, 5, 6)):
+            got, want = _same_forward(NumpyBackend(), y, b, "tanh", dropout)
+            assert got == want
+        assert "dense_forward" not in calls and "use_numpy_tanh" not in calls  # checked once
+        monkeypatch.setattr(lamina_numpy, "_KERNELS", real)
+    # The raw helper: all done, np.tanh's bits; with an inf in row 150 it stops at the start of a row
+    # at or before it, the rows before done, the rows from there on untouched.
+    rows = np.random.default_rng(49).standard_normal((300, 500)).astype("float32")
+    got = rows.copy()
+    assert real.dense_forward(got, None, True, None, None) == (rows.size, rows.size)
+    assert got.tobytes() == np.tanh(rows).tobytes()
+    stop = _with_non_finite(rows, np.inf, "middle")
+    got = stop.copy()
+    done, done_out = real.dense_forward(got, None, True, None, None)
+    assert done == done_out and done % 500 == 0 and 0 < done <= 150 * 500
+    assert got[:done // 500].tobytes() == np.tanh(stop[:done // 500]).tobytes()
+    assert got[done // 500:].tobytes() == stop[done // 500:].tobytes()
+
+
+def test_dense_dropout_model_trains_to_the_same_weights_with_the_one_pass(monkeypatch):
+    """Dense + tanh + Dropout, Dense + linear + Dropout, Dense + softmax (fused in training) for a few
+    SGD steps: the same weights and losses, bit for bit, with the one pass and with the base class's
+    composition; and the one pass really ran."""
+    _need_dense_forward()
+    import lamina
+    from lamina import layers
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 12)).astype("float32")
+    y = np.eye(5, dtype="float32")[rng.integers(0, 5, 64)]
+
+    def train():
+        lamina.utils.set_random_seed(5)
+        model = lamina.Sequential([layers.Dense(300, input_shape=(12,)), layers.Activation("tanh"), layers.Dropout(0.5),
+                                   layers.Dense(40), layers.Activation("linear"), layers.Dropout(0.3),
+                                   layers.Dense(5), layers.Activation("softmax")])
+        model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+        lamina.utils.set_random_seed(7)
+        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+        return b"".join(w.tobytes() for w in model.get_weights()), history.history["loss"]
+
+    lamina_numpy._dense_forward_ok()
+    calls = _count_helper_calls(monkeypatch)
+    one_pass = train()
+    assert calls.count("dense_forward") >= 2 * 6  # two hidden layers a step, 6 steps
+    monkeypatch.setattr(NumpyBackend, "dense_activation", ArrayBackend.dense_activation)
+    composed = train()
+    assert one_pass[0] == composed[0] and one_pass[1] == composed[1]
+    assert one_pass[1][-1] < one_pass[1][0]  # it trained
+
+
+# --- broadcast_to of a 0-d array: the view np.broadcast_to makes, without its setup ---------------
+@pytest.mark.parametrize("value", [np.float32(0.5), np.float64(-2.0), np.int64(3), np.bool_(True), np.complex64(1j)])
+@pytest.mark.parametrize("shape", [(200,), (), (3, 0, 2), (2, 3, 4)])
+def test_broadcast_to_of_a_0d_array_is_numpys_view(value, shape):
+    be = NumpyBackend()
+    x = np.asarray(value)
+    got, want = be.broadcast_to(x, shape), np.broadcast_to(x, shape)
+    assert (got.shape, got.dtype, got.strides) == (want.shape, want.dtype, want.strides)
+    assert not got.flags.writeable and (np.shares_memory(got, x) or not got.size) and got.tobytes() == want.tobytes()
+    x[...] = 0  # a view: it follows its source, as NumPy's does
+    assert got.tobytes() == want.tobytes()
+
+
+def test_broadcast_to_leaves_other_cases_to_numpy():
+    be = NumpyBackend()
+    row = np.arange(3.0)
+    assert be.broadcast_to(row, (2, 3)).tolist() == [[0.0, 1.0, 2.0]] * 2
+    obj = np.asarray(None, dtype=object)
+    assert be.broadcast_to(obj, (2,)).tolist() == [None, None]
+    assert be.broadcast_to(np.asarray(1.0), [2]).shape == (2,)  # a list shape: NumPy's path
+    with pytest.raises(ValueError):
+        be.broadcast_to(np.asarray(1.0), (-1,))
+    with pytest.raises(ValueError):
+        be.broadcast_to(row, (4,))

@@ -19,6 +19,7 @@ logger = logging.getLogger("lamina.cupy")
 _U64 = np.uint64
 _FLOAT_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # activations.cu's lamina_dense_grad kinds
+_DENSE_FORWARD_KINDS = {"linear": 0, "tanh": 1}  # philox.cu's lamina_dense_forward kinds
 _MAX_CLASSES = 128  # classifier.cu's LAMINA_MAX_CLASSES: a row's temporaries live in its thread
 _SLOTS = 8  # float32 parameters per several-parameter update launch (kernels/optimizers.cu)
 
@@ -280,6 +281,35 @@ class CupyBackend(ArrayBackend):
         if self._kernels.run(op, "activations", f"{kernel}_{_FLOAT_SUFFIX[y.dtype]}", y.size, args):
             return result
         return None
+
+    # --- a Dense layer's bias, tanh and dropout after its product, one launch (philox.cu) ----------
+    def dense_activation(self, y, bias, activation, dropout=None):
+        # lamina_dense_forward_*: y = act(y + bias) in place, and with dropout the mask and y * mask,
+        # for tanh and linear (linear with a bias or dropout) on the product's C-contiguous 2-D buffer
+        # and a bias of its dtype apart from it; the base composition (CuPy's add and tanh, then
+        # dropout) runs for everything else, an invalid rate (its error) and a failed kernel.
+        kind = _DENSE_FORWARD_KINDS.get(activation) if isinstance(activation, str) else None
+        suffix = (self._step_ready("dense_activation", getattr(y, "dtype", None), y, bias)
+                  if kind is not None and (kind or bias is not None or dropout is not None) else None)
+        if (suffix and y.ndim == 2 and y.size and y.flags.c_contiguous
+                and (bias is None or (bias.shape == y.shape[1:] and self._writes_apart(y, bias)))):
+            cupy, t = self.xp, y.dtype.type
+            if dropout is None:  # the Philox words, mask and out are passed, never read
+                launch, mask, out = ((_U64(0),) * 5, (np.uint32(32), _U64(0)), None), y, y
+            else:
+                launch = self._dropout_launch("dense_activation", *dropout)
+                if launch is not None:
+                    mask, out = cupy.empty(y.shape, dtype=y.dtype), cupy.empty(y.shape, dtype=y.dtype)
+            if launch is not None:
+                key, slot, blocks = launch
+                has = np.int32((bias is not None) | (dropout is not None) << 1)
+                scale = t(1.0) if dropout is None else t(1.0 / (1.0 - dropout[0]))
+                args = key + (y, y if bias is None else cupy.ascontiguousarray(bias), mask, out, _U64(y.size),
+                              _U64(y.shape[1]), np.int32(kind), has, *slot, scale)
+                work = y.size if blocks is None else blocks(y.size)
+                if self._kernels.run("dense_activation", "philox", f"lamina_dense_forward_{suffix}", work, args):
+                    return (y, y, None) if dropout is None else (y, out, mask)
+        return super().dense_activation(y, bias, activation, dropout)
 
     # --- a Dense layer's backward pass up to its products, one launch (activations.cu) -------------
     def dense_activation_grad(self, y, g, activation, mask=None, bias=True):

@@ -38,6 +38,36 @@ _DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # the helper's dense_gr
 _COLUMN_SUM_START: bool | None | str = "unchecked"
 
 
+# Whether the helper's dense_forward (bias, tanh and dropout in one pass, with np.tanh's own inner
+# loop) gives the base composition's bits on this NumPy; "unchecked" until first needed.
+_DENSE_FORWARD: bool | str = "unchecked"
+
+
+def _dense_forward_ok() -> bool:
+    """Check once that the helper runs np.tanh's loop with NumPy's bits: both dtypes, blocks of whole
+    rows and a row wider than a block, signed zeros, subnormals, saturation and cancellation
+    in the bias addition. Where anything differs (or the helper was built without NumPy's headers)
+    the backend keeps the composition."""
+    global _DENSE_FORWARD
+    ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_tanh(np.tanh)
+    rng = np.random.default_rng(20261205)
+    for dtype in _KERNEL_DTYPES if ok else ():
+        tiny = np.finfo(dtype).tiny
+        for rows, units in ((1, 1), (3, 7), (37, 130), (2, 5000)):
+            y = (rng.standard_normal((rows, units)) * rng.uniform(1e-3, 30, (rows, 1))).astype(dtype)
+            b = (rng.standard_normal(units) * 3).astype(dtype)
+            y.flat[::5] = -0.0
+            y.flat[1::7] = tiny / 4
+            y.flat[2::9] = -b[(np.arange(y.size)[2::9]) % units]  # y + b = 0
+            for bias in (b, None):
+                got = y.copy()
+                done = _KERNELS.dense_forward(got, bias, True, None, None)
+                want = np.tanh(y if bias is None else y + bias)
+                ok = ok and done == (y.size, y.size) and got.tobytes() == want.tobytes()
+    _DENSE_FORWARD = bool(ok)
+    return _DENSE_FORWARD
+
+
 def compiled_kernels() -> bool:
     """Whether the NumPy backend runs its compiled optimizer updates and dropout masks."""
     return _KERNELS is not None
@@ -274,6 +304,16 @@ class NumpyBackend(ArrayBackend):
             # outside the dtype's range, which the ufunc would refuse
             return super().clip(x, lo, hi)
         return _CLIP(x, lo, hi)
+
+    def broadcast_to(self, x, shape):
+        # A 0-d array to a shape (a mean's gradient over the batch, every training step): the read-only
+        # zero-stride view np.broadcast_to makes, without its nditer setup (27-35 us inside a W1 step).
+        if (type(x) is np.ndarray and x.ndim == 0 and not x.dtype.hasobject and type(shape) is tuple
+                and all(type(n) is int and n >= 0 for n in shape)):
+            out = np.ndarray(shape, x.dtype, buffer=x, strides=(0,) * len(shape))
+            out.flags.writeable = False
+            return out
+        return super().broadcast_to(x, shape)
 
     def transpose(self, x, axes=None):
         return x.transpose(axes) if type(x) is np.ndarray else super().transpose(x, axes)
@@ -592,6 +632,35 @@ class NumpyBackend(ArrayBackend):
                 if _KERNELS.dense_grad(y, g, mask, kind, d, gb, bool(start)):
                     return d, gb
         return super().dense_activation_grad(y, g, activation, mask, bias)
+
+    # --- a Dense layer's bias, tanh and dropout after its product: one pass ---------------------
+    def dense_activation(self, y, bias, activation, dropout=None):
+        # The helper for tanh and linear on the product's own C-contiguous 2-D buffer, a bias of its
+        # dtype (not overlapping it); where a value is not finite it stops at a row and NumPy finishes.
+        tanh = activation == "tanh"
+        if ((tanh or (activation == "linear" and (bias is not None or dropout is not None)))
+                and type(y) is np.ndarray and y.ndim == 2 and y.size and y.flags.c_contiguous and y.flags.writeable
+                and self._compiled(y.dtype)
+                and (bias is None or (type(bias) is np.ndarray and bias.shape == y.shape[1:] and bias.dtype == y.dtype
+                                      and bias.flags.c_contiguous and not np.may_share_memory(y, bias)))
+                and (_dense_forward_ok() if _DENSE_FORWARD == "unchecked" else _DENSE_FORWARD)):
+            args = () if dropout is None else self._dropout_args(*dropout, y.dtype)
+            if args is not None:
+                mask, out = (None, None) if dropout is None else (np.empty_like(y), np.empty_like(y))
+                done_y, done_out = _KERNELS.dense_forward(y, bias, tanh, mask, out, *args)
+                flat = y.reshape(-1)
+                if done_y < y.size:  # NumPy's add and tanh for the rows from the first one not finite
+                    rest = y[done_y // y.shape[1]:]
+                    if bias is not None:
+                        np.add(rest, bias, out=rest)
+                    if tanh:
+                        np.tanh(rest, out=rest)
+                if mask is None:
+                    return y, y, None
+                if done_out < y.size:  # NumPy's product from the first row with one not finite
+                    np.multiply(flat[done_out:], mask.reshape(-1)[done_out:], out=out.reshape(-1)[done_out:])
+                return y, out, mask
+        return super().dense_activation(y, bias, activation, dropout)
 
     # --- dropout: the mask and its product in one call -----------------------------------------
     def dropout(self, x, rate, seed, counter):

@@ -24,6 +24,15 @@
 
 #include <cstring>
 #include <memory>
+#include <new>
+
+#if defined(LAMINA_WITH_NUMPY)  // only the ufunc struct's layout: no NumPy C-API function is called
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define NO_IMPORT_ARRAY
+#define NO_IMPORT_UFUNC
+#include <numpy/ndarraytypes.h>
+#include <numpy/ufuncobject.h>
+#endif
 
 #include "philox.cu"
 #include "optimizers.cu"
@@ -591,6 +600,156 @@ PyObject* apply_dropout(PyObject*, PyObject* args) {
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(finite);
 }
+
+// --- a Dense layer's bias, tanh and dropout after its product, in one pass ----------------------
+// dense_forward(y, bias or None, tanh, mask or None, out or None[, k0, k1, d0, d1, d2, s, threshold,
+// scale]) -> (done_y, done_out): y = tanh(y + bias) in place (without tanh: y + bias), then, with a
+// mask, the mask as dropout() fills it and out = y * mask, in place of NumPy's add, tanh and the
+// dropout's call. The pass goes a few kilobytes at a time, so each block is added to, passed
+// through tanh and multiplied while it is in L1 instead of three passes over the product.
+//
+// tanh is NumPy's own inner loop (use_numpy_tanh gives the helper np.tanh's float32 and float64
+// loops, the ones NumPy's type resolution picks), so its bits are np.tanh's by construction; the
+// addition and the product are single IEEE operations (-ffp-contract=off), NumPy's bits too.
+// A block (whole rows) whose sum (or, without a bias, whose input) is not finite stops the pass
+// before anything of it is written, and a block whose product is not finite stops it after y: the
+// caller finishes from done_y and done_out (flat indices, each at a row's start) with NumPy's own
+// operations, so NumPy's warnings and NaNs stay.
+#if defined(LAMINA_WITH_NUMPY)
+typedef void (*UfuncLoop)(char**, const npy_intp*, const npy_intp*, void*);
+struct NumpyLoop {
+    UfuncLoop fn = nullptr;
+    void* data = nullptr;
+};
+NumpyLoop g_tanh_f, g_tanh_d;
+
+// use_numpy_tanh(np.tanh) -> bool: keep the ufunc's first float32 -> float32 and float64 -> float64
+// loops (the first match is the loop NumPy runs for those dtypes).
+PyObject* use_numpy_tanh(PyObject*, PyObject* args) {
+    PyObject* obj;
+    if (!PyArg_ParseTuple(args, "O", &obj)) return nullptr;
+    if (std::strcmp(Py_TYPE(obj)->tp_name, "numpy.ufunc") != 0) {
+        PyErr_SetString(PyExc_TypeError, "use_numpy_tanh expects numpy.tanh");
+        return nullptr;
+    }
+    const PyUFuncObject* u = (const PyUFuncObject*)obj;
+    NumpyLoop f, d;
+    if (u->nin == 1 && u->nout == 1 && u->functions && u->types) {
+        for (int i = u->ntypes - 1; i >= 0; --i) {  // backwards, so the first match is kept
+            const char in = u->types[i * u->nargs], res = u->types[i * u->nargs + 1];
+            NumpyLoop* to = in == NPY_FLOAT && res == NPY_FLOAT ? &f : in == NPY_DOUBLE && res == NPY_DOUBLE ? &d : nullptr;
+            if (to) {
+                to->fn = u->functions[i];
+                to->data = u->data ? u->data[i] : nullptr;
+            }
+        }
+    }
+    g_tanh_f = f;
+    g_tanh_d = d;
+    return PyBool_FromLong(f.fn != nullptr && d.fn != nullptr);
+}
+
+// s = y + b (Biased) or y, for `rows` rows of n values, y's rows `stride` apart; whether all finite.
+template <typename T, bool Biased>
+struct AddBias {
+    static LAMINA_INLINE void run(const T* __restrict__ y, const T* __restrict__ b, T* __restrict__ s, Py_ssize_t rows,
+                                  Py_ssize_t n, Py_ssize_t stride, bool* finite) {
+        int bad = 0;
+        for (Py_ssize_t r = 0; r < rows; ++r)
+            for (Py_ssize_t j = 0; j < n; ++j) {
+                const T v = Biased ? y[r * stride + j] + b[j] : y[r * stride + j];
+                s[r * n + j] = v;
+                bad |= (v - v) != (T)0;
+            }
+        *finite = !bad;
+    }
+};
+
+template <typename T>
+void dense_forward_run(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh, const T* m, T* out,
+                       T* scratch, Py_ssize_t per, Py_ssize_t* done_y, Py_ssize_t* done_out) {
+    // Blocks of `per` whole rows, so a stop is always at the start of a row.
+    const bool staged = b != nullptr || tanh != nullptr;  // else only the product is left to do
+    for (Py_ssize_t r = 0; r < rows; r += per) {
+        const Py_ssize_t k = rows - r < per ? rows - r : per, e = r * units, count = k * units;
+        T* yy = y + e;
+        bool finite = true;
+        if (staged) {
+            if (b) best<AddBias<T, true>>((const T*)yy, b, scratch, k, units, units, &finite);
+            else best<AddBias<T, false>>((const T*)yy, b, scratch, k, units, units, &finite);
+            if (!finite) {
+                *done_y = *done_out = e;
+                return;
+            }
+            if (tanh) {
+                char* a[2] = {(char*)scratch, (char*)yy};
+                const npy_intp dim = count, steps[2] = {(npy_intp)sizeof(T), (npy_intp)sizeof(T)};
+                tanh->fn(a, &dim, steps, tanh->data);
+            } else {
+                std::memcpy(yy, scratch, (size_t)count * sizeof(T));
+            }
+        }
+        if (m) {
+            best<MaskMultiply<T>>((const T*)yy, m + e, out + e, (lamina_u64)count, &finite);
+            if (!finite) {
+                *done_y = e + count;
+                *done_out = e;
+                return;
+            }
+        }
+    }
+    *done_y = *done_out = rows * units;
+}
+
+PyObject* dense_forward(PyObject*, PyObject* args) {
+    PyObject *y_obj, *b_obj, *m_obj, *out_obj;
+    int use_tanh;
+    unsigned long long k0 = 0, k1 = 0, d0 = 0, d1 = 0, d2 = 0, threshold = 0;
+    unsigned int s = 0;
+    double scale = 1.0;
+    if (!PyArg_ParseTuple(args, "OOpOO|KKKKKIKd", &y_obj, &b_obj, &use_tanh, &m_obj, &out_obj, &k0, &k1, &d0, &d1,
+                          &d2, &s, &threshold, &scale))
+        return nullptr;
+    const bool biased = b_obj != Py_None, masked = m_obj != Py_None;
+    if (masked && !slot_width_ok(s, "dense_forward")) return nullptr;
+    Buffer y, b, m, out;
+    if (!take(y_obj, y, "y") || (biased && (!take(b_obj, b, "bias", false) || !same(y, b, "bias", true))) ||
+        (masked && (!take(m_obj, m, "mask") || !same(y, m, "mask") || !take(out_obj, out, "out") ||
+                    !same(y, out, "out"))))
+        return nullptr;
+    if (y.view.ndim != 2 || (biased && (Py_ssize_t)b.size() != y.view.shape[1])) {
+        PyErr_SetString(PyExc_ValueError, "dense_forward: y must be 2-D and bias must have one entry per column");
+        return nullptr;
+    }
+    const NumpyLoop* loop = !use_tanh ? nullptr : y.kind() == 'f' ? &g_tanh_f : &g_tanh_d;
+    if (loop && !loop->fn) {
+        PyErr_SetString(PyExc_RuntimeError, "dense_forward: call use_numpy_tanh(numpy.tanh) first");
+        return nullptr;
+    }
+    const Py_ssize_t rows = y.view.shape[0], units = y.view.shape[1];
+    // About 16 KB of rows per block (at least one row): the block stays in L1 between the steps.
+    const Py_ssize_t per_block = 16384 / (Py_ssize_t)y.view.itemsize, per = units < per_block ? per_block / units : 1;
+    Py_ssize_t done_y = 0, done_out = 0;
+    // Sized in doubles, room for either dtype; a row wider than the block makes it one row.
+    const size_t slots = ((size_t)(per * units) * (size_t)y.view.itemsize + sizeof(double) - 1) / sizeof(double);
+    std::unique_ptr<double[]> scratch(new (std::nothrow) double[slots]);
+    if (!scratch) return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS
+    if (y.kind() == 'f') {
+        if (masked) fill_dropout((float*)m.view.buf, m.size(), k0, k1, d0, d1, d2, s, threshold, (float)scale);
+        dense_forward_run<float>((float*)y.view.buf, biased ? (const float*)b.view.buf : nullptr, rows, units, loop,
+                                 masked ? (const float*)m.view.buf : nullptr, masked ? (float*)out.view.buf : nullptr,
+                                 (float*)scratch.get(), per, &done_y, &done_out);
+    } else {
+        if (masked) fill_dropout((double*)m.view.buf, m.size(), k0, k1, d0, d1, d2, s, threshold, scale);
+        dense_forward_run<double>((double*)y.view.buf, biased ? (const double*)b.view.buf : nullptr, rows, units, loop,
+                                  masked ? (const double*)m.view.buf : nullptr, masked ? (double*)out.view.buf : nullptr,
+                                  scratch.get(), per, &done_y, &done_out);
+    }
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("nn", done_y, done_out);
+}
+#endif
 
 // --- optimizer updates, any number of parameters per call (continued) ----------------------------
 // The steps are optimizers.cu's; each runs through best<>, so where the CPU has AVX-512 the loop is
@@ -1430,6 +1589,10 @@ PyMethodDef methods[] = {
     {"take_rows", take_rows, METH_VARARGS, "take_rows(src, rows, indices, out) -> bool: gather rows."},
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {"apply_dropout", apply_dropout, METH_VARARGS, "apply_dropout(x, mask, out, k0, k1, d0, d1, d2, s, threshold, scale) -> bool."},
+#if defined(LAMINA_WITH_NUMPY)
+    {"use_numpy_tanh", use_numpy_tanh, METH_VARARGS, "use_numpy_tanh(numpy.tanh) -> bool: keep its float loops."},
+    {"dense_forward", dense_forward, METH_VARARGS, "dense_forward(y, bias, tanh, mask, out, ...) -> (done_y, done_out)."},
+#endif
     {"dense_grad", dense_grad, METH_VARARGS, "dense_grad(y, g, mask, kind, d, gb, zero_start) -> bool: d = act_grad(y, g * mask), gb = sum(d, 0)."},
     {nullptr, nullptr, 0, nullptr},
 };

@@ -264,6 +264,61 @@ extern "C" __global__ void lamina_philox_dropout_apply_f64(lamina_u64 k0, lamina
     lamina_dropout_apply<double>(k0, k1, d0, d1, d2, x, mask, out, n, s, threshold, scale);
 }
 
+// A Dense layer's step after its product (CupyBackend.dense_activation): y = act(y + bias) in place,
+// and with dropout the mask as lamina_philox_dropout_* fills it and out = y * mask, in one launch
+// instead of CuPy's add, CuPy's tanh and lamina_philox_dropout_apply_*. y, mask and out are
+// C-contiguous (n / units, units); has: bit 0 a bias (units values), bit 1 dropout (an absent array
+// is passed as another argument and never touched); kind 0: linear, 1: tanh. The addition and the
+// product are *_rn intrinsics (rounded on their own), tanh is tanhf / tanh, the functions CuPy's tanh
+// ufunc calls (`out0 = tanh(in0)`), so each element's bits are those of the three launches. With
+// dropout each thread takes one Philox block (256 / s elements), as lamina_dropout_apply; without,
+// one element per step of a grid-stride loop.
+__device__ inline float lamina_dense_add(float a, float b) { return __fadd_rn(a, b); }
+__device__ inline double lamina_dense_add(double a, double b) { return __dadd_rn(a, b); }
+__device__ inline float lamina_dense_mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ inline double lamina_dense_mul(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline float lamina_dense_tanh(float a) { return tanhf(a); }
+__device__ inline double lamina_dense_tanh(double a) { return tanh(a); }
+
+template <typename T>
+__device__ inline T lamina_dense_activate(T* y, const T* bias, lamina_u64 i, lamina_u64 units, int kind, int has) {
+    T v = y[i];
+    if (has & 1) v = lamina_dense_add(v, bias[i % units]);
+    if (kind == 1) v = lamina_dense_tanh(v);
+    y[i] = v;
+    return v;
+}
+
+template <typename T>
+__device__ inline void lamina_dense_forward(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2,
+                                            T* y, const T* bias, T* mask, T* out, lamina_u64 n, lamina_u64 units,
+                                            int kind, int has, unsigned s, lamina_u64 threshold, T scale) {
+    if (has & 2) {
+        LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
+            lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
+            const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
+            for (lamina_u64 i = first; i < end; ++i)
+                out[i] = lamina_dense_mul(lamina_dense_activate<T>(y, bias, i, units, kind, has), mask[i]);
+        }
+    } else {
+        LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { lamina_dense_activate<T>(y, bias, i, units, kind, has); }
+    }
+}
+
+extern "C" __global__ void lamina_dense_forward_f32(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
+                                                    lamina_u64 d2, float* y, const float* bias, float* mask,
+                                                    float* out, lamina_u64 n, lamina_u64 units, int kind, int has,
+                                                    unsigned s, lamina_u64 threshold, float scale) {
+    lamina_dense_forward<float>(k0, k1, d0, d1, d2, y, bias, mask, out, n, units, kind, has, s, threshold, scale);
+}
+
+extern "C" __global__ void lamina_dense_forward_f64(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
+                                                    lamina_u64 d2, double* y, const double* bias, double* mask,
+                                                    double* out, lamina_u64 n, lamina_u64 units, int kind, int has,
+                                                    unsigned s, lamina_u64 threshold, double scale) {
+    lamina_dense_forward<double>(k0, k1, d0, d1, d2, y, bias, mask, out, n, units, kind, has, s, threshold, scale);
+}
+
 extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, unsigned char* out,
                                               lamina_u64 n, unsigned s, lamina_u64 threshold) {

@@ -384,6 +384,24 @@ class ArrayBackend(ConvolutionMixin):
         return (g.dtype == s.dtype == p.dtype and g.shape == p.shape[:-1] and s.shape == g.shape + (1,)
                 and s.flags.c_contiguous)
 
+    def dense_activation(self, y, bias, activation, dropout=None):
+        if activation not in ("linear", "tanh", "sigmoid", "relu", "softmax"):
+            raise ValueError(f"dense_activation supports linear, tanh, relu, sigmoid and softmax, got {activation!r}.")
+        if bias is not None:
+            self.add(y, bias, out=y)
+        if activation == "tanh":
+            self.tanh(y, out=y)
+        elif activation == "sigmoid":
+            y = self.sigmoid(y)
+        elif activation == "relu":
+            y = self.maximum(y, self.zeros((), y.dtype))
+        elif activation == "softmax":
+            y = self.softmax(y, axis=-1)
+        if dropout is None:
+            return y, y, None
+        out, mask = self.dropout(y, *dropout)
+        return y, out, mask
+
     def dense_activation_grad(self, y, g, activation, mask=None, bias=True):
         if mask is not None:
             g = self.multiply(g, mask)

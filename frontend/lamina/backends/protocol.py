@@ -167,6 +167,12 @@ class Backend(Protocol):
         """``cast(equal(argmax(a, -1), argmax(b, -1)), dtype)``: 1 where the last-axis argmaxes of
         two arrays of one shape agree (Keras' categorical accuracy per sample), ``argmax``'s rules
         (the first maximum; a NaN counts as the maximum)."""
+    def dense_activation(self, y: Array, bias: Array | None, activation: str, dropout: tuple | None = None) -> tuple:
+        """A Dense layer's step after its product: ``(a, out, mask)``. ``y`` is ``x @ kernel`` (2-D),
+        which the backend may overwrite; ``a = activation(y + bias)`` (no addition when ``bias`` is
+        None), each step as ``add``, ``tanh``, ``sigmoid``, ``maximum(y, 0)`` or ``softmax`` (last
+        axis) rounds it; with ``dropout = (rate, seed, counter)``, ``(out, mask) = dropout(a, rate,
+        seed, counter)``, else ``out`` is ``a`` and ``mask`` None."""
     def dense_activation_grad(self, y: Array, g: Array, activation: str, mask: Array | None = None,
                               bias: bool = True) -> tuple:
         """The backward pass of ``dropout(activation(x @ kernel + bias))`` up to the products:

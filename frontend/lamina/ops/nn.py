@@ -206,9 +206,10 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear",
         dropout: ``(rate, seed, counter)`` to apply ``ops.dropout`` to the result in the same op
             (a model's Dense + Activation + Dropout in training), or None.
 
-    One tape entry instead of three (or four); the bias (and tanh) are applied in place in the
-    product's fresh buffer, and the backward pass makes one temporary for the pre-activation
-    gradient, with the bias gradient summed by the same backend call (``dense_activation_grad``).
+    One tape entry instead of three (or four); the bias, the activation and the dropout are one
+    backend call after the product (``dense_activation``, in place in the product's fresh buffer),
+    and the backward pass makes one temporary for the pre-activation gradient, with the bias
+    gradient summed by the same backend call (``dense_activation_grad``).
     The values are bit for bit those of ``dropout(activation(add(matmul(x, kernel), bias)))``: the
     same operations in the same order.
     """
@@ -220,18 +221,8 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: str = "linear",
     if x.ndim != 2 or kernel.ndim != 2 or x.shape[1] != kernel.shape[0]:
         raise ValueError(f"dense needs x (batch, n) and kernel (n, units), got shapes {x.shape} and {kernel.shape}.")
     be = B()
-    y = be.matmul(x.value, kernel.value)
-    if bias is not None:
-        be.add(y, bias.value, out=y)
-    if activation == "tanh":
-        be.tanh(y, out=y)
-    elif activation == "sigmoid":
-        y = be.sigmoid(y)
-    elif activation == "relu":
-        y = be.maximum(y, be.zeros((), y.dtype))
-    elif activation == "softmax":
-        y = be.softmax(y, axis=-1)
-    out, mask = (y, None) if dropout is None else be.dropout(y, *dropout)
+    y, out, mask = be.dense_activation(be.matmul(x.value, kernel.value), None if bias is None else bias.value,
+                                       activation, dropout)
 
     def vjp(g):
         d, gb = be.dense_activation_grad(y, g, activation, mask, bias is not None and bias._tracked)

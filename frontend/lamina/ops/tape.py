@@ -252,7 +252,7 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
     if not isinstance(target, Tensor):
         raise TypeError(f"gradient() target must be a Tensor computed inside the tape, got {type(target).__name__}.")
     if output_gradients is None:
-        seed = be.ones(target.shape, target.dtype)
+        seed = _ones_seed(be, target.shape, target.dtype)
     else:
         og = output_gradients.value if isinstance(output_gradients, Tensor) else output_gradients
         seed = be.asarray(og, dtype=target.dtype)
@@ -293,5 +293,20 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
     out = []
     for s in sources:
         g = grads.get(id(s))
+        if g is not None and g is seed:  # a shared seed is never handed out: the caller may write to it
+            g = be.copy(g)
         out.append(None if g is None else Tensor(g))
     return out
+
+
+def _ones_seed(be: Any, shape: tuple, dtype: str) -> Any:
+    """The gradient of a loss with respect to itself: a 0-d one, made once per backend and dtype (a
+    new array each step cost a backend call, on a GPU a launch). The tape never writes to it (it
+    adds in place only into buffers it made) and hands it out only as a copy."""
+    if shape != ():
+        return be.ones(shape, dtype)
+    cache = be.__dict__.setdefault("_tape_seeds", {})
+    seed = cache.get(dtype)
+    if seed is None:
+        seed = cache[dtype] = be.ones((), dtype)
+    return seed

@@ -115,3 +115,18 @@ def test_the_seed_is_shared_but_never_handed_out():
         assert float(seed) == 1.0 and seed.shape == ()
     assert tape_module._ones_seed(be, (), "float32") is seed
     assert tape_module._ones_seed(be, (2,), "float32") is not tape_module._ones_seed(be, (2,), "float32")
+
+
+def test_views_of_the_seed_are_not_handed_out_either():
+    """reshape's, squeeze's and expand_dims' VJPs pass a view of the seed on; a caller that scales
+    its gradients in place must not change the seed the next backward pass starts from."""
+    w = ops.Variable(np.asarray([1.0, 2.0], np.float32))
+    v = ops.Variable(np.asarray([0.5], np.float32))
+    u = ops.Variable(np.asarray([[0.25]], np.float32))
+    for step in range(4):
+        with ops.GradientTape() as tape:
+            loss = ops.add(ops.add(ops.sum(ops.square(w)), ops.squeeze(v)), ops.reshape(u, ()))
+        grads = tape.gradient(loss, [w, v, u])
+        assert [g.numpy().tolist() for g in grads] == [[2.0, 4.0], [1.0], [[1.0]]], step
+        for g in grads:
+            g.value *= 0.5  # in place into the caller's own arrays

@@ -1484,6 +1484,8 @@ def _odd_forward_input(odd, rng):
         return y.view(_Tagged), b, "tanh", None
     if odd == "linear-alone":
         return y, None, "linear", None
+    if odd == "row-over-1-MiB":  # the helper would stage a whole row: left to the composition
+        return np.ascontiguousarray(np.tile(y[:2], (1, 900))), np.tile(b, 900), "tanh", (0.5, 1, 2)
     if odd in ("sigmoid", "relu", "softmax"):
         return y, b, odd, (0.5, 1, 2)
     if odd == "rate-1.0":
@@ -1495,7 +1497,8 @@ def _odd_forward_input(odd, rng):
 
 @pytest.mark.parametrize("odd", ["transposed-y", "strided-y", "read-only-y", "read-only-y-no-bias", "float64-bias",
                                  "strided-bias", "bias-view-of-y", "1-d", "3-d", "float16", "empty", "subclass",
-                                 "linear-alone", "sigmoid", "relu", "softmax", "rate-1.0", "rate-negative"])
+                                 "linear-alone", "row-over-1-MiB", "sigmoid", "relu", "softmax", "rate-1.0",
+                                 "rate-negative"])
 def test_dense_activation_odd_inputs_take_the_base_code(odd, monkeypatch):
     """Arrays and arguments the one pass does not take run the base class: its bits, its identities
     and its errors (a read-only product: NumPy's; a rate outside [0, 1): dropout's ValueError)."""
@@ -1643,3 +1646,23 @@ def test_broadcast_to_leaves_other_cases_to_numpy():
         be.broadcast_to(np.asarray(1.0), (-1,))
     with pytest.raises(ValueError):
         be.broadcast_to(row, (4,))
+
+
+def test_dense_activation_with_np_tanh_replaced_keeps_the_composition(monkeypatch):
+    """A np.tanh replaced by a plain function (instrumentation) before the first check: the check
+    fails quietly and every call takes the base composition, which calls the replacement."""
+    _need_dense_forward()
+    seen = []
+    real = np.tanh
+
+    def traced(x, *args, **kwargs):
+        seen.append(x.shape)
+        return real(x, *args, **kwargs)
+    monkeypatch.setattr(np, "tanh", traced)
+    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    y = np.full((4, 6), 0.5, "float32")
+    a, out, mask = NumpyBackend().dense_activation(y, np.zeros(6, "float32"), "tanh")
+    assert lamina_numpy._DENSE_FORWARD is False and (4, 6) in seen
+    assert a.tobytes() == real(np.full((4, 6), 0.5, "float32")).tobytes() and out is a and mask is None
+    monkeypatch.setattr(np, "tanh", real)
+    assert lamina_numpy._dense_forward_ok() is True  # and a later check with NumPy's own tanh passes

@@ -41,6 +41,7 @@ _COLUMN_SUM_START: bool | None | str = "unchecked"
 # Whether the helper's dense_forward (bias, tanh and dropout in one pass, with np.tanh's own inner
 # loop) gives the base composition's bits on this NumPy; "unchecked" until first needed.
 _DENSE_FORWARD: bool | str = "unchecked"
+_DENSE_FORWARD_MAX_ROW = 1 << 20  # bytes; wider rows take the composition (no row-sized scratch)
 
 
 def _dense_forward_ok() -> bool:
@@ -49,7 +50,10 @@ def _dense_forward_ok() -> bool:
     in the bias addition. Where anything differs (or the helper was built without NumPy's headers)
     the backend keeps the composition."""
     global _DENSE_FORWARD
-    ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_tanh(np.tanh)
+    try:
+        ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_tanh(np.tanh)
+    except TypeError:  # np.tanh replaced by something that is not a ufunc (instrumentation): keep it
+        ok = False
     rng = np.random.default_rng(20261205)
     for dtype in _KERNEL_DTYPES if ok else ():
         tiny = np.finfo(dtype).tiny
@@ -637,9 +641,11 @@ class NumpyBackend(ArrayBackend):
     def dense_activation(self, y, bias, activation, dropout=None):
         # The helper for tanh and linear on the product's own C-contiguous 2-D buffer, a bias of its
         # dtype (not overlapping it); where a value is not finite it stops at a row and NumPy finishes.
+        # Rows of at most 1 MiB: the helper stages whole rows in a scratch block of its own.
         tanh = activation == "tanh"
         if ((tanh or (activation == "linear" and (bias is not None or dropout is not None)))
                 and type(y) is np.ndarray and y.ndim == 2 and y.size and y.flags.c_contiguous and y.flags.writeable
+                and y.shape[1] * y.itemsize <= _DENSE_FORWARD_MAX_ROW
                 and self._compiled(y.dtype)
                 and (bias is None or (type(bias) is np.ndarray and bias.shape == y.shape[1:] and bias.dtype == y.dtype
                                       and bias.flags.c_contiguous and not np.may_share_memory(y, bias)))

@@ -290,10 +290,14 @@ def backward(target: Tensor, sources: list[Tensor], output_gradients: Any = None
             else:
                 grads[key] = be.add(have, pg)
                 owned.add(key)
+    # The shared seed, or a view of it (reshape's, squeeze's, a 0-d transpose's VJP), is never handed
+    # out: the caller may write into its gradients. Without a way to tell, every gradient is copied.
+    shared = output_gradients is None and target.shape == ()
+    overlaps = getattr(getattr(be, "xp", None), "may_share_memory", None) if shared else None
     out = []
     for s in sources:
         g = grads.get(id(s))
-        if g is not None and g is seed:  # a shared seed is never handed out: the caller may write to it
+        if g is not None and shared and (g is seed or overlaps is None or overlaps(g, seed)):
             g = be.copy(g)
         out.append(None if g is None else Tensor(g))
     return out

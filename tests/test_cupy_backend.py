@@ -1272,6 +1272,15 @@ HARNESS = textwrap.dedent(r"""
     //                                                  -> six lines: words, float32 uniforms,
     //                                                     float64 uniforms, float32 and float64
     //                                                     dropout masks (all as bit patterns), keeps
+    //         D w k0 k1 d0 d1 d2 n units kind has s threshold scale y[n] bias[units if has & 1]
+    //                                                  -> three lines: y, mask and out (bit patterns;
+    //                                                     mask and out empty without dropout) after
+    //                                                     the dense forward (lamina_dense_forward_f32
+    //                                                     for w = 4, _f64 for w = 8): every Philox
+    //                                                     block's lamina_dense_forward_block with
+    //                                                     dropout (has & 2), else every element's
+    //                                                     lamina_dense_activate; y and bias as bit
+    //                                                     patterns
     #include <cstdio>
     #include <cstdlib>
     #include <cstring>
@@ -1291,6 +1300,50 @@ HARNESS = textwrap.dedent(r"""
     static unsigned int bits32(float f) { unsigned int u; std::memcpy(&u, &f, 4); return u; }
     static unsigned long long bits64(double d) { unsigned long long u; std::memcpy(&u, &d, 8); return u; }
 
+    // count values given as bit patterns (U: the unsigned type of T's width), one spare at the end
+    template <typename T, typename U>
+    static std::vector<T> read_values(lamina_u64 count) {
+        std::vector<T> values(count + 1);
+        for (lamina_u64 i = 0; i < count; ++i) {
+            U u = (U)read_u64();
+            std::memcpy(&values[i], &u, sizeof u);
+        }
+        return values;
+    }
+    template <typename T, typename U>
+    static void print_values(const std::vector<T>& values, lamina_u64 count) {
+        for (lamina_u64 i = 0; i < count; ++i) {
+            U u;
+            std::memcpy(&u, &values[i], sizeof u);
+            std::printf("%0*llx ", (int)(2 * sizeof u), (unsigned long long)u);
+        }
+        std::printf("\n");
+    }
+
+    // D: the dense forward's per-block / per-element functions over a whole (n / units, units) product
+    template <typename T, typename U>
+    static void dense_forward_case() {
+        lamina_u64 k0 = read_u64(), k1 = read_u64(), d0 = read_u64(), d1 = read_u64(), d2 = read_u64();
+        lamina_u64 n = read_u64(), units = read_u64();
+        int kind = (int)read_u64(), has = (int)read_u64();
+        unsigned s = (unsigned)read_u64();
+        lamina_u64 threshold = read_u64();
+        T scale = (T)read_real();
+        std::vector<T> y = read_values<T, U>(n), bias = read_values<T, U>(has & 1 ? units : 0);
+        std::vector<T> mask(n + 1), out(n + 1);
+        if (has & 2) {
+            const lamina_u64 per = 256 / s;
+            for (lamina_u64 b = 0; b < (n + per - 1) / per; ++b)
+                lamina_dense_forward_block<T>(k0, k1, d0, d1, d2, b, &y[0], &bias[0], &mask[0], &out[0], n,
+                                              units, kind, has, s, threshold, scale);
+        } else {
+            for (lamina_u64 i = 0; i < n; ++i) lamina_dense_activate<T>(&y[0], &bias[0], i, units, kind, has);
+        }
+        print_values<T, U>(y, n);
+        print_values<T, U>(mask, has & 2 ? n : 0);
+        print_values<T, U>(out, has & 2 ? n : 0);
+    }
+
     int main() {
         char op[4];
         while (std::scanf("%3s", op) == 1) {
@@ -1299,6 +1352,11 @@ HARNESS = textwrap.dedent(r"""
                 for (int j = 0; j < 4; ++j) c[j] = read_u64();
                 lamina_philox4x64_10(c, k0, k1);
                 std::printf("%016llx %016llx %016llx %016llx\n", c[0], c[1], c[2], c[3]);
+                continue;
+            }
+            if (op[0] == 'D') {
+                if (read_u64() == 4) dense_forward_case<float, unsigned int>();
+                else dense_forward_case<double, unsigned long long>();
                 continue;
             }
             lamina_u64 k0 = read_u64(), k1 = read_u64(), d0 = read_u64(), d1 = read_u64();
@@ -1364,14 +1422,15 @@ def _compilers():
     found = []
     cxx = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
     found.append(pytest.param(
-        [cxx, "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-x", "c++"] if cxx else None,
+        [cxx, "-std=c++11", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-x", "c++"] if cxx else None,
         id="host-c++", marks=pytest.mark.skipif(cxx is None, reason="no C++ compiler found")))
     found.append(pytest.param(  # the schoolbook high product that hosts without __int128 use
-        [cxx, "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-DLAMINA_PHILOX_PORTABLE_MULHI", "-x", "c++"]
+        [cxx, "-std=c++11", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror",
+         "-DLAMINA_PHILOX_PORTABLE_MULHI", "-x", "c++"]
         if cxx else None, id="host-c++-portable-mulhi",
         marks=pytest.mark.skipif(cxx is None, reason="no C++ compiler found")))
     found.append(pytest.param(
-        [NVCC, "-x", "cu"] if NVCC else None, id="nvcc-host",
+        [NVCC, "-Xcompiler", "-ffp-contract=off", "-x", "cu"] if NVCC else None, id="nvcc-host",
         marks=pytest.mark.skipif(NVCC is None, reason="nvcc not found")))
     return found
 
@@ -1383,13 +1442,19 @@ def _harness_dir(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("compiler", _compilers())
-def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
-    exe = _harness_dir / f"harness_{Path(compiler[0]).name}_{zlib.crc32(' '.join(compiler).encode()):08x}"
+def _harness_exe(compiler, folder):
+    """The harness built by ``compiler`` (once a module run)."""
+    exe = folder / f"harness_{Path(compiler[0]).name}_{zlib.crc32(' '.join(compiler).encode()):08x}"
     if not exe.exists():
-        done = subprocess.run([*compiler, str(_harness_dir / "harness.cpp"), "-I", str(KERNEL_DIR),
+        done = subprocess.run([*compiler, str(folder / "harness.cpp"), "-I", str(KERNEL_DIR),
                                "-o", str(exe)], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
+    return exe
+
+
+@pytest.mark.parametrize("compiler", _compilers())
+def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
+    exe = _harness_exe(compiler, _harness_dir)
     lines = []
     for counter, key, _ in PHILOX_KAT:
         lines.append("B " + " ".join(f"{v:x}" for v in (*key, *counter)))
@@ -1430,6 +1495,75 @@ def test_philox_kernel_logic_matches_host_stream(compiler, _harness_dir):
         assert [int(w, 16) for w in m64] == [int(w) for w in want], case
         want = philox.keep_mask(seed, counter, n, rate)
         assert [c == "1" for c in keep[0]] == list(want) if n else keep == [], case
+
+
+def _ulps_apart(got, want):
+    """Units in the last place between two float arrays of one dtype (-0.0 and +0.0: one)."""
+    sign = 1 << (8 * got.itemsize - 1)
+    uint = np.uint32 if got.dtype == np.float32 else np.uint64
+
+    def ordered(a):
+        return [-(int(u) ^ sign) - 1 if int(u) & sign else int(u) for u in a.view(uint).ravel()]
+    return max((abs(g - w) for g, w in zip(ordered(got), ordered(want))), default=0)
+
+
+@pytest.mark.parametrize("compiler", _compilers())
+def test_dense_forward_kernel_logic_matches_numpy(compiler, _harness_dir):
+    """philox.cu's lamina_dense_forward_block (with dropout, over every Philox block) and
+    lamina_dense_activate (without, over every element), the work of lamina_dense_forward_f32/f64's
+    grid-stride loops, on the host: float32 and float64, ragged shapes, bias or none, linear and tanh,
+    dropout with 1-, 2- and 32-bit slots (rates 0.5, 0.25, 0.3) or none. The mask is dropout_mask's bit
+    for bit; linear: y = y + bias and out = y * mask bit for bit; tanh: y within 2 ulp of
+    np.tanh(y + bias) (the host's libm is not NumPy's) and out = y * mask bit for bit."""
+    exe = _harness_exe(compiler, _harness_dir)
+    reference = NumpyBackend()
+    rng = np.random.default_rng(zlib.crc32(b"dense-forward-harness"))
+    cases, lines = [], []
+    for dtype in (np.float32, np.float64):
+        uint, t = (np.uint32, np.float32) if dtype == np.float32 else (np.uint64, np.float64)
+        for shape in _DENSE_FORWARD_SHAPES:
+            y0, b = _dense_forward_inputs(rng, shape, dtype)
+            for kind in (0, 1):
+                for bias in (b, None):
+                    for k, rate in enumerate((None, 0.5, 0.25, 0.3)):
+                        if kind == 0 and bias is None and rate is None:
+                            continue  # the backend launches nothing
+                        seed, counter = SEEDS[k], COUNTERS[k]
+                        if rate is None:  # as CupyBackend.dense_activation passes them
+                            key, slot, scale = (0,) * 5, (32, 0), t(1.0)
+                        else:
+                            key, slot, scale = (lamina_cupy.philox_kernel_args(seed, counter),
+                                                philox.dropout_slot(rate), t(1.0 / (1.0 - rate)))
+                        has = (bias is not None) | (rate is not None) << 1
+                        values = list(y0.view(uint).ravel()) + ([] if bias is None else list(bias.view(uint)))
+                        lines.append("D " + " ".join(f"{int(v):x}" for v in (
+                            y0.itemsize, *key, y0.size, shape[1], kind, has, *slot))
+                            + f" {float(scale).hex()} " + " ".join(f"{int(v):x}" for v in values))
+                        cases.append((y0, bias, kind, rate, seed, counter, uint))
+    done = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert len(out) == 3 * len(cases) == 3 * 2 * len(_DENSE_FORWARD_SHAPES) * 15
+
+    def parse(line, like, uint):
+        return np.array([int(w, 16) for w in line.split()], dtype=uint).view(like.dtype).reshape(-1)
+
+    for n, (y0, bias, kind, rate, seed, counter, uint) in enumerate(cases):
+        what = f"{y0.dtype} {y0.shape} kind={kind} bias={bias is not None} rate={rate}"
+        got_y, got_mask, got_out = (parse(line, y0, uint) for line in out[3 * n:3 * n + 3])
+        a = y0 if bias is None else y0 + bias
+        if kind == 0:
+            assert got_y.tobytes() == a.tobytes(), what
+        else:
+            assert _ulps_apart(got_y, np.tanh(a)) <= 2, what
+        if rate is None:
+            assert got_mask.size == got_out.size == 0, what
+            continue
+        want_mask = reference.dropout_mask(y0.shape, rate, seed, counter, y0.dtype)
+        assert got_mask.tobytes() == want_mask.tobytes(), what
+        want_out = (a if kind == 0 else got_y.reshape(y0.shape)) * want_mask
+        assert got_out.tobytes() == want_out.tobytes(), what
 
 
 # =================================================================================================

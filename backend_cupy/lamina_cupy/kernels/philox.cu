@@ -18,8 +18,9 @@
 // Everything up to the kernels is __host__ __device__ and free of CUDA-only names, so the test
 // suite compiles this file as plain C++ (g++ -x c++, where the CUDA qualifiers are defined away
 // below) into a small host program and compares its words with NumPy's Philox: the GPU's
-// arithmetic is checked on machines without a GPU. Only __umul64hi (a hardware intrinsic) and the
-// grid-stride loops are left for the GPU run to check.
+// arithmetic is checked on machines without a GPU. Only __umul64hi (a hardware intrinsic), the *_rn
+// intrinsics and tanhf / tanh of the dense forward (a + b, a * b and the host's libm on a host), and
+// the grid-stride loops are left for the GPU run to check.
 
 #if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
 // Plain C++ (the host test harness): the CUDA function qualifiers mean nothing there.
@@ -185,6 +186,64 @@ __host__ __device__ inline void lamina_philox_fill_dropout(lamina_u64 k0, lamina
     }
 }
 
+// A Dense layer's step after its product (CupyBackend.dense_activation): y = act(y + bias) in place,
+// and with dropout the mask as lamina_philox_dropout_* fills it and out = y * mask, in one launch
+// instead of CuPy's add, CuPy's tanh and lamina_philox_dropout_apply_*. y, mask and out are
+// C-contiguous (n / units, units); has: bit 0 a bias (units values), bit 1 dropout (an absent array
+// is passed as another argument and never touched); kind 0: linear, 1: tanh. On the GPU the addition
+// and the product are *_rn intrinsics (rounded on their own), tanh is tanhf / tanh, the functions
+// CuPy's tanh ufunc calls (`out0 = tanh(in0)`), so each element's bits are those of the three
+// launches. On a host (the test harness, built with -ffp-contract=off) they are a + b, a * b and the
+// C library's tanhf / tanh. With dropout each thread takes one Philox block (256 / s elements,
+// lamina_dense_forward_block), as lamina_dropout_apply; without, one element
+// (lamina_dense_activate) per step of a grid-stride loop.
+#if defined(__CUDA_ARCH__)  // the device: each operation rounded on its own by an intrinsic
+__device__ inline float lamina_dense_add(float a, float b) { return __fadd_rn(a, b); }
+__device__ inline double lamina_dense_add(double a, double b) { return __dadd_rn(a, b); }
+__device__ inline float lamina_dense_mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ inline double lamina_dense_mul(double a, double b) { return __dmul_rn(a, b); }
+#else  // a host (built with -ffp-contract=off): the plain operations
+template <typename T>
+inline T lamina_dense_add(T a, T b) { return a + b; }
+template <typename T>
+inline T lamina_dense_mul(T a, T b) { return a * b; }
+#endif
+// tanhf / tanh: CUDA declares them (on the device, its math library); plain GCC or Clang C++ reaches
+// the C library's through the builtins, which need no <math.h>; another host compiler needs the
+// includer's <math.h>.
+#if defined(LAMINA_PHILOX_HOST_ONLY) && defined(__GNUC__)
+__host__ __device__ inline float lamina_dense_tanh(float a) { return __builtin_tanhf(a); }
+__host__ __device__ inline double lamina_dense_tanh(double a) { return __builtin_tanh(a); }
+#else
+__host__ __device__ inline float lamina_dense_tanh(float a) { return tanhf(a); }
+__host__ __device__ inline double lamina_dense_tanh(double a) { return tanh(a); }
+#endif
+
+// Element i: y[i] = act(y[i] + bias[i % units]); returns the new y[i].
+template <typename T>
+__host__ __device__ inline T lamina_dense_activate(T* y, const T* bias, lamina_u64 i, lamina_u64 units, int kind,
+                                                   int has) {
+    T v = y[i];
+    if (has & 1) v = lamina_dense_add(v, bias[i % units]);
+    if (kind == 1) v = lamina_dense_tanh(v);
+    y[i] = v;
+    return v;
+}
+
+// Philox block b with dropout: its elements [pb, min(pb + p, n)), p = 256 / s: the mask as
+// lamina_philox_fill_dropout fills it, y = act(y + bias) and out = y * mask.
+template <typename T>
+__host__ __device__ inline void lamina_dense_forward_block(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                                                           lamina_u64 d1, lamina_u64 d2, lamina_u64 b, T* y,
+                                                           const T* bias, T* mask, T* out, lamina_u64 n,
+                                                           lamina_u64 units, int kind, int has, unsigned s,
+                                                           lamina_u64 threshold, T scale) {
+    lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
+    const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
+    for (lamina_u64 i = first; i < end; ++i)
+        out[i] = lamina_dense_mul(lamina_dense_activate<T>(y, bias, i, units, kind, has), mask[i]);
+}
+
 #if !defined(LAMINA_PHILOX_HOST_ONLY)
 // --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) (dropout: n s / 256) blocks ---------
 
@@ -264,41 +323,16 @@ extern "C" __global__ void lamina_philox_dropout_apply_f64(lamina_u64 k0, lamina
     lamina_dropout_apply<double>(k0, k1, d0, d1, d2, x, mask, out, n, s, threshold, scale);
 }
 
-// A Dense layer's step after its product (CupyBackend.dense_activation): y = act(y + bias) in place,
-// and with dropout the mask as lamina_philox_dropout_* fills it and out = y * mask, in one launch
-// instead of CuPy's add, CuPy's tanh and lamina_philox_dropout_apply_*. y, mask and out are
-// C-contiguous (n / units, units); has: bit 0 a bias (units values), bit 1 dropout (an absent array
-// is passed as another argument and never touched); kind 0: linear, 1: tanh. The addition and the
-// product are *_rn intrinsics (rounded on their own), tanh is tanhf / tanh, the functions CuPy's tanh
-// ufunc calls (`out0 = tanh(in0)`), so each element's bits are those of the three launches. With
-// dropout each thread takes one Philox block (256 / s elements), as lamina_dropout_apply; without,
-// one element per step of a grid-stride loop.
-__device__ inline float lamina_dense_add(float a, float b) { return __fadd_rn(a, b); }
-__device__ inline double lamina_dense_add(double a, double b) { return __dadd_rn(a, b); }
-__device__ inline float lamina_dense_mul(float a, float b) { return __fmul_rn(a, b); }
-__device__ inline double lamina_dense_mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ inline float lamina_dense_tanh(float a) { return tanhf(a); }
-__device__ inline double lamina_dense_tanh(double a) { return tanh(a); }
-
-template <typename T>
-__device__ inline T lamina_dense_activate(T* y, const T* bias, lamina_u64 i, lamina_u64 units, int kind, int has) {
-    T v = y[i];
-    if (has & 1) v = lamina_dense_add(v, bias[i % units]);
-    if (kind == 1) v = lamina_dense_tanh(v);
-    y[i] = v;
-    return v;
-}
-
+// The dense forward's grid-stride loops (the work of one step: lamina_dense_forward_block and
+// lamina_dense_activate, above).
 template <typename T>
 __device__ inline void lamina_dense_forward(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2,
                                             T* y, const T* bias, T* mask, T* out, lamina_u64 n, lamina_u64 units,
                                             int kind, int has, unsigned s, lamina_u64 threshold, T scale) {
     if (has & 2) {
         LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-            lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
-            const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
-            for (lamina_u64 i = first; i < end; ++i)
-                out[i] = lamina_dense_mul(lamina_dense_activate<T>(y, bias, i, units, kind, has), mask[i]);
+            lamina_dense_forward_block<T>(k0, k1, d0, d1, d2, b, y, bias, mask, out, n, units, kind, has, s,
+                                          threshold, scale);
         }
     } else {
         LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { lamina_dense_activate<T>(y, bias, i, units, kind, has); }

@@ -785,6 +785,15 @@ def _dense_grad_cases():
     ]
 
 
+def _dense_grad_grid(cases):
+    """(tag, case, masked, bias) for every case of ``_dense_grad_cases``, with and without a mask and the bias."""
+    for case in cases:
+        for masked in (False, True):
+            for bias in (True, False):
+                tag = f"{case[0]}, {'mask' if masked else 'no mask'}, {'bias' if bias else 'no bias'}"
+                yield tag, case, masked, bias
+
+
 def _activation_outputs(activation, rng, shape):
     """float64 values an activation can output, with its edge values: tanh's +-1 and 0 (1 - y^2
     exactly 0 or 1), relu's zeros (half of them), sigmoid's tails, softmax rows."""
@@ -876,35 +885,31 @@ def test_dense_activation_grad(backend, dtype, activation):
     gb is None without the bias; d and gb have y's dtype and shapes (rows, units) and (units,)."""
     rng = rng_for("dense_activation_grad", activation, dtype)
     fails = Failures()
-    for label, ly, lg, lm in _dense_grad_cases():
-        for masked in (False, True):
-            for bias in (True, False):
-                tag = f"{label}, {'mask' if masked else 'no mask'}, {'bias' if bias else 'no bias'}"
-
-                def one(label=label, ly=ly, lg=lg, lm=lm, masked=masked, bias=bias, tag=tag):
-                    (y, hy), (g, hg), (m, hm) = _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked,
-                                                                   label, dtype)
-                    what = f"dense_activation_grad {activation} {dtype} [{tag}]"
-                    res = backend.dense_activation_grad(y, g, activation, m, bias)
-                    require(isinstance(res, tuple) and len(res) == 2, f"{what}: must return a pair (d, gb)")
-                    d, gb = res
-                    ref, bound = dense_activation_grad_reference(
-                        activation, hy.astype(np.float64), hg.astype(np.float64),
-                        None if hm is None else hm.astype(np.float64), dtype)
-                    got_d = backend.to_numpy(d)
-                    require(np.isfinite(got_d), f"{what}: non-finite d")
-                    assert_close(got_d, ref, bound, f"{what} d", dtype=dtype)
-                    if not bias:
-                        require(gb is None, f"{what}: gb must be None without the bias, got {type(gb)}")
-                        return
-                    ref_gb = np.sum(ref, axis=0)
-                    got_gb = backend.to_numpy(gb)
-                    assert_close(got_gb, ref_gb, dense_bias_grad_bound(ref, bound, ref_gb, dtype), f"{what} gb",
-                                 dtype=dtype)
-                    zero = np.all(ref == 0, axis=0)  # a column of (signed) zeros sums to a zero, either sign
-                    require(got_gb[zero] == 0, f"{what}: gb of all-zero columns {np.flatnonzero(zero).tolist()} "
-                                               f"is {got_gb[zero]}, expected 0")
-                fails.check(tag, one)
+    for tag, (label, ly, lg, lm), masked, bias in _dense_grad_grid(_dense_grad_cases()):
+        def one(label=label, ly=ly, lg=lg, lm=lm, masked=masked, bias=bias, tag=tag):
+            (y, hy), (g, hg), (m, hm) = _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked,
+                                                           label, dtype)
+            what = f"dense_activation_grad {activation} {dtype} [{tag}]"
+            res = backend.dense_activation_grad(y, g, activation, m, bias)
+            require(isinstance(res, tuple) and len(res) == 2, f"{what}: must return a pair (d, gb)")
+            d, gb = res
+            ref, bound = dense_activation_grad_reference(
+                activation, hy.astype(np.float64), hg.astype(np.float64),
+                None if hm is None else hm.astype(np.float64), dtype)
+            got_d = backend.to_numpy(d)
+            require(np.isfinite(got_d), f"{what}: non-finite d")
+            assert_close(got_d, ref, bound, f"{what} d", dtype=dtype)
+            if not bias:
+                require(gb is None, f"{what}: gb must be None without the bias, got {type(gb)}")
+                return
+            ref_gb = np.sum(ref, axis=0)
+            got_gb = backend.to_numpy(gb)
+            assert_close(got_gb, ref_gb, dense_bias_grad_bound(ref, bound, ref_gb, dtype), f"{what} gb",
+                         dtype=dtype)
+            zero = np.all(ref == 0, axis=0)  # a column of (signed) zeros sums to a zero, either sign
+            require(got_gb[zero] == 0, f"{what}: gb of all-zero columns {np.flatnonzero(zero).tolist()} "
+                                       f"is {got_gb[zero]}, expected 0")
+        fails.check(tag, one)
     fails.finish()
 
 
@@ -957,29 +962,25 @@ def test_dense_activation_grad_is_the_composition(backend, dtype, activation, qu
     cases = [c for c in _dense_grad_cases() if c[0] in ("rows", "one-row", "batch-300", "y-transposed",
                                                         "signed-zero-columns")] + [("non-finite", Layout("y", (8, 5)),
                                                                                     None, None)]
-    for label, ly, lg, lm in cases:
-        for masked in (False, True):
-            for bias in (True, False):
-                tag = f"{label}, {'mask' if masked else 'no mask'}, {'bias' if bias else 'no bias'}"
-
-                def one(label=label, ly=ly, lg=lg, lm=lm, masked=masked, bias=bias, tag=tag):
-                    (y, hy), (g, hg), (m, hm) = _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked,
-                                                                   label, dtype)
-                    if label == "non-finite":
-                        hg = hg.copy()
-                        hg[0, 0], hg[1, 1], hg[2, 2], hg[3, 0] = np.inf, -np.inf, np.nan, np.inf
-                        g = backend.asarray(hg)
-                    what = f"dense_activation_grad {activation} {dtype} [{tag}]"
-                    d, gb = backend.dense_activation_grad(y, g, activation, m, bias)
-                    want_d = _dense_grad_composition(backend, y, g, activation, m)
-                    _same_bits(backend.to_numpy(d), backend.to_numpy(want_d), f"{what} d")
-                    if bias:
-                        got_gb = backend.to_numpy(gb)
-                        require(got_gb.shape == tuple(hy.shape[1:]) and str(got_gb.dtype) == dtype,
-                                f"{what}: gb is {got_gb.dtype} {got_gb.shape}")
-                    else:
-                        require(gb is None, f"{what}: gb must be None without the bias")
-                fails.check(tag, one)
+    for tag, (label, ly, lg, lm), masked, bias in _dense_grad_grid(cases):
+        def one(label=label, ly=ly, lg=lg, lm=lm, masked=masked, bias=bias, tag=tag):
+            (y, hy), (g, hg), (m, hm) = _dense_grad_inputs(backend, rng, activation, ly, lg, lm, masked,
+                                                           label, dtype)
+            if label == "non-finite":
+                hg = hg.copy()
+                hg[0, 0], hg[1, 1], hg[2, 2], hg[3, 0] = np.inf, -np.inf, np.nan, np.inf
+                g = backend.asarray(hg)
+            what = f"dense_activation_grad {activation} {dtype} [{tag}]"
+            d, gb = backend.dense_activation_grad(y, g, activation, m, bias)
+            want_d = _dense_grad_composition(backend, y, g, activation, m)
+            _same_bits(backend.to_numpy(d), backend.to_numpy(want_d), f"{what} d")
+            if bias:
+                got_gb = backend.to_numpy(gb)
+                require(got_gb.shape == tuple(hy.shape[1:]) and str(got_gb.dtype) == dtype,
+                        f"{what}: gb is {got_gb.dtype} {got_gb.shape}")
+            else:
+                require(gb is None, f"{what}: gb must be None without the bias")
+        fails.check(tag, one)
     fails.finish()
 
 

@@ -2050,6 +2050,27 @@ def _on_numpy_then_fake_cupy(monkeypatch, train, seed):
         backends.set_backend(previous)
 
 
+def _fit_tiny(seed, samples, layers, metrics=None):
+    """A Sequential of ``layers()`` (made after the seed is set) fitted for 2 epochs of batch 8 on ``samples`` random (12,) inputs and
+    4 one-hot classes, SGD with Nesterov momentum; returns (model, x, labels, history)."""
+    import lamina
+    from lamina.models import Sequential
+    from lamina.optimizers import SGD
+    rng = np.random.default_rng(seed)
+    x = rng.random((samples, 12), dtype=np.float32)
+    labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, samples)]
+    lamina.utils.set_random_seed(seed)
+    model = Sequential(layers())
+    model.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True), metrics=metrics)
+    return model, x, labels, model.fit(x, labels, batch_size=8, epochs=2, verbose=0, shuffle=True)
+
+
+def _assert_same_weights(got, want, count):
+    assert len(got) == len(want) == count
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
+
+
 def test_fake_training_runs_every_fused_kernel_and_matches_numpy(monkeypatch):
     """Training on the CuPy backend (here its fake: NumPy arrays, launches checked against the .cu
     signatures and emulated) reaches the NumPy backend's weights bit for bit, and takes the fused
@@ -2166,10 +2187,7 @@ def test_fake_dense_dropout_training_takes_dense_activation_grad_and_matches_num
     as one ops.dense with the dropout folded in) trains on the fake CuPy backend to the NumPy
     backend's weights bit for bit, and both backends' backward passes go through
     dense_activation_grad with the dropout's mask (the fused path), not a separate dropout op."""
-    import lamina
     from lamina.layers import Activation, Dense, Dropout
-    from lamina.models import Sequential
-    from lamina.optimizers import SGD
 
     fake = install_fake(monkeypatch)
     calls: dict[str, list] = {"numpy": [], "cupy": []}
@@ -2190,21 +2208,14 @@ def test_fake_dense_dropout_training_takes_dense_activation_grad_and_matches_num
         monkeypatch.setattr(cls, "dropout", spy_dropout)
 
     def train(seed):
-        rng = np.random.default_rng(seed)
-        x = rng.random((16, 12), dtype=np.float32)
-        labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 16)]
-        lamina.utils.set_random_seed(seed)
         # rate 0.3: a scale of 1 / 0.7 is inexact, so how g * mask is grouped shows in the bits
-        model = Sequential([Dense(9, input_shape=(12,)), Activation("tanh"), Dropout(0.3),
-                            Dense(8), Activation("relu"), Dropout(0.25), Dense(4), Activation("softmax")])
-        model.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True))
-        history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0, shuffle=True)
+        model, _, _, history = _fit_tiny(seed, 16, lambda: [
+            Dense(9, input_shape=(12,)), Activation("tanh"), Dropout(0.3),
+            Dense(8), Activation("relu"), Dropout(0.25), Dense(4), Activation("softmax")])
         return model.get_weights(), history.history["loss"]
 
     (want_weights, want_loss), (got_weights, got_loss) = _on_numpy_then_fake_cupy(monkeypatch, train, 3)
-    assert len(got_weights) == len(want_weights) == 6
-    for got, want in zip(got_weights, want_weights):
-        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    _assert_same_weights(got_weights, want_weights, 6)
     assert got_loss == want_loss
     steps = 4  # 2 epochs of 2 batches
     for name in ("numpy", "cupy"):
@@ -2366,10 +2377,7 @@ def test_fake_w1_like_training_takes_dense_forward_and_matches_numpy(monkeypatch
     trains a few steps on the fake CuPy backend to the NumPy backend's weights and losses bit for bit;
     each training step's hidden layers run one lamina_dense_forward launch each (the bias, tanh and
     the dropout), with no separate add, dropout or dropout kernel, and evaluation takes it too."""
-    import lamina
     from lamina.layers import Activation, Dense, Dropout
-    from lamina.models import Sequential
-    from lamina.optimizers import SGD
 
     fake = install_fake(monkeypatch)
     seen: list = []
@@ -2387,21 +2395,13 @@ def test_fake_w1_like_training_takes_dense_forward_and_matches_numpy(monkeypatch
     monkeypatch.setattr(lamina_cupy.CupyBackend, "dropout", spy_dropout)
 
     def train(seed):
-        rng = np.random.default_rng(seed)
-        x = rng.random((24, 12), dtype=np.float32)
-        labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 24)]
-        lamina.utils.set_random_seed(seed)
-        model = Sequential([Dense(11, input_shape=(12,)), Activation("tanh"), Dropout(0.5),
-                            Dense(11), Activation("tanh"), Dropout(0.5), Dense(4), Activation("softmax")])
-        model.compile(loss="categorical_crossentropy", optimizer=SGD(0.05, momentum=0.9, nesterov=True),
-                      metrics=["accuracy"])
-        history = model.fit(x, labels, batch_size=8, epochs=2, verbose=0, shuffle=True)
+        model, x, labels, history = _fit_tiny(seed, 24, lambda: [
+            Dense(11, input_shape=(12,)), Activation("tanh"), Dropout(0.5),
+            Dense(11), Activation("tanh"), Dropout(0.5), Dense(4), Activation("softmax")], metrics=["accuracy"])
         return model.get_weights(), history.history["loss"], model.evaluate(x, labels, verbose=0)
 
     (want_w, want_loss, want_eval), (got_w, got_loss, got_eval) = _on_numpy_then_fake_cupy(monkeypatch, train, 7)
-    assert len(got_w) == len(want_w) == 6
-    for got, want in zip(got_w, want_w):
-        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    _assert_same_weights(got_w, want_w, 6)
     assert got_loss == want_loss and got_eval == want_eval
     steps = 6  # 2 epochs of 3 batches
     assert seen.count(("tanh", True, True)) == 2 * steps, seen

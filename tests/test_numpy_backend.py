@@ -28,9 +28,7 @@ def path(request, monkeypatch):
     """Run a test through the compiled helper (with and without its vector loops) and through the
     NumPy code."""
     if request.param.startswith("compiled"):
-        if not lamina_numpy.compiled_kernels():
-            pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-        kernels = lamina_numpy._KERNELS
+        kernels = _need_helper()
         has_vector = kernels.use_vector_paths(request.param == "compiled")
         if request.param == "compiled-scalar" and not has_vector:
             pytest.skip("this CPU has no vector path, so 'compiled' already ran the scalar loops")
@@ -39,6 +37,23 @@ def path(request, monkeypatch):
         return
     monkeypatch.setattr(lamina_numpy, "_KERNELS", None)
     yield request.param
+
+
+def _need_helper():
+    """The compiled helper; the test is skipped where it was not built."""
+    if not lamina_numpy.compiled_kernels():
+        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    return lamina_numpy._KERNELS
+
+
+class _HelperWith:
+    """The real helper with some of its functions replaced, e.g. by one that disagrees with NumPy."""
+
+    def __init__(self, **replaced):
+        self._real, self._replaced = lamina_numpy._KERNELS, replaced
+
+    def __getattr__(self, name):
+        return self._replaced[name] if name in self._replaced else getattr(self._real, name)
 
 
 def state(shape, dtype, seed):
@@ -321,8 +336,7 @@ def test_raw_dropout_kernel_drops_as_zero_times_scale_like_the_cuda_kernel():
     """With a keep-nothing threshold (past every slot value) every element is 0 * scale, as the CUDA
     kernel writes it (so -0.0 for a negative scale and NaN for an infinite one), on every path and
     for every slot width."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here")
+    _need_helper()
     from lamina.backends import philox
 
     kernels = lamina_numpy._KERNELS
@@ -367,8 +381,7 @@ def test_batch_gather_out_of_range_raises_numpys_error():
 
 
 def test_raw_row_gather_rejects_sizes_that_disagree():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here")
+    _need_helper()
     kernels = lamina_numpy._KERNELS
     x = np.arange(40, dtype=np.float32).reshape(4, 10)
     out = np.empty((2, 10), np.float32)
@@ -546,8 +559,7 @@ def test_lstm_cell_grad_odd_arrays_take_the_base_code(odd):
 
 
 def test_raw_lstm_cell_grad_rejects_inconsistent_arrays():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here")
+    _need_helper()
     i, f, g, o, tc, c, gh, gc = _lstm_step_arrays((4, 3), "float32", 9)
     k = lamina_numpy._KERNELS
     with pytest.raises(ValueError, match="both be None"):
@@ -658,8 +670,7 @@ def test_gru_cell_forward_equals_base(layout, shape, dtype, path):
 
 
 def test_raw_gru_passes_reject_inconsistent_arrays():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here")
+    _need_helper()
     k = lamina_numpy._KERNELS
     x, inner = np.ones((4, 9), np.float32), np.ones((4, 9), np.float32)
     with pytest.raises(ValueError, match="3 \\* units"):
@@ -837,9 +848,7 @@ def test_short_row_reductions_keep_numpys_warnings_and_argument_errors():
 
 def _count_helper_calls(monkeypatch) -> list:
     """The names of the helper's functions called from now on (the test is skipped without a helper)."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    real, calls = lamina_numpy._KERNELS, []
+    real, calls = _need_helper(), []
 
     class Counting:
         def __getattr__(self, name):
@@ -870,23 +879,16 @@ def _flip_last_bit(a):
 def test_helper_row_sum_is_dropped_where_numpy_sums_in_another_order(monkeypatch):
     """The once-per-process check: a helper whose row sum differs from np.add.reduce in one bit is
     never used for sums (NumPy's reduction gives the answer), while one that agrees is."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    real = lamina_numpy._KERNELS
+    real = _need_helper()
 
-    class OffByOneBit:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        @staticmethod
-        def row_sum(x, out):
-            real.row_sum(x, out)
-            _flip_last_bit(out)
-            return True
+    def row_sum_off_by_one_bit(x, out):
+        real.row_sum(x, out)
+        _flip_last_bit(out)
+        return True
 
     x = np.random.default_rng(5).standard_normal((200, 10)).astype("float32")
     want = np.add.reduce(x, axis=-1)
-    monkeypatch.setattr(lamina_numpy, "_KERNELS", OffByOneBit())
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", _HelperWith(row_sum=row_sum_off_by_one_bit))
     monkeypatch.setattr(lamina_numpy, "_ROW_SUM_EXACT", None)
     assert NumpyBackend().sum(x, axis=-1).tobytes() == want.tobytes()
     assert lamina_numpy._ROW_SUM_EXACT is False
@@ -897,9 +899,7 @@ def test_helper_row_sum_is_dropped_where_numpy_sums_in_another_order(monkeypatch
 
 
 def test_raw_row_reductions_reject_what_they_do_not_take():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    k = lamina_numpy._KERNELS
+    k = _need_helper()
     x = np.ones((4, 10), "float32")
     for bad_x, bad_out in [(np.ones((4, 129), "float32"), np.empty(4, "float32")), (x, np.empty(5, "float32")),
                            (x, np.empty(4, "float64")), (np.ones((4, 0), "float32"), np.empty(4, "float32")),
@@ -958,8 +958,7 @@ def test_classifier_output_ops_equal_base(layout, dtype):
     """Every result and saved array of the helper's loops has the base class's bits, NaN and
     clipped entries included; what the loops do not take reaches the base class's composition.
     (The loops have no vector variants, so the helper's one path is compared with the base.)"""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    _need_helper()
     y, t = _classifier_inputs(dtype)[layout]
     fast, base = NumpyBackend(), PlainNumpy()
     rng = np.random.default_rng(7)
@@ -1038,8 +1037,7 @@ def test_classifier_output_ops_keep_numpys_warnings():
 def test_argmax_equal_equals_base(dtype):
     """The helper's row argmax is NumPy's: ties go to the first maximum, a NaN is the maximum (the
     first NaN), -0 and +0 tie; other layouts, dtypes and 1-D inputs get the base class's answer."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    _need_helper()
     rng = np.random.default_rng(12)
     fast, base = NumpyBackend(), PlainNumpy()
     for shape in ((200, 10), (9, 1), (5, 128), (5, 129), (3, 4, 10), (0, 10)):
@@ -1074,9 +1072,7 @@ def test_classifier_output_ops_run_in_the_helper(monkeypatch):
 
 
 def test_raw_classifier_loops_reject_what_they_do_not_take():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    k = lamina_numpy._KERNELS
+    k = _need_helper()
     x, out = np.full((4, 10), 0.1, "float32"), np.empty((4, 10), "float32")
     with pytest.raises(ValueError, match="1 to 128"):
         k.softmax_grad(x, x, out, 0)
@@ -1102,8 +1098,7 @@ def test_raw_classifier_loops_reject_what_they_do_not_take():
 def test_classifier_trains_to_the_same_weights_with_and_without_the_helper(monkeypatch):
     """Dense + softmax + categorical cross-entropy + accuracy for a few steps: the same weights, bit for
     bit, with the helper's loops and with NumPy's code."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    _need_helper()
     import lamina
     from lamina import layers
 
@@ -1199,15 +1194,7 @@ def test_dropout_equals_base(dtype, path):
 
 def test_dense_grad_and_dropout_run_in_the_helper(monkeypatch):
     """W1's shapes take the helper (one call each), so the fast path is not silently unused."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    real, calls = lamina_numpy._KERNELS, []
-
-    class Spy:
-        def __getattr__(self, name):
-            fn = getattr(real, name)
-            return lambda *a: (calls.append(name), fn(*a))[1]
-    monkeypatch.setattr(lamina_numpy, "_KERNELS", Spy())
+    calls = _count_helper_calls(monkeypatch)
     be = NumpyBackend()
     x = np.random.default_rng(3).standard_normal((200, 500)).astype("float32")
     y, mask = be.dropout(np.tanh(x), 0.5, 7, 1)
@@ -1219,25 +1206,18 @@ def test_dense_grad_and_dropout_run_in_the_helper(monkeypatch):
 def test_helper_column_sums_are_dropped_where_numpy_sums_in_another_order(monkeypatch):
     """The once-per-process check of the bias-gradient sums: a helper whose sums differ from
     np.add.reduce(axis=0) in one bit is never used for them, while one that agrees is."""
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    real = lamina_numpy._KERNELS
+    real = _need_helper()
 
-    class OffByOneBit:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        @staticmethod
-        def dense_grad(y, g, mask, kind, d, gb, start):
-            ok = real.dense_grad(y, g, mask, kind, d, gb, start)
-            if gb is not None:
-                _flip_last_bit(gb)
-            return ok
+    def dense_grad_off_by_one_bit(y, g, mask, kind, d, gb, start):
+        ok = real.dense_grad(y, g, mask, kind, d, gb, start)
+        if gb is not None:
+            _flip_last_bit(gb)
+        return ok
 
     rng = np.random.default_rng(6)
     y, g = np.tanh(rng.standard_normal((50, 30))).astype("float32"), rng.standard_normal((50, 30)).astype("float32")
     want = ArrayBackend.dense_activation_grad(NumpyBackend(), y, g, "tanh")
-    for kernels, start in ((OffByOneBit(), None), (real, True)):
+    for kernels, start in ((_HelperWith(dense_grad=dense_grad_off_by_one_bit), None), (real, True)):
         monkeypatch.setattr(lamina_numpy, "_KERNELS", kernels)
         monkeypatch.setattr(lamina_numpy, "_COLUMN_SUM_START", "unchecked")
         d, gb = NumpyBackend().dense_activation_grad(y, g, "tanh")
@@ -1246,9 +1226,7 @@ def test_helper_column_sums_are_dropped_where_numpy_sums_in_another_order(monkey
 
 
 def test_raw_dense_grad_and_dropout_reject_what_they_do_not_take():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
-    k = lamina_numpy._KERNELS
+    k = _need_helper()
     a = np.ones((4, 3), "float32")
     with pytest.raises(ValueError, match="kind"):
         k.dense_grad(a, a, None, 3, np.empty_like(a), None, True)
@@ -1293,8 +1271,7 @@ def test_dropout_of_a_0d_array_keeps_numpys_scalar():
 # --- a Dense layer's bias, tanh and dropout after its product: one pass ---------------------------------
 
 def _need_dense_forward():
-    if not lamina_numpy.compiled_kernels():
-        pytest.skip("lamina_numpy._kernels is not built here (no C++ compiler at install time)")
+    _need_helper()
     if not hasattr(lamina_numpy._KERNELS, "dense_forward"):
         pytest.skip("the helper was built without NumPy's headers: no dense_forward (np.tanh serves)")
 
@@ -1536,36 +1513,19 @@ def test_dense_forward_check_passes_here_and_a_failed_one_keeps_the_bits(monkeyp
     assert lamina_numpy._dense_forward_ok() is True and lamina_numpy._DENSE_FORWARD is True
     real = lamina_numpy._KERNELS
 
-    class OffByOneBit:
-        def __getattr__(self, name):
-            return getattr(real, name)
+    def off_by_one_bit(y, *args):
+        done = real.dense_forward(y, *args)
+        _flip_last_bit(y.reshape(-1)[-1:])
+        return done
 
-        @staticmethod
-        def dense_forward(y, *args):
-            done = real.dense_forward(y, *args)
-            _flip_last_bit(y.reshape(-1)[-1:])
-            return done
-
-    class NoTanhLoop:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        @staticmethod
-        def use_numpy_tanh(tanh):
-            return False
-
-    class ReportsNothingDone:  # the right bits, but a stop reported at the first row
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        @staticmethod
-        def dense_forward(y, *args):
-            real.dense_forward(y, *args)
-            return 0, 0
+    def reports_nothing_done(y, *args):  # the right bits, but a stop reported at the first row
+        real.dense_forward(y, *args)
+        return 0, 0
 
     y, b = _forward_inputs(np.random.default_rng(48), (200, 500), "float32")
-    for kernels, state in ((OffByOneBit(), "unchecked"), (NoTanhLoop(), "unchecked"),
-                           (ReportsNothingDone(), "unchecked"), (real, False)):
+    for kernels, state in ((_HelperWith(dense_forward=off_by_one_bit), "unchecked"),
+                           (_HelperWith(use_numpy_tanh=lambda tanh: False), "unchecked"),
+                           (_HelperWith(dense_forward=reports_nothing_done), "unchecked"), (real, False)):
         monkeypatch.setattr(lamina_numpy, "_KERNELS", kernels)
         monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", state)
         got, want = _same_forward(NumpyBackend(), y, b, "tanh", None)

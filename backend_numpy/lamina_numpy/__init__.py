@@ -654,7 +654,6 @@ class NumpyBackend(ArrayBackend):
             if args is not None:
                 mask, out = (None, None) if dropout is None else (np.empty_like(y), np.empty_like(y))
                 done_y, done_out = _KERNELS.dense_forward(y, bias, tanh, mask, out, *args)
-                flat = y.reshape(-1)
                 if done_y < y.size:  # NumPy's add and tanh for the rows from the first one not finite
                     rest = y[done_y // y.shape[1]:]
                     if bias is not None:
@@ -664,7 +663,8 @@ class NumpyBackend(ArrayBackend):
                 if mask is None:
                     return y, y, None
                 if done_out < y.size:  # NumPy's product from the first row with one not finite
-                    np.multiply(flat[done_out:], mask.reshape(-1)[done_out:], out=out.reshape(-1)[done_out:])
+                    rows = slice(done_out // y.shape[1], None)
+                    np.multiply(y[rows], mask[rows], out=out[rows])
                 return y, out, mask
         return super().dense_activation(y, bias, activation, dropout)
 
@@ -691,7 +691,8 @@ class NumpyBackend(ArrayBackend):
 
     def _dropout_args(self, rate, seed, counter, dtype):
         """The helper's mask arguments after the array(s): the Philox key and counter words, the slot
-        width and threshold, and the scale 1 / (1 - rate) rounded to ``dtype``; None where the base class must run (no helper for ``dtype``, a rate outside [0, 1))."""
+        width and threshold, and the scale 1 / (1 - rate) rounded to ``dtype``; None where the base
+        class must run (no helper for ``dtype``, a rate outside [0, 1))."""
         try:
             target = np.dtype(dtype)
             usable = self._compiled(target) and 0.0 <= float(rate) < 1.0

@@ -666,8 +666,8 @@ struct AddBias {
 };
 
 template <typename T>
-void dense_forward_run(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh, const T* m, T* out,
-                       T* scratch, Py_ssize_t per, Py_ssize_t* done_y, Py_ssize_t* done_out) {
+void dense_forward_blocks(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh, const T* m,
+                          T* out, T* scratch, Py_ssize_t per, Py_ssize_t* done_y, Py_ssize_t* done_out) {
     // Blocks of `per` whole rows, so a stop is always at the start of a row.
     const bool staged = b != nullptr || tanh != nullptr;  // else only the product is left to do
     for (Py_ssize_t r = 0; r < rows; r += per) {
@@ -699,6 +699,18 @@ void dense_forward_run(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, cons
         }
     }
     *done_y = *done_out = rows * units;
+}
+
+// The mask (when m is given) as dropout() fills it, then the blocks; the buffers as void*, so one
+// call site serves both dtypes.
+template <typename T>
+void dense_forward_run(void* y, const void* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh, void* m,
+                       void* out, void* scratch, Py_ssize_t per, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
+                       lamina_u64 d1, lamina_u64 d2, unsigned s, lamina_u64 threshold, double scale,
+                       Py_ssize_t* done_y, Py_ssize_t* done_out) {
+    if (m) fill_dropout((T*)m, (lamina_u64)(rows * units), k0, k1, d0, d1, d2, s, threshold, (T)scale);
+    dense_forward_blocks<T>((T*)y, (const T*)b, rows, units, tanh, (const T*)m, (T*)out, (T*)scratch, per, done_y,
+                            done_out);
 }
 
 PyObject* dense_forward(PyObject*, PyObject* args) {
@@ -734,18 +746,10 @@ PyObject* dense_forward(PyObject*, PyObject* args) {
     const size_t slots = ((size_t)(per * units) * (size_t)y.view.itemsize + sizeof(double) - 1) / sizeof(double);
     std::unique_ptr<double[]> scratch(new (std::nothrow) double[slots]);
     if (!scratch) return PyErr_NoMemory();
+    const auto run = y.kind() == 'f' ? dense_forward_run<float> : dense_forward_run<double>;
     Py_BEGIN_ALLOW_THREADS
-    if (y.kind() == 'f') {
-        if (masked) fill_dropout((float*)m.view.buf, m.size(), k0, k1, d0, d1, d2, s, threshold, (float)scale);
-        dense_forward_run<float>((float*)y.view.buf, biased ? (const float*)b.view.buf : nullptr, rows, units, loop,
-                                 masked ? (const float*)m.view.buf : nullptr, masked ? (float*)out.view.buf : nullptr,
-                                 (float*)scratch.get(), per, &done_y, &done_out);
-    } else {
-        if (masked) fill_dropout((double*)m.view.buf, m.size(), k0, k1, d0, d1, d2, s, threshold, scale);
-        dense_forward_run<double>((double*)y.view.buf, biased ? (const double*)b.view.buf : nullptr, rows, units, loop,
-                                  masked ? (const double*)m.view.buf : nullptr, masked ? (double*)out.view.buf : nullptr,
-                                  scratch.get(), per, &done_y, &done_out);
-    }
+    run(y.view.buf, biased ? b.view.buf : nullptr, rows, units, loop, masked ? m.view.buf : nullptr,
+        masked ? out.view.buf : nullptr, scratch.get(), per, k0, k1, d0, d1, d2, s, threshold, scale, &done_y, &done_out);
     Py_END_ALLOW_THREADS
     return Py_BuildValue("nn", done_y, done_out);
 }

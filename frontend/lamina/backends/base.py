@@ -46,6 +46,10 @@ def _is_basic_key(key: Any) -> bool:
                or (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))) for k in parts)
 
 
+# The activations a Dense layer's one-call step applies (dense_activation and its gradient).
+_DENSE_ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "softmax")
+
+
 class ArrayBackend(ConvolutionMixin):
     """Shared implementation of :class:`lamina.backends.protocol.Backend` over ``self.xp``."""
 
@@ -385,7 +389,7 @@ class ArrayBackend(ConvolutionMixin):
                 and s.flags.c_contiguous)
 
     def dense_activation(self, y, bias, activation, dropout=None):
-        if activation not in ("linear", "tanh", "sigmoid", "relu", "softmax"):
+        if activation not in _DENSE_ACTIVATIONS:
             raise ValueError(f"dense_activation supports linear, tanh, relu, sigmoid and softmax, got {activation!r}.")
         if bias is not None:
             self.add(y, bias, out=y)

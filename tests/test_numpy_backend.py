@@ -1524,7 +1524,7 @@ def test_dense_forward_check_passes_here_and_a_failed_one_keeps_the_bits(monkeyp
 
     y, b = _forward_inputs(np.random.default_rng(48), (200, 500), "float32")
     for kernels, state in ((_HelperWith(dense_forward=off_by_one_bit), "unchecked"),
-                           (_HelperWith(use_numpy_tanh=lambda tanh: False), "unchecked"),
+                           (_HelperWith(use_numpy_loops=lambda tanh, exp: False), "unchecked"),
                            (_HelperWith(dense_forward=reports_nothing_done), "unchecked"), (real, False)):
         monkeypatch.setattr(lamina_numpy, "_KERNELS", kernels)
         monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", state)
@@ -1534,17 +1534,17 @@ def test_dense_forward_check_passes_here_and_a_failed_one_keeps_the_bits(monkeyp
         for dropout in (None, (0.3, 5, 6)):
             got, want = _same_forward(NumpyBackend(), y, b, "tanh", dropout)
             assert got == want
-        assert "dense_forward" not in calls and "use_numpy_tanh" not in calls  # checked once
+        assert "dense_forward" not in calls and "use_numpy_loops" not in calls  # checked once
         monkeypatch.setattr(lamina_numpy, "_KERNELS", real)
     # The raw helper: all done, np.tanh's bits; with an inf in row 150 it stops at the start of a row
     # at or before it, the rows before done, the rows from there on untouched.
     rows = np.random.default_rng(49).standard_normal((300, 500)).astype("float32")
     got = rows.copy()
-    assert real.dense_forward(got, None, True, None, None) == (rows.size, rows.size)
+    assert real.dense_forward(got, None, 1, None, None) == (rows.size, rows.size)
     assert got.tobytes() == np.tanh(rows).tobytes()
     stop = _with_non_finite(rows, np.inf, "middle")
     got = stop.copy()
-    done, done_out = real.dense_forward(got, None, True, None, None)
+    done, done_out = real.dense_forward(got, None, 1, None, None)
     assert done == done_out and done % 500 == 0 and 0 < done <= 150 * 500
     assert got[:done // 500].tobytes() == np.tanh(stop[:done // 500]).tobytes()
     assert got[done // 500:].tobytes() == stop[done // 500:].tobytes()
@@ -1575,7 +1575,7 @@ def test_dense_dropout_model_trains_to_the_same_weights_with_the_one_pass(monkey
     lamina_numpy._dense_forward_ok()
     calls = _count_helper_calls(monkeypatch)
     one_pass = train()
-    assert calls.count("dense_forward") >= 2 * 6  # two hidden layers a step, 6 steps
+    assert calls.count("dense_forward") >= 3 * 6  # two hidden layers and the softmax a step, 6 steps
     monkeypatch.setattr(NumpyBackend, "dense_activation", ArrayBackend.dense_activation)
     composed = train()
     assert one_pass[0] == composed[0] and one_pass[1] == composed[1]
@@ -1626,3 +1626,150 @@ def test_dense_activation_with_np_tanh_replaced_keeps_the_composition(monkeypatc
     assert a.tobytes() == real(np.full((4, 6), 0.5, "float32")).tobytes() and out is a and mask is None
     monkeypatch.setattr(np, "tanh", real)
     assert lamina_numpy._dense_forward_ok() is True  # and a later check with NumPy's own tanh passes
+
+
+# --- the output layer's bias and softmax in the same pass -------------------------------------------
+
+def _same_softmax(be, y, bias):
+    """``_same_forward`` for softmax, plus y after the call (y + bias in place, as the composition
+    leaves it) from each side."""
+    y1, y2 = y.copy(), y.copy()
+    got = _forward_outcome(lambda: be.dense_activation(y1, bias, "softmax"), y1)
+    want = _forward_outcome(lambda: ArrayBackend.dense_activation(be, y2, bias, "softmax"), y2)
+    return got + (y1.tobytes(),), want + (y2.tobytes(),)
+
+
+def _softmax_inputs(rng, shape, dtype):
+    """Logits for a classifier's output layer: _forward_inputs' special values, and rows spread so
+    widely that exp underflows to subnormals and zeros (the confident predictions of a trained model)."""
+    y, b = _forward_inputs(rng, shape, dtype)
+    y[::3] *= 60
+    return y, b
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_softmax_equals_base(dtype, path, monkeypatch):
+    """Softmax after the bias (rows of 1 to 128 classes: the helper's pass; wider rows: the base's
+    composition): the composition's bits, a new array for the probabilities and y + bias left in y."""
+    _one_pass_on(path, monkeypatch)
+    rng = np.random.default_rng(50)
+    be = NumpyBackend()
+    for shape in [(1, 1), (3, 7), (200, 10), (450, 10), (37, 128), (5, 129), (2, 1)]:
+        y, b = _softmax_inputs(rng, shape, dtype)
+        for bias in (b, None):
+            got, want = _same_softmax(be, y, bias)
+            assert got == want, (shape, bias is None)
+            (_, is_y, out_is_a, no_mask), _, _ = got
+            assert not is_y and out_is_a and no_mask
+
+
+def _with_overflowing_difference(y, row):
+    """Row ``row`` of a float32 or float64 y with its largest and smallest finite values: finite, but
+    the difference from the row maximum overflows (NumPy warns in its subtract)."""
+    y = y.copy()
+    big = np.finfo(y.dtype).max
+    y[row, 0], y[row, -1] = big, -big
+    return y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_softmax_keeps_numpys_nans_and_warnings(dtype, path, monkeypatch):
+    """NaN, inf and -inf in the first, a middle or the last row, an overflowing bias and an overflowing
+    difference from the row maximum: the pass stops at that row's block and NumPy finishes, with the
+    composition's bits and warnings (and y + bias added once)."""
+    _one_pass_on(path, monkeypatch)
+    rng = np.random.default_rng(51)
+    be = NumpyBackend()
+    for shape in [(3, 7), (900, 10), (3, 128)]:
+        y, b = _softmax_inputs(rng, shape, dtype)
+        cases = [_with_non_finite(y, value, where)
+                 for value, where in itertools.product([np.nan, np.inf, -np.inf], ["first", "middle", "last"])]
+        cases += [_with_overflowing_difference(y, row) for row in (0, shape[0] // 2, shape[0] - 1)]
+        for yv in cases:
+            for bias in (b, None):
+                got, want = _same_softmax(be, yv, bias)
+                assert got == want, (shape, bias is None)
+        big = np.full(shape[1], np.finfo(dtype).max, dtype)
+        yv = y.copy()
+        yv[shape[0] // 2] = np.finfo(dtype).max
+        got, want = _same_softmax(be, yv, big)
+        assert got == want and [m for c, m in got[1]][:1] == ["overflow encountered in add"]
+
+
+def test_dense_softmax_runs_in_the_helper_only_where_numpy_ignores_underflow(monkeypatch):
+    """One helper call for a 200 x 10 output layer; where NumPy's exp would warn of or raise on an
+    underflow (np.errstate), the composition runs, so the warning or FloatingPointError is NumPy's;
+    rows wider than 128 and a dropout after the softmax take the composition too."""
+    _need_dense_forward()
+    assert lamina_numpy._dense_forward_ok() is True
+    calls = _count_helper_calls(monkeypatch)
+    be = NumpyBackend()
+    y, b = _softmax_inputs(np.random.default_rng(52), (200, 10), "float32")
+    be.dense_activation(y.copy(), b, "softmax")
+    assert calls == ["dense_forward"]
+    for under in ("warn", "raise"):
+        calls.clear()
+        with np.errstate(under=under):
+            got, want = _same_softmax(be, y, b)
+        assert got == want and "dense_forward" not in calls, under
+        if under == "raise":
+            assert got[0][0] is FloatingPointError
+        else:
+            assert any("underflow" in m for c, m in got[1])
+    wide, wb = _softmax_inputs(np.random.default_rng(53), (20, 129), "float32")
+    for args in ((wide, wb, "softmax"), (y, b, "softmax", (0.5, 1, 2))):
+        calls.clear()
+        be.dense_activation(args[0].copy(), *args[1:])
+        assert "dense_forward" not in calls
+
+
+def test_dense_softmax_needs_numpys_row_sums_and_a_passing_check(monkeypatch):
+    """Where the helper's row sums are not NumPy's (_ROW_SUM_EXACT False) the softmax takes the
+    composition while tanh keeps the pass; a helper whose softmax is one bit off fails the
+    once-per-process check, and the composition's bits come out without another dense_forward call."""
+    _need_dense_forward()
+    lamina_numpy._dense_forward_ok()
+    real = lamina_numpy._KERNELS
+    y, b = _softmax_inputs(np.random.default_rng(54), (200, 10), "float32")
+    monkeypatch.setattr(lamina_numpy, "_ROW_SUM_EXACT", False)
+    calls = _count_helper_calls(monkeypatch)
+    got, want = _same_softmax(NumpyBackend(), y, b)
+    assert got == want and "dense_forward" not in calls
+    calls.clear()
+    NumpyBackend().dense_activation(np.ones((4, 6), "float32"), np.zeros(6, "float32"), "tanh")
+    assert calls == ["dense_forward"]
+    monkeypatch.setattr(lamina_numpy, "_ROW_SUM_EXACT", None)  # unchecked: the first softmax checks
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", real)
+
+    def softmax_off_by_one_bit(y, bias, kind, mask, out, *args):
+        done = real.dense_forward(y, bias, kind, mask, out, *args)
+        if kind == 2:
+            _flip_last_bit(out.reshape(-1)[-1:])
+        return done
+
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", _HelperWith(dense_forward=softmax_off_by_one_bit))
+    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    got, want = _same_softmax(NumpyBackend(), y, b)
+    assert got == want and lamina_numpy._DENSE_FORWARD is False and lamina_numpy._ROW_SUM_EXACT is True
+    calls = _count_helper_calls(monkeypatch)
+    got, want = _same_softmax(NumpyBackend(), y, b)
+    assert got == want and "dense_forward" not in calls
+
+
+def test_helper_dense_forward_softmax_rejects_bad_arguments():
+    """The raw helper: softmax with a mask, rows of more than 128, no output, an unknown kind."""
+    _need_dense_forward()
+    lamina_numpy._dense_forward_ok()
+    real = lamina_numpy._KERNELS
+    y = np.ones((4, 10), "float32")
+    with pytest.raises(ValueError, match="kind must be"):
+        real.dense_forward(y, None, 2, np.ones_like(y), np.empty_like(y), 1, 2, 3, 4, 5, 1, 1, 2.0)
+    with pytest.raises(ValueError, match="kind must be"):
+        real.dense_forward(y, None, 3, None, None)
+    with pytest.raises(ValueError, match="rows of 1 to 128"):
+        real.dense_forward(np.ones((4, 129), "float32"), None, 2, None, np.empty((4, 129), "float32"))
+    with pytest.raises((TypeError, ValueError)):
+        real.dense_forward(y, None, 2, None, None)
+    out = np.empty_like(y)
+    assert real.dense_forward(y, None, 2, None, out) == (40, 40)
+    assert (out == np.float32(1) / np.float32(10)).all()

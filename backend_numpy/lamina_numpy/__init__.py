@@ -38,36 +38,48 @@ _DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # the helper's dense_gr
 _COLUMN_SUM_START: bool | None | str = "unchecked"
 
 
-# Whether the helper's dense_forward (bias, tanh and dropout in one pass, with np.tanh's own inner
-# loop) gives the base composition's bits on this NumPy; "unchecked" until first needed.
+# Whether the helper's dense_forward (bias, tanh or softmax, and dropout in one pass, with np.tanh's and
+# np.exp's own inner loops) gives the base composition's bits on this NumPy; "unchecked" until first needed.
 _DENSE_FORWARD: bool | str = "unchecked"
 _DENSE_FORWARD_MAX_ROW = 1 << 20  # bytes; wider rows take the composition (no row-sized scratch)
+_DENSE_FORWARD_KINDS = {"linear": 0, "tanh": 1, "softmax": 2}  # the helper's dense_forward kinds
 
 
 def _dense_forward_ok() -> bool:
-    """Check once that the helper runs np.tanh's loop with NumPy's bits: both dtypes, blocks of whole
-    rows and a row wider than a block, signed zeros, subnormals, saturation and cancellation
-    in the bias addition. Where anything differs (or the helper was built without NumPy's headers)
-    the backend keeps the composition."""
+    """Check once that the helper runs np.tanh's and np.exp's loops with NumPy's bits: both dtypes,
+    blocks of whole rows and a row wider than a block, signed zeros, subnormals, saturation and
+    cancellation in the bias addition; the softmax where the helper's row sums are NumPy's (else the
+    backend never asks for it). Where anything differs (or the helper was built without NumPy's
+    headers) the backend keeps the composition."""
     global _DENSE_FORWARD
     try:
-        ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_tanh(np.tanh)
-    except TypeError:  # np.tanh replaced by something that is not a ufunc (instrumentation): keep it
+        ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_loops(np.tanh, np.exp)
+    except TypeError:  # np.tanh or np.exp replaced by something that is not a ufunc (instrumentation): keep it
         ok = False
+    softmax = ok and (_ROW_SUM_EXACT if _ROW_SUM_EXACT is not None else _row_sum_is_numpys())
     rng = np.random.default_rng(20261205)
     for dtype in _KERNEL_DTYPES if ok else ():
         tiny = np.finfo(dtype).tiny
-        for rows, units in ((1, 1), (3, 7), (37, 130), (2, 5000)):
+        for rows, units in ((1, 1), (3, 7), (37, 130), (2, 5000), (450, 10), (5, 128)):
             y = (rng.standard_normal((rows, units)) * rng.uniform(1e-3, 30, (rows, 1))).astype(dtype)
             b = (rng.standard_normal(units) * 3).astype(dtype)
             y.flat[::5] = -0.0
             y.flat[1::7] = tiny / 4
             y.flat[2::9] = -b[(np.arange(y.size)[2::9]) % units]  # y + b = 0
+            y.flat[3::11] *= 1e3  # exp underflows to subnormals and zeros
             for bias in (b, None):
                 got = y.copy()
-                done = _KERNELS.dense_forward(got, bias, True, None, None)
+                done = _KERNELS.dense_forward(got, bias, 1, None, None)
                 want = np.tanh(y if bias is None else y + bias)
                 ok = ok and done == (y.size, y.size) and got.tobytes() == want.tobytes()
+                if softmax and units <= _SHORT_ROW:
+                    got, out = y.copy(), np.empty_like(y)
+                    done = _KERNELS.dense_forward(got, bias, 2, None, out)
+                    z = y if bias is None else y + bias
+                    want = np.exp(z - np.maximum.reduce(z, axis=-1, keepdims=True))
+                    want /= np.add.reduce(want, axis=-1, keepdims=True)
+                    ok = (ok and done == (y.size, y.size) and got.tobytes() == z.tobytes()
+                          and out.tobytes() == want.tobytes())
     _DENSE_FORWARD = bool(ok)
     return _DENSE_FORWARD
 
@@ -637,29 +649,39 @@ class NumpyBackend(ArrayBackend):
                     return d, gb
         return super().dense_activation_grad(y, g, activation, mask, bias)
 
-    # --- a Dense layer's bias, tanh and dropout after its product: one pass ---------------------
+    # --- a Dense layer's bias, activation and dropout after its product: one pass ----------------
     def dense_activation(self, y, bias, activation, dropout=None):
-        # The helper for tanh and linear on the product's own C-contiguous 2-D buffer, a bias of its
-        # dtype (not overlapping it); where a value is not finite it stops at a row and NumPy finishes.
-        # Rows of at most 1 MiB: the helper stages whole rows in a scratch block of its own.
-        tanh = activation == "tanh"
-        if ((tanh or (activation == "linear" and (bias is not None or dropout is not None)))
+        # The helper for tanh, linear and softmax on the product's own C-contiguous 2-D buffer, a bias
+        # of its dtype (not overlapping it); where a value is not finite it stops at a row and NumPy
+        # finishes. Rows of at most 1 MiB: the helper stages whole rows in a scratch block of its own.
+        # Softmax as this class's softmax forms it, into a new array (y keeps y + bias), for rows of
+        # at most 128 classes without dropout, where the helper's row sums are NumPy's, and only while
+        # NumPy ignores underflow (its exp would warn or raise; the helper's call of its loop cannot).
+        kind = _DENSE_FORWARD_KINDS.get(activation) if isinstance(activation, str) else None
+        if (kind is not None and (kind or bias is not None or dropout is not None)
                 and type(y) is np.ndarray and y.ndim == 2 and y.size and y.flags.c_contiguous and y.flags.writeable
                 and y.shape[1] * y.itemsize <= _DENSE_FORWARD_MAX_ROW
                 and self._compiled(y.dtype)
                 and (bias is None or (type(bias) is np.ndarray and bias.shape == y.shape[1:] and bias.dtype == y.dtype
                                       and bias.flags.c_contiguous and not np.may_share_memory(y, bias)))
+                and (kind != 2 or (dropout is None and y.shape[1] <= _SHORT_ROW and np.geterr()["under"] == "ignore"
+                                   and (_ROW_SUM_EXACT or (_ROW_SUM_EXACT is None and _row_sum_is_numpys()))))
                 and (_dense_forward_ok() if _DENSE_FORWARD == "unchecked" else _DENSE_FORWARD)):
             args = () if dropout is None else self._dropout_args(*dropout, y.dtype)
             if args is not None:
-                mask, out = (None, None) if dropout is None else (np.empty_like(y), np.empty_like(y))
-                done_y, done_out = _KERNELS.dense_forward(y, bias, tanh, mask, out, *args)
-                if done_y < y.size:  # NumPy's add and tanh for the rows from the first one not finite
-                    rest = y[done_y // y.shape[1]:]
+                mask = None if dropout is None else np.empty_like(y)
+                out = None if mask is None and kind != 2 else np.empty_like(y)
+                done_y, done_out = _KERNELS.dense_forward(y, bias, kind, mask, out, *args)
+                if done_y < y.size:  # NumPy's add and activation for the rows from the first one not finite
+                    rows = slice(done_y // y.shape[1], None)
                     if bias is not None:
-                        np.add(rest, bias, out=rest)
-                    if tanh:
-                        np.tanh(rest, out=rest)
+                        np.add(y[rows], bias, out=y[rows])
+                    if kind == 1:
+                        np.tanh(y[rows], out=y[rows])
+                    elif kind == 2:
+                        out[rows] = self.softmax(y[rows], axis=-1)
+                if kind == 2:
+                    return out, out, None
                 if mask is None:
                     return y, y, None
                 if done_out < y.size:  # NumPy's product from the first row with one not finite

@@ -601,19 +601,23 @@ PyObject* apply_dropout(PyObject*, PyObject* args) {
     return PyBool_FromLong(finite);
 }
 
-// --- a Dense layer's bias, tanh and dropout after its product, in one pass ----------------------
-// dense_forward(y, bias or None, tanh, mask or None, out or None[, k0, k1, d0, d1, d2, s, threshold,
-// scale]) -> (done_y, done_out): y = tanh(y + bias) in place (without tanh: y + bias), then, with a
-// mask, the mask as dropout() fills it and out = y * mask, in place of NumPy's add, tanh and the
-// dropout's call. The pass goes a few kilobytes at a time, so each block is added to, passed
-// through tanh and multiplied while it is in L1 instead of three passes over the product.
+// --- a Dense layer's bias, activation and dropout after its product, in one pass -----------------
+// dense_forward(y, bias or None, kind, mask or None, out or None[, k0, k1, d0, d1, d2, s, threshold,
+// scale]) -> (done_y, done_out), kind 0 linear, 1 tanh, 2 softmax. Linear and tanh: y = tanh(y + bias)
+// in place (linear: y + bias), then, with a mask, the mask as dropout() fills it and out = y * mask,
+// in place of NumPy's add, tanh and the dropout's call. Softmax (no mask; rows of 1 to 128): y =
+// y + bias in place and out = softmax(y) as the NumPy backend's softmax forms it (row maximum,
+// difference, exp, row sum in NumPy's order, quotient). The pass goes a few kilobytes at a time, so
+// each block is added to, passed through its activation and multiplied while it is in L1 instead of
+// three to six passes over the product.
 //
-// tanh is NumPy's own inner loop (use_numpy_tanh gives the helper np.tanh's float32 and float64
-// loops, the ones NumPy's type resolution picks), so its bits are np.tanh's by construction; the
-// addition and the product are single IEEE operations (-ffp-contract=off), NumPy's bits too.
-// A block (whole rows) whose sum (or, without a bias, whose input) is not finite stops the pass
-// before anything of it is written, and a block whose product is not finite stops it after y: the
-// caller finishes from done_y and done_out (flat indices, each at a row's start) with NumPy's own
+// tanh and exp are NumPy's own inner loops (use_numpy_loops gives the helper np.tanh's and np.exp's
+// float32 and float64 loops, the ones NumPy's type resolution picks), so their bits are NumPy's by
+// construction; the additions, differences, quotients and products are single IEEE operations
+// (-ffp-contract=off), NumPy's bits too. A block (whole rows) whose sum (or, without a bias, whose
+// input; for softmax also a difference from the row maximum) is not finite stops the pass before
+// anything of it is written, and a block whose product is not finite stops it after y: the caller
+// finishes from done_y and done_out (flat indices, each at a row's start) with NumPy's own
 // operations, so NumPy's warnings and NaNs stay.
 #if defined(LAMINA_WITH_NUMPY)
 typedef void (*UfuncLoop)(char**, const npy_intp*, const npy_intp*, void*);
@@ -621,32 +625,42 @@ struct NumpyLoop {
     UfuncLoop fn = nullptr;
     void* data = nullptr;
 };
-NumpyLoop g_tanh_f, g_tanh_d;
+NumpyLoop g_tanh_f, g_tanh_d, g_exp_f, g_exp_d;
 
-// use_numpy_tanh(np.tanh) -> bool: keep the ufunc's first float32 -> float32 and float64 -> float64
-// loops (the first match is the loop NumPy runs for those dtypes).
-PyObject* use_numpy_tanh(PyObject*, PyObject* args) {
-    PyObject* obj;
-    if (!PyArg_ParseTuple(args, "O", &obj)) return nullptr;
-    if (std::strcmp(Py_TYPE(obj)->tp_name, "numpy.ufunc") != 0) {
-        PyErr_SetString(PyExc_TypeError, "use_numpy_tanh expects numpy.tanh");
-        return nullptr;
-    }
+// A unary ufunc's first float32 -> float32 and float64 -> float64 loops (the first match is the loop
+// NumPy runs for those dtypes); false if obj is not a ufunc.
+bool first_float_loops(PyObject* obj, NumpyLoop* f, NumpyLoop* d) {
+    *f = NumpyLoop();
+    *d = NumpyLoop();
+    if (std::strcmp(Py_TYPE(obj)->tp_name, "numpy.ufunc") != 0) return false;
     const PyUFuncObject* u = (const PyUFuncObject*)obj;
-    NumpyLoop f, d;
     if (u->nin == 1 && u->nout == 1 && u->functions && u->types) {
         for (int i = u->ntypes - 1; i >= 0; --i) {  // backwards, so the first match is kept
             const char in = u->types[i * u->nargs], res = u->types[i * u->nargs + 1];
-            NumpyLoop* to = in == NPY_FLOAT && res == NPY_FLOAT ? &f : in == NPY_DOUBLE && res == NPY_DOUBLE ? &d : nullptr;
+            NumpyLoop* to = in == NPY_FLOAT && res == NPY_FLOAT ? f : in == NPY_DOUBLE && res == NPY_DOUBLE ? d : nullptr;
             if (to) {
                 to->fn = u->functions[i];
                 to->data = u->data ? u->data[i] : nullptr;
             }
         }
     }
-    g_tanh_f = f;
-    g_tanh_d = d;
-    return PyBool_FromLong(f.fn != nullptr && d.fn != nullptr);
+    return true;
+}
+
+// use_numpy_loops(np.tanh, np.exp) -> bool: keep both ufuncs' float loops; True when all four exist.
+PyObject* use_numpy_loops(PyObject*, PyObject* args) {
+    PyObject *tanh_obj, *exp_obj;
+    if (!PyArg_ParseTuple(args, "OO", &tanh_obj, &exp_obj)) return nullptr;
+    NumpyLoop tf, td, ef, ed;
+    if (!first_float_loops(tanh_obj, &tf, &td) || !first_float_loops(exp_obj, &ef, &ed)) {
+        PyErr_SetString(PyExc_TypeError, "use_numpy_loops expects numpy.tanh and numpy.exp");
+        return nullptr;
+    }
+    g_tanh_f = tf;
+    g_tanh_d = td;
+    g_exp_f = ef;
+    g_exp_d = ed;
+    return PyBool_FromLong(tf.fn && td.fn && ef.fn && ed.fn);
 }
 
 // s = y + b (Biased) or y, for `rows` rows of n values, y's rows `stride` apart; whether all finite.
@@ -665,11 +679,43 @@ struct AddBias {
     }
 };
 
+// Softmax of k rows of n (at most 128) values staged in s (y + bias, all finite): out = the
+// differences from each row's maximum, checked finite (else false, nothing of y written), then y = s,
+// then NumPy's exp over the whole block in place in out, then each row divided by its sum in NumPy's
+// order (classifier.cu's lamina_row_sum; at least 1 and finite, as every exp is in (0, 1]).
 template <typename T>
-void dense_forward_blocks(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh, const T* m,
-                          T* out, T* scratch, Py_ssize_t per, Py_ssize_t* done_y, Py_ssize_t* done_out) {
+bool softmax_block(T* y, const T* s, T* out, Py_ssize_t k, Py_ssize_t n, const NumpyLoop* exp) {
+    int bad = 0;
+    for (Py_ssize_t r = 0; r < k; ++r) {
+        const T* a = s + r * n;
+        T m = a[0];
+        for (Py_ssize_t j = 1; j < n; ++j) m = a[j] > m ? a[j] : m;  // finite values: the one maximum
+        T* o = out + r * n;
+        for (Py_ssize_t j = 0; j < n; ++j) {
+            const T v = a[j] - m;
+            o[j] = v;
+            bad |= (v - v) != (T)0;
+        }
+    }
+    if (bad) return false;
+    std::memcpy(y, s, (size_t)(k * n) * sizeof(T));
+    char* a[2] = {(char*)out, (char*)out};
+    const npy_intp dim = k * n, steps[2] = {(npy_intp)sizeof(T), (npy_intp)sizeof(T)};
+    exp->fn(a, &dim, steps, exp->data);
+    for (Py_ssize_t r = 0; r < k; ++r) {
+        T* o = out + r * n;
+        const T sum = lamina_row_sum((const T*)o, (long long)n);
+        for (Py_ssize_t j = 0; j < n; ++j) o[j] = o[j] / sum;
+    }
+    return true;
+}
+
+template <typename T>
+void dense_forward_blocks(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh,
+                          const NumpyLoop* exp, const T* m, T* out, T* scratch, Py_ssize_t per, Py_ssize_t* done_y,
+                          Py_ssize_t* done_out) {
     // Blocks of `per` whole rows, so a stop is always at the start of a row.
-    const bool staged = b != nullptr || tanh != nullptr;  // else only the product is left to do
+    const bool staged = b != nullptr || tanh != nullptr || exp != nullptr;  // else only the product is left
     for (Py_ssize_t r = 0; r < rows; r += per) {
         const Py_ssize_t k = rows - r < per ? rows - r : per, e = r * units, count = k * units;
         T* yy = y + e;
@@ -677,6 +723,7 @@ void dense_forward_blocks(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, c
         if (staged) {
             if (b) best<AddBias<T, true>>((const T*)yy, b, scratch, k, units, units, &finite);
             else best<AddBias<T, false>>((const T*)yy, b, scratch, k, units, units, &finite);
+            if (finite && exp) finite = softmax_block<T>(yy, scratch, out + e, k, units, exp);
             if (!finite) {
                 *done_y = *done_out = e;
                 return;
@@ -685,7 +732,7 @@ void dense_forward_blocks(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, c
                 char* a[2] = {(char*)scratch, (char*)yy};
                 const npy_intp dim = count, steps[2] = {(npy_intp)sizeof(T), (npy_intp)sizeof(T)};
                 tanh->fn(a, &dim, steps, tanh->data);
-            } else {
+            } else if (!exp) {
                 std::memcpy(yy, scratch, (size_t)count * sizeof(T));
             }
         }
@@ -704,38 +751,46 @@ void dense_forward_blocks(T* y, const T* b, Py_ssize_t rows, Py_ssize_t units, c
 // The mask (when m is given) as dropout() fills it, then the blocks; the buffers as void*, so one
 // call site serves both dtypes.
 template <typename T>
-void dense_forward_run(void* y, const void* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh, void* m,
-                       void* out, void* scratch, Py_ssize_t per, lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
-                       lamina_u64 d1, lamina_u64 d2, unsigned s, lamina_u64 threshold, double scale,
-                       Py_ssize_t* done_y, Py_ssize_t* done_out) {
+void dense_forward_run(void* y, const void* b, Py_ssize_t rows, Py_ssize_t units, const NumpyLoop* tanh,
+                       const NumpyLoop* exp, void* m, void* out, void* scratch, Py_ssize_t per, lamina_u64 k0,
+                       lamina_u64 k1, lamina_u64 d0, lamina_u64 d1, lamina_u64 d2, unsigned s, lamina_u64 threshold,
+                       double scale, Py_ssize_t* done_y, Py_ssize_t* done_out) {
     if (m) fill_dropout((T*)m, (lamina_u64)(rows * units), k0, k1, d0, d1, d2, s, threshold, (T)scale);
-    dense_forward_blocks<T>((T*)y, (const T*)b, rows, units, tanh, (const T*)m, (T*)out, (T*)scratch, per, done_y,
-                            done_out);
+    dense_forward_blocks<T>((T*)y, (const T*)b, rows, units, tanh, exp, (const T*)m, (T*)out, (T*)scratch, per,
+                            done_y, done_out);
 }
 
 PyObject* dense_forward(PyObject*, PyObject* args) {
     PyObject *y_obj, *b_obj, *m_obj, *out_obj;
-    int use_tanh;
+    int kind;
     unsigned long long k0 = 0, k1 = 0, d0 = 0, d1 = 0, d2 = 0, threshold = 0;
     unsigned int s = 0;
     double scale = 1.0;
-    if (!PyArg_ParseTuple(args, "OOpOO|KKKKKIKd", &y_obj, &b_obj, &use_tanh, &m_obj, &out_obj, &k0, &k1, &d0, &d1,
+    if (!PyArg_ParseTuple(args, "OOiOO|KKKKKIKd", &y_obj, &b_obj, &kind, &m_obj, &out_obj, &k0, &k1, &d0, &d1,
                           &d2, &s, &threshold, &scale))
         return nullptr;
-    const bool biased = b_obj != Py_None, masked = m_obj != Py_None;
+    const bool biased = b_obj != Py_None, masked = m_obj != Py_None, softmax = kind == 2;
+    if (kind < 0 || kind > 2 || (softmax && masked)) {
+        PyErr_SetString(PyExc_ValueError, "dense_forward: kind must be 0 (linear), 1 (tanh) or 2 (softmax, no mask)");
+        return nullptr;
+    }
     if (masked && !slot_width_ok(s, "dense_forward")) return nullptr;
     Buffer y, b, m, out;
     if (!take(y_obj, y, "y") || (biased && (!take(b_obj, b, "bias", false) || !same(y, b, "bias", true))) ||
-        (masked && (!take(m_obj, m, "mask") || !same(y, m, "mask") || !take(out_obj, out, "out") ||
-                    !same(y, out, "out"))))
+        (masked && (!take(m_obj, m, "mask") || !same(y, m, "mask"))) ||
+        ((masked || softmax) && (!take(out_obj, out, "out") || !same(y, out, "out"))))
         return nullptr;
-    if (y.view.ndim != 2 || (biased && (Py_ssize_t)b.size() != y.view.shape[1])) {
-        PyErr_SetString(PyExc_ValueError, "dense_forward: y must be 2-D and bias must have one entry per column");
+    if (y.view.ndim != 2 || (biased && (Py_ssize_t)b.size() != y.view.shape[1]) ||
+        (softmax && (y.view.shape[1] < 1 || y.view.shape[1] > LAMINA_MAX_CLASSES))) {
+        PyErr_SetString(PyExc_ValueError, "dense_forward: y must be 2-D (rows of 1 to 128 for softmax) and bias must "
+                                          "have one entry per column");
         return nullptr;
     }
-    const NumpyLoop* loop = !use_tanh ? nullptr : y.kind() == 'f' ? &g_tanh_f : &g_tanh_d;
-    if (loop && !loop->fn) {
-        PyErr_SetString(PyExc_RuntimeError, "dense_forward: call use_numpy_tanh(numpy.tanh) first");
+    const bool f32 = y.kind() == 'f';
+    const NumpyLoop* tanh = kind != 1 ? nullptr : f32 ? &g_tanh_f : &g_tanh_d;
+    const NumpyLoop* exp = !softmax ? nullptr : f32 ? &g_exp_f : &g_exp_d;
+    if ((tanh && !tanh->fn) || (exp && !exp->fn)) {
+        PyErr_SetString(PyExc_RuntimeError, "dense_forward: call use_numpy_loops(numpy.tanh, numpy.exp) first");
         return nullptr;
     }
     const Py_ssize_t rows = y.view.shape[0], units = y.view.shape[1];
@@ -746,10 +801,11 @@ PyObject* dense_forward(PyObject*, PyObject* args) {
     const size_t slots = ((size_t)(per * units) * (size_t)y.view.itemsize + sizeof(double) - 1) / sizeof(double);
     std::unique_ptr<double[]> scratch(new (std::nothrow) double[slots]);
     if (!scratch) return PyErr_NoMemory();
-    const auto run = y.kind() == 'f' ? dense_forward_run<float> : dense_forward_run<double>;
+    const auto run = f32 ? dense_forward_run<float> : dense_forward_run<double>;
     Py_BEGIN_ALLOW_THREADS
-    run(y.view.buf, biased ? b.view.buf : nullptr, rows, units, loop, masked ? m.view.buf : nullptr,
-        masked ? out.view.buf : nullptr, scratch.get(), per, k0, k1, d0, d1, d2, s, threshold, scale, &done_y, &done_out);
+    run(y.view.buf, biased ? b.view.buf : nullptr, rows, units, tanh, exp, masked ? m.view.buf : nullptr,
+        masked || softmax ? out.view.buf : nullptr, scratch.get(), per, k0, k1, d0, d1, d2, s, threshold, scale,
+        &done_y, &done_out);
     Py_END_ALLOW_THREADS
     return Py_BuildValue("nn", done_y, done_out);
 }
@@ -1594,8 +1650,9 @@ PyMethodDef methods[] = {
     {"dropout", dropout, METH_VARARGS, "dropout(out, k0, k1, d0, d1, d2, s, threshold, scale): fill a mask."},
     {"apply_dropout", apply_dropout, METH_VARARGS, "apply_dropout(x, mask, out, k0, k1, d0, d1, d2, s, threshold, scale) -> bool."},
 #if defined(LAMINA_WITH_NUMPY)
-    {"use_numpy_tanh", use_numpy_tanh, METH_VARARGS, "use_numpy_tanh(numpy.tanh) -> bool: keep its float loops."},
-    {"dense_forward", dense_forward, METH_VARARGS, "dense_forward(y, bias, tanh, mask, out, ...) -> (done_y, done_out)."},
+    {"use_numpy_loops", use_numpy_loops, METH_VARARGS,
+     "use_numpy_loops(numpy.tanh, numpy.exp) -> bool: keep their float loops."},
+    {"dense_forward", dense_forward, METH_VARARGS, "dense_forward(y, bias, kind, mask, out, ...) -> (done_y, done_out)."},
 #endif
     {"dense_grad", dense_grad, METH_VARARGS, "dense_grad(y, g, mask, kind, d, gb, zero_start) -> bool: d = act_grad(y, g * mask), gb = sum(d, 0)."},
     {nullptr, nullptr, 0, nullptr},

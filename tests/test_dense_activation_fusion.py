@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lamina import layers, ops, optimizers, regularizers
-from lamina.layers import Activation, Dense, Dropout, Input
+from lamina.layers import Activation, Dense, Dropout, Input, Layer
 from lamina.layers.core.dense import activation_to_fuse, dropout_to_fuse
 from lamina.models import Model, Sequential
 
@@ -310,19 +310,20 @@ def test_fused_dropout_gradient_matches_finite_differences():
 
 
 def test_cases_that_keep_the_dropout_layer(dense_calls):
-    assert dropout_to_fuse(Dropout(0.5), True)
-    assert not dropout_to_fuse(Dropout(0.5), False)
-    assert not dropout_to_fuse(Dropout(0.5), None)
-    assert not dropout_to_fuse(Dropout(0.0), True)
-    assert not dropout_to_fuse(PlainDropout(0.5), True)
+    assert dropout_to_fuse(Dropout(0.5), True)  # the op applies its mask
+    # Where its call returns its input (inference, rate 0; noise_shape then plays no part) it is
+    # folded too, as nothing but the layer's own bookkeeping.
+    assert dropout_to_fuse(Dropout(0.5), False) and dropout_to_fuse(Dropout(0.5), None)
+    assert dropout_to_fuse(Dropout(0.0), True) and dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), False)
+    assert not dropout_to_fuse(PlainDropout(0.5), True) and not dropout_to_fuse(PlainDropout(0.5), False)
     assert not dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), True)
     assert not dropout_to_fuse(Activation("tanh"), True)
     regularized = Dropout(0.5)
     regularized.activity_regularizer = regularizers.get("l2")
-    assert not dropout_to_fuse(regularized, True)
+    assert not dropout_to_fuse(regularized, True) and not dropout_to_fuse(regularized, False)
     replaced = Dropout(0.5)
     replaced.call = lambda inputs, training=None: ops.multiply(inputs, 0.0)
-    assert not dropout_to_fuse(replaced, True)
+    assert not dropout_to_fuse(replaced, True) and not dropout_to_fuse(replaced, False)
     # In a model: the replaced Dropout runs as written (zeros), the pair before it still fused.
     x = RNG.normal(size=(4, 5)).astype("float32")
     model = Sequential([Dense(3, input_shape=(5,)), Activation("tanh"), replaced])
@@ -395,3 +396,48 @@ def test_a_failed_call_does_not_use_up_the_folded_dropouts_draw():
         assert model.layers[2].seed_generator.counter == 0, dropout_cls
         model(np.zeros((2, 5), "float32"), training=True)
         assert model.layers[2].seed_generator.counter == 1, dropout_cls
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_inference_dropout_is_folded_as_the_identity(kind, monkeypatch, dense_calls):
+    """In inference (and at rate 0 in training) a Dropout after a fused pair returns its input, so
+    it is folded without a call: the same outputs as the unfused reference, no draw from its
+    generator, the layer built and its previous call's losses and metrics reset, as a call would."""
+    def build(dropout_cls, rate):
+        lamina_seed(23)
+        if kind == "sequential":
+            model = Sequential([Dense(6, input_shape=(5,)), Activation("tanh"), dropout_cls(rate),
+                                Dense(3), Activation("softmax")])
+        else:
+            inp = Input(shape=(5,))
+            dropped = dropout_cls(rate)(Activation("tanh")(Dense(6)(inp)))
+            model = Model(inp, Activation("softmax")(Dense(3)(dropped)))
+        model.build((None, 5))
+        return model
+
+    calls = []
+    real_mask = Layer._incoming_mask  # every eager Layer.__call__ asks for it, and the fusion checks do not look
+
+    def counting(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return real_mask(self, *args, **kwargs)
+
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    for rate, training in ((0.5, False), (0.5, None), (0.0, True)):
+        fused, plain = build(Dropout, rate), build(PlainDropout, rate)
+        plain.set_weights(fused.get_weights())
+        drop = next(lay for lay in fused.layers if type(lay) is Dropout)
+        drop._call_losses, drop._call_metrics = ["stale"], {"stale": 1}
+        counter = drop.seed_generator.counter
+        monkeypatch.setattr(Layer, "_incoming_mask", counting)
+        dense_calls.clear()
+        calls.clear()
+        got = fused(x, training=training).numpy()
+        assert "Dropout" not in calls and dense_calls == ["tanh", "softmax"], (rate, training, calls)
+        calls.clear()
+        plain(x, training=training)
+        assert "PlainDropout" in calls  # the reference calls its layer
+        monkeypatch.setattr(Layer, "_incoming_mask", real_mask)
+        np.testing.assert_array_equal(got, plain(x, training=training).numpy())
+        assert drop.seed_generator.counter == counter and drop.built
+        assert drop._call_losses == [] and drop._call_metrics == {}

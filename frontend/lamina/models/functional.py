@@ -160,7 +160,7 @@ class Functional(Model):
                 call_in = computed[id(args)]
             after = self._pairs.get(id(node))
             fused = None if after is None else activation_to_fuse(node.layer, after.layer, call_in)
-            if fused is not None:  # Dense(n) + Activation(a) as one op, in training with a Dropout after them
+            if fused is not None:  # Dense(n) + Activation(a) as one op, with a Dropout after them folded in
                 third = self._pairs.get(id(after))
                 drop = third if third is not None and dropout_to_fuse(third.layer, training) else None
                 last = after if drop is None else drop

@@ -141,23 +141,33 @@ def activation_to_fuse(layer: Layer, following: Layer, inputs: Any) -> str | Non
 
 def dropout_to_fuse(layer: Layer, training: Any) -> bool:
     """Whether a model that runs a Dense + Activation pair as one ``ops.dense`` (``activation_to_fuse``)
-    may fold the ``Dropout`` ``layer`` that follows the pair into that op too: in training, for this
-    exact class with nothing replaced, a rate above 0, no ``noise_shape`` and no activity regularizer.
-    The mask is the one its own call would draw (the same seed generator, the same counter); the
+    may fold the ``Dropout`` ``layer`` that follows the pair into that op too: for this exact class
+    with nothing replaced and no activity regularizer, either where its call would draw a mask (in
+    training at a rate above 0, without ``noise_shape``: the op applies the mask its own call would
+    draw, the same seed generator, the same counter) or where its call returns its input unchanged
+    (in inference, or at rate 0: nothing to do but what its call does to the layer itself). The
     caller must ensure nothing else reads the Activation layer's output."""
-    if type(layer) is not Dropout or not training or layer.rate == 0.0 or layer.noise_shape is not None:
+    if type(layer) is not Dropout or layer.activity_regularizer is not None or "call" in vars(layer) \
+            or "__call__" in vars(layer):
         return False
-    if layer.activity_regularizer is not None or "call" in vars(layer) or "__call__" in vars(layer):
+    if Dropout.call is not _ORIGINAL["Dropout.call"] or Dropout.__call__ is not _ORIGINAL["Layer.__call__"]:
         return False
-    return Dropout.call is _ORIGINAL["Dropout.call"] and Dropout.__call__ is _ORIGINAL["Layer.__call__"]
+    return not _draws_mask(layer, training) or layer.noise_shape is None
+
+
+def _draws_mask(layer: Dropout, training: Any) -> bool:
+    """Whether ``Dropout.call`` draws a mask (its own test: in training at a rate above 0)."""
+    return not (not training or layer.rate == 0.0)
 
 
 def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, training: Any,
               dropout: Layer | None = None) -> Any:
     """Call ``layer`` with ``following``'s activation folded in (see ``activation_to_fuse``), and
-    the ``dropout`` layer's mask when given (see ``dropout_to_fuse``); the layers folded in are built
-    as if they had been called."""
-    drop = None if dropout is None else (dropout.rate,) + tuple(dropout.seed_generator.next())
+    the ``dropout`` layer's mask when given and its call would draw one (see ``dropout_to_fuse``;
+    else the Dropout passes the output on unchanged, as its call would); the layers folded in are
+    built and reset as if they had been called."""
+    drop = (dropout.rate,) + tuple(dropout.seed_generator.next()) if dropout is not None and _draws_mask(dropout, training) \
+        else None
     try:
         out = layer(inputs, training=training, _activation=activation, _dropout=drop)
     except BaseException:

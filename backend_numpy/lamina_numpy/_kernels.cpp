@@ -133,7 +133,11 @@ bool take_arrays(PyObject* const* seqs, const char* const* names, int k, int req
     }
     if (ok) {
         out.k = k;
-        out.bufs.reset(new Buffer[out.count * k]);
+        out.bufs.reset(new (std::nothrow) Buffer[out.count * k]);  // no C++ exception may leave the module
+        if (!out.bufs) {
+            PyErr_NoMemory();
+            ok = false;
+        }
     }
     for (Py_ssize_t i = 0; ok && i < out.count; ++i) {
         for (int j = 0; ok && j < k; ++j) {
@@ -1303,15 +1307,15 @@ PyObject* gru_cell_grad(PyObject*, PyObject* args) {
 template <typename T>
 void max_pool_grad_loop(const T* x, const T* pooled, const T* grad, T* dx, long long n, long long h, long long w,
                         long long c, long long oh, long long ow, long long kh, long long kw, long long sh,
-                        long long sw) {
+                        long long sw, T* taken) {
     // Window by window; within a tap, all channels at once (contiguous, so the compiler vectorizes).
-    std::unique_ptr<T[]> taken(new T[c > 0 ? c : 1]);  // 1 where the window's maximum was already found
+    // taken (c values, the caller's): 1 where the window's maximum was already found.
     for (long long b = 0; b < n; ++b)
         for (long long oy = 0; oy < oh; ++oy)
             for (long long ox = 0; ox < ow; ++ox) {
                 const T* __restrict__ p = pooled + ((b * oh + oy) * ow + ox) * c;
                 const T* __restrict__ g = grad + ((b * oh + oy) * ow + ox) * c;
-                T* __restrict__ t = taken.get();
+                T* __restrict__ t = taken;
                 for (long long ch = 0; ch < c; ++ch) t[ch] = (T)0;
                 for (long long ky = 0; ky < kh; ++ky)
                     for (long long kx = 0; kx < kw; ++kx) {
@@ -1345,15 +1349,18 @@ PyObject* max_pool_grad(PyObject*, PyObject* args) {
                                           "disjoint windows inside x");
         return nullptr;
     }
+    // Sized in doubles, room for either dtype; made here, with the GIL, so a failure is a MemoryError.
+    std::unique_ptr<double[]> taken(new (std::nothrow) double[xv.shape[3] > 0 ? xv.shape[3] : 1]);
+    if (!taken) return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
     if (x.kind() == 'f')
         max_pool_grad_loop((const float*)x.view.buf, (const float*)p.view.buf, (const float*)g.view.buf,
                            (float*)dx.view.buf, xv.shape[0], xv.shape[1], xv.shape[2], xv.shape[3], pv.shape[1],
-                           pv.shape[2], kh, kw, sh, sw);
+                           pv.shape[2], kh, kw, sh, sw, (float*)taken.get());
     else
         max_pool_grad_loop((const double*)x.view.buf, (const double*)p.view.buf, (const double*)g.view.buf,
                            (double*)dx.view.buf, xv.shape[0], xv.shape[1], xv.shape[2], xv.shape[3], pv.shape[1],
-                           pv.shape[2], kh, kw, sh, sw);
+                           pv.shape[2], kh, kw, sh, sw, (double*)taken.get());
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }

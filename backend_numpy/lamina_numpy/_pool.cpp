@@ -205,7 +205,11 @@ size_t trim_to(size_t keep) {
         for (auto it = pool->free_lists.begin(); it != pool->free_lists.end() && pool->cached_bytes > keep;) {
             std::vector<void*>& blocks = it->second;
             while (!blocks.empty() && pool->cached_bytes > keep) {
-                doomed.push_back(blocks.back());
+                try {
+                    doomed.push_back(blocks.back());
+                } catch (...) {  // no memory to defer it (no C++ exception may leave the module): free it here
+                    std::free(header_of(blocks.back())->raw);
+                }
                 blocks.pop_back();
                 pool->cached_bytes -= it->first;
                 pool->cached_blocks -= 1;

@@ -1566,6 +1566,133 @@ def test_dense_forward_kernel_logic_matches_numpy(compiler, _harness_dir):
         assert got_out.tobytes() == want_out.tobytes(), what
 
 
+# --- activations.cu: the gradient kernels' arithmetic as a host program -------------------------
+
+ACT_HARNESS = textwrap.dedent(r"""
+    // Runs the __host__ __device__ part of kernels/activations.cu on the CPU.
+    // stdin: w rows cols kind has y[n] g[n] mask[n if has & 1]   (w = 4: float32, 8: float64; values
+    //        as bit patterns; n = rows * cols)
+    // stdout per case: three lines of bit patterns: every column's lamina_dense_grad_column (d, then
+    //        gb, empty without has & 2), and lamina_tanh_grad_one (kind 1) or lamina_relu_grad_one
+    //        (kind 2) of every element of y and g (empty for kind 0)
+    #include <cmath>
+    #include <cstdio>
+    #include <cstdlib>
+    #include <cstring>
+    #include <vector>
+    #include "activations.cu"
+
+    static unsigned long long read_u64() {
+        unsigned long long v;
+        if (std::scanf("%llx", &v) != 1) std::exit(2);
+        return v;
+    }
+    template <typename T, typename U>
+    static std::vector<T> read_values(unsigned long long n) {
+        std::vector<T> out(n ? n : 1);
+        for (unsigned long long i = 0; i < n; ++i) {
+            const U u = (U)read_u64();
+            std::memcpy(&out[i], &u, sizeof(T));
+        }
+        return out;
+    }
+    template <typename T, typename U>
+    static void print(const std::vector<T>& v, unsigned long long n) {
+        for (unsigned long long i = 0; i < n; ++i) {
+            U u;
+            std::memcpy(&u, &v[i], sizeof(T));
+            std::printf(i ? " %llx" : "%llx", (unsigned long long)u);
+        }
+        std::printf("\n");
+    }
+    template <typename T, typename U>
+    static void one_case(unsigned long long rows, unsigned long long cols, int kind, int has) {
+        const unsigned long long n = rows * cols;
+        std::vector<T> y = read_values<T, U>(n), g = read_values<T, U>(n);
+        std::vector<T> mask = (has & 1) ? read_values<T, U>(n) : std::vector<T>(1);
+        std::vector<T> d(n ? n : 1), gb(cols ? cols : 1), e(n ? n : 1);
+        for (unsigned long long j = 0; j < cols; ++j)
+            lamina_dense_grad_column<T>(&y[0], &g[0], &mask[0], &d[0], &gb[0], rows, cols, j, kind, has);
+        for (unsigned long long i = 0; i < n; ++i)
+            e[i] = kind == 1 ? lamina_tanh_grad_one(y[i], g[i]) : lamina_relu_grad_one(y[i], g[i]);
+        print<T, U>(d, n);
+        print<T, U>(gb, (has & 2) ? cols : 0);
+        print<T, U>(e, kind ? n : 0);
+    }
+    int main() {
+        unsigned long long w;
+        while (std::scanf("%llx", &w) == 1) {
+            const unsigned long long rows = read_u64(), cols = read_u64();
+            const int kind = (int)read_u64(), has = (int)read_u64();
+            if (w == 4) one_case<float, unsigned int>(rows, cols, kind, has);
+            else one_case<double, unsigned long long>(rows, cols, kind, has);
+        }
+        return 0;
+    }
+""")
+
+
+def _grad_inputs(rng, shape, dtype):
+    """y (tanh-like outputs and relu outputs with exact zeros and -0), g with signed zeros, subnormals
+    and a column of -0 (its sum's sign shows where the sum starts), and a dropout mask of 0 and 2."""
+    rows, cols = shape
+    y = rng.uniform(-1, 1, shape).astype(dtype)
+    y.reshape(-1)[::4] = 0.0
+    y.reshape(-1)[1::9] = -0.0
+    g = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)).astype(dtype)
+    g.reshape(-1)[2::7] = -0.0
+    g.reshape(-1)[3::11] = np.finfo(dtype).tiny / 4
+    g[:, 0] = -0.0
+    mask = (rng.uniform(size=shape) < 0.5).astype(dtype) * dtype(2)
+    return y, g, mask
+
+
+@pytest.mark.parametrize("compiler", [c for c in _compilers() if c.id != "host-c++-portable-mulhi"])
+def test_activation_kernel_logic_matches_numpy(compiler, tmp_path):
+    """activations.cu's lamina_dense_grad_column (the work of one thread of lamina_dense_grad_f32/f64,
+    run here for every column), lamina_tanh_grad_one and lamina_relu_grad_one on the host: float32 and
+    float64, ragged shapes, linear, tanh and relu, with and without a mask and the bias sums. d and gb
+    are the NumPy backend's base composition (multiply, tanh_grad or relu_grad, sum over the rows) bit
+    for bit, and the element functions its tanh_grad and relu_grad."""
+    (tmp_path / "harness.cpp").write_text(ACT_HARNESS)
+    exe = tmp_path / "harness"
+    done = subprocess.run([*compiler, str(tmp_path / "harness.cpp"), "-I", str(KERNEL_DIR), "-o", str(exe)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    be = NumpyBackend()
+    rng = np.random.default_rng(zlib.crc32(b"activation-harness"))
+    cases, lines = [], []
+    for dtype in (np.float32, np.float64):
+        uint = np.uint32 if dtype == np.float32 else np.uint64
+        for shape in [(1, 1), (3, 7), (33, 17), (200, 10), (2, 300), (64, 9)]:
+            y, g, mask = _grad_inputs(rng, shape, dtype)
+            for kind, activation in enumerate(("linear", "tanh", "relu")):
+                for has in range(4):
+                    arrays = (y, g) + ((mask,) if has & 1 else ())
+                    lines.append(" ".join(f"{v:x}" for v in (y.itemsize, *shape, kind, has)) + " " +
+                                 " ".join(f"{int(v):x}" for a in arrays for v in a.view(uint).ravel()))
+                    cases.append((y, g, mask if has & 1 else None, activation, bool(has & 2), uint))
+    done = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert len(out) == 3 * len(cases) == 3 * 2 * 6 * 3 * 4
+
+    def parse(line, uint, dtype):
+        return np.array([int(w, 16) for w in line.split()], dtype=uint).view(dtype)
+
+    for k, (y, g, mask, activation, sums, uint) in enumerate(cases):
+        what = f"{y.dtype} {y.shape} {activation} mask={mask is not None} sums={sums}"
+        got_d, got_gb, got_e = (parse(line, uint, y.dtype) for line in out[3 * k:3 * k + 3])
+        want_d, want_gb = ArrayBackend.dense_activation_grad(be, y, g, activation, mask, sums)
+        assert got_d.tobytes() == want_d.tobytes(), what
+        assert got_gb.tobytes() == (want_gb.tobytes() if sums else b""), what
+        if activation == "linear":
+            assert got_e.size == 0
+        else:
+            grad = be.tanh_grad if activation == "tanh" else be.relu_grad
+            assert got_e.tobytes() == grad(y, g).tobytes(), what
+
+
 # =================================================================================================
 # On a GPU
 # =================================================================================================

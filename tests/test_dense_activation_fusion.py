@@ -310,13 +310,14 @@ def test_fused_dropout_gradient_matches_finite_differences():
 
 
 def test_cases_that_keep_the_dropout_layer(dense_calls):
-    assert dropout_to_fuse(Dropout(0.5), True)  # the op applies its mask
+    assert dropout_to_fuse(Dropout(0.5), True) == "mask"  # the op applies its mask
     # Where its call returns its input (inference, rate 0; noise_shape then plays no part) it is
     # folded too, as nothing but the layer's own bookkeeping.
-    assert dropout_to_fuse(Dropout(0.5), False) and dropout_to_fuse(Dropout(0.5), None)
-    assert dropout_to_fuse(Dropout(0.0), True) and dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), False)
-    assert not dropout_to_fuse(PlainDropout(0.5), True) and not dropout_to_fuse(PlainDropout(0.5), False)
-    assert not dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), True)
+    assert dropout_to_fuse(Dropout(0.5), False) == dropout_to_fuse(Dropout(0.5), None) == "identity"
+    assert dropout_to_fuse(Dropout(0.0), True) == dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), False) \
+        == "identity"
+    assert dropout_to_fuse(PlainDropout(0.5), True) is None and dropout_to_fuse(PlainDropout(0.5), False) is None
+    assert dropout_to_fuse(Dropout(0.5, noise_shape=(None, 1)), True) is None
     assert not dropout_to_fuse(Activation("tanh"), True)
     regularized = Dropout(0.5)
     regularized.activity_regularizer = regularizers.get("l2")
@@ -441,3 +442,35 @@ def test_inference_dropout_is_folded_as_the_identity(kind, monkeypatch, dense_ca
         np.testing.assert_array_equal(got, plain(x, training=training).numpy())
         assert drop.seed_generator.counter == counter and drop.built
         assert drop._call_losses == [] and drop._call_metrics == {}
+
+
+class _FlipOnce:
+    """A ``training`` flag that is falsy the first time it is tested and truthy after (a contrived
+    object: the fold must test it once, as ``Dropout.call`` does)."""
+
+    def __init__(self):
+        self.tests = 0
+
+    def __bool__(self):
+        self.tests += 1
+        return self.tests > 1
+
+
+def test_the_dropout_fold_tests_training_once():
+    """``training`` is tested once for the folded Dropout, as its own call tests it once: a flag whose
+    truth changes between tests gives the unfused reference's output and draws (here the identity,
+    no draw), never a mask of the wrong shape for a ``noise_shape`` layer."""
+    def build(dropout_cls):
+        lamina_seed(29)
+        model = Sequential([Dense(6, input_shape=(5,)), Activation("tanh"), dropout_cls(0.5, noise_shape=(None, 1))])
+        model.build((None, 5))
+        return model
+
+    fused, plain = build(Dropout), build(PlainDropout)
+    plain.set_weights(fused.get_weights())
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    flag_f, flag_p = _FlipOnce(), _FlipOnce()
+    got, want = fused(x, training=flag_f).numpy(), plain(x, training=flag_p).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert fused.layers[2].seed_generator.counter == plain.layers[2].seed_generator.counter == 0
+    assert flag_f.tests == flag_p.tests == 1

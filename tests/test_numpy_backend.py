@@ -1773,3 +1773,19 @@ def test_helper_dense_forward_softmax_rejects_bad_arguments():
     out = np.empty_like(y)
     assert real.dense_forward(y, None, 2, None, out) == (40, 40)
     assert (out == np.float32(1) / np.float32(10)).all()
+
+
+@pytest.mark.parametrize("settings", [{"all": "raise"}, {"under": "warn"}, {"all": "warn"}])
+def test_dense_forward_check_ignores_the_callers_errstate(settings, monkeypatch):
+    """The once-per-process check's references underflow (softmax of spread logits): made under a
+    caller's np.errstate that raises or warns on underflow, the check neither raises nor warns, and
+    it passes, so the first tanh layer and every later one run as usual."""
+    import warnings
+    _need_dense_forward()
+    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    y = np.full((4, 6), 0.5, "float32")
+    with np.errstate(**settings), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            a, out, mask = NumpyBackend().dense_activation(y.copy(), np.zeros(6, "float32"), "tanh")
+    assert lamina_numpy._DENSE_FORWARD is True and a.tobytes() == np.tanh(y).tobytes()

@@ -162,10 +162,11 @@ class Functional(Model):
             fused = None if after is None else activation_to_fuse(node.layer, after.layer, call_in)
             if fused is not None:  # Dense(n) + Activation(a) as one op, with a Dropout after them folded in
                 third = self._pairs.get(id(after))
-                drop = third if third is not None and dropout_to_fuse(third.layer, training) else None
+                mode = dropout_to_fuse(third.layer, training) if third is not None else None
+                drop = third if mode is not None else None
                 last = after if drop is None else drop
                 computed[id(last.outputs[0])] = run_fused(node.layer, after.layer, call_in, fused, training,
-                                                          None if drop is None else drop.layer)
+                                                          None if drop is None else drop.layer, mode)
                 done.update((id(after), id(last)))
                 continue
             out = node.layer(call_in, training=training, **node.kwargs)

@@ -108,8 +108,9 @@ class Sequential(Model):
                 x = layer(x, training=training)
                 i += 1
             else:  # Dense(n) + Activation(a) as one op: nothing but the Activation reads the Dense output
-                drop = layers[i + 2] if i + 2 < len(layers) and dropout_to_fuse(layers[i + 2], training) else None
-                x = run_fused(layer, layers[i + 1], x, fused, training, drop)  # and a Dropout after them
+                mode = dropout_to_fuse(layers[i + 2], training) if i + 2 < len(layers) else None
+                drop = layers[i + 2] if mode is not None else None
+                x = run_fused(layer, layers[i + 1], x, fused, training, drop, mode)  # and a Dropout after them
                 i += 2 if drop is None else 3
         return x
 

@@ -139,35 +139,32 @@ def activation_to_fuse(layer: Layer, following: Layer, inputs: Any) -> str | Non
     return name
 
 
-def dropout_to_fuse(layer: Layer, training: Any) -> bool:
-    """Whether a model that runs a Dense + Activation pair as one ``ops.dense`` (``activation_to_fuse``)
-    may fold the ``Dropout`` ``layer`` that follows the pair into that op too: for this exact class
-    with nothing replaced and no activity regularizer, either where its call would draw a mask (in
-    training at a rate above 0, without ``noise_shape``: the op applies the mask its own call would
-    draw, the same seed generator, the same counter) or where its call returns its input unchanged
-    (in inference, or at rate 0: nothing to do but what its call does to the layer itself). The
-    caller must ensure nothing else reads the Activation layer's output."""
+def dropout_to_fuse(layer: Layer, training: Any) -> str | None:
+    """How a model that runs a Dense + Activation pair as one ``ops.dense`` (``activation_to_fuse``)
+    may fold the ``Dropout`` ``layer`` that follows the pair into that op too, for this exact class
+    with nothing replaced and no activity regularizer: ``"mask"`` where its call would draw a mask
+    (in training at a rate above 0, without ``noise_shape``: the op applies the mask its own call
+    would draw, the same seed generator, the same counter), ``"identity"`` where its call returns its
+    input unchanged (in inference, or at rate 0: nothing to do but what its call does to the layer
+    itself), else None. ``training`` is tested once, as the layer's call tests it; the caller passes
+    the answer on to ``run_fused`` and must ensure nothing else reads the Activation layer's output."""
     if type(layer) is not Dropout or layer.activity_regularizer is not None or "call" in vars(layer) \
             or "__call__" in vars(layer):
-        return False
+        return None
     if Dropout.call is not _ORIGINAL["Dropout.call"] or Dropout.__call__ is not _ORIGINAL["Layer.__call__"]:
-        return False
-    return not _draws_mask(layer, training) or layer.noise_shape is None
-
-
-def _draws_mask(layer: Dropout, training: Any) -> bool:
-    """Whether ``Dropout.call`` draws a mask (its own test: in training at a rate above 0)."""
-    return not (not training or layer.rate == 0.0)
+        return None
+    if not training or layer.rate == 0.0:  # Dropout.call's own test: it returns its input
+        return "identity"
+    return "mask" if layer.noise_shape is None else None
 
 
 def run_fused(layer: Layer, following: Layer, inputs: Any, activation: str, training: Any,
-              dropout: Layer | None = None) -> Any:
-    """Call ``layer`` with ``following``'s activation folded in (see ``activation_to_fuse``), and
-    the ``dropout`` layer's mask when given and its call would draw one (see ``dropout_to_fuse``;
-    else the Dropout passes the output on unchanged, as its call would); the layers folded in are
-    built and reset as if they had been called."""
-    drop = (dropout.rate,) + tuple(dropout.seed_generator.next()) if dropout is not None and _draws_mask(dropout, training) \
-        else None
+              dropout: Layer | None = None, mode: str | None = None) -> Any:
+    """Call ``layer`` with ``following``'s activation folded in (see ``activation_to_fuse``), and the
+    ``dropout`` layer folded in as ``dropout_to_fuse`` said (``mode``): its mask applied for
+    ``"mask"``, the output passed on unchanged for ``"identity"``; the layers folded in are built and
+    reset as if they had been called."""
+    drop = (dropout.rate,) + tuple(dropout.seed_generator.next()) if dropout is not None and mode == "mask" else None
     try:
         out = layer(inputs, training=training, _activation=activation, _dropout=drop)
     except BaseException:

@@ -1966,8 +1966,10 @@ def test_gpu_dense_activation_is_the_base_composition_bit_for_bit(gpu, dtype):
                         continue
                     what = f"{activation} {dtype} {shape} bias={bias is not None} dropout={dropout}"
                     dev_b = None if bias is None else gpu.asarray(bias)
-                    got = gpu.dense_activation(gpu.asarray(y0), dev_b, activation, dropout)
-                    want = ArrayBackend.dense_activation(gpu, gpu.asarray(y0), dev_b, activation, dropout)
+                    # y is written in place: each call its own copy (the fake CuPy of a dry run
+                    # (gpu_check.sh) shares a NumPy array's memory where cupy.asarray copies it)
+                    got = gpu.dense_activation(gpu.asarray(y0.copy()), dev_b, activation, dropout)
+                    want = ArrayBackend.dense_activation(gpu, gpu.asarray(y0.copy()), dev_b, activation, dropout)
                     for g, w, label in zip(got, want, ("a", "out", "mask")):
                         if w is None:
                             assert g is None, what

@@ -9,7 +9,8 @@ backend, and what to run; the result JSON is written to RESULT_PATH.
 Protocol inside the process: load the data, build the model, warm up (a short fit: first calls,
 JIT compiles, thread pools), then time ``epochs`` full W1 epochs (training + validation, as the
 library's own ``fit`` reports an epoch), then time W1-infer (``evaluate`` on the 18,000
-validation samples) ``epochs`` times, then the sweep points if asked. The layer workloads
+validation samples) ``epochs`` times, then (on the CPU) the GEMM floor once more in the same
+process (``own_floor``), then the sweep points if asked. The layer workloads
 (``conv``, ``lstm``: benchmarks.layers) run first, for lamina and torch only, when asked. Timings are
 ``time.perf_counter`` around device-synchronised work.
 """
@@ -24,6 +25,7 @@ import traceback
 
 SWEEP_REPEATS = 3  # each sweep point is timed 3 times in the process; the best counts (floor too)
 IMPLS = {"lamina": "impl_lamina", "numpy-hand": "impl_numpy", "torch": "impl_torch", "keras": "impl_keras"}
+GPU_BACKENDS = ("cupy", "cuda")  # their products are not the CPU's: no own floor
 
 
 class Unavailable(Exception):
@@ -99,6 +101,13 @@ def run_impl(spec: dict, data_shape: dict) -> dict:
     if "w1-infer" in workloads:
         runs = [trainer.evaluate(val_n=vn) for _ in range(epochs)]
         out["w1-infer"] = {"seconds": [s * scale for s, _ in runs], "val_accuracy": runs[-1][1]}
+    if ("w1" in out or "w1-infer" in out) and spec["backend"] not in GPU_BACKENDS:
+        # The floor again, in this process right after the workload: the machine's speed moves by
+        # 10-50 % between processes, so the ratio to this floor ("x own floor") is steadier than
+        # the ratio to the floor process's.
+        from . import floor
+        f = floor.w1_floor(W1, tn // W1.batch, vn // W1.batch)
+        out["own_floor"] = {"w1": f["epoch"] * scale, "w1-infer": f["val"] * scale}
     if spec.get("sweep"):
         out["sweep"] = {}
         for p in sweep_points(spec.get("quick", False)):

@@ -345,7 +345,9 @@ def render(meta: dict, results: list[dict]) -> list[dict]:
         print(steadiness)
     print("s/epoch: W1 = one training epoch with its validation pass; W1-infer = one evaluate() of 18,000 samples; "
           "sweep = seconds for the point's training steps. samples/s counts every sample processed "
-          "(W1: 60,000). x floor = median / median of the GEMM floor in the same OPENBLAS setting. GEMM kernel = "
+          "(W1: 60,000). x floor = median / median of the GEMM floor in the same OPENBLAS setting. x own floor = "
+          "the median over rounds of each process's time over the floor it measured itself right after (CPU "
+          "runs; steadier when the machine's speed moves between processes). GEMM kernel = "
           "what did the matrix products (NumPy's OpenBLAS core type; PyTorch and JAX bring their own). peak RSS = "
           "the process's high-water mark (includes the data set and the library import). other load = CPU "
           "used by other processes while this one ran, as a share of all cores (median over rounds): above ~10% "

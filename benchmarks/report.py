@@ -107,8 +107,21 @@ def _row(wl, library, backend, cfg, vals, samples, floor_med, rss, acc, results)
             "max_s": max(vals), "samples": samples,
             "samples_per_s": (samples / med) if samples and med else None,
             "us_per_sample": (1e6 * med / samples) if samples else None,
-            "x_floor": (med / floor_med) if floor_med else None, "peak_rss_mib": rss, "val_accuracy": acc,
-            "other_load": statistics.median(loads) if loads else None}
+            "x_floor": (med / floor_med) if floor_med else None, "x_own_floor": _own_ratio(wl, results),
+            "peak_rss_mib": rss, "val_accuracy": acc, "other_load": statistics.median(loads) if loads else None}
+
+
+def _own_ratio(wl: str, results: list[dict]) -> float | None:
+    """The median over rounds of each process's seconds divided by the floor it measured itself
+    right after (``own_floor``), or None where no process did (the floor's rows, GPU backends, the
+    layer workloads and the sweep)."""
+    ratios = []
+    for r in results:
+        own = (r.get("own_floor") or {}).get(wl)
+        value = _round_values(r, wl)[0] if own else None
+        if value is not None:
+            ratios.append(value / own)
+    return statistics.median(ratios) if ratios else None
 
 
 def _fmt(v, spec: str) -> str:
@@ -117,7 +130,8 @@ def _fmt(v, spec: str) -> str:
 
 def format_table(rows: list[dict], show_config: bool) -> str:
     head = ["workload", "library/backend"] + (["OPENBLAS env", "GEMM kernel"] if show_config else []) + [
-        "s/epoch med", "min", "max", "samples/s", "us/sample", "x floor", "peak RSS MiB", "val acc", "other load"]
+        "s/epoch med", "min", "max", "samples/s", "us/sample", "x floor", "x own floor", "peak RSS MiB", "val acc",
+        "other load"]
     lines = []
     for r in rows:
         title = WORKLOAD_TITLES.get(r["workload"], r["workload"])
@@ -132,7 +146,7 @@ def format_table(rows: list[dict], show_config: bool) -> str:
         lines.append([title, lib] + cfg + [
             _fmt(r["median_s"], ".3f"), _fmt(r["min_s"], ".3f"), _fmt(r["max_s"], ".3f"),
             _fmt(r["samples_per_s"], ",.0f"), _fmt(r["us_per_sample"], ".1f"), _fmt(r["x_floor"], ".2f"),
-            _fmt(r["peak_rss_mib"], ".0f"), _fmt(r["val_accuracy"], ".4f"),
+            _fmt(r.get("x_own_floor"), ".2f"), _fmt(r["peak_rss_mib"], ".0f"), _fmt(r["val_accuracy"], ".4f"),
             "-" if r.get("other_load") is None else f"{100 * r['other_load']:.0f}%"])
     widths = [len(h) for h in head]
     for ln in lines:

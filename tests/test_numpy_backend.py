@@ -1056,9 +1056,16 @@ def test_argmax_equal_equals_base(dtype):
             assert got.dtype == want.dtype and got.shape == want.shape and np.asarray(got).tobytes() == np.asarray(want).tobytes()
 
 
-def test_classifier_output_ops_run_in_the_helper(monkeypatch):
-    """A (batch, classes) block takes one helper call for softmax's gradient, two around NumPy's log
-    for the loss, and one for its gradient (given as a mean's broadcast gradient)."""
+@pytest.mark.parametrize("loops", [True, False])
+def test_classifier_output_ops_run_in_the_helper(loops, monkeypatch):
+    """A (batch, classes) block takes one helper call for softmax's gradient, one for the loss (its
+    rows, NumPy's own log loop, its rows again; without NumPy's loops in the helper, two calls around
+    NumPy's log), and one for its gradient (given as a mean's broadcast gradient)."""
+    _need_helper()
+    ok = lamina_numpy._numpy_loops_ok()  # the one-time checks run here, if they have not yet
+    if loops and not ok:
+        pytest.skip("the helper was built without NumPy's headers: no ce_forward_loss")
+    monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", loops)
     calls = _count_helper_calls(monkeypatch)
     y, t = _classifier_inputs("float32")["classes"]
     be = NumpyBackend()
@@ -1068,7 +1075,56 @@ def test_classifier_output_ops_run_in_the_helper(monkeypatch):
     be.categorical_crossentropy_grad(np.broadcast_to(np.float32(0.005), per.shape), t, saved, 1e-7)
     be.softmax_grad(y, t)
     be.argmax_equal(t, y, "float32")
-    assert calls == ["ce_forward", "ce_loss", "ce_grad", "softmax_grad", "argmax_equal"]
+    loss = ["ce_forward_loss"] if loops else ["ce_forward", "ce_loss"]
+    assert calls == loss + ["ce_grad", "softmax_grad", "argmax_equal"]
+    want = PlainNumpy().categorical_crossentropy(t, y, 1e-7)
+    assert [a.tobytes() for a in (per, *saved)] == [a.tobytes() for a in (want[0], *want[1])]
+
+
+def test_ce_forward_loss_check_failure_keeps_the_three_calls(monkeypatch):
+    """A helper whose one-call cross-entropy is one bit off fails the once-per-process check: the
+    loss then takes the three calls (the composition's bits), and ce_forward_loss is not called again."""
+    _need_dense_forward()
+    real = lamina_numpy._KERNELS
+
+    def off_by_one_bit(y, target, s, p, c, logp, per, *args):
+        done = real.ce_forward_loss(y, target, s, p, c, logp, per, *args)
+        _flip_last_bit(per[-1:])
+        return done
+
+    monkeypatch.setattr(lamina_numpy, "_KERNELS", _HelperWith(ce_forward_loss=off_by_one_bit))
+    monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", "unchecked")
+    y, t = _classifier_inputs("float32")["classes"]
+    got = NumpyBackend().categorical_crossentropy(t, y, 1e-7)
+    assert lamina_numpy._NUMPY_LOOPS is False
+    want = PlainNumpy().categorical_crossentropy(t, y, 1e-7)
+    assert [a.tobytes() for a in (got[0], *got[1])] == [a.tobytes() for a in (want[0], *want[1])]
+    calls = _count_helper_calls(monkeypatch)
+    NumpyBackend().categorical_crossentropy(t, y, 1e-7)
+    assert "ce_forward_loss" not in calls and "ce_forward" in calls
+
+
+def test_raw_ce_forward_loss_rejects_what_it_does_not_take():
+    _need_dense_forward()
+    lamina_numpy._numpy_loops_ok()
+    k = lamina_numpy._KERNELS
+    y, t = np.full((4, 10), 0.1, "float32"), np.eye(10, dtype="float32")[:4]
+    s, per = np.empty((4, 1), "float32"), np.empty(4, "float32")
+    p, c, logp = (np.empty((4, 10), "float32") for _ in range(3))
+    with pytest.raises(ValueError, match="per must hold 4"):
+        k.ce_forward_loss(y, t, s, p, c, logp, np.empty(5, "float32"), 10, 1e-7, 1 - 1e-7)
+    with pytest.raises(ValueError, match="target must have y's dtype"):
+        k.ce_forward_loss(y, t.astype("float64"), s, p, c, logp, per, 10, 1e-7, 1 - 1e-7)
+    with pytest.raises(ValueError, match="1 to 128"):
+        k.ce_forward_loss(y, t, s, p, c, logp, per, 0, 1e-7, 1 - 1e-7)
+    assert k.ce_forward_loss(y, t, s, p, c, logp, per, 10, 1e-7, 1 - 1e-7) is True
+    s2, p2, c2, per2 = np.empty_like(s), np.empty_like(p), np.empty_like(c), np.empty_like(per)
+    assert k.ce_forward(y, s2, p2, c2, 10, 1e-7, 1 - 1e-7) and k.ce_loss(t, np.log(c2), per2, 10)
+    assert [a.tobytes() for a in (s, p, c, logp, per)] == [a.tobytes() for a in (s2, p2, c2, np.log(c2), per2)]
+    assert np.allclose(per, -np.log(0.1), rtol=1e-6)
+    bad = y.copy()
+    bad[2, 3] = np.nan
+    assert k.ce_forward_loss(bad, t, s, p, c, logp, per, 10, 1e-7, 1 - 1e-7) is False
 
 
 def test_raw_classifier_loops_reject_what_they_do_not_take():
@@ -1325,8 +1381,8 @@ def _one_pass_on(path, monkeypatch):
     """On the helper's paths, the one pass even where its once-per-process check would have turned it
     off: the bit tests below then test dense_forward itself (the check is tested on its own)."""
     if path.startswith("compiled") and hasattr(lamina_numpy._KERNELS, "dense_forward"):
-        lamina_numpy._dense_forward_ok()  # gives the helper np.tanh's loops
-        monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", True)
+        lamina_numpy._numpy_loops_ok()  # gives the helper np.tanh's loops
+        monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", True)
 
 
 _FORWARD_DROPOUTS = (None, (0.5, 7, 1), (0.25, 2 ** 70 + 3, 5), (0.3, 11, 2 ** 40))  # 1, 2 and 32-bit slots
@@ -1416,7 +1472,7 @@ def test_dense_activation_runs_in_the_helper(monkeypatch):
     """Dense + tanh (+ dropout) and a linear Dense with a bias take the one pass: one helper call, no
     dropout call of its own; NumPy finishes only where a value is not finite."""
     _need_dense_forward()
-    assert lamina_numpy._dense_forward_ok() is True and lamina_numpy._DENSE_FORWARD is True
+    assert lamina_numpy._numpy_loops_ok() is True and lamina_numpy._NUMPY_LOOPS is True
     calls = _count_helper_calls(monkeypatch)
     be = NumpyBackend()
     y, b = _forward_inputs(np.random.default_rng(46), (200, 500), "float32")
@@ -1480,7 +1536,7 @@ def test_dense_activation_odd_inputs_take_the_base_code(odd, monkeypatch):
     """Arrays and arguments the one pass does not take run the base class: its bits, its identities
     and its errors (a read-only product: NumPy's; a rate outside [0, 1): dropout's ValueError)."""
     _need_dense_forward()
-    lamina_numpy._dense_forward_ok()
+    lamina_numpy._numpy_loops_ok()
     calls = _count_helper_calls(monkeypatch)
     y, bias, activation, dropout = _odd_forward_input(odd, np.random.default_rng(47))
     be = NumpyBackend()
@@ -1509,8 +1565,8 @@ def test_dense_forward_check_passes_here_and_a_failed_one_keeps_the_bits(monkeyp
     is off by one bit, or one without np.tanh's loops) or is switched off, the backend gives the
     composition's bits without calling dense_forward."""
     _need_dense_forward()
-    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
-    assert lamina_numpy._dense_forward_ok() is True and lamina_numpy._DENSE_FORWARD is True
+    monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", "unchecked")
+    assert lamina_numpy._numpy_loops_ok() is True and lamina_numpy._NUMPY_LOOPS is True
     real = lamina_numpy._KERNELS
 
     def off_by_one_bit(y, *args):
@@ -1524,12 +1580,12 @@ def test_dense_forward_check_passes_here_and_a_failed_one_keeps_the_bits(monkeyp
 
     y, b = _forward_inputs(np.random.default_rng(48), (200, 500), "float32")
     for kernels, state in ((_HelperWith(dense_forward=off_by_one_bit), "unchecked"),
-                           (_HelperWith(use_numpy_loops=lambda tanh, exp: False), "unchecked"),
+                           (_HelperWith(use_numpy_loops=lambda *ufuncs: False), "unchecked"),
                            (_HelperWith(dense_forward=reports_nothing_done), "unchecked"), (real, False)):
         monkeypatch.setattr(lamina_numpy, "_KERNELS", kernels)
-        monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", state)
+        monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", state)
         got, want = _same_forward(NumpyBackend(), y, b, "tanh", None)
-        assert got == want and lamina_numpy._DENSE_FORWARD is False  # the first call made the check
+        assert got == want and lamina_numpy._NUMPY_LOOPS is False  # the first call made the check
         calls = _count_helper_calls(monkeypatch)
         for dropout in (None, (0.3, 5, 6)):
             got, want = _same_forward(NumpyBackend(), y, b, "tanh", dropout)
@@ -1572,7 +1628,7 @@ def test_dense_dropout_model_trains_to_the_same_weights_with_the_one_pass(monkey
         history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
         return b"".join(w.tobytes() for w in model.get_weights()), history.history["loss"]
 
-    lamina_numpy._dense_forward_ok()
+    lamina_numpy._numpy_loops_ok()
     calls = _count_helper_calls(monkeypatch)
     one_pass = train()
     assert calls.count("dense_forward") >= 3 * 6  # two hidden layers and the softmax a step, 6 steps
@@ -1619,13 +1675,13 @@ def test_dense_activation_with_np_tanh_replaced_keeps_the_composition(monkeypatc
         seen.append(x.shape)
         return real(x, *args, **kwargs)
     monkeypatch.setattr(np, "tanh", traced)
-    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", "unchecked")
     y = np.full((4, 6), 0.5, "float32")
     a, out, mask = NumpyBackend().dense_activation(y, np.zeros(6, "float32"), "tanh")
-    assert lamina_numpy._DENSE_FORWARD is False and (4, 6) in seen
+    assert lamina_numpy._NUMPY_LOOPS is False and (4, 6) in seen
     assert a.tobytes() == real(np.full((4, 6), 0.5, "float32")).tobytes() and out is a and mask is None
     monkeypatch.setattr(np, "tanh", real)
-    assert lamina_numpy._dense_forward_ok() is True  # and a later check with NumPy's own tanh passes
+    assert lamina_numpy._numpy_loops_ok() is True  # and a later check with NumPy's own tanh passes
 
 
 # --- the output layer's bias and softmax in the same pass -------------------------------------------
@@ -1701,7 +1757,7 @@ def test_dense_softmax_runs_in_the_helper_only_where_numpy_ignores_underflow(mon
     underflow (np.errstate), the composition runs, so the warning or FloatingPointError is NumPy's;
     rows wider than 128 and a dropout after the softmax take the composition too."""
     _need_dense_forward()
-    assert lamina_numpy._dense_forward_ok() is True
+    assert lamina_numpy._numpy_loops_ok() is True
     calls = _count_helper_calls(monkeypatch)
     be = NumpyBackend()
     y, b = _softmax_inputs(np.random.default_rng(52), (200, 10), "float32")
@@ -1728,7 +1784,7 @@ def test_dense_softmax_needs_numpys_row_sums_and_a_passing_check(monkeypatch):
     composition while tanh keeps the pass; a helper whose softmax is one bit off fails the
     once-per-process check, and the composition's bits come out without another dense_forward call."""
     _need_dense_forward()
-    lamina_numpy._dense_forward_ok()
+    lamina_numpy._numpy_loops_ok()
     real = lamina_numpy._KERNELS
     y, b = _softmax_inputs(np.random.default_rng(54), (200, 10), "float32")
     monkeypatch.setattr(lamina_numpy, "_ROW_SUM_EXACT", False)
@@ -1748,9 +1804,9 @@ def test_dense_softmax_needs_numpys_row_sums_and_a_passing_check(monkeypatch):
         return done
 
     monkeypatch.setattr(lamina_numpy, "_KERNELS", _HelperWith(dense_forward=softmax_off_by_one_bit))
-    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", "unchecked")
     got, want = _same_softmax(NumpyBackend(), y, b)
-    assert got == want and lamina_numpy._DENSE_FORWARD is False and lamina_numpy._ROW_SUM_EXACT is True
+    assert got == want and lamina_numpy._NUMPY_LOOPS is False and lamina_numpy._ROW_SUM_EXACT is True
     calls = _count_helper_calls(monkeypatch)
     got, want = _same_softmax(NumpyBackend(), y, b)
     assert got == want and "dense_forward" not in calls
@@ -1759,7 +1815,7 @@ def test_dense_softmax_needs_numpys_row_sums_and_a_passing_check(monkeypatch):
 def test_helper_dense_forward_softmax_rejects_bad_arguments():
     """The raw helper: softmax with a mask, rows of more than 128, no output, an unknown kind."""
     _need_dense_forward()
-    lamina_numpy._dense_forward_ok()
+    lamina_numpy._numpy_loops_ok()
     real = lamina_numpy._KERNELS
     y = np.ones((4, 10), "float32")
     with pytest.raises(ValueError, match="kind must be"):
@@ -1782,10 +1838,10 @@ def test_dense_forward_check_ignores_the_callers_errstate(settings, monkeypatch)
     it passes, so the first tanh layer and every later one run as usual."""
     import warnings
     _need_dense_forward()
-    monkeypatch.setattr(lamina_numpy, "_DENSE_FORWARD", "unchecked")
+    monkeypatch.setattr(lamina_numpy, "_NUMPY_LOOPS", "unchecked")
     y = np.full((4, 6), 0.5, "float32")
     with np.errstate(**settings), warnings.catch_warnings():
         warnings.simplefilter("error")
         for _ in range(2):
             a, out, mask = NumpyBackend().dense_activation(y.copy(), np.zeros(6, "float32"), "tanh")
-    assert lamina_numpy._DENSE_FORWARD is True and a.tobytes() == np.tanh(y).tobytes()
+    assert lamina_numpy._NUMPY_LOOPS is True and a.tobytes() == np.tanh(y).tobytes()

@@ -38,33 +38,34 @@ _DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # the helper's dense_gr
 _COLUMN_SUM_START: bool | None | str = "unchecked"
 
 
-# Whether the helper's dense_forward (bias, tanh or softmax, and dropout in one pass, with np.tanh's and
-# np.exp's own inner loops) gives the base composition's bits on this NumPy; "unchecked" until first needed.
-_DENSE_FORWARD: bool | str = "unchecked"
+# Whether the helper's passes that call NumPy's own inner loops (dense_forward: bias, tanh or softmax and
+# dropout with np.tanh's and np.exp's; ce_forward_loss: the cross-entropy with np.log's) give the base
+# composition's bits on this NumPy; "unchecked" until first needed.
+_NUMPY_LOOPS: bool | str = "unchecked"
 _DENSE_FORWARD_MAX_ROW = 1 << 20  # bytes; wider rows take the composition (no row-sized scratch)
 _DENSE_FORWARD_KINDS = {"linear": 0, "tanh": 1, "softmax": 2}  # the helper's dense_forward kinds
 
 
-def _dense_forward_ok() -> bool:
-    """Check once that the helper runs np.tanh's and np.exp's loops with NumPy's bits: both dtypes,
-    blocks of whole rows and a row wider than a block, signed zeros, subnormals, saturation and
-    cancellation in the bias addition; the softmax where the helper's row sums are NumPy's (else the
-    backend never asks for it). Where anything differs (or the helper was built without NumPy's
-    headers) the backend keeps the composition."""
-    global _DENSE_FORWARD
+def _numpy_loops_ok() -> bool:
+    """Check once that the helper runs np.tanh's, np.exp's and np.log's loops with NumPy's bits: both
+    dtypes, blocks of whole rows and a row wider than a block, signed zeros, subnormals, saturation
+    and cancellation in the bias addition; the softmax and the cross-entropy where the helper's row
+    sums are NumPy's (else the backend never asks for them). Where anything differs (or the helper
+    was built without NumPy's headers) the backend keeps the composition."""
+    global _NUMPY_LOOPS
     try:
-        ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_loops(np.tanh, np.exp)
-    except TypeError:  # np.tanh or np.exp replaced by something that is not a ufunc (instrumentation): keep it
+        ok = hasattr(_KERNELS, "dense_forward") and _KERNELS.use_numpy_loops(np.tanh, np.exp, np.log)
+    except TypeError:  # a ufunc replaced by something that is not one (instrumentation): keep the replacement
         ok = False
     softmax = ok and (_ROW_SUM_EXACT if _ROW_SUM_EXACT is not None else _row_sum_is_numpys())
     with np.errstate(all="ignore"):  # the references underflow: whatever the caller's settings, no warning
-        ok = _dense_forward_bits(ok, softmax)
-    _DENSE_FORWARD = bool(ok)
-    return _DENSE_FORWARD
+        ok = _numpy_loops_bits(ok, softmax)
+    _NUMPY_LOOPS = bool(ok)
+    return _NUMPY_LOOPS
 
 
-def _dense_forward_bits(ok: bool, softmax: bool) -> bool:
-    """_dense_forward_ok's comparisons (ok: the loops are there; softmax: its row sums are NumPy's)."""
+def _numpy_loops_bits(ok: bool, softmax: bool) -> bool:
+    """_numpy_loops_ok's comparisons (ok: the loops are there; softmax: its row sums are NumPy's)."""
     rng = np.random.default_rng(20261205)
     for dtype in _KERNEL_DTYPES if ok else ():
         tiny = np.finfo(dtype).tiny
@@ -88,7 +89,28 @@ def _dense_forward_bits(ok: bool, softmax: bool) -> bool:
                     want /= np.add.reduce(want, axis=-1, keepdims=True)
                     ok = (ok and done == (y.size, y.size) and got.tobytes() == z.tobytes()
                           and out.tobytes() == want.tobytes())
+        for rows, n in ((1, 1), (3, 7), (200, 10), (37, 128)) if softmax else ():
+            ok = ok and _ce_forward_loss_matches(rng, rows, n, dtype)
     return ok
+
+
+def _ce_forward_loss_matches(rng, rows: int, n: int, dtype) -> bool:
+    """ce_forward_loss against the three calls it replaces (ce_forward, np.log, ce_loss) on
+    softmax-like rows with entries clipped at both ends, one-hot and soft targets."""
+    y = rng.uniform(0, 1, (rows, n)).astype(dtype) ** 8
+    y.flat[::5] = 0.0
+    y.flat[1::7] = 1.0
+    y[:, -1] += y.dtype.type(0.25)  # no row sums to zero (its NaN goes to the composition, not compared here)
+    target = np.eye(n, dtype=dtype)[rng.integers(0, n, rows)]
+    target[::2] = (rng.uniform(0, 1, (rows, n)).astype(dtype))[::2]
+    lo, hi = (float(v) for v in ArrayBackend._clip_bounds(1e-7, np.dtype(dtype)))
+    got = [np.empty((rows, 1), dtype)] + [np.empty((rows, n), dtype) for _ in range(3)] + [np.empty(rows, dtype)]
+    want = [np.empty((rows, 1), dtype)] + [np.empty((rows, n), dtype) for _ in range(2)]
+    if not (_KERNELS.ce_forward_loss(y, target, *got, n, lo, hi) and _KERNELS.ce_forward(y, *want, n, lo, hi)):
+        return False
+    want.append(np.log(want[2]))
+    want.append(np.empty(rows, dtype))
+    return _KERNELS.ce_loss(target, want[3], want[4], n) and all(g.tobytes() == w.tobytes() for g, w in zip(got, want))
 
 
 def compiled_kernels() -> bool:
@@ -302,7 +324,12 @@ class NumpyBackend(ArrayBackend):
         if bounds is not None:
             s = np.empty(y.shape[:-1] + (1,), y.dtype)
             p, c = np.empty(y.shape, y.dtype), np.empty(y.shape, y.dtype)
-            if _KERNELS.ce_forward(y, s, p, c, n, *map(float, bounds)):
+            if _NUMPY_LOOPS is True or (_NUMPY_LOOPS == "unchecked" and _numpy_loops_ok()):
+                # one call: ce_forward, NumPy's own log loop, ce_loss (the three calls below)
+                logp, per = np.empty(y.shape, y.dtype), np.empty(y.shape[:-1], y.dtype)
+                if _KERNELS.ce_forward_loss(y, target, s, p, c, logp, per, n, *map(float, bounds)):
+                    return per, (s, p, c, logp)
+            elif _KERNELS.ce_forward(y, s, p, c, n, *map(float, bounds)):
                 logp = np.log(c)  # NumPy's log, as the base class's
                 per = np.empty(y.shape[:-1], y.dtype)
                 if _KERNELS.ce_loss(target, logp, per, n):
@@ -673,7 +700,7 @@ class NumpyBackend(ArrayBackend):
                                       and bias.flags.c_contiguous and not np.may_share_memory(y, bias)))
                 and (kind != 2 or (dropout is None and y.shape[1] <= _SHORT_ROW and np.geterr()["under"] == "ignore"
                                    and (_ROW_SUM_EXACT or (_ROW_SUM_EXACT is None and _row_sum_is_numpys()))))
-                and (_dense_forward_ok() if _DENSE_FORWARD == "unchecked" else _DENSE_FORWARD)):
+                and (_numpy_loops_ok() if _NUMPY_LOOPS == "unchecked" else _NUMPY_LOOPS)):
             args = () if dropout is None else self._dropout_args(*dropout, y.dtype)
             if args is not None:
                 mask = None if dropout is None else np.empty_like(y)

@@ -629,7 +629,7 @@ struct NumpyLoop {
     UfuncLoop fn = nullptr;
     void* data = nullptr;
 };
-NumpyLoop g_tanh_f, g_tanh_d, g_exp_f, g_exp_d;
+NumpyLoop g_tanh_f, g_tanh_d, g_exp_f, g_exp_d, g_log_f, g_log_d;
 
 // A unary ufunc's first float32 -> float32 and float64 -> float64 loops (the first match is the loop
 // NumPy runs for those dtypes); false if obj is not a ufunc.
@@ -651,20 +651,24 @@ bool first_float_loops(PyObject* obj, NumpyLoop* f, NumpyLoop* d) {
     return true;
 }
 
-// use_numpy_loops(np.tanh, np.exp) -> bool: keep both ufuncs' float loops; True when all four exist.
+// use_numpy_loops(np.tanh, np.exp, np.log) -> bool: keep the three ufuncs' float loops; True when all
+// six exist.
 PyObject* use_numpy_loops(PyObject*, PyObject* args) {
-    PyObject *tanh_obj, *exp_obj;
-    if (!PyArg_ParseTuple(args, "OO", &tanh_obj, &exp_obj)) return nullptr;
-    NumpyLoop tf, td, ef, ed;
-    if (!first_float_loops(tanh_obj, &tf, &td) || !first_float_loops(exp_obj, &ef, &ed)) {
-        PyErr_SetString(PyExc_TypeError, "use_numpy_loops expects numpy.tanh and numpy.exp");
+    PyObject *tanh_obj, *exp_obj, *log_obj;
+    if (!PyArg_ParseTuple(args, "OOO", &tanh_obj, &exp_obj, &log_obj)) return nullptr;
+    NumpyLoop tf, td, ef, ed, lf, ld;
+    if (!first_float_loops(tanh_obj, &tf, &td) || !first_float_loops(exp_obj, &ef, &ed) ||
+        !first_float_loops(log_obj, &lf, &ld)) {
+        PyErr_SetString(PyExc_TypeError, "use_numpy_loops expects numpy.tanh, numpy.exp and numpy.log");
         return nullptr;
     }
     g_tanh_f = tf;
     g_tanh_d = td;
     g_exp_f = ef;
     g_exp_d = ed;
-    return PyBool_FromLong(tf.fn && td.fn && ef.fn && ed.fn);
+    g_log_f = lf;
+    g_log_d = ld;
+    return PyBool_FromLong(tf.fn && td.fn && ef.fn && ed.fn && lf.fn && ld.fn);
 }
 
 // s = y + b (Biased) or y, for `rows` rows of n values, y's rows `stride` apart; whether all finite.
@@ -1444,7 +1448,7 @@ PyObject* row_reduce(PyObject*, PyObject* args) {
 // The arrays of one of the ops below: C-contiguous, one float dtype; `block` of them hold rows x n
 // elements (the first sets rows), the others (per-row values) rows elements. Outputs writable.
 struct RowArgs {
-    Buffer b[6];
+    Buffer b[7];
     Py_ssize_t rows = 0, n = 0;
     bool parse(PyObject* const* objs, int count, const char* const* names, const bool* block, const bool* output,
                Py_ssize_t cols) {
@@ -1569,6 +1573,54 @@ PyObject* row_op(PyObject*, PyObject* args) {
     return PyBool_FromLong(ok);
 }
 
+// ce_forward_loss(y, target, s, p, c, logp, per, n, lo, hi) -> bool: the cross-entropy forward pass in
+// one call, ce_forward's rows, then NumPy's own log loop (use_numpy_loops) over all of c into logp,
+// then ce_loss's rows: the three calls the NumPy backend made, the same operations on the same
+// arrays, so the same bits. False, with the outputs to be discarded, where a row meets a value that
+// is not finite (the caller then runs the base composition, for NumPy's warnings).
+#if defined(LAMINA_WITH_NUMPY)
+template <typename T>
+bool ce_forward_loss_run(RowArgs& x, const NumpyLoop& log, double lo, double hi) {
+    T* a[7];
+    for (int i = 0; i < 7; ++i) a[i] = (T*)x.b[i].view.buf;
+    const Py_ssize_t n = x.n;
+    bool ok = true;
+    for (Py_ssize_t r = 0; r < x.rows; ++r)
+        ok &= lamina_ce_forward_row(a[0] + r * n, a[2] + r, a[3] + r * n, a[4] + r * n, n, (T)lo, (T)hi);
+    if (!ok) return false;
+    char* io[2] = {(char*)a[4], (char*)a[5]};
+    const npy_intp dim = x.rows * n, steps[2] = {(npy_intp)sizeof(T), (npy_intp)sizeof(T)};
+    log.fn(io, &dim, steps, log.data);
+    for (Py_ssize_t r = 0; r < x.rows; ++r) ok &= lamina_ce_loss_row(a[1] + r * n, a[5] + r * n, a[6] + r, n);
+    return ok;
+}
+
+PyObject* ce_forward_loss(PyObject*, PyObject* args) {
+    PyObject* objs[7];
+    Py_ssize_t n;
+    double lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOOOOOndd", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5], &objs[6],
+                          &n, &lo, &hi))
+        return nullptr;
+    static const char* const names[] = {"y", "target", "s", "p", "c", "logp", "per"};
+    static const bool block[] = {true, true, false, true, true, true, false};
+    static const bool output[] = {false, false, true, true, true, true, true};
+    RowArgs x;
+    if (!x.parse(objs, 7, names, block, output, n)) return nullptr;
+    const bool f32 = x.b[0].kind() == 'f';
+    const NumpyLoop& log = f32 ? g_log_f : g_log_d;
+    if (!log.fn) {
+        PyErr_SetString(PyExc_RuntimeError, "ce_forward_loss: call use_numpy_loops(numpy.tanh, numpy.exp, numpy.log) first");
+        return nullptr;
+    }
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = f32 ? ce_forward_loss_run<float>(x, log, lo, hi) : ce_forward_loss_run<double>(x, log, lo, hi);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+#endif
+
 // take_rows(src, rows, indices, out) -> bool: out[i] = src[indices[i]] for the `rows` rows of a
 // C-contiguous src (any dtype without Python objects; out holds len(indices) rows of the same size, indices are int64,
 // negative ones counted from the end as NumPy does). A batch of a shuffled data set is a few
@@ -1658,7 +1710,9 @@ PyMethodDef methods[] = {
     {"apply_dropout", apply_dropout, METH_VARARGS, "apply_dropout(x, mask, out, k0, k1, d0, d1, d2, s, threshold, scale) -> bool."},
 #if defined(LAMINA_WITH_NUMPY)
     {"use_numpy_loops", use_numpy_loops, METH_VARARGS,
-     "use_numpy_loops(numpy.tanh, numpy.exp) -> bool: keep their float loops."},
+     "use_numpy_loops(numpy.tanh, numpy.exp, numpy.log) -> bool: keep their float loops."},
+    {"ce_forward_loss", ce_forward_loss, METH_VARARGS,
+     "ce_forward_loss(y, target, s, p, c, logp, per, n, lo, hi) -> bool: ce_forward, log, ce_loss."},
     {"dense_forward", dense_forward, METH_VARARGS, "dense_forward(y, bias, kind, mask, out, ...) -> (done_y, done_out)."},
 #endif
     {"dense_grad", dense_grad, METH_VARARGS, "dense_grad(y, g, mask, kind, d, gb, zero_start) -> bool: d = act_grad(y, g * mask), gb = sum(d, 0)."},

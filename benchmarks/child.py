@@ -101,13 +101,16 @@ def run_impl(spec: dict, data_shape: dict) -> dict:
     if "w1-infer" in workloads:
         runs = [trainer.evaluate(val_n=vn) for _ in range(epochs)]
         out["w1-infer"] = {"seconds": [s * scale for s, _ in runs], "val_accuracy": runs[-1][1]}
-    if ("w1" in out or "w1-infer" in out) and spec["backend"] not in GPU_BACKENDS:
+    if ("w1" in out or "w1-infer" in out) and _on_cpu(spec, out["device"]):
         # The floor again, in this process right after the workload: the machine's speed moves by
         # 10-50 % between processes, so the ratio to this floor ("x own floor") is steadier than
-        # the ratio to the floor process's.
+        # the ratio to the floor process's. A failure here costs the column, not the timings.
         from . import floor
-        f = floor.w1_floor(W1, tn // W1.batch, vn // W1.batch)
-        out["own_floor"] = {"w1": f["epoch"] * scale, "w1-infer": f["val"] * scale}
+        try:
+            f = floor.w1_floor(W1, tn // W1.batch, vn // W1.batch)
+            out["own_floor"] = {"w1": f["epoch"] * scale, "w1-infer": f["val"] * scale}
+        except Exception as exc:
+            out["own_floor_error"] = f"{type(exc).__name__}: {exc}"
     if spec.get("sweep"):
         out["sweep"] = {}
         for p in sweep_points(spec.get("quick", False)):
@@ -121,6 +124,13 @@ def run_impl(spec: dict, data_shape: dict) -> dict:
                 out["sweep"][p.name] = {"error": f"{type(exc).__name__}: {exc}"}
             del t
     return out
+
+
+def _on_cpu(spec: dict, device: str) -> bool:
+    """Whether the process's products ran on the CPU (its backend is not a GPU one and its device
+    names no GPU: Keras on jax or torch may run on a card), so that a CPU floor describes it."""
+    text = str(device).lower()
+    return spec["backend"] not in GPU_BACKENDS and "cuda" not in text and "gpu" not in text
 
 
 def _wants_w1(spec: dict) -> bool:

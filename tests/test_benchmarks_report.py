@@ -49,3 +49,13 @@ def test_x_own_floor_is_the_median_of_each_process_against_its_own_floor():
     assert cells[names.index("x own floor")] == "1.30" and cells[names.index("x floor")] == "1.73"
     torch_line = next(line for line in table.splitlines() if "torch/cuda" in line and "W1 train" in line)
     assert [c.strip() for c in torch_line.strip("|").split("|")][names.index("x own floor")] == "-"
+
+
+def test_own_floor_only_for_processes_on_the_cpu():
+    """The in-process floor is measured where the products ran on the CPU: not for a GPU backend,
+    nor for a CPU-named backend whose device is a card (Keras on jax or torch with CUDA)."""
+    from benchmarks.child import _on_cpu
+    assert _on_cpu({"backend": "numpy"}, "CPU") and _on_cpu({"backend": "jax"}, "TFRT_CPU_0")
+    assert not _on_cpu({"backend": "cupy"}, "NVIDIA H200") and not _on_cpu({"backend": "cuda"}, "CPU")
+    assert not _on_cpu({"backend": "jax"}, "cuda:0") and not _on_cpu({"backend": "torch"}, "CUDA NVIDIA H200")
+    assert not _on_cpu({"backend": "jax"}, "GpuDevice(id=0)")

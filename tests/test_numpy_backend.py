@@ -1104,6 +1104,29 @@ def test_ce_forward_loss_check_failure_keeps_the_three_calls(monkeypatch):
     assert "ce_forward_loss" not in calls and "ce_forward" in calls
 
 
+@pytest.mark.parametrize("where", ["y", "target"])
+def test_ce_forward_loss_sees_a_non_finite_first_row(where):
+    """One overflowing row before finite ones (in the forward rows: y; in the loss rows: the target)
+    sends the loss to the composition, whose overflow NumPy reports; read-only inputs are taken."""
+    _need_dense_forward()
+    assert lamina_numpy._numpy_loops_ok() is True
+    rng = np.random.default_rng(55)
+    y = rng.uniform(0.1, 1, (4, 10)).astype("float32")
+    t = np.eye(10, dtype="float32")[[1, 2, 3, 4]]
+    big = np.finfo(np.float32).max / 4
+    if where == "y":
+        y[0] = big
+    else:
+        t[0] = big
+    for be in (NumpyBackend(), PlainNumpy()):
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+            be.categorical_crossentropy(t, y, 1e-7)
+    y2, t2 = rng.uniform(0.1, 1, (4, 10)).astype("float32"), np.eye(10, dtype="float32")[[0, 1, 2, 3]]
+    y2.flags.writeable = t2.flags.writeable = False
+    got, want = NumpyBackend().categorical_crossentropy(t2, y2, 1e-7), PlainNumpy().categorical_crossentropy(t2, y2, 1e-7)
+    assert [a.tobytes() for a in (got[0], *got[1])] == [a.tobytes() for a in (want[0], *want[1])]
+
+
 def test_raw_ce_forward_loss_rejects_what_it_does_not_take():
     _need_dense_forward()
     lamina_numpy._numpy_loops_ok()

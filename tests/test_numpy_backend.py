@@ -1174,28 +1174,33 @@ def test_raw_classifier_loops_reject_what_they_do_not_take():
     assert k.ce_grad(x, np.ones(4, "float32"), np.ones(4, "float32"), x, x, out, 10, 1e-7, 1 - 1e-7) is True
 
 
+def _fit_classifier(make_layers, samples: int) -> tuple[bytes, list]:
+    """A small classifier of ``make_layers()`` (seeded), 3 epochs of SGD on ``samples`` random rows of
+    12 features and 5 one-hot classes: its weights as bytes and its loss history."""
+    import lamina
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((samples, 12)).astype("float32")
+    y = np.eye(5, dtype="float32")[rng.integers(0, 5, samples)]
+    lamina.utils.set_random_seed(5)
+    model = lamina.Sequential(make_layers())
+    model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    lamina.utils.set_random_seed(7)  # the Dropout layers' draws
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+    return b"".join(w.tobytes() for w in model.get_weights()), history.history["loss"]
+
+
 def test_classifier_trains_to_the_same_weights_with_and_without_the_helper(monkeypatch):
     """Dense + softmax + categorical cross-entropy + accuracy for a few steps: the same weights, bit for
     bit, with the helper's loops and with NumPy's code."""
     _need_helper()
-    import lamina
     from lamina import layers
 
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((96, 12)).astype("float32")
-    y = np.eye(5, dtype="float32")[rng.integers(0, 5, 96)]
+    def make_layers():
+        return [layers.Dense(16, activation="tanh", input_shape=(12,)), layers.Dense(5), layers.Activation("softmax")]
 
-    def train():
-        lamina.utils.set_random_seed(5)
-        model = lamina.Sequential([layers.Dense(16, activation="tanh", input_shape=(12,)),
-                                   layers.Dense(5), layers.Activation("softmax")])
-        model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
-        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
-        return b"".join(w.tobytes() for w in model.get_weights()), history.history["loss"]
-
-    with_helper = train()
+    with_helper = _fit_classifier(make_layers, 96)
     monkeypatch.setattr(lamina_numpy, "_KERNELS", None)
-    without = train()
+    without = _fit_classifier(make_layers, 96)
     assert with_helper[0] == without[0] and with_helper[1] == without[1]
     assert with_helper[1][-1] < with_helper[1][0]  # it trained
 
@@ -1634,29 +1639,19 @@ def test_dense_dropout_model_trains_to_the_same_weights_with_the_one_pass(monkey
     SGD steps: the same weights and losses, bit for bit, with the one pass and with the base class's
     composition; and the one pass really ran."""
     _need_dense_forward()
-    import lamina
     from lamina import layers
 
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((64, 12)).astype("float32")
-    y = np.eye(5, dtype="float32")[rng.integers(0, 5, 64)]
-
-    def train():
-        lamina.utils.set_random_seed(5)
-        model = lamina.Sequential([layers.Dense(300, input_shape=(12,)), layers.Activation("tanh"), layers.Dropout(0.5),
-                                   layers.Dense(40), layers.Activation("linear"), layers.Dropout(0.3),
-                                   layers.Dense(5), layers.Activation("softmax")])
-        model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
-        lamina.utils.set_random_seed(7)
-        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
-        return b"".join(w.tobytes() for w in model.get_weights()), history.history["loss"]
+    def make_layers():
+        return [layers.Dense(300, input_shape=(12,)), layers.Activation("tanh"), layers.Dropout(0.5),
+                layers.Dense(40), layers.Activation("linear"), layers.Dropout(0.3),
+                layers.Dense(5), layers.Activation("softmax")]
 
     lamina_numpy._numpy_loops_ok()
     calls = _count_helper_calls(monkeypatch)
-    one_pass = train()
+    one_pass = _fit_classifier(make_layers, 64)
     assert calls.count("dense_forward") >= 3 * 6  # two hidden layers and the softmax a step, 6 steps
     monkeypatch.setattr(NumpyBackend, "dense_activation", ArrayBackend.dense_activation)
-    composed = train()
+    composed = _fit_classifier(make_layers, 64)
     assert one_pass[0] == composed[0] and one_pass[1] == composed[1]
     assert one_pass[1][-1] < one_pass[1][0]  # it trained
 

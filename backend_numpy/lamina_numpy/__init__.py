@@ -324,7 +324,7 @@ class NumpyBackend(ArrayBackend):
         if bounds is not None:
             s = np.empty(y.shape[:-1] + (1,), y.dtype)
             p, c = np.empty(y.shape, y.dtype), np.empty(y.shape, y.dtype)
-            if _NUMPY_LOOPS is True or (_NUMPY_LOOPS == "unchecked" and _numpy_loops_ok()):
+            if _numpy_loops_ok() if _NUMPY_LOOPS == "unchecked" else _NUMPY_LOOPS:
                 # one call: ce_forward, NumPy's own log loop, ce_loss (the three calls below)
                 logp, per = np.empty(y.shape, y.dtype), np.empty(y.shape[:-1], y.dtype)
                 if _KERNELS.ce_forward_loss(y, target, s, p, c, logp, per, n, *map(float, bounds)):
@@ -699,7 +699,7 @@ class NumpyBackend(ArrayBackend):
                 and (bias is None or (type(bias) is np.ndarray and bias.shape == y.shape[1:] and bias.dtype == y.dtype
                                       and bias.flags.c_contiguous and not np.may_share_memory(y, bias)))
                 and (kind != 2 or (dropout is None and y.shape[1] <= _SHORT_ROW and np.geterr()["under"] == "ignore"
-                                   and (_ROW_SUM_EXACT or (_ROW_SUM_EXACT is None and _row_sum_is_numpys()))))
+                                   and (_ROW_SUM_EXACT if _ROW_SUM_EXACT is not None else _row_sum_is_numpys())))
                 and (_numpy_loops_ok() if _NUMPY_LOOPS == "unchecked" else _NUMPY_LOOPS)):
             args = () if dropout is None else self._dropout_args(*dropout, y.dtype)
             if args is not None:

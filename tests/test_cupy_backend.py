@@ -408,6 +408,249 @@ EMULATIONS = {
 }
 
 
+
+# --- the fake's device array ----------------------------------------------------------------------
+# CuPy refuses what a NumPy-only fake would let through: a numpy.ndarray operand in a CuPy op, an
+# implicit host conversion (np.asarray(device_array)), an array copied in by asarray being the
+# caller's own memory. FakeArray wraps a NumPy array and refuses the same things, so a dry run
+# finds host/device mixing before a GPU session does. Where CuPy's behaviour was not checked the
+# fake lets the call through (it must never fail code that CuPy runs).
+
+_HOST_REFUSED = ("Unsupported type <class 'numpy.ndarray'> (the fake CuPy refuses host arrays where "
+                 "CuPy does: move it to the device with cupy.asarray first)")
+_COPY_IN = frozenset({"asarray", "array", "asanyarray", "ascontiguousarray", "asfortranarray", "copy"})
+
+
+def _is_host_array(x) -> bool:
+    return isinstance(x, np.ndarray) and x.ndim > 0  # 0-d host arrays pass (CuPy's treatment unchecked)
+
+
+def _refuse_host(values, where: str) -> None:
+    for v in values:
+        if _is_host_array(v):
+            raise TypeError(f"{where}: {_HOST_REFUSED}")
+        if isinstance(v, (list, tuple)):
+            _refuse_host(v, where)
+
+
+def _dev_unwrap(x):
+    if isinstance(x, FakeArray):
+        return x._a
+    if type(x) in (list, tuple):
+        return type(x)(_dev_unwrap(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _dev_unwrap(v) for k, v in x.items()}
+    return x
+
+
+def _dev_wrap(x):
+    if isinstance(x, np.ndarray):
+        return FakeArray(x)
+    if isinstance(x, np.generic):  # CuPy's reductions and scalar indexing give 0-d device arrays
+        return FakeArray(np.asarray(x))
+    if type(x) in (list, tuple):
+        return type(x)(_dev_wrap(v) for v in x)
+    return x
+
+
+class _FakeFlags:
+    """CuPy's flags: contiguity and ownership only (no ``writeable``)."""
+
+    def __init__(self, flags):
+        self.c_contiguous, self.f_contiguous, self.owndata = flags.c_contiguous, flags.f_contiguous, flags.owndata
+
+    def __getitem__(self, key):
+        return {"C_CONTIGUOUS": self.c_contiguous, "F_CONTIGUOUS": self.f_contiguous,
+                "OWNDATA": self.owndata}[key]
+
+
+class _FakePointer:
+    def __init__(self, a):
+        self.ptr = a.__array_interface__["data"][0]
+
+
+class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
+    """A device array of the fake CuPy: a NumPy array that refuses to meet host arrays."""
+
+    __slots__ = ("_a",)
+    __array_priority__ = 100
+
+    def __init__(self, a):
+        assert isinstance(a, np.ndarray), type(a)
+        self._a = a
+
+    # what CuPy's ndarray refuses or answers differently from NumPy's
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
+                        "construct a NumPy array explicitly.")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        if any(_is_host_array(v) for v in inputs + (out or ())):
+            return NotImplemented  # NumPy then raises TypeError, as it does for a CuPy array
+        if out is not None:
+            kwargs["out"] = tuple(_dev_unwrap(o) for o in out)
+        result = getattr(ufunc, method)(*_dev_unwrap(inputs), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _dev_wrap(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        try:
+            _refuse_host((args, tuple(kwargs.values())), func.__name__)
+        except TypeError:
+            return NotImplemented
+        out = kwargs.get("out")
+        result = func(*_dev_unwrap(args), **_dev_unwrap(kwargs))
+        return out if out is not None else _dev_wrap(result)
+
+    def get(self, stream=None, order="C", out=None):
+        if out is not None:
+            out[...] = self._a
+            return out
+        return np.array(self._a, order=order, copy=True)
+
+    @property
+    def flags(self):
+        return _FakeFlags(self._a.flags)
+
+    @property
+    def data(self):
+        return _FakePointer(self._a)
+
+    @property
+    def device(self):
+        return types.SimpleNamespace(id=0)
+
+    @staticmethod
+    def _check_fill(value):
+        """CuPy fills (and assigns basic slices) from scalars and device arrays only."""
+        if _is_host_array(value):
+            raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+        if isinstance(value, (list, tuple)):
+            raise TypeError(f"Unsupported type {type(value)}")
+
+    def fill(self, value):
+        self._check_fill(value)
+        self._a.fill(_dev_unwrap(value))
+
+    def __getitem__(self, index):
+        return _dev_wrap(self._a[_dev_unwrap(index)])
+
+    def __setitem__(self, index, value):
+        index = _dev_unwrap(index)
+        parts = index if isinstance(index, tuple) else (index,)
+        basic = all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
+        if basic:
+            self._check_fill(value)
+        self._a[index] = _dev_unwrap(value)
+
+    def __iter__(self):
+        if self._a.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (FakeArray(row) if isinstance(row, np.ndarray) else FakeArray(np.asarray(row)) for row in self._a)
+
+    def __index__(self):
+        return self._a.__index__()
+
+    def __copy__(self):
+        return FakeArray(self._a.copy())
+
+    def __deepcopy__(self, memo):
+        return FakeArray(self._a.copy())
+
+    def __reduce__(self):
+        return (FakeArray, (self._a,))
+
+    # NumPy's host-only attributes CuPy's arrays do not have
+    _HOST_ONLY = frozenset({"__array_interface__", "__array_struct__", "ctypes", "setflags", "tofile",
+                            "itemset", "dumps", "dump"})
+
+    def __getattr__(self, name):
+        if name in FakeArray._HOST_ONLY or name == "_a":
+            raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}'")
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _dev_wrap(attr) if isinstance(attr, np.ndarray) else attr
+        if name in ("item", "tolist", "tobytes"):
+            return attr
+
+        def method(*args, **kwargs):
+            _refuse_host((args, tuple(kwargs.values())), f"cupy.ndarray.{name}")
+            out = kwargs.get("out")
+            result = attr(*_dev_unwrap(args), **_dev_unwrap(kwargs))
+            return out if out is not None else _dev_wrap(result)
+        return method
+
+    def __setattr__(self, name, value):
+        if name == "_a":
+            object.__setattr__(self, name, value)
+        elif name == "shape":
+            self._a.shape = value
+        else:
+            raise AttributeError(f"cannot set '{name}' on the fake cupy.ndarray")
+
+
+for _name, _convert in (("__len__", len), ("__float__", float), ("__int__", int), ("__bool__", bool),
+                        ("__complex__", complex), ("__repr__", repr), ("__str__", str)):
+    setattr(FakeArray, _name, lambda self, _convert=_convert: _convert(self._a))  # CuPy answers as NumPy (after a sync)
+
+
+class _FakeFunction:
+    """A NumPy function or ufunc seen through the fake CuPy: device arrays in, device arrays out."""
+
+    def __init__(self, name, fn):
+        self.__name__, self._fn = name, fn
+        self._ufunc = isinstance(fn, np.ufunc)
+
+    def __call__(self, *args, **kwargs):
+        if self.__name__ in _COPY_IN:  # host data is copied in; a device array passes as CuPy passes it
+            return _fake_copy_in(self.__name__, self._fn, *args, **kwargs)
+        where = f"cupy.{self.__name__}"
+        _refuse_host((args, tuple(kwargs.values())), where)
+        if self._ufunc and any(isinstance(a, (list, tuple)) for a in args):
+            raise TypeError(f"{where}: Unsupported type <class 'list'> (CuPy's ufuncs take arrays and scalars)")
+        out = kwargs.get("out")
+        result = self._fn(*_dev_unwrap(args), **_dev_unwrap(kwargs))
+        return out if out is not None else _dev_wrap(result)
+
+    def __getattr__(self, name):  # ufunc.reduce, .outer, .at, and attributes such as .nin
+        attr = getattr(self._fn, name)
+        return _FakeFunction(f"{self.__name__}.{name}", attr) if callable(attr) else attr
+
+
+class _FakeSubmodule(types.ModuleType):
+    """``cupy.lib.stride_tricks`` and the like: NumPy's submodule, its functions seen as _FakeFunction."""
+
+    def __init__(self, module):
+        super().__init__(module.__name__.replace("numpy", "cupy", 1))
+        self._module = module
+
+    def __getattr__(self, name):
+        return _fake_attribute(self, self._module, name)
+
+
+def _fake_attribute(owner, module, name):
+    """What ``owner`` (the fake cupy or a submodule) answers for NumPy's ``module.name``."""
+    attr = getattr(module, name)
+    if isinstance(attr, types.ModuleType):
+        attr = _FakeSubmodule(attr)
+    elif not isinstance(attr, type) and callable(attr):  # dtypes, np.errstate and constants pass as they are
+        attr = _FakeFunction(name, attr)
+    setattr(owner, name, attr)  # later lookups skip __getattr__
+    return attr
+
+
+def _fake_copy_in(name, fn, x, *args, **kwargs):
+    if isinstance(x, FakeArray):
+        if name in ("asarray", "asanyarray") and not args and kwargs.get("dtype") in (None, x.dtype):
+            return x  # CuPy returns the same array
+        return FakeArray(np.array(fn(x._a, *args, **_dev_unwrap(kwargs)), copy=name in ("array", "copy")))
+    if isinstance(x, (list, tuple)) and any(isinstance(v, FakeArray) for v in x):
+        x = [v._a if isinstance(v, FakeArray) else v for v in x]
+    # host data: a fresh device copy, never the caller's memory
+    return FakeArray(np.array(fn(x, *args, **_dev_unwrap(kwargs)), copy=True))
+
+
 class FakeKernel:
     def __init__(self, owner, name, params):
         self.owner, self.name, self.params = owner, name, params
@@ -421,12 +664,14 @@ class FakeKernel:
             want = _C_TYPES[ctype]
             where = f"{self.name} argument {position} ({ctype})"
             if pointer:
-                assert isinstance(arg, np.ndarray), f"{where}: got {type(arg).__name__}"
+                assert isinstance(arg, FakeArray), f"{where}: got {type(arg).__name__} (a kernel takes device arrays)"
+                arg = arg._a
                 assert arg.dtype == want, f"{where}: array of {arg.dtype}"
                 assert arg.flags.c_contiguous, f"{where}: not C-contiguous"
                 assert const or arg.flags.writeable, f"{where}: read-only output"
             else:
                 assert type(arg) is want, f"{where}: got {type(arg).__name__} {arg!r}"
+        args = tuple(_dev_unwrap(a) for a in args)  # the emulations write the device arrays' memory
         if "_many_" in self.name:  # eight slots of (arrays..., n), then the scalars and flags
             width = next(i for i, (c, _, _) in enumerate(self.params) if c == "lamina_u64") + 1
             planes = grid[1] if len(grid) > 1 else 1
@@ -523,7 +768,8 @@ class FakeCudaRuntimeError(RuntimeError):
 
 
 class FakeCupy(types.ModuleType):
-    """``cupy`` made of NumPy: arrays are numpy arrays; RawModule checks and emulates launches."""
+    """``cupy`` made of NumPy: arrays are FakeArray (NumPy memory that refuses host arrays as CuPy does);
+    RawModule checks and emulates launches."""
 
     def __init__(self, count=1, error=None, driver=13000, available=True, name=b"Fake H100"):
         super().__init__("cupy")
@@ -548,14 +794,19 @@ class FakeCupy(types.ModuleType):
             memGetInfo=lambda: (FakePool.total // 2, FakePool.total))
         self.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda i=None: FakeDevice(self, i))
 
+    ndarray = FakeArray
+
     def __getattr__(self, name):
-        return getattr(np, name)
+        return _fake_attribute(self, np, name)
 
     def is_available(self):
         return self._available
 
     def asnumpy(self, x):
-        return np.array(x, copy=True)
+        return x.get() if isinstance(x, FakeArray) else np.asarray(x)
+
+    def get_array_module(self, *args):
+        return self if any(isinstance(a, FakeArray) for a in args) else np
 
     def get_default_memory_pool(self):
         return self.pool
@@ -755,19 +1006,32 @@ def _optimizer_inputs(dtype, shape=(5, 7), seed=0):
     return [rng.standard_normal(shape).astype(dtype) for _ in range(5)]
 
 
+def _host_io(backend):
+    """(to the backend, back to the host) for the update helpers: a backend's own asarray (a host
+    copy on a device) and to_numpy; an object that is not a backend (the gpu tests' OnDevice and
+    _HostLists, which move host arrays themselves) is handed host arrays and gives them back."""
+    if isinstance(backend, ArrayBackend):
+        return backend.asarray, lambda x: np.array(backend.to_numpy(x))  # a host copy, on any backend
+    return (lambda x: x), (lambda x: x)
+
+
 def _run_optimizers(backend, dtype, transpose_grad=False):
-    """Each update kind, three steps; returns every array they touched."""
+    """Each update kind, three steps; returns host copies of every array they touched (the
+    arrays live on ``backend``'s device while it updates them)."""
+    to_backend, to_host = _host_io(backend)
     results = []
     p, g, s1, s2, s3 = _optimizer_inputs(dtype)
     s1, s2, s3 = np.abs(s1), np.abs(s2), np.abs(s3)
-    if transpose_grad:
-        g = np.ascontiguousarray(g.T).T  # same values, not C-contiguous
+    if transpose_grad:  # same values, not C-contiguous: the transposed view of a C-ordered copy
+        g = to_backend(np.ascontiguousarray(g.T)).T
+    else:
+        g = to_backend(g)
     for kind in RULES:
-        arrays = [a.copy() for a in (p, s1, s2, s3)]
+        arrays = [to_backend(a.copy()) for a in (p, s1, s2, s3)]
         param, a, b, c = arrays
         for _ in range(3):
             apply_update(backend, kind, param, g, a, b, c, lr=0.05)
-        results.append((kind, arrays))
+        results.append((kind, [to_host(x) for x in arrays]))
     return results
 
 
@@ -793,40 +1057,45 @@ def test_fake_adadelta_is_one_launch_per_update_and_matches_numpy(monkeypatch, d
     fake, backend, reference = _backend_pair(monkeypatch)
     p, g, a, d, _ = _optimizer_inputs(dtype, seed=4)
     a, d = np.abs(a), np.abs(d)
-    got, want = [x.copy() for x in (p, a, d)], [x.copy() for x in (p, a, d)]
-    for step in range(3):
-        backend.adadelta_update(got[0], np.ascontiguousarray(g.T).T, got[1], got[2], 1.0, 0.95, 1e-7)
+    got, want = [backend.asarray(x) for x in (p, a, d)], [x.copy() for x in (p, a, d)]  # device copies
+    for step in range(3):  # the gradient as the transposed view of a C-ordered device copy
+        backend.adadelta_update(got[0], backend.asarray(np.ascontiguousarray(g.T)).T, got[1], got[2], 1.0, 0.95, 1e-7)
         reference.adadelta_update(want[0], g, want[1], want[2], 1.0, 0.95, 1e-7)
     for x, y in zip(got, want):
-        assert x.tobytes() == y.tobytes()
+        assert backend.to_numpy(x).tobytes() == y.tobytes()
     suffix = "f32" if dtype == "float32" else "f64"
     assert fake.launches == [f"lamina_adadelta_{suffix}"] * 3
     assert backend.kernel_status() == {"adadelta_update": "ok"}
-    wide = np.zeros((5, 14), dtype)
-    state = wide[:, ::2]
-    state[...] = a
-    q, r = p.copy(), p.copy()
-    backend.adadelta_update(q, g, state, d.copy(), 0.5, 0.9, 1e-6)
+    wide = backend.zeros((5, 14), dtype)
+    state = wide[:, ::2]  # a strided device view
+    state[...] = backend.asarray(a)
+    q, r = backend.asarray(p), p.copy()
+    backend.adadelta_update(q, backend.asarray(g), state, backend.asarray(d), 0.5, 0.9, 1e-6)
     reference.adadelta_update(r, g, a.copy(), d.copy(), 0.5, 0.9, 1e-6)
-    assert q.tobytes() == r.tobytes() and len(fake.launches) == 3
+    assert backend.to_numpy(q).tobytes() == r.tobytes() and len(fake.launches) == 3
 
 
 def _run_many(backend, dtype, count, transpose_grad=False):
-    """Each update kind through the *_many op over ``count`` parameters of several shapes."""
+    """Each update kind through the *_many op over ``count`` parameters of several shapes; returns
+    host copies of the arrays (on ``backend``'s device while it updates them)."""
+    to_backend, to_host = _host_io(backend)
     rng = np.random.default_rng(3)
     shapes = [(5, 7), (3,), (0,), (2, 4, 3), ()] * 3
     results = []
     for kind in RULES:
-        arrays = [[np.array(rng.standard_normal(shapes[i]), dtype=dtype) for _ in range(5)] for i in range(count)]
-        for arr in arrays:
+        host = [[np.array(rng.standard_normal(shapes[i]), dtype=dtype) for _ in range(5)] for i in range(count)]
+        arrays = []
+        for arr in host:
             np.abs(arr[3], out=arr[3])
             np.abs(arr[4], out=arr[4])
-            if transpose_grad and arr[1].ndim == 2:
-                arr[1] = np.ascontiguousarray(arr[1].T).T
+            dev = [to_backend(a) for a in arr]
+            if transpose_grad and arr[1].ndim == 2:  # the transposed view of a C-ordered copy
+                dev[1] = to_backend(np.ascontiguousarray(arr[1].T)).T
+            arrays.append(dev)
         columns = [list(col) for col in zip(*arrays)]
         for _ in range(2):
             apply_update(backend, kind, *columns, many=True, lr=0.05)
-        results.append((kind, arrays))
+        results.append((kind, [[to_host(a) for a in arr] for arr in arrays]))
     return results
 
 
@@ -861,9 +1130,11 @@ def test_fake_update_many_falls_back_for_other_dtypes_and_subclasses(monkeypatch
         def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
             super().sgd_update(param, grad, velocity, lr, momentum, nesterov)
 
-    p = [np.ones(3, np.float32), np.ones(4, np.float32)]
-    Single().sgd_update_many(p, [np.ones(3, np.float32), np.ones(4, np.float32)], None, 0.5, 0.0, False)
-    assert fake.launches == ["lamina_sgd_f32"] * 2 and all((x == 0.5).all() for x in p)
+    single = Single()
+    p = [single.asarray(np.ones(3, np.float32)), single.asarray(np.ones(4, np.float32))]
+    single.sgd_update_many(p, [single.asarray(np.ones(3, np.float32)), single.asarray(np.ones(4, np.float32))],
+                           None, 0.5, 0.0, False)
+    assert fake.launches == ["lamina_sgd_f32"] * 2 and all((single.to_numpy(x) == 0.5).all() for x in p)
 
 
 def test_fake_optimizers_other_dtypes_use_generic_code(monkeypatch):
@@ -873,9 +1144,10 @@ def test_fake_optimizers_other_dtypes_use_generic_code(monkeypatch):
     for (kind, arrays), (_, expected) in zip(got, want):
         for a, e in zip(arrays, expected):
             np.testing.assert_array_equal(a, e, err_msg=kind)
-    p, g = np.ones((3, 4), np.float32), np.ones((4,), np.float32)  # broadcast gradient
+    p = backend.asarray(np.ones((3, 4), np.float32))
+    g = backend.asarray(np.ones((4,), np.float32))  # broadcast gradient
     backend.sgd_update(p, g, None, 0.5, 0.0, False)
-    np.testing.assert_array_equal(p, 0.5)
+    np.testing.assert_array_equal(backend.to_numpy(p), 0.5)
     assert fake.launches == []
 
 
@@ -884,18 +1156,18 @@ def test_fake_optimizers_other_dtypes_use_generic_code(monkeypatch):
 def test_fake_random_ops_match_numpy(monkeypatch, seed, counter):
     fake, backend, reference = _backend_pair(monkeypatch)
     for n in (0, 1, 3, 4, 5, 37):
-        np.testing.assert_array_equal(backend.random_bits(seed, counter, n),
+        np.testing.assert_array_equal(backend.to_numpy(backend.random_bits(seed, counter, n)),
                                       reference.random_bits(seed, counter, n))
     assert backend.random_bits(seed, counter, 5).dtype == np.uint64
     for dtype in ("float16", "float32", "float64"):
         for lo, hi in ((0.0, 1.0), (-2.5, 3.0), (np.float32(0.1), np.float32(0.7))):
-            got = backend.random_uniform((3, 5), seed, counter, dtype, lo, hi)
+            got = backend.to_numpy(backend.random_uniform((3, 5), seed, counter, dtype, lo, hi))
             want = reference.random_uniform((3, 5), seed, counter, dtype, lo, hi)
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got, want)
         for rate, shape in ((0.0, (4, 6)), (0.1, (4, 6)), (0.5, (4, 70)), (0.9375, (4, 6)), (0.25, (3, 50)),
                             (3 / 256, (5, 9)), (7 / 2 ** 16, (33,))):  # slots of 1, 32, 1, 4, 2, 8, 16 bits
-            got = backend.dropout_mask(shape, rate, seed, counter, dtype)
+            got = backend.to_numpy(backend.dropout_mask(shape, rate, seed, counter, dtype))
             want = reference.dropout_mask(shape, rate, seed, counter, dtype)
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got, want)
@@ -917,39 +1189,42 @@ def test_fake_random_errors_match_numpy(monkeypatch):
 
 def test_fake_activations_match_numpy(monkeypatch):
     fake, backend, reference = _backend_pair(monkeypatch)
+    dev, host = backend.asarray, backend.to_numpy
     x64 = np.array([[-1e4, -100.0, -20.0, -1e-8, -0.0, 0.0], [1e-8, 0.5, 20.0, 100.0, 1e4, np.nan]])
     for dtype in ("float32", "float64"):
         x = x64.astype(dtype)
-        np.testing.assert_array_equal(backend.sigmoid(x), reference.sigmoid(x))
-        np.testing.assert_array_equal(backend.sigmoid(x.T), reference.sigmoid(x.T))
-        np.testing.assert_array_equal(backend.erf(x), reference.erf(x))
-        assert backend.erf(x).dtype == dtype
+        np.testing.assert_array_equal(host(backend.sigmoid(dev(x))), reference.sigmoid(x))
+        np.testing.assert_array_equal(host(backend.sigmoid(dev(x).T)), reference.sigmoid(x.T))  # a transposed view
+        np.testing.assert_array_equal(host(backend.erf(dev(x))), reference.erf(x))
+        assert backend.erf(dev(x)).dtype == dtype
     half = x64.astype("float16")
-    np.testing.assert_array_equal(backend.erf(half), reference.erf(half))
-    assert backend.erf(half).dtype == np.float16
-    assert backend.sigmoid(np.zeros((0, 2), np.float32)).shape == (0, 2)
+    np.testing.assert_array_equal(host(backend.erf(dev(half))), reference.erf(half))
+    assert backend.erf(dev(half)).dtype == np.float16
+    assert backend.sigmoid(dev(np.zeros((0, 2), np.float32))).shape == (0, 2)
     for dtype in ("float32", "float64"):  # a 0-d input keeps its shape (CuPy's ascontiguousarray makes it (1,))
         for op in (backend.sigmoid, backend.erf):
-            got, want = op(np.asarray(0.25, dtype)), getattr(reference, op.__name__)(np.asarray(0.25, dtype))
-            assert got.shape == () and got.dtype == dtype and got.tobytes() == np.asarray(want).tobytes()
+            got, want = op(dev(np.asarray(0.25, dtype))), getattr(reference, op.__name__)(np.asarray(0.25, dtype))
+            assert got.shape == () and got.dtype == dtype and host(got).tobytes() == np.asarray(want).tobytes()
     for dtype in ("float32", "float64"):
         y = np.tanh(x64[:, :5]).astype(dtype)
         g = np.linspace(-3, 3, 10).reshape(2, 5).astype(dtype)
+        yd, gd = dev(y), dev(g)
         want = reference.tanh_grad(y, g)
-        got = backend.tanh_grad(y, g)
-        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
-        assert backend.tanh_grad(y.T, g.T).tobytes() == reference.tanh_grad(y.T, g.T).tobytes()
-        assert backend.tanh_grad(y, g, out=g) is g and g.tobytes() == want.tobytes()  # in place
+        got = backend.tanh_grad(yd, gd)
+        assert got.dtype == want.dtype and host(got).tobytes() == want.tobytes()
+        assert host(backend.tanh_grad(yd.T, gd.T)).tobytes() == reference.tanh_grad(y.T, g.T).tobytes()
+        assert backend.tanh_grad(yd, gd, out=gd) is gd and host(gd).tobytes() == want.tobytes()  # in place
         y = np.array([[0.0, -0.0, 2.0, np.nan, np.inf], [1e-30, 0.5, 0.0, 3.0, np.nan]], dtype)  # relu outputs
         g = np.array([[-1.0, 2.0, -3.0, 4.0, -np.inf], [np.nan, -0.5, -2.0, np.inf, 1.0]], dtype)
+        yd, gd = dev(y), dev(g)
         want = reference.relu_grad(y, g)
-        assert backend.relu_grad(y, g).tobytes() == want.tobytes()
-        assert backend.relu_grad(y.T, g.T).tobytes() == reference.relu_grad(y.T, g.T).tobytes()
-        assert backend.relu_grad(y, g, out=g) is g and g.tobytes() == want.tobytes()  # in place
+        assert host(backend.relu_grad(yd, gd)).tobytes() == want.tobytes()
+        assert host(backend.relu_grad(yd.T, gd.T)).tobytes() == reference.relu_grad(y.T, g.T).tobytes()
+        assert backend.relu_grad(yd, gd, out=gd) is gd and host(gd).tobytes() == want.tobytes()  # in place
         launched = len(fake.launches)
-        buf = np.arange(11, dtype=dtype)
-        backend.relu_grad(np.ones(10, dtype), buf[:-1], out=buf[1:])  # out overlaps g: the base code
-        assert len(fake.launches) == launched and (buf == np.r_[0, np.arange(10)]).all()
+        buf = dev(np.arange(11, dtype=dtype))
+        backend.relu_grad(dev(np.ones(10, dtype)), buf[:-1], out=buf[1:])  # out overlaps g: the base code
+        assert len(fake.launches) == launched and (host(buf) == np.r_[0, np.arange(10)]).all()
     assert {"lamina_sigmoid_f32", "lamina_sigmoid_f64", "lamina_erf_f32", "lamina_erf_f64",
             "lamina_tanh_grad_f32", "lamina_tanh_grad_f64", "lamina_relu_grad_f32",
             "lamina_relu_grad_f64"} == set(fake.launches)
@@ -960,34 +1235,38 @@ def test_fake_classifier_output_kernels_are_the_numpy_backends_bit_for_bit(monke
     (two around CuPy's log for the loss), the NumPy backend's bits; other layouts, an epsilon that is
     not a Python float and more than 128 classes take the base composition without a launch."""
     fake, backend, reference = _backend_pair(monkeypatch)
+    host = backend.to_numpy
     rng = np.random.default_rng(4)
     for dtype in ("float32", "float64"):
         z = rng.standard_normal((6, 10)) * 8
         y = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)).astype(dtype)  # entries below 1e-7 too
         t = np.eye(10, dtype=dtype)[rng.integers(0, 10, 6)]
         g = np.broadcast_to(np.asarray(1 / 6, dtype), (6,))
+        yd, td = backend.asarray(y), backend.asarray(t)
+        gd = backend.xp.broadcast_to(backend.asarray(np.asarray(1 / 6, dtype)), (6,))  # a broadcast device view
         fake.launches.clear()
-        got, want = backend.categorical_crossentropy(t, y, 1e-7), reference.categorical_crossentropy(t, y, 1e-7)
+        got, want = backend.categorical_crossentropy(td, yd, 1e-7), reference.categorical_crossentropy(t, y, 1e-7)
         for a, b in zip((got[0],) + got[1], (want[0],) + want[1]):
+            a = host(a)
             assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-        a, b = backend.categorical_crossentropy_grad(g, t, got[1], 1e-7), reference.categorical_crossentropy_grad(g, t, want[1], 1e-7)
-        assert a.tobytes() == b.tobytes()
-        a, b = backend.softmax_grad(y, t), reference.softmax_grad(y, t)
-        assert a.tobytes() == b.tobytes()
-        a, b = backend.argmax_equal(t, y, dtype), reference.argmax_equal(t, y, dtype)
-        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        a, b = backend.categorical_crossentropy_grad(gd, td, got[1], 1e-7), reference.categorical_crossentropy_grad(g, t, want[1], 1e-7)
+        assert host(a).tobytes() == b.tobytes()
+        a, b = backend.softmax_grad(yd, td), reference.softmax_grad(y, t)
+        assert host(a).tobytes() == b.tobytes()
+        a, b = backend.argmax_equal(td, yd, dtype), reference.argmax_equal(t, y, dtype)
+        assert a.dtype == b.dtype and host(a).tobytes() == b.tobytes()
         sfx = "f32" if dtype == "float32" else "f64"
         assert fake.launches == [f"lamina_ce_forward_{sfx}", f"lamina_ce_loss_{sfx}", f"lamina_ce_grad_{sfx}",
                                  f"lamina_softmax_grad_{sfx}", f"lamina_argmax_equal_{sfx}"]
         fake.launches.clear()
-        wide = np.full((2, 129), 1 / 129, dtype)
-        for call in (lambda: backend.softmax_grad(y.T, t.T), lambda: backend.softmax_grad(y, t, axis=0),
-                     lambda: backend.categorical_crossentropy(t, y, np.float64(1e-7)),
+        wide = backend.asarray(np.full((2, 129), 1 / 129, dtype))
+        for call in (lambda: backend.softmax_grad(yd.T, td.T), lambda: backend.softmax_grad(yd, td, axis=0),
+                     lambda: backend.categorical_crossentropy(td, yd, np.float64(1e-7)),
                      lambda: backend.categorical_crossentropy(wide, wide, 1e-7),
-                     lambda: backend.softmax_grad(y[0], t[0])):
+                     lambda: backend.softmax_grad(yd[0], td[0])):
             call()
         assert fake.launches == []
-        empty = backend.categorical_crossentropy(t[:0], y[:0], 1e-7)
+        empty = backend.categorical_crossentropy(td[:0], yd[:0], 1e-7)
         assert empty[0].shape == (0,) and fake.launches == []
     status = backend.kernel_status()
     assert all(status[op] == "ok" for op in ("softmax_grad", "categorical_crossentropy",
@@ -1005,7 +1284,7 @@ def test_fake_argmax_equal_takes_the_kernel_only_where_it_gives_the_base_answer(
 
     def outcome(be, a, b, d):
         try:
-            r = np.asarray(be.argmax_equal(a, b, d))
+            r = be.to_numpy(be.argmax_equal(a, b, d))
             return r.dtype, r.shape, r.tobytes()
         except Exception as exc:
             return type(exc)
@@ -1017,11 +1296,15 @@ def test_fake_argmax_equal_takes_the_kernel_only_where_it_gives_the_base_answer(
             a, b = rng.integers(0, 3, shape).astype(dt), rng.integers(0, 3, shape).astype(dt)
             if dt.startswith("float"):
                 a.reshape(-1)[::5] = np.nan
+            bd = backend.asarray(b)
             for d in (dt, "float32", "float64", "int64"):
-                for x in (a, np.ascontiguousarray(a.T).T if a.ndim == 2 else a):
+                # a, and for 2-D its values as the transposed view of a C-ordered copy (on the device too)
+                for x, xd in ((a, backend.asarray(a)),
+                              (np.ascontiguousarray(a.T).T, backend.asarray(np.ascontiguousarray(a.T)).T)
+                              if a.ndim == 2 else (a, backend.asarray(a))):
                     fake.launches.clear()
-                    assert outcome(backend, x, b, d) == outcome(plain, x, b, d), (dt, shape, d)
-                    kernel = (dt in ("float32", "float64") and d == dt and x.flags.c_contiguous and len(shape) >= 2
+                    assert outcome(backend, xd, bd, d) == outcome(plain, x, b, d), (dt, shape, d)
+                    kernel = (dt in ("float32", "float64") and d == dt and xd.flags.c_contiguous and len(shape) >= 2
                               and 1 <= shape[-1] <= 128 and shape[0] > 0)
                     assert fake.launches == ([f"lamina_argmax_equal_{'f32' if dt == 'float32' else 'f64'}"]
                                              if kernel else []), (dt, shape, d, fake.launches)
@@ -1082,10 +1365,11 @@ def test_fake_recurrent_steps_odd_inputs_take_the_generic_code(monkeypatch):
     rng = np.random.default_rng(2)
     z, r, hh, h_prev, dh = (rng.uniform(0.1, 0.9, (4, 3)).astype(np.float32) for _ in range(5))
     inner_h = np.ascontiguousarray(rng.standard_normal((4, 3)).astype(np.float32))
-    outs = [[np.empty((4, 9), np.float32) for _ in range(2)] for _ in range(2)]
-    a = backend.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, *outs[0])
+    outs = [[be.empty((4, 9), np.float32) for _ in range(2)] for be in (backend, reference)]
+    a = backend.gru_cell_grad(*(backend.asarray(v) for v in (z, r, hh, inner_h, h_prev, dh)), *outs[0])
     b = reference.gru_cell_grad(z, r, hh, inner_h, h_prev, dh, *outs[1])
-    assert a.tobytes() == b.tobytes() and all(x.tobytes() == y.tobytes() for x, y in zip(outs[0], outs[1]))
+    assert backend.to_numpy(a).tobytes() == b.tobytes()
+    assert all(backend.to_numpy(x).tobytes() == y.tobytes() for x, y in zip(outs[0], outs[1]))
 
 
 def test_fake_recurrent_steps_with_overlapping_outputs_take_the_generic_code(monkeypatch):
@@ -1093,14 +1377,14 @@ def test_fake_recurrent_steps_with_overlapping_outputs_take_the_generic_code(mon
     to the base composition (the same values as the NumPy backend, which falls back the same way)."""
     fake, backend, reference = _backend_pair(monkeypatch)
     results = []
-    for be in (backend, reference):
-        dz = np.linspace(-1, 1, 12, dtype="f4").reshape(1, 12)
-        gates = [np.full((1, 3), 0.5, "f4")] * 6
+    for be in (backend, reference):  # each backend's own arrays; the overlapping views are views of them
+        dz = be.asarray(np.linspace(-1, 1, 12, dtype="f4").reshape(1, 12))
+        gates = [be.asarray(np.full((1, 3), 0.5, "f4"))] * 6
         prev = be.lstm_cell_grad(*gates, dz[:, 1:4], None, dz)
-        flat = np.arange(8, dtype="f4") / 8
-        x, inner = np.ones((2, 9), "f4"), np.full((2, 9), 0.5, "f4")
+        flat = be.asarray(np.arange(8, dtype="f4") / 8)
+        x, inner = be.asarray(np.ones((2, 9), "f4")), be.asarray(np.full((2, 9), 0.5, "f4"))
         be.gru_cell_forward(x, inner, flat[:6].reshape(2, 3), h_out=flat[1:7].reshape(2, 3))
-        results.append([prev, dz, flat])
+        results.append([be.to_numpy(a) for a in (prev, dz, flat)])
     for got, want in zip(*results):
         assert got.tobytes() == want.tobytes()
     assert not any("cell" in name for name in fake.launches)
@@ -1120,22 +1404,67 @@ def test_fake_recurrent_kernel_failure_falls_back(monkeypatch, caplog):
     assert fake.launches == []
 
 
+def test_fake_cupy_refuses_host_arrays_as_cupy_does(monkeypatch):
+    """The fake's arrays are not NumPy's: a host operand, an implicit host conversion, a host array in
+    a kernel launch or a basic-slice assignment fail as on CuPy, and asarray copies host memory, so a
+    dry run finds host/device mixing before a GPU session does. What CuPy allows still runs."""
+    fake = install_fake(monkeypatch)
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    dev = fake.asarray(host)
+    assert isinstance(dev, fake.ndarray) and not isinstance(dev, np.ndarray)
+    host[0, 0] = 99.0
+    assert float(dev[0, 0]) == 0.0  # a copy, not the caller's memory
+    refused = {
+        "dev + host": lambda: dev + host, "host * dev": lambda: host * dev,
+        "cupy.add(dev, host)": lambda: fake.add(dev, host), "np.add(dev, host)": lambda: np.add(dev, host),
+        "cupy.matmul(dev, host.T)": lambda: fake.matmul(dev, host.T), "np.asarray(dev)": lambda: np.asarray(dev),
+        "np.concatenate([dev, host])": lambda: np.concatenate([dev, host]), "dev.dot(host.T)": lambda: dev.dot(host.T),
+        "cupy.add(dev, list)": lambda: fake.add(dev, [1.0, 2.0, 3.0]),
+        "cupy.multiply(dev, 2, out=host)": lambda: fake.multiply(dev, 2, out=host),
+    }
+    for what, call in refused.items():
+        with pytest.raises(TypeError):
+            call()
+            pytest.fail(f"{what} ran on the fake; CuPy refuses it")
+    for assign in (lambda: dev.__setitem__(Ellipsis, host), lambda: dev.fill(host)):
+        with pytest.raises(ValueError, match="non-scalar numpy.ndarray"):
+            assign()
+    sgd = fake.RawModule(code=_kernels.kernel_source("optimizers"),
+                         options=lamina_cupy.NVRTC_OPTIONS).get_function("lamina_sgd_f32")
+    g, v = np.ones(6, np.float32), np.zeros(6, np.float32)
+    with pytest.raises(AssertionError, match="a kernel takes device arrays"):
+        sgd((1,), (32,), (dev.reshape(-1), g, v, np.uint64(6), np.float32(0.1), np.float32(0.9), np.int32(0)))
+    assert fake.launches == []
+    # what CuPy allows: device operands, scalars, out= on the device, host indices and advanced-index values
+    out = fake.empty((2, 3), np.float32)
+    assert fake.add(dev, np.float32(1), out=out) is out
+    assert fake.asnumpy(out).tolist() == [[1, 2, 3], [4, 5, 6]]
+    total = fake.sum(dev)
+    assert isinstance(total, fake.ndarray) and total.ndim == 0 and float(total) == 15.0
+    dev[np.array([1])] = host[:1]
+    assert dev.get().tolist() == [[0, 1, 2], [99, 1, 2]]
+    assert fake.asarray(dev) is dev and not hasattr(dev.flags, "writeable")
+    sgd((1,), (32,), (dev.reshape(-1), fake.asarray(g), fake.asarray(v), np.uint64(6), np.float32(0.1),
+                      np.float32(0.9), np.int32(0)))
+    assert fake.launches == ["lamina_sgd_f32"] and dev.get()[0, 0] == np.float32(-0.1)
+
+
 def test_fake_transfer_and_matmul(monkeypatch):
     fake, backend, _ = _backend_pair(monkeypatch)
     host = np.arange(6, dtype=np.float64).reshape(2, 3)
     dev = backend.asarray(host, dtype="float32")
     assert dev.dtype == np.float32 and backend.is_array(dev)
     np.testing.assert_array_equal(backend.to_numpy(dev), host)
-    a, b = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
-    out = np.empty((2, 4), np.float32)
+    a, b = backend.asarray(np.ones((2, 3), np.float32)), backend.asarray(np.ones((3, 4), np.float32))
+    out = backend.empty((2, 4), np.float32)
     assert backend.matmul(a, b, out=out) is out
-    np.testing.assert_array_equal(out, 3.0)
+    np.testing.assert_array_equal(backend.to_numpy(out), 3.0)
     with pytest.raises(ValueError, match=r"matmul: out has shape \(4, 2\).*is \(2, 4\) float32"):
-        backend.matmul(a, b, out=np.empty((4, 2), np.float32))
+        backend.matmul(a, b, out=backend.empty((4, 2), np.float32))
     with pytest.raises(ValueError, match=r"matmul: out .*dtype float64"):
-        backend.matmul(a, b, out=np.empty((2, 4), np.float64))
-    batched = np.ones((5, 2, 3), np.float32)
-    out = np.empty((5, 2, 4), np.float32)
+        backend.matmul(a, b, out=backend.empty((2, 4), np.float64))
+    batched = backend.asarray(np.ones((5, 2, 3), np.float32))
+    out = backend.empty((5, 2, 4), np.float32)
     assert backend.matmul(batched, b, out=out) is out
     backend.synchronize()
     assert fake.synchronized == 1
@@ -1147,15 +1476,18 @@ def test_fake_kernel_failure_falls_back_with_one_warning(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
         for _ in range(2):
             got = _run_optimizers(backend, "float32")
-            np.testing.assert_array_equal(backend.random_bits(3, 4, 9), reference.random_bits(3, 4, 9))
-            np.testing.assert_array_equal(backend.random_uniform((2, 3), 3, 4, "float32"),
+            host = backend.to_numpy
+            np.testing.assert_array_equal(host(backend.random_bits(3, 4, 9)), reference.random_bits(3, 4, 9))
+            np.testing.assert_array_equal(host(backend.random_uniform((2, 3), 3, 4, "float32")),
                                           reference.random_uniform((2, 3), 3, 4, "float32"))
-            np.testing.assert_array_equal(backend.dropout_mask((2, 3), 0.5, 3, 4, "float64"),
+            np.testing.assert_array_equal(host(backend.dropout_mask((2, 3), 0.5, 3, 4, "float64")),
                                           reference.dropout_mask((2, 3), 0.5, 3, 4, "float64"))
             x = np.linspace(-3, 3, 7, dtype=np.float32)
-            np.testing.assert_array_equal(backend.sigmoid(x), reference.sigmoid(x))
-            np.testing.assert_array_equal(backend.erf(x), reference.erf(x))
-            np.testing.assert_array_equal(backend.tanh_grad(np.tanh(x), x), reference.tanh_grad(np.tanh(x), x))
+            xd = backend.asarray(x)
+            np.testing.assert_array_equal(host(backend.sigmoid(xd)), reference.sigmoid(x))
+            np.testing.assert_array_equal(host(backend.erf(xd)), reference.erf(x))
+            np.testing.assert_array_equal(host(backend.tanh_grad(backend.asarray(np.tanh(x)), xd)),
+                                          reference.tanh_grad(np.tanh(x), x))
     for (kind, arrays), (_, expected) in zip(got, _run_optimizers(reference, "float32")):
         for a, e in zip(arrays, expected):
             np.testing.assert_array_equal(a, e, err_msg=kind)
@@ -1174,8 +1506,8 @@ def test_fused_kernels_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("LAMINA_CUPY_FUSED", "0")
     backend, reference = lamina_cupy.CupyBackend(), NumpyBackend()
     _run_optimizers(backend, "float32")
-    np.testing.assert_array_equal(backend.random_bits(1, 2, 10), reference.random_bits(1, 2, 10))
-    np.testing.assert_array_equal(backend.dropout_mask((4,), 0.5, 1, 2, "float32"),
+    np.testing.assert_array_equal(backend.to_numpy(backend.random_bits(1, 2, 10)), reference.random_bits(1, 2, 10))
+    np.testing.assert_array_equal(backend.to_numpy(backend.dropout_mask((4,), 0.5, 1, 2, "float32")),
                                   reference.dropout_mask((4,), 0.5, 1, 2, "float32"))
     assert fake.launches == [] and fake.modules_built == 0
 
@@ -2179,6 +2511,25 @@ def _on_numpy_then_fake_cupy(monkeypatch, train, seed):
         backends.set_backend(previous)
 
 
+def test_a_variable_made_from_host_data_lives_on_the_backend(monkeypatch):
+    """``ops.Variable(numpy_array)`` (a user's own weight, a test's input) holds a device array on
+    CuPy, as Keras' Variable converts its value; on NumPy the array itself, not a copy."""
+    from lamina import ops
+    fake = install_fake(monkeypatch)
+
+    def make(seed):
+        host = np.arange(6.0).reshape(2, 3)
+        v = ops.Variable(host, name="w")
+        return host, v, ops.Variable([1.0, 2.0]), ops.Variable(ops.Variable(host))
+
+    (host, v, listed, wrapped), (_, dv, dlisted, dwrapped) = _on_numpy_then_fake_cupy(monkeypatch, make, 0)
+    assert v.value is host and isinstance(listed.value, np.ndarray)
+    assert isinstance(wrapped.value, np.ndarray)
+    for variable in (dv, dlisted, dwrapped):
+        assert isinstance(variable.value, fake.ndarray)
+    assert fake.asnumpy(dv.value).tolist() == host.tolist() and fake.asnumpy(dlisted.value).tolist() == [1.0, 2.0]
+
+
 def _fit_tiny(seed, samples, layers, metrics=None):
     """A Sequential of ``layers()`` (made after the seed is set) fitted for 2 epochs of batch 8 on ``samples`` random (12,) inputs and
     4 one-hot classes, SGD with Nesterov momentum; returns (model, x, labels, history)."""
@@ -2232,6 +2583,16 @@ def _same_bits_or_nan(got, want, what):
     assert got[~nan].tobytes() == want[~nan].tobytes(), f"{what}: bits differ"
 
 
+def _on_device(backend, a):
+    """``a``'s values on ``backend`` in ``a``'s layout: C-contiguous (or 0-d, 1-d) as they are, an
+    F-ordered 2-D block as the transposed view of a C-ordered copy (a host view never reaches a device
+    backend)."""
+    if a.ndim == 2 and not a.flags.c_contiguous:
+        assert a.flags.f_contiguous, "only C- or F-ordered blocks"
+        return backend.asarray(np.ascontiguousarray(a.T)).T
+    return backend.asarray(a)
+
+
 def _dense_grad_inputs(rng, activation, dtype, shape=(24, 7)):
     """A tanh or relu output (with tanh's +-1 and relu's zeros, -0 included), a gradient with a
     column of -0 (whose bias gradient is a sum of -0s: +0 in NumPy 2) and a column of +0."""
@@ -2253,30 +2614,32 @@ def test_fake_dense_activation_grad_is_the_numpy_backends_bit_for_bit(monkeypatc
     NaN; for transposed inputs d is, and gb is the row-after-row sum of its C-ordered d (NumPy's base
     path keeps the inputs' F order and sums each column pairwise)."""
     fake, backend, reference = _backend_pair(monkeypatch)
+    host = backend.to_numpy
     rng = np.random.default_rng(zlib.crc32(f"{activation}-{dtype}".encode()))
     y, g = _dense_grad_inputs(rng, activation, dtype)
     mask = reference.dropout_mask(y.shape, 0.3, 17, 4, dtype)
-    np.testing.assert_array_equal(backend.dropout_mask(y.shape, 0.3, 17, 4, dtype), mask)
+    np.testing.assert_array_equal(host(backend.dropout_mask(y.shape, 0.3, 17, 4, dtype)), mask)
     g_special = g.copy()
     g_special[2, 3], g_special[5, 4], g_special[7, 5] = np.inf, -np.inf, np.nan
     cases = [("contiguous", y, g, mask), ("one-row", y[:1].copy(), g[:1].copy(), mask[:1].copy()),
              ("transposed", np.ascontiguousarray(y.T).T, np.ascontiguousarray(g.T).T, np.ascontiguousarray(mask.T).T),
              ("non-finite", y, g_special, mask)]
     for label, yy, gg, mm in cases:
-        for m in (None, mm):
+        yd, gd, md = (_on_device(backend, a) for a in (yy, gg, mm))  # the transposed case stays F-ordered
+        for m, m_dev in ((None, None), (mm, md)):
             for bias in (True, False):
                 what = f"{activation} {dtype} [{label}, mask={m is not None}, bias={bias}]"
                 with np.errstate(invalid="ignore"):
-                    d, gb = backend.dense_activation_grad(yy, gg, activation, m, bias)
+                    d, gb = backend.dense_activation_grad(yd, gd, activation, m_dev, bias)
                     want_d, want_gb = reference.dense_activation_grad(yy, gg, activation, m, bias)
-                _same_bits_or_nan(d, want_d, f"{what} d")
+                _same_bits_or_nan(host(d), want_d, f"{what} d")
                 if bias and label == "transposed":
                     # The sum's order follows d's layout: NumPy's ufuncs keep the inputs' F order (a
                     # pairwise column sum), the CuPy kernels write C order (row after row). Each gb is
-                    # its own backend's sum of its own d.
-                    _same_bits_or_nan(gb, np.sum(d, axis=0), f"{what} gb")
+                    # its own backend's sum of its own d (here: of a C-ordered host copy of it).
+                    _same_bits_or_nan(host(gb), np.sum(host(d), axis=0), f"{what} gb")
                 elif bias:
-                    _same_bits_or_nan(gb, want_gb, f"{what} gb")
+                    _same_bits_or_nan(host(gb), want_gb, f"{what} gb")
                 else:
                     assert gb is None and want_gb is None, what
     suffix = "f32" if dtype == "float32" else "f64"
@@ -2290,6 +2653,7 @@ def test_fake_dropout_is_the_numpy_backends_bit_for_bit(monkeypatch, dtype):
     bit, both the NumPy backend's (its helper draws and multiplies in one pass); x's dtype and shape;
     rate 0 returns x's values; contiguous, transposed, 0-d and empty x, signed zeros, inf and NaN."""
     fake, backend, reference = _backend_pair(monkeypatch)
+    host = backend.to_numpy
     rng = np.random.default_rng(5)
     x = rng.standard_normal((33, 17)).astype(dtype)
     x.reshape(-1)[::9] = -0.0
@@ -2299,15 +2663,17 @@ def test_fake_dropout_is_the_numpy_backends_bit_for_bit(monkeypatch, dtype):
             for label, xx in (("contiguous", x), ("transposed", np.ascontiguousarray(x.T).T),
                               ("0-d", np.asarray(x[0, 1])), ("empty", x[:0])):
                 what = f"dropout rate={rate} {dtype} [{label}, seed={seed}, counter={counter}]"
+                xd = _on_device(backend, xx)  # the transposed case stays F-ordered
                 with np.errstate(invalid="ignore"):
-                    out, mask = backend.dropout(xx, rate, seed, counter)
+                    out, mask = backend.dropout(xd, rate, seed, counter)
                     want_out, want_mask = reference.dropout(xx, rate, seed, counter)
                 assert out.dtype == np.dtype(dtype) and out.shape == xx.shape, what
-                _same_bits_or_nan(mask, backend.dropout_mask(xx.shape, rate, seed, counter, dtype), f"{what} mask")
-                _same_bits_or_nan(mask, want_mask, f"{what} mask vs numpy")
-                _same_bits_or_nan(out, want_out, f"{what} output vs numpy")
+                _same_bits_or_nan(host(mask), host(backend.dropout_mask(xx.shape, rate, seed, counter, dtype)),
+                                  f"{what} mask")
+                _same_bits_or_nan(host(mask), want_mask, f"{what} mask vs numpy")
+                _same_bits_or_nan(host(out), want_out, f"{what} output vs numpy")
                 if rate == 0.0:
-                    _same_bits_or_nan(out, xx, f"{what} rate 0")
+                    _same_bits_or_nan(host(out), xx, f"{what} rate 0")
     assert f"lamina_philox_dropout_apply_{'f32' if dtype == 'float32' else 'f64'}" in fake.launches
 
 
@@ -2390,6 +2756,7 @@ def test_fake_dense_activation_is_the_numpy_backends_bit_for_bit(monkeypatch, dt
     tanh and linear, with and without a bias, rates 0.5, 0.25, 0.3 and no dropout, ragged shapes; one
     launch per call, and a returned in y's own buffer."""
     fake, backend, reference = _backend_pair(monkeypatch)
+    host = backend.to_numpy
     suffix = "f32" if dtype == "float32" else "f64"
     rng = np.random.default_rng(zlib.crc32(f"dense-forward-{dtype}".encode()))
     calls = 0
@@ -2402,19 +2769,20 @@ def test_fake_dense_activation_is_the_numpy_backends_bit_for_bit(monkeypatch, dt
                     if activation == "linear" and bias is None and dropout is None:
                         continue  # nothing to do: the base returns y (tested below)
                     what = f"{activation} {dtype} {shape} bias={bias is not None} dropout={dropout}"
-                    y, want_y = y0.copy(), y0.copy()
+                    y, want_y = backend.asarray(y0), y0.copy()  # a device copy, a host copy
+                    bias_dev = None if bias is None else backend.asarray(bias)
                     fake.launches.clear()
-                    a, out, mask = backend.dense_activation(y, bias, activation, dropout)
+                    a, out, mask = backend.dense_activation(y, bias_dev, activation, dropout)
                     want_a, want_out, want_mask = reference.dense_activation(want_y, bias, activation, dropout)
                     assert fake.launches == [f"lamina_dense_forward_{suffix}"], (what, fake.launches)
                     assert a is y, what  # in place in the product's buffer
-                    _same_bits_or_nan(a, want_a, f"{what} a")
+                    _same_bits_or_nan(host(a), want_a, f"{what} a")
                     if dropout is None:
                         assert out is a and mask is None and want_mask is None, what
                     else:
-                        _same_bits_or_nan(mask, want_mask, f"{what} mask")
-                        _same_bits_or_nan(out, want_out, f"{what} out")
-                        _same_bits_or_nan(mask, backend.dropout_mask(shape, *dropout, dtype),
+                        _same_bits_or_nan(host(mask), want_mask, f"{what} mask")
+                        _same_bits_or_nan(host(out), want_out, f"{what} out")
+                        _same_bits_or_nan(host(mask), host(backend.dropout_mask(shape, *dropout, dtype)),
                                           f"{what} mask vs dropout_mask")
                     calls += 1
     # non-finite products and sums (inf - inf = NaN): the kernel's NaN positions and other bits too
@@ -2423,15 +2791,16 @@ def test_fake_dense_activation_is_the_numpy_backends_bit_for_bit(monkeypatch, dt
     b[3] = np.inf
     for bias in (b, None):
         for dropout in (None, (0.3, 5, 6)):
-            y, want_y = y0.copy(), y0.copy()
+            y, want_y = backend.asarray(y0), y0.copy()
             with np.errstate(invalid="ignore"):
-                a, out, mask = backend.dense_activation(y, bias, "tanh", dropout)
+                a, out, mask = backend.dense_activation(y, None if bias is None else backend.asarray(bias), "tanh",
+                                                        dropout)
                 want_a, want_out, want_mask = reference.dense_activation(want_y, bias, "tanh", dropout)
             for got, want, label in ((a, want_a, "a"), (out, want_out, "out"), (mask, want_mask, "mask")):
                 if want is None:
                     assert got is None
                 else:
-                    _same_bits_or_nan(got, want, f"non-finite bias={bias is not None} dropout={dropout} {label}")
+                    _same_bits_or_nan(host(got), want, f"non-finite bias={bias is not None} dropout={dropout} {label}")
             calls += 1
     assert calls == len(_DENSE_FORWARD_SHAPES) * 15 + 4 and backend.kernel_status()["dense_activation"] == "ok"
 
@@ -2445,17 +2814,20 @@ def test_fake_dense_activation_other_inputs_take_the_base_composition(monkeypatc
     rng = np.random.default_rng(8)
     y32, b32 = _dense_forward_inputs(rng, (12, 10), np.float32)
 
+    host = backend.to_numpy
+
     def check(what, y, bias, activation, dropout=None):
         fake.launches.clear()
-        got_y, want_y = y.copy() if y.flags.c_contiguous else np.asfortranarray(y), y.copy(order="A")
-        got = backend.dense_activation(got_y, bias, activation, dropout)
+        # a device copy in y's layout (an F-ordered y: the transposed view of a C-ordered device copy)
+        got_y, want_y = _on_device(backend, y), y.copy(order="A")
+        got = backend.dense_activation(got_y, None if bias is None else backend.asarray(bias), activation, dropout)
         want = reference.dense_activation(want_y, bias, activation, dropout)
         assert not any(name.startswith("lamina_dense_forward") for name in fake.launches), (what, fake.launches)
         for g, w, label in zip(got, want, ("a", "out", "mask")):
             if w is None:
                 assert g is None, (what, label)
             else:
-                _same_bits_or_nan(g, w, f"{what} {label}")
+                _same_bits_or_nan(host(g), w, f"{what} {label}")
 
     for activation in ("sigmoid", "relu", "softmax"):
         for dropout in (None, (0.5, 3, 4)):
@@ -2471,16 +2843,16 @@ def test_fake_dense_activation_other_inputs_take_the_base_composition(monkeypatc
     check("empty", y32[:0].copy(), b32, "tanh", (0.5, 3, 4))
     check("linear, no bias, no dropout", y32, None, "linear")
     fake.launches.clear()
-    y = y32.copy()
+    y = backend.asarray(y32)
     with np.errstate(all="ignore"):
-        a, out, mask = backend.dense_activation(y, y[3], "tanh")  # the bias is a row of the product
+        a, out, mask = backend.dense_activation(y, y[3], "tanh")  # the bias is a row of the product (a device view)
         want = y32.copy()
         want_a, _, _ = reference.dense_activation(want, want[3], "tanh")
-    _same_bits_or_nan(a, want_a, "bias inside y")
+    _same_bits_or_nan(host(a), want_a, "bias inside y")
     assert not fake.launches
     for rate in (1.0, -0.1):
         with pytest.raises(ValueError) as got_error:
-            backend.dense_activation(y32.copy(), b32, "tanh", (rate, 3, 4))
+            backend.dense_activation(backend.asarray(y32), backend.asarray(b32), "tanh", (rate, 3, 4))
         with pytest.raises(ValueError) as want_error:
             reference.dense_activation(y32.copy(), b32, "tanh", (rate, 3, 4))
         assert str(got_error.value) == str(want_error.value)
@@ -2490,11 +2862,11 @@ def test_fake_dense_activation_other_inputs_take_the_base_composition(monkeypatc
     fake.kernel_failure = RuntimeError("nvrtc: error: lamina_dense_forward (fake)")
     with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
         for _ in range(2):
-            got_y, want_y = y32.copy(), y32.copy()
-            got = backend.dense_activation(got_y, b32, "tanh", (0.3, 9, 2))
+            got_y, want_y = backend.asarray(y32), y32.copy()
+            got = backend.dense_activation(got_y, backend.asarray(b32), "tanh", (0.3, 9, 2))
             want = reference.dense_activation(want_y, b32, "tanh", (0.3, 9, 2))
             for g, w, label in zip(got, want, ("a", "out", "mask")):
-                _same_bits_or_nan(g, w, f"kernel failure {label}")
+                _same_bits_or_nan(host(g), w, f"kernel failure {label}")
     warned = [r.args[0] for r in caplog.records if r.name == "lamina.cupy"]
     assert warned.count("dense_activation") == 1, warned
     assert backend.kernel_status()["dense_activation"].startswith("failed: RuntimeError")

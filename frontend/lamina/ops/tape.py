@@ -125,6 +125,9 @@ class Variable(Tensor):
 
     def __init__(self, value: Any, name: str = "variable", trainable: bool = True,
                  constraint: Callable | None = None):
+        be = B()
+        if not be.is_array(value):  # host data (a NumPy array on the GPU, a list, a number) moves to the backend
+            value = be.asarray(value.value if isinstance(value, Tensor) else value)
         super().__init__(value)
         self.name = name
         self.trainable = trainable

@@ -26,3 +26,19 @@ def mlp(features: int = 20, classes: int = 3, hidden: int = 32, dropout: float =
     model.add(Dense(classes))
     model.add(Activation("softmax"))
     return model
+
+
+def every_third_step_progbar(draws: list):
+    """A Progbar class that draws at every third step (the default draws by time), appending each
+    drawn step to ``draws``: the host-sync tests count reads per drawn update with it."""
+    import lamina.models.model as model_module
+
+    class EveryThirdStep(model_module.Progbar):
+        def wants_update(self, current, finalize=None):
+            return current % 3 == 0
+
+        def update(self, current, values=None, finalize=None):
+            draws.append(current)
+            super().update(current, values, finalize)
+
+    return EveryThirdStep

@@ -474,6 +474,7 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     __slots__ = ("_a",)
     __array_priority__ = 100
+    host_reads = 0  # device -> host reads so far (each one a synchronisation on a GPU); tests reset it
 
     def __init__(self, a):
         assert isinstance(a, np.ndarray), type(a)
@@ -504,6 +505,7 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         return out if out is not None else _dev_wrap(result)
 
     def get(self, stream=None, order="C", out=None):
+        FakeArray.host_reads += 1
         if out is not None:
             out[...] = self._a
             return out
@@ -534,12 +536,17 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         self._a.fill(_dev_unwrap(value))
 
     def __getitem__(self, index):
-        return _dev_wrap(self._a[_dev_unwrap(index)])
+        index = _dev_unwrap(index)
+        if _has_mask(index):  # CuPy counts the mask's True values on the host first
+            FakeArray.host_reads += 1
+        return _dev_wrap(self._a[index])
 
     def __setitem__(self, index, value):
         index = _dev_unwrap(index)
         parts = index if isinstance(index, tuple) else (index,)
         basic = all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
+        if _has_mask(index):
+            FakeArray.host_reads += 1
         if basic:
             self._check_fill(value)
         self._a[index] = _dev_unwrap(value)
@@ -550,6 +557,7 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         return (FakeArray(row) if isinstance(row, np.ndarray) else FakeArray(np.asarray(row)) for row in self._a)
 
     def __index__(self):
+        FakeArray.host_reads += 1
         return self._a.__index__()
 
     def __copy__(self):
@@ -571,7 +579,8 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         attr = getattr(self._a, name)
         if not callable(attr):
             return _dev_wrap(attr) if isinstance(attr, np.ndarray) else attr
-        if name in ("item", "tolist", "tobytes"):
+        if name in ("item", "tolist", "tobytes"):  # host values: a read
+            FakeArray.host_reads += 1
             return attr
 
         def method(*args, **kwargs):
@@ -590,9 +599,22 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
             raise AttributeError(f"cannot set '{name}' on the fake cupy.ndarray")
 
 
-for _name, _convert in (("__len__", len), ("__float__", float), ("__int__", int), ("__bool__", bool),
-                        ("__complex__", complex), ("__repr__", repr), ("__str__", str)):
-    setattr(FakeArray, _name, lambda self, _convert=_convert: _convert(self._a))  # CuPy answers as NumPy (after a sync)
+def _read_on_host(convert):
+    def method(self):
+        FakeArray.host_reads += 1
+        return convert(self._a)
+    return method
+
+
+FakeArray.__len__ = lambda self: len(self._a)  # the shape: no read
+for _name, _convert in (("__float__", float), ("__int__", int), ("__bool__", bool), ("__complex__", complex),
+                        ("__repr__", repr), ("__str__", str)):
+    setattr(FakeArray, _name, _read_on_host(_convert))  # CuPy answers as NumPy, after a synchronisation
+
+
+def _has_mask(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, np.ndarray) and p.dtype == np.bool_ for p in parts)
 
 
 class _FakeFunction:
@@ -2528,6 +2550,47 @@ def test_a_variable_made_from_host_data_lives_on_the_backend(monkeypatch):
     for variable in (dv, dlisted, dwrapped):
         assert isinstance(variable.value, fake.ndarray)
     assert fake.asnumpy(dv.value).tolist() == host.tolist() and fake.asnumpy(dlisted.value).tolist() == [1.0, 2.0]
+
+
+def test_fake_cupy_fit_reads_the_device_once_per_progress_update(monkeypatch, capsys):
+    """The performance issue's GPU rule, at most one host synchronisation per displayed progress update,
+    on the CuPy backend's own code: the fake counts every device -> host read (get/asnumpy, float, int
+    or bool of a device array, item, printing one, a boolean mask), not only the backend's to_numpy
+    (tests/test_host_syncs.py counts those on the NumPy backend)."""
+    import lamina
+    import lamina.models.model as model_module
+    from lamina.layers import Dense, Dropout
+    from lamina.models import Sequential
+    from _models import every_third_step_progbar  # tests/ is on the path under pytest
+    install_fake(monkeypatch)
+    draws = []
+    every_third_step = every_third_step_progbar(draws)
+
+    def reads(seed):
+        lamina.utils.set_random_seed(seed)
+        model = Sequential([Dense(16, activation="tanh", input_shape=(8,)), Dropout(0.5),
+                            Dense(3, activation="softmax")])
+        model.compile("sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+        rng = np.random.default_rng(0)
+        x = rng.random((600, 8), dtype=np.float32)
+        y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 600)]
+        model.fit(x[:20], y[:20], batch_size=10, verbose=0)  # build, first calls
+        counts = []
+        for verbose, validation in ((0, None), (0, (x[:100], y[:100])), (1, None)):
+            FakeArray.host_reads, draws[:] = 0, []
+            with monkeypatch.context() as patch:
+                if verbose:  # a bar that draws every third step (the default draws by time)
+                    patch.setattr(model_module, "Progbar", every_third_step)
+                model.fit(x, y, batch_size=20, epochs=2, verbose=verbose, validation_data=validation)
+            counts.append((FakeArray.host_reads, len(draws)))
+        return counts
+
+    _, on_fake = _on_numpy_then_fake_cupy(monkeypatch, reads, 2)
+    capsys.readouterr()
+    silent, validated, displayed = on_fake
+    assert silent == (2, 0)  # 30 steps per epoch: one read per epoch
+    assert validated == (4, 0)  # and one per validation pass
+    assert displayed == (20, 20)  # updates at steps 3, 6, ..., 27 and the epoch's last line: one read each
 
 
 def _fit_tiny(seed, samples, layers, metrics=None):

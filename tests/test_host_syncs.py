@@ -62,18 +62,10 @@ def test_a_silent_fit_transfers_once_per_epoch(counting):
 
 def test_a_displayed_fit_transfers_once_per_progress_update(counting, monkeypatch):
     import lamina.models.model as model_module
+    from _models import every_third_step_progbar
 
     draws = []
-
-    class EveryThirdStep(model_module.Progbar):
-        def wants_update(self, current, finalize=None):
-            return current % 3 == 0
-
-        def update(self, current, values=None, finalize=None):
-            draws.append(current)
-            super().update(current, values, finalize)
-
-    monkeypatch.setattr(model_module, "Progbar", EveryThirdStep)
+    monkeypatch.setattr(model_module, "Progbar", every_third_step_progbar(draws))
     model, x, y = _model_and_data()
     model.fit(x[:20], y[:20], batch_size=10, verbose=0)
     counting.transfers = 0

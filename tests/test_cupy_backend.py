@@ -418,19 +418,45 @@ EMULATIONS = {
 
 _HOST_REFUSED = ("Unsupported type <class 'numpy.ndarray'> (the fake CuPy refuses host arrays where "
                  "CuPy does: move it to the device with cupy.asarray first)")
-_COPY_IN = frozenset({"asarray", "array", "asanyarray", "ascontiguousarray", "asfortranarray", "copy"})
+_COPY_IN = frozenset({"asarray", "array", "asanyarray"})  # CuPy's ascontiguousarray and copy take device arrays
+# NumPy names CuPy 14.2 does not have (dir(numpy) 2.4 minus dir(cupy), computed once): on a GPU they
+# raise AttributeError, so the fake does too.
+_NOT_IN_CUPY = frozenset("""
+False_ ScalarType True_ asmatrix block bmat busday_count busday_offset busdaycalendar bytes_ char character
+clongdouble complex256 core ctypeslib datetime64 datetime_as_string datetime_data dtypes einsum_path emath
+errstate f2py flexible float128 frompyfunc fromregex geomspace get_include getbufsize geterr geterrcall
+histogram_bin_edges info insert is_busday isnat little_endian longdouble ma matrix matvec memmap
+nanpercentile nanquantile ndenumerate nditer nested_iters object_ polyder polydiv polyint rec recarray record
+sctypeDict setbufsize seterr seterrcall show_runtime spacing str_ strings test timedelta64 typecodes unstack
+vecdot vecmat void""".split())
+# Functions that copy host index or value arrays to the device themselves (CuPy's _take, _scatter_op)
+# or only read dtypes.
+_HOST_INDEX_OK = frozenset({"take", "result_type"})
+_UFUNC_KEYWORDS = frozenset({"out", "dtype", "casting"})  # what CuPy's ufunc __call__ accepts
 
 
-def _is_host_array(x) -> bool:
-    return isinstance(x, np.ndarray) and x.ndim > 0  # 0-d host arrays pass (CuPy's treatment unchecked)
+def _is_host_array(x, scalar_ok: bool = True) -> bool:
+    """A NumPy array where CuPy wants a device array; a 0-d one passes where CuPy takes scalars (fill,
+    functions), not as a ufunc operand (CuPy's CScalar takes Python and NumPy scalars only)."""
+    return isinstance(x, np.ndarray) and (x.ndim > 0 or not scalar_ok)
 
 
-def _refuse_host(values, where: str) -> None:
+def _refuse_host(values, where: str, scalar_ok: bool = True) -> None:
     for v in values:
-        if _is_host_array(v):
+        if _is_host_array(v, scalar_ok):
             raise TypeError(f"{where}: {_HOST_REFUSED}")
         if isinstance(v, (list, tuple)):
-            _refuse_host(v, where)
+            _refuse_host(v, where, scalar_ok)
+
+
+def _refuse_ufunc_operands(where: str, inputs, kwargs) -> None:
+    """CuPy's ufuncs take device arrays and Python/NumPy scalars: no host array (0-d included), no list."""
+    _refuse_host(tuple(inputs) + tuple(kwargs.values()), where, scalar_ok=False)
+    if any(isinstance(a, (list, tuple)) for a in inputs):
+        raise TypeError(f"{where}: Unsupported type <class 'list'> (CuPy's ufuncs take arrays and scalars)")
+    if set(kwargs) - _UFUNC_KEYWORDS:
+        raise TypeError(f"{where}: Wrong arguments {sorted(set(kwargs) - _UFUNC_KEYWORDS)} (CuPy's ufuncs take "
+                        f"out, dtype and casting)")
 
 
 def _dev_unwrap(x):
@@ -486,7 +512,10 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
                         "construct a NumPy array explicitly.")
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
-        if any(_is_host_array(v) for v in inputs + (out or ())):
+        try:
+            operands = inputs[:1] if method == "at" else inputs  # ufunc.at copies host indices and values in
+            _refuse_ufunc_operands(ufunc.__name__, operands + (out or ()), kwargs if method == "__call__" else {})
+        except TypeError:
             return NotImplemented  # NumPy then raises TypeError, as it does for a CuPy array
         if out is not None:
             kwargs["out"] = tuple(_dev_unwrap(o) for o in out)
@@ -504,7 +533,7 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         result = func(*_dev_unwrap(args), **_dev_unwrap(kwargs))
         return out if out is not None else _dev_wrap(result)
 
-    def get(self, stream=None, order="C", out=None):
+    def get(self, stream=None, order="C", out=None, blocking=True):
         FakeArray.host_reads += 1
         if out is not None:
             out[...] = self._a
@@ -539,7 +568,10 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         index = _dev_unwrap(index)
         if _has_mask(index):  # CuPy counts the mask's True values on the host first
             FakeArray.host_reads += 1
-        return _dev_wrap(self._a[index])
+        got = self._a[index]
+        if isinstance(got, np.generic):  # CuPy gives a 0-d view, not a copy
+            got = self._a[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+        return _dev_wrap(got)
 
     def __setitem__(self, index, value):
         index = _dev_unwrap(index)
@@ -556,9 +588,9 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
             raise TypeError("iteration over a 0-d array")
         return (FakeArray(row) if isinstance(row, np.ndarray) else FakeArray(np.asarray(row)) for row in self._a)
 
-    def __index__(self):
+    def __format__(self, spec):  # CuPy formats a 0-d array as its value (a read)
         FakeArray.host_reads += 1
-        return self._a.__index__()
+        return format(self._a.item() if self._a.ndim == 0 else self._a, spec)
 
     def __copy__(self):
         return FakeArray(self._a.copy())
@@ -566,7 +598,8 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
     def __deepcopy__(self, memo):
         return FakeArray(self._a.copy())
 
-    def __reduce__(self):
+    def __reduce__(self):  # CuPy pickles the host copy
+        FakeArray.host_reads += 1
         return (FakeArray, (self._a,))
 
     # NumPy's host-only attributes CuPy's arrays do not have
@@ -584,7 +617,8 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
             return attr
 
         def method(*args, **kwargs):
-            _refuse_host((args, tuple(kwargs.values())), f"cupy.ndarray.{name}")
+            if name not in _HOST_INDEX_OK:
+                _refuse_host((args, tuple(kwargs.values())), f"cupy.ndarray.{name}")
             out = kwargs.get("out")
             result = attr(*_dev_unwrap(args), **_dev_unwrap(kwargs))
             return out if out is not None else _dev_wrap(result)
@@ -625,13 +659,25 @@ class _FakeFunction:
         self._ufunc = isinstance(fn, np.ufunc)
 
     def __call__(self, *args, **kwargs):
-        if self.__name__ in _COPY_IN:  # host data is copied in; a device array passes as CuPy passes it
-            return _fake_copy_in(self.__name__, self._fn, *args, **kwargs)
-        where = f"cupy.{self.__name__}"
-        _refuse_host((args, tuple(kwargs.values())), where)
-        if self._ufunc and any(isinstance(a, (list, tuple)) for a in args):
-            raise TypeError(f"{where}: Unsupported type <class 'list'> (CuPy's ufuncs take arrays and scalars)")
+        name = self.__name__
+        if name in _COPY_IN:  # host data is copied in; a device array passes as CuPy passes it
+            return _fake_copy_in(name, self._fn, *args, **kwargs)
+        where = f"cupy.{name}"
+        if self._ufunc:
+            _refuse_ufunc_operands(where, args, kwargs)
+        elif name.endswith(".at"):  # ufunc.at: CuPy copies host indices and values in
+            _refuse_host(args[:1], where)
+            if _has_mask(_dev_unwrap(args[1])):  # and sizes a boolean mask on the host
+                FakeArray.host_reads += 1
+        elif name not in _HOST_INDEX_OK:
+            _refuse_host((args, tuple(kwargs.values())), where)
+            if name in ("where", "clip") and any(isinstance(a, (list, tuple)) for a in args):
+                raise TypeError(f"{where}: Unsupported type <class 'list'>")
+        if name in ("nonzero", "argwhere", "flatnonzero", "unique"):  # the result's size is read first
+            FakeArray.host_reads += 1
         out = kwargs.get("out")
+        if isinstance(out, tuple) and len(out) == 1:
+            out = out[0]
         result = self._fn(*_dev_unwrap(args), **_dev_unwrap(kwargs))
         return out if out is not None else _dev_wrap(result)
 
@@ -653,6 +699,8 @@ class _FakeSubmodule(types.ModuleType):
 
 def _fake_attribute(owner, module, name):
     """What ``owner`` (the fake cupy or a submodule) answers for NumPy's ``module.name``."""
+    if module is np and name in _NOT_IN_CUPY:
+        raise AttributeError(f"module 'cupy' has no attribute '{name}'")
     attr = getattr(module, name)
     if isinstance(attr, types.ModuleType):
         attr = _FakeSubmodule(attr)
@@ -664,10 +712,16 @@ def _fake_attribute(owner, module, name):
 
 def _fake_copy_in(name, fn, x, *args, **kwargs):
     if isinstance(x, FakeArray):
-        if name in ("asarray", "asanyarray") and not args and kwargs.get("dtype") in (None, x.dtype):
+        if (name in ("asarray", "asanyarray") and not args and not kwargs.get("copy")
+                and kwargs.get("dtype") in (None, x.dtype) and kwargs.get("order") in (None, "K", "A")):
             return x  # CuPy returns the same array
-        return FakeArray(np.array(fn(x._a, *args, **_dev_unwrap(kwargs)), copy=name in ("array", "copy")))
+        copy = kwargs.pop("copy", name == "array")  # CuPy's copy=False: only where needed
+        result = fn(x._a, *args, copy=True if copy else None, **_dev_unwrap(kwargs))
+        return x if result is x._a else FakeArray(result)  # uncopied: CuPy returns the array itself
     if isinstance(x, (list, tuple)) and any(isinstance(v, FakeArray) for v in x):
+        if any(_is_host_array(v) for v in x):  # CuPy concatenates device arrays, or converts host data
+            raise TypeError(f"cupy.{name}: a list mixing device and host arrays (CuPy hands it to NumPy, "
+                            "which refuses the device arrays)")
         x = [v._a if isinstance(v, FakeArray) else v for v in x]
     # host data: a fresh device copy, never the caller's memory
     return FakeArray(np.array(fn(x, *args, **_dev_unwrap(kwargs)), copy=True))
@@ -824,8 +878,8 @@ class FakeCupy(types.ModuleType):
     def is_available(self):
         return self._available
 
-    def asnumpy(self, x):
-        return x.get() if isinstance(x, FakeArray) else np.asarray(x)
+    def asnumpy(self, x, stream=None, order="C", out=None, blocking=True):
+        return x.get(order=order, out=out) if isinstance(x, FakeArray) else np.asarray(x)
 
     def get_array_module(self, *args):
         return self if any(isinstance(a, FakeArray) for a in args) else np
@@ -1441,13 +1495,22 @@ def test_fake_cupy_refuses_host_arrays_as_cupy_does(monkeypatch):
         "cupy.add(dev, host)": lambda: fake.add(dev, host), "np.add(dev, host)": lambda: np.add(dev, host),
         "cupy.matmul(dev, host.T)": lambda: fake.matmul(dev, host.T), "np.asarray(dev)": lambda: np.asarray(dev),
         "np.concatenate([dev, host])": lambda: np.concatenate([dev, host]), "dev.dot(host.T)": lambda: dev.dot(host.T),
-        "cupy.add(dev, list)": lambda: fake.add(dev, [1.0, 2.0, 3.0]),
+        "cupy.add(dev, list)": lambda: fake.add(dev, [1.0, 2.0, 3.0]), "dev + list": lambda: dev + [1.0, 2.0, 3.0],
         "cupy.multiply(dev, 2, out=host)": lambda: fake.multiply(dev, 2, out=host),
+        "np.multiply(dev, 2, out=host)": lambda: np.multiply(dev, 2, out=host),
+        "1-d dev - 1-d host": lambda: dev[0] - host[1], "cupy.stack of 1-d": lambda: fake.stack([dev[0], host[1]]), "dev * 0-d host": lambda: dev * np.array(2.0, np.float32),
+        "cupy.where(dev > 0, dev, list)": lambda: fake.where(dev > 0, dev, [[0.0] * 3] * 2),
+        "cupy.add(dev, 1, where=...)": lambda: fake.add(dev, 1, where=dev > 0),
+        "cupy.ascontiguousarray(host)": lambda: fake.ascontiguousarray(host),
+        "cupy.asarray([dev, host])": lambda: fake.asarray([dev, host]),
+        "range(0-d dev)": lambda: range(fake.sum(dev[0]).astype(np.int64)),
     }
     for what, call in refused.items():
         with pytest.raises(TypeError):
             call()
             pytest.fail(f"{what} ran on the fake; CuPy refuses it")
+    with pytest.raises(AttributeError):
+        fake.errstate  # a NumPy name CuPy lacks
     for assign in (lambda: dev.__setitem__(Ellipsis, host), lambda: dev.fill(host)):
         with pytest.raises(ValueError, match="non-scalar numpy.ndarray"):
             assign()
@@ -1466,6 +1529,25 @@ def test_fake_cupy_refuses_host_arrays_as_cupy_does(monkeypatch):
     dev[np.array([1])] = host[:1]
     assert dev.get().tolist() == [[0, 1, 2], [99, 1, 2]]
     assert fake.asarray(dev) is dev and not hasattr(dev.flags, "writeable")
+    assert fake.asarray(dev, copy=True) is not dev and fake.array(dev, copy=False) is dev
+    item = dev[1, 2]  # a 0-d view, as CuPy's
+    dev[1, 2] = 7.0
+    assert float(item) == 7.0 and f"{item:.1f}" == "7.0"
+    flat = fake.zeros(4, np.float32)
+    fake.add.at(flat, np.array([0, 0, 3]), np.float32(1))  # host indices: CuPy copies them in
+    assert flat.get().tolist() == [2, 0, 0, 1] and flat.take(np.array([3])).get().tolist() == [1]
+    # every device -> host read is counted, one per read
+    reads = {"get": lambda: dev.get(), "asnumpy": lambda: fake.asnumpy(dev), "float": lambda: float(total),
+             "int": lambda: int(total), "bool": lambda: bool(total), "item": lambda: total.item(),
+             "tolist": lambda: dev.tolist(), "repr": lambda: repr(dev), "format": lambda: f"{total:.2f}",
+             "mask index": lambda: dev[np.array([True, False])], "nonzero": lambda: fake.nonzero(dev)}
+    for what, read in reads.items():
+        before = FakeArray.host_reads
+        read()
+        assert FakeArray.host_reads == before + 1, what
+    before = FakeArray.host_reads
+    dev.reshape(-1)[1:4] * 2 + fake.sum(dev, axis=0)  # views and device arithmetic read nothing
+    assert FakeArray.host_reads == before
     sgd((1,), (32,), (dev.reshape(-1), fake.asarray(g), fake.asarray(v), np.uint64(6), np.float32(0.1),
                       np.float32(0.9), np.int32(0)))
     assert fake.launches == ["lamina_sgd_f32"] and dev.get()[0, 0] == np.float32(-0.1)
@@ -2542,13 +2624,21 @@ def test_a_variable_made_from_host_data_lives_on_the_backend(monkeypatch):
     def make(seed):
         host = np.arange(6.0).reshape(2, 3)
         v = ops.Variable(host, name="w")
-        return host, v, ops.Variable([1.0, 2.0]), ops.Variable(ops.Variable(host))
+        one, other = ops.Variable(1.0), ops.Variable(1.0)
+        one.assign(5.0)  # a variable is written in place: it must not share the backend's cached scalar
+        scalars = (float(other.numpy()), float(backends.current().to_numpy(backends.current().asarray(1.0))),
+                   one.dtype, ops.Variable(3).dtype, ops.Variable(True).dtype,
+                   (ops.convert_to_tensor(np.ones(2, np.float32)) * ops.Variable(2.0)).dtype)
+        return host, v, ops.Variable([1.0, 2.0]), ops.Variable(ops.Variable(host)), scalars
 
-    (host, v, listed, wrapped), (_, dv, dlisted, dwrapped) = _on_numpy_then_fake_cupy(monkeypatch, make, 0)
+    (host, v, listed, wrapped, scalars), (_, dv, dlisted, dwrapped, dscalars) = \
+        _on_numpy_then_fake_cupy(monkeypatch, make, 0)
     assert v.value is host and isinstance(listed.value, np.ndarray)
-    assert isinstance(wrapped.value, np.ndarray)
+    assert isinstance(wrapped.value, np.ndarray) and wrapped.value is not host
     for variable in (dv, dlisted, dwrapped):
         assert isinstance(variable.value, fake.ndarray)
+    # a Python float takes floatx (float32 arithmetic stays float32), an int int64, a bool bool
+    assert scalars == dscalars == (1.0, 1.0, "float32", "int64", "bool", "float32")
     assert fake.asnumpy(dv.value).tolist() == host.tolist() and fake.asnumpy(dlisted.value).tolist() == [1.0, 2.0]
 
 
@@ -2562,7 +2652,7 @@ def test_fake_cupy_fit_reads_the_device_once_per_progress_update(monkeypatch, ca
     from lamina.layers import Dense, Dropout
     from lamina.models import Sequential
     from _models import every_third_step_progbar  # tests/ is on the path under pytest
-    install_fake(monkeypatch)
+    fake = install_fake(monkeypatch)
     draws = []
     every_third_step = every_third_step_progbar(draws)
 
@@ -2577,12 +2667,13 @@ def test_fake_cupy_fit_reads_the_device_once_per_progress_update(monkeypatch, ca
         model.fit(x[:20], y[:20], batch_size=10, verbose=0)  # build, first calls
         counts = []
         for verbose, validation in ((0, None), (0, (x[:100], y[:100])), (1, None)):
-            FakeArray.host_reads, draws[:] = 0, []
+            FakeArray.host_reads, draws[:], fake.synchronized = 0, [], 0
             with monkeypatch.context() as patch:
                 if verbose:  # a bar that draws every third step (the default draws by time)
                     patch.setattr(model_module, "Progbar", every_third_step)
                 model.fit(x, y, batch_size=20, epochs=2, verbose=verbose, validation_data=validation)
             counts.append((FakeArray.host_reads, len(draws)))
+            assert fake.synchronized == 0  # nor a device synchronisation of its own
         return counts
 
     _, on_fake = _on_numpy_then_fake_cupy(monkeypatch, reads, 2)

@@ -2684,6 +2684,58 @@ def test_fake_cupy_fit_reads_the_device_once_per_progress_update(monkeypatch, ca
     assert displayed == (20, 20)  # updates at steps 3, 6, ..., 27 and the epoch's last line: one read each
 
 
+def test_fake_cupy_float32_training_makes_no_float64_device_arrays(monkeypatch):
+    """"float32 throughout" on the CuPy backend's own code: every device array made while a float32 MLP
+    (tanh, Dropout, softmax, SGD with Nesterov momentum and Keras-2 decay) fits, validates, evaluates
+    and predicts is float32 (or an integer or boolean helper), but for the read-out of the running
+    totals, which casts its few values to float64 for the one transfer per read. A float64 temporary
+    in a step would run at the card's float64 rate and double its memory traffic."""
+    import lamina
+    from lamina.layers import Dense, Dropout
+    from lamina.models import Sequential, objectives
+    from lamina.optimizers import SGD
+    install_fake(monkeypatch)
+    made, reading = [], [False]
+    wrap, read_with = FakeArray.__init__, objectives.Totals.read_with
+
+    def counting_init(self, a):
+        wrap(self, a)
+        made.append((a.dtype, a.size, reading[0]))
+
+    def marked_read_with(self, *args, **kwargs):
+        reading[0] = True
+        try:
+            return read_with(self, *args, **kwargs)
+        finally:
+            reading[0] = False
+
+    def fit(seed):
+        lamina.utils.set_random_seed(seed)
+        model = Sequential([Dense(24, activation="tanh", input_shape=(12,)), Dropout(0.5),
+                            Dense(24, activation="tanh"), Dropout(0.5), Dense(4, activation="softmax")])
+        model.compile(SGD(learning_rate=0.01, momentum=0.9, nesterov=True, decay=1e-6),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
+        rng = np.random.default_rng(seed)
+        x = rng.random((160, 12), dtype=np.float32)
+        y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 160)]
+        model.fit(x[:20], y[:20], batch_size=10, verbose=0)  # build
+        made.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(FakeArray, "__init__", counting_init)
+            patch.setattr(objectives.Totals, "read_with", marked_read_with)
+            model.fit(x, y, batch_size=20, epochs=2, verbose=0, validation_split=0.25)
+            model.evaluate(x, y, batch_size=20, verbose=0)
+            model.predict(x, batch_size=20, verbose=0)
+        return list(made)
+
+    _, made_on_fake = _on_numpy_then_fake_cupy(monkeypatch, fit, 3)
+    floats = [(dtype, size) for dtype, size, read in made_on_fake if dtype.kind == "f" and not read]
+    assert len(floats) > 500  # the steps really ran on the fake
+    assert all(dtype == np.float32 for dtype, _ in floats), sorted({(str(d), n) for d, n in floats if d != np.float32})
+    read_out = [(dtype, size) for dtype, size, read in made_on_fake if read and dtype == np.float64]
+    assert read_out and max(size for _, size in read_out) <= 8  # the read-out did run: a few values each time
+
+
 def _fit_tiny(seed, samples, layers, metrics=None):
     """A Sequential of ``layers()`` (made after the seed is set) fitted for 2 epochs of batch 8 on ``samples`` random (12,) inputs and
     4 one-hot classes, SGD with Nesterov momentum; returns (model, x, labels, history)."""

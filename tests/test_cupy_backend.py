@@ -2736,6 +2736,62 @@ def test_fake_cupy_float32_training_makes_no_float64_device_arrays(monkeypatch):
     assert read_out and max(size for _, size in read_out) <= 8  # the read-out did run: a few values each time
 
 
+def test_fake_cupy_w1_steps_hold_no_growing_device_memory(monkeypatch):
+    """The memory rule on the CuPy backend's own code (tests/test_memory.py measures the NumPy backend
+    with tracemalloc, which cannot see a device): the bytes of live device arrays, counted as the
+    fake allocates and frees them, return to the same level after every W1 training step, so CuPy's
+    pool has nothing to grow by; a step's peak stays a few MB."""
+    import gc
+    import weakref
+
+    import lamina
+    from lamina.layers import Dense, Dropout
+    from lamina.models import Sequential
+    from lamina.optimizers import SGD
+    install_fake(monkeypatch)
+    live = {"bytes": 0, "peak": 0}
+    owners: set[int] = set()  # ids of the NumPy buffers behind live device arrays
+    wrap = FakeArray.__init__
+
+    def release(key, nbytes):
+        owners.discard(key)
+        live["bytes"] -= nbytes
+
+    def tracking_init(self, a):
+        wrap(self, a)
+        if a.base is None and id(a) not in owners:  # an allocation (a view adds nothing)
+            owners.add(id(a))
+            live["bytes"] += a.nbytes
+            live["peak"] = max(live["peak"], live["bytes"])
+            weakref.finalize(a, release, id(a), a.nbytes)
+
+    def steps(seed):
+        lamina.utils.set_random_seed(seed)
+        model = Sequential([Dense(500, activation="tanh", input_shape=(784,)), Dropout(0.5),
+                            Dense(500, activation="tanh"), Dropout(0.5), Dense(10, activation="softmax")])
+        model.compile(loss="categorical_crossentropy", metrics=["accuracy"],
+                      optimizer=SGD(learning_rate=0.01, momentum=0.9, nesterov=True))
+        rng = np.random.default_rng(seed)
+        x = rng.random((200, 784), dtype=np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 200)]
+        with monkeypatch.context() as patch:
+            patch.setattr(FakeArray, "__init__", tracking_init)
+            after = []
+            for _ in range(12):
+                model.train_on_batch(x, y)
+                gc.collect()
+                after.append(live["bytes"])
+        return after, live["peak"]
+
+    _, (after, peak) = _on_numpy_then_fake_cupy(monkeypatch, steps, 3)
+    # The weights exist before counting starts; the first step makes the optimizer's velocities (2.6 MB,
+    # counted); from then on a step frees all it makes (the smallest array of a step, the 200x10
+    # output, is 8 KB). Measured: 2,596,048 bytes live after every step, a step's peak 7.7 MB above.
+    assert after[3] > 2_000_000  # the velocities of 648k parameters are live
+    assert after == [after[0]] * 12, after
+    assert peak - after[3] < 32 * 1024 * 1024, (peak, after[3])
+
+
 def _fit_tiny(seed, samples, layers, metrics=None):
     """A Sequential of ``layers()`` (made after the seed is set) fitted for 2 epochs of batch 8 on ``samples`` random (12,) inputs and
     4 one-hot classes, SGD with Nesterov momentum; returns (model, x, labels, history)."""

@@ -1082,6 +1082,12 @@ def _optimizer_inputs(dtype, shape=(5, 7), seed=0):
     return [rng.standard_normal(shape).astype(dtype) for _ in range(5)]
 
 
+def _transposed_view(to_device, a):
+    """``a``'s values on the device in F order (not C-contiguous): the transposed view of a C-ordered
+    device copy of ``a.T`` (a host view never reaches a device backend)."""
+    return to_device(np.ascontiguousarray(a.T)).T
+
+
 def _host_io(backend):
     """(to the backend, back to the host) for the update helpers: a backend's own asarray (a host
     copy on a device) and to_numpy; an object that is not a backend (the gpu tests' OnDevice and
@@ -1099,7 +1105,7 @@ def _run_optimizers(backend, dtype, transpose_grad=False):
     p, g, s1, s2, s3 = _optimizer_inputs(dtype)
     s1, s2, s3 = np.abs(s1), np.abs(s2), np.abs(s3)
     if transpose_grad:  # same values, not C-contiguous: the transposed view of a C-ordered copy
-        g = to_backend(np.ascontiguousarray(g.T)).T
+        g = _transposed_view(to_backend, g)
     else:
         g = to_backend(g)
     for kind in RULES:
@@ -1135,7 +1141,7 @@ def test_fake_adadelta_is_one_launch_per_update_and_matches_numpy(monkeypatch, d
     a, d = np.abs(a), np.abs(d)
     got, want = [backend.asarray(x) for x in (p, a, d)], [x.copy() for x in (p, a, d)]  # device copies
     for step in range(3):  # the gradient as the transposed view of a C-ordered device copy
-        backend.adadelta_update(got[0], backend.asarray(np.ascontiguousarray(g.T)).T, got[1], got[2], 1.0, 0.95, 1e-7)
+        backend.adadelta_update(got[0], _transposed_view(backend.asarray, g), got[1], got[2], 1.0, 0.95, 1e-7)
         reference.adadelta_update(want[0], g, want[1], want[2], 1.0, 0.95, 1e-7)
     for x, y in zip(got, want):
         assert backend.to_numpy(x).tobytes() == y.tobytes()
@@ -1166,7 +1172,7 @@ def _run_many(backend, dtype, count, transpose_grad=False):
             np.abs(arr[4], out=arr[4])
             dev = [to_backend(a) for a in arr]
             if transpose_grad and arr[1].ndim == 2:  # the transposed view of a C-ordered copy
-                dev[1] = to_backend(np.ascontiguousarray(arr[1].T)).T
+                dev[1] = _transposed_view(to_backend, arr[1])
             arrays.append(dev)
         columns = [list(col) for col in zip(*arrays)]
         for _ in range(2):
@@ -1376,7 +1382,7 @@ def test_fake_argmax_equal_takes_the_kernel_only_where_it_gives_the_base_answer(
             for d in (dt, "float32", "float64", "int64"):
                 # a, and for 2-D its values as the transposed view of a C-ordered copy (on the device too)
                 for x, xd in ((a, backend.asarray(a)),
-                              (np.ascontiguousarray(a.T).T, backend.asarray(np.ascontiguousarray(a.T)).T)
+                              (np.ascontiguousarray(a.T).T, _transposed_view(backend.asarray, a))
                               if a.ndim == 2 else (a, backend.asarray(a))):
                     fake.launches.clear()
                     assert outcome(backend, xd, bd, d) == outcome(plain, x, b, d), (dt, shape, d)
@@ -2847,11 +2853,10 @@ def _same_bits_or_nan(got, want, what):
 
 def _on_device(backend, a):
     """``a``'s values on ``backend`` in ``a``'s layout: C-contiguous (or 0-d, 1-d) as they are, an
-    F-ordered 2-D block as the transposed view of a C-ordered copy (a host view never reaches a device
-    backend)."""
+    F-ordered 2-D block as ``_transposed_view``."""
     if a.ndim == 2 and not a.flags.c_contiguous:
         assert a.flags.f_contiguous, "only C- or F-ordered blocks"
-        return backend.asarray(np.ascontiguousarray(a.T)).T
+        return _transposed_view(backend.asarray, a)
     return backend.asarray(a)
 
 

@@ -15,7 +15,7 @@ import heapq
 import itertools
 from typing import Any, Callable, Iterable, Sequence
 
-from .. import _config, backends
+from .. import backends
 
 _recording = 0  # number of open tapes; >0 means ops record
 _SEQUENCE = itertools.count(1)  # creation order of recorded tensors (0: not recorded)
@@ -127,7 +127,10 @@ class Variable(Tensor):
                  constraint: Callable | None = None):
         be = B()
         if isinstance(value, Tensor) or not be.is_array(value):
-            value = _own_array(be, value.value if isinstance(value, Tensor) else value)
+            # Host data (a NumPy array on a GPU, a list, a number) or another tensor's array, with
+            # convert_to_tensor's dtypes, as a copy: a variable is written in place, and the backend
+            # may hand out one shared array for a repeated scalar.
+            value = be.copy(_ops().convert_to_tensor(value).value)
         super().__init__(value)
         self.name = name
         self.trainable = trainable
@@ -158,20 +161,6 @@ class Variable(Tensor):
 
     def __repr__(self) -> str:
         return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype}>"
-
-
-def _own_array(be: Any, value: Any) -> Any:
-    """A new backend array holding ``value`` (host data: a NumPy array on a GPU, a list, a number; or
-    another tensor's array). A copy, because a variable is written in place and the backend may hand out
-    one shared array for a repeated scalar; a Python float takes floatx, as in ``convert_to_tensor``."""
-    dtype = None
-    if isinstance(value, bool):
-        dtype = "bool"
-    elif isinstance(value, int):
-        dtype = "int64"
-    elif isinstance(value, float):
-        dtype = _config.floatx()
-    return be.copy(be.asarray(value, dtype=dtype))
 
 
 def recording() -> bool:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .. import __version__, callbacks as callbacks_module, ops, optimizers
 from ..layers.layer import Layer, _accepts_training, _alias
+from ..ops.replay import StepReplay
 from ..utils import data as data_utils
 from ..utils.progbar import Progbar
 from . import saving_methods
@@ -38,6 +39,21 @@ def _memory_scoped(release: bool) -> Callable:
                 return method(self, *args, **kwargs)
         return run
     return wrap
+
+
+def _batch_arrays(xs: list, ys: list, sample_weight: Any) -> list:
+    """The backend arrays of a batch, in a fixed order (None for a missing one)."""
+    return [None if t is None else t.value for t in xs] + [None if t is None else t.value for t in ys] + [
+        None if sample_weight is None else sample_weight.value]
+
+
+def _step_metrics(model: "Model", replay: StepReplay | None) -> dict:
+    """The metrics the model's layers added in the step's ``call`` (``add_metric``). A replayed step
+    does not run ``call``, so a model that adds metrics is not replayed."""
+    found = model._collected_metrics()
+    if found and replay is not None:
+        replay.enabled = False
+    return found
 
 
 class NotCompiledError(ValueError, RuntimeError):
@@ -84,6 +100,8 @@ class Model(Layer):
         self.stop_training = False
         self.history: Any = None
         self._objectives: Objectives | None = None
+        # Keras' switch: True runs every step's Python; False (the default) replays recorded steps.
+        self.run_eagerly = False
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
@@ -191,6 +209,7 @@ class Model(Layer):
         self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
         self._objectives = objectives
         self._loss_fn = objectives.loss_fns[0]
+        self.run_eagerly = bool(run_eagerly)
         self.compiled = True
 
     def _require_compiled(self, what: str) -> None:
@@ -284,11 +303,24 @@ class Model(Layer):
 
     def train_step(self, xs: list, ys: list, sample_weight: Any = None) -> tuple:
         """One optimisation step on a batch (Tensors); returns (total loss, output losses, predictions)."""
-        variables = self.trainable_weights
+        return self._train_step(None, xs, ys, sample_weight)
+
+    def _gradients(self, xs: list, ys: list, sample_weight: Any, variables: list) -> tuple:
         with ops.GradientTape() as tape:
             preds = self._forward(xs, training=True)
             total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses)
-        grads = tape.gradient(total, variables)
+        return total, parts, preds, tape.gradient(total, variables)
+
+    def _train_step(self, replay: StepReplay | None, xs: list, ys: list, sample_weight: Any) -> tuple:
+        """``train_step``, with the forward pass, loss and gradients replayed by ``replay`` when given
+        (the optimizer's update always runs: its learning rate and counters change every step)."""
+        variables = self.trainable_weights
+        if replay is None:
+            total, parts, preds, grads = self._gradients(xs, ys, sample_weight, variables)
+        else:
+            total, parts, preds, grads = replay(
+                _batch_arrays(xs, ys, sample_weight),
+                lambda: self._gradients(xs, ys, sample_weight, variables), key=tuple(variables))
         self.optimizer.apply_gradients(zip(grads, variables))
         return total, parts, preds
 
@@ -296,6 +328,14 @@ class Model(Layer):
         preds = self._forward(xs, training=False)
         total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses)
         return total, parts, preds
+
+    def _step_replay(self, method: str) -> StepReplay | None:
+        """A ``StepReplay`` for one loop over batches of ``method`` ("train_step", "test_step" or
+        "predict"), or None where every step must run its Python: ``run_eagerly``, or a subclass
+        that overrides the step (its code may do anything each step)."""
+        if self.run_eagerly or (method != "predict" and getattr(type(self), method) is not getattr(Model, method)):
+            return None
+        return StepReplay()
 
     # --- fit -----------------------------------------------------------------------------
     @_memory_scoped(release=True)
@@ -377,6 +417,7 @@ class Model(Layer):
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
             totals = None
+            replay = self._step_replay("train_step")  # records the epoch's first steps again
             bar = Progbar(steps, verbose=verbose, unit_name="step")
             pending: list[Any] = []  # batch losses not yet checked for NaN
             last_logs: dict[str, float] | None = None  # read at the epoch's last step
@@ -385,8 +426,11 @@ class Model(Layer):
                 if totals is None:
                     totals = self._objectives.totals(feed.output_shapes)
                 cbs.call("on_train_batch_begin", step, None)
-                total, parts, preds = self.train_step(xb, yb, wb)
-                totals.update(total, parts, size, yb, preds, wb, self._collected_metrics())
+                if replay is None:
+                    total, parts, preds = self.train_step(xb, yb, wb)
+                else:
+                    total, parts, preds = self._train_step(replay, xb, yb, wb)
+                totals.update(total, parts, size, yb, preds, wb, _step_metrics(self, replay))
                 pending.append(total.value)
                 last = step == steps - 1
                 want_bar = bar.wants_update(step + 1) and not last
@@ -468,13 +512,18 @@ class Model(Layer):
                        callbacks: Any = None) -> dict[str, float]:
         totals = None
         steps = feed.steps
+        replay = self._step_replay("test_step")
         for step, (xb, yb, wb, size) in enumerate(feed.epoch(None, None)):
             if totals is None:
                 totals = self._objectives.totals(feed.output_shapes)
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", step, None)
-            total, parts, preds = self.test_step(xb, yb, wb)
-            totals.update(total, parts, size, yb, preds, wb, self._collected_metrics())
+            if replay is None:
+                total, parts, preds = self.test_step(xb, yb, wb)
+            else:
+                total, parts, preds = replay(_batch_arrays(xb, yb, wb),
+                                             functools.partial(self.test_step, xb, yb, wb))
+            totals.update(total, parts, size, yb, preds, wb, _step_metrics(self, replay))
             if bar is not None and (steps is None or step + 1 < steps) and bar.wants_update(step + 1):
                 bar.update(step + 1, list(totals.read().items()))
             if callbacks is not None:
@@ -534,9 +583,13 @@ class Model(Layer):
         cbs.call("on_predict_begin", None)
         bar = Progbar(feed.steps, verbose=verbose) if verbose else None
         outs: list[list] = []
+        replay = self._step_replay("predict")
         for step, (xb, _yb, _wb, _size) in enumerate(feed.epoch(None, None)):
             cbs.call("on_predict_batch_begin", step, None)
-            preds = self._forward(xb, training=False)
+            if replay is None:
+                preds = self._forward(xb, training=False)
+            else:
+                preds = replay(_batch_arrays(xb, [], None), functools.partial(self._forward, xb, training=False))
             outs.append([p.value for p in preds])
             cbs.call("on_predict_batch_end", step, None)
             if bar is not None:

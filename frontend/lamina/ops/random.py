@@ -26,6 +26,8 @@ class SeedGenerator:
     def next(self) -> tuple[int, int]:
         c = self.counter
         self.counter += 1
+        if _draw_hook is not None:  # a step being recorded marks the counter (``ops.replay``)
+            c = _draw_hook(self, c)
         return self.seed, c
 
     def next_seed(self) -> int:
@@ -36,6 +38,9 @@ class SeedGenerator:
 
 
 _GLOBAL: SeedGenerator | None = None
+# Set by ``ops.replay`` while it records a step: called with (generator, counter) at each draw, it
+# returns the counter to hand out.
+_draw_hook: Any = None
 
 
 def _global() -> SeedGenerator:

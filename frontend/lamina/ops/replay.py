@@ -1,0 +1,329 @@
+"""Replayed steps: a step's Python runs on recorded steps only; the others run its backend calls.
+
+For a fixed batch shape, a training or inference step makes the same backend calls every time:
+the layers, the loss and the tape only decide, in Python, which calls with which arguments. A
+``StepReplay`` runs a step normally twice while recording every backend call (method, arguments,
+result). When the two recordings agree, it compiles the calls into one Python function and runs
+that for later steps of the same shapes, skipping the Python that chose them.
+
+The recordings agree when they make the same calls with equal constants, and every array argument
+is an input of the step, the result of an earlier call in the step, or the same object both times
+(a weight updated in place, a cached constant). The one value allowed to differ is a dropout
+counter: a ``SeedGenerator`` draw made while recording is marked, and the replay draws again from
+the same generator, so masks follow the same Philox stream as unreplayed steps.
+
+A step runs normally, and is not replayed, when the recordings cannot vouch for it: a host read
+inside the step (``to_numpy``), a constant that differs between the recordings, an array argument
+that is a new object each step yet not made by a recorded call (computed outside the backend), or
+an output that is not one of the recorded arrays.
+
+As in Keras' compiled ``fit`` (``run_eagerly=False``), Python side effects inside a layer's
+``call`` happen on recorded steps only; ``compile(run_eagerly=True)`` runs every step normally.
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+from typing import Any, Callable, Sequence
+
+from . import random as _random
+from .tape import B, Tensor, Variable
+
+# Backend methods whose result is a Python fact (compared between the recordings, not replayed).
+_QUERIES = frozenset({"is_array", "dtype_name", "can_hold", "device_description"})
+# Methods that read or wait on the device: a step that calls one is not replayed (its Python may
+# branch on what it read).
+_HOST_READS = frozenset({"to_numpy", "synchronize", "memory_scope", "release_memory"})
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
+
+
+class _Counter(int):
+    """A dropout counter drawn while recording: the ``event``-th draw of the step."""
+
+    event: int
+
+
+class _Recording:
+    """Every outermost backend call of one step, with its arguments and result."""
+
+    active: "_Recording | None" = None  # the recording in progress (one at a time)
+
+    def __init__(self, be: Any):
+        self.be = be
+        self.calls: list[tuple[str, tuple, dict, Any]] = []
+        self.draws: list[Any] = []  # per draw: its generator, or None for the global one
+        self.refused: str | None = None
+        self._depth = 0
+
+    def __enter__(self) -> "_Recording":
+        attrs = self.be.__dict__
+        self._shadowed = {n: attrs[n] for n in _method_names(type(self.be)) if n in attrs}
+        for name in _method_names(type(self.be)):
+            attrs[name] = self._wrap(name, getattr(self.be, name))
+        _random._draw_hook = self._draw
+        _Recording.active = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _Recording.active = None
+        _random._draw_hook = None
+        attrs = self.be.__dict__
+        for name in _method_names(type(self.be)):
+            attrs.pop(name, None)
+        attrs.update(self._shadowed)
+
+    def _wrap(self, name: str, method: Callable) -> Callable:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._depth:  # a backend method calling another: only the outer call is the step's
+                return method(*args, **kwargs)
+            self._depth += 1
+            try:
+                result = method(*args, **kwargs)
+            finally:
+                self._depth -= 1
+            if name in _HOST_READS and self.refused is None:
+                self.refused = f"the step calls the backend's {name}"
+            self.calls.append((name, args, kwargs, result))
+            return result
+        return call
+
+    def _draw(self, generator: Any, counter: int) -> int:
+        marked = _Counter(counter)
+        marked.event = len(self.draws)
+        self.draws.append(None if generator is _random._GLOBAL else generator)
+        return marked
+
+
+_METHODS: dict[type, tuple[str, ...]] = {}
+
+
+def _method_names(cls: type) -> tuple[str, ...]:
+    names = _METHODS.get(cls)
+    if names is None:
+        names = _METHODS[cls] = tuple(
+            n for n in dir(cls) if not n.startswith("_")
+            and (inspect.isfunction(inspect.getattr_static(cls, n))
+                 or isinstance(inspect.getattr_static(cls, n), (staticmethod, classmethod))))
+    return names
+
+
+class _Encoding:
+    """One recording as comparable data: each argument becomes a constant, an input slot, an
+    earlier call's result, a marked counter or an outside object (kept, and compared by identity)."""
+
+    def __init__(self, recording: _Recording, inputs: Sequence[Any]):
+        self.be = recording.be
+        self.where: dict[int, tuple] = {id(a): ("in", k) for k, a in enumerate(inputs) if a is not None}
+        self.outside: list[Any] = []
+        self._outside_at: dict[int, int] = {}
+        self.calls = []
+        for i, (name, args, kwargs, result) in enumerate(recording.calls):
+            if name in _QUERIES:
+                self.calls.append((name, None, None, self.value(result)))
+                continue
+            self.calls.append((name, tuple(self.value(a) for a in args),
+                               tuple((k, self.value(v)) for k, v in kwargs.items()), None))
+            self._produced(i, result, ())
+
+    def _produced(self, i: int, result: Any, path: tuple) -> None:
+        if type(result) in (tuple, list):
+            for j, r in enumerate(result):
+                self._produced(i, r, path + (j,))
+        elif not isinstance(result, _PLAIN):
+            self.where[id(result)] = ("r", i, path)
+
+    def value(self, x: Any) -> tuple:
+        t = type(x)
+        if t is _Counter:
+            return ("draw", x.event)
+        if t in _PLAIN:
+            return ("c", t, x)
+        if t is tuple or t is list:
+            return (t, tuple(self.value(e) for e in x))
+        if t is dict:
+            return (dict, tuple((k, self.value(v)) for k, v in x.items()))
+        if t is slice:
+            return (slice, self.value(x.start), self.value(x.stop), self.value(x.step))
+        if t is Tensor:  # only in outputs
+            mask = x._keras_mask
+            return (Tensor, self.value(x.value), None if mask is None else self.value(mask))
+        ref = self.where.get(id(x))
+        if ref is not None:
+            return ref
+        if _is_constant(x, self.be):
+            return ("c", t, x)
+        k = self._outside_at.get(id(x))
+        if k is None:
+            k = self._outside_at[id(x)] = len(self.outside)
+            self.outside.append(x)
+        return ("out", k)
+
+
+def _is_constant(x: Any, be: Any) -> bool:
+    """A NumPy scalar or dtype (compared by value); arrays and other objects go by identity."""
+    if isinstance(x, Variable) or be.is_array(x):
+        return False
+    if isinstance(x, numbers.Number):
+        return getattr(x, "shape", ()) == ()
+    return type(x).__name__.endswith("DType") or type(x).__name__ == "dtype"
+
+
+def _agree(one: _Encoding, two: _Encoding, draws1: list, draws2: list, out1: tuple, out2: tuple) -> str | None:
+    """Why two recordings of a step cannot be replayed, or None when they agree."""
+    if len(one.calls) != len(two.calls):
+        return f"the recordings made {len(one.calls)} and {len(two.calls)} backend calls"
+    for i, (a, b) in enumerate(zip(one.calls, two.calls)):
+        if a != b:
+            return f"backend call {i} ({a[0]}) differs between the recordings"
+    if out1 != out2:
+        return "the step's outputs differ between the recordings"
+    if len(one.outside) != len(two.outside) or any(x is not y for x, y in zip(one.outside, two.outside)):
+        return "an array argument is a new object each step but not made by a recorded backend call"
+    if len(draws1) != len(draws2) or any(x is not y for x, y in zip(draws1, draws2)):
+        return "the step draws from different seed generators"
+    return None
+
+
+class _Compiler:
+    """Python source for one recorded step: a function of (inputs) returning the outputs."""
+
+    def __init__(self, encoding: _Encoding, recording: _Recording, draws: list):
+        self.names: dict[str, Any] = {"Tensor": Tensor, "_masked": _masked, "_global": _random._global}
+        self.constants = 0
+        self.lines = ["def replayed_step(inputs):"]
+        for k in range(_input_count(encoding)):
+            self.lines.append(f"    i{k} = inputs[{k}]")
+        for k, gen in enumerate(draws):
+            if gen is None:
+                self.lines.append(f"    d{k} = _global().next()[1]")
+            else:
+                self.names[f"g{k}"] = gen
+                self.lines.append(f"    d{k} = g{k}.next()[1]")
+        for k, obj in enumerate(encoding.outside):
+            self.names[f"o{k}"] = obj
+        be = recording.be
+        for i, (name, args, kwargs, _) in enumerate(encoding.calls):
+            if args is None:  # a query: its answer is a constant of the recording
+                continue
+            self.names[f"m{i}"] = getattr(be, name)
+            parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs]
+            self.lines.append(f"    r{i} = m{i}({', '.join(parts)})")
+
+    def expr(self, enc: tuple) -> str:
+        kind = enc[0]
+        if kind == "c":
+            t, x = enc[1], enc[2]
+            if t in (type(None), bool, int, str) or (t is float and x == x and x not in (float("inf"), float("-inf"))):
+                return repr(x)
+            return self.constant(x)
+        if kind == "in":
+            return f"i{enc[1]}"
+        if kind == "r":
+            return f"r{enc[1]}" + "".join(f"[{j}]" for j in enc[2])
+        if kind == "draw":
+            return f"d{enc[1]}"
+        if kind == "out":
+            return f"o{enc[1]}"
+        if kind is tuple:
+            items = [self.expr(e) for e in enc[1]]
+            return "(" + "".join(s + ", " for s in items) + ")"
+        if kind is list:
+            return "[" + ", ".join(self.expr(e) for e in enc[1]) + "]"
+        if kind is dict:
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in enc[1]) + "}"
+        if kind is slice:
+            return f"slice({self.expr(enc[1])}, {self.expr(enc[2])}, {self.expr(enc[3])})"
+        if kind is Tensor:
+            if enc[2] is None:
+                return f"Tensor({self.expr(enc[1])})"
+            return f"_masked({self.expr(enc[1])}, {self.expr(enc[2])})"
+        raise AssertionError(f"unknown encoding {enc!r}")
+
+    def constant(self, x: Any) -> str:
+        name = f"k{self.constants}"
+        self.constants += 1
+        self.names[name] = x
+        return name
+
+    def build(self, outputs: tuple) -> Callable:
+        self.lines.append(f"    return {self.expr(outputs)}")
+        source = "\n".join(self.lines) + "\n"
+        namespace = dict(self.names)
+        exec(compile(source, "<lamina replayed step>", "exec"), namespace)
+        function = namespace["replayed_step"]
+        function.source = source
+        return function
+
+
+def _input_count(encoding: _Encoding) -> int:
+    slots = [ref[1] for ref in encoding.where.values() if ref[0] == "in"]
+    return max(slots) + 1 if slots else 0
+
+
+def _masked(value: Any, mask: Tensor) -> Tensor:
+    out = Tensor(value)
+    out._keras_mask = mask
+    return out
+
+
+class StepReplay:
+    """Runs ``step(*args)`` normally until two recordings agree, then replays its backend calls.
+
+    ``inputs`` are the backend arrays that change from step to step (the batch); the step's other
+    arrays (weights, buffers) must be the same objects on every step. One ``StepReplay`` serves a
+    loop over batches: ``fit`` makes a new one each epoch, ``evaluate`` and ``predict`` one per call.
+    A new batch signature (shapes, dtypes) records again; after a failed agreement the step runs
+    normally until the signature changes.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.replayed = 0  # steps run from a compiled recording
+        self.refused: str | None = None  # why the last attempt could not replay
+        self._signature: Any = None
+        self._function: Callable | None = None
+        self._first: tuple | None = None  # (recording, encoding, outputs) awaiting a second
+        self._gave_up = False
+
+    def __call__(self, inputs: Sequence[Any], step: Callable[[], Any], key: Any = ()) -> Any:
+        """The result of ``step()``; ``inputs`` lists the arrays it reads that change per step,
+        ``key`` anything else that must match for a recording to be reused."""
+        if not self.enabled or _Recording.active is not None:
+            # Inside another step's recording nothing is replayed or recorded: the outer recording
+            # must see every backend call, through its own wrappers.
+            return step()
+        present = [id(a) for a in inputs if a is not None]
+        if len(set(present)) != len(present):  # one array in two input slots: the slots must not merge
+            return step()
+        signature = (key, B()) + tuple(None if a is None else (tuple(a.shape), a.dtype) for a in inputs)
+        if signature != self._signature:
+            self._signature, self._function, self._first, self._gave_up = signature, None, None, False
+        if self._function is not None:
+            self.replayed += 1
+            return self._function(inputs)
+        if self._gave_up:
+            return step()
+        return self._record(inputs, step)
+
+    def _record(self, inputs: Sequence[Any], step: Callable[[], Any]) -> Any:
+        with _Recording(B()) as recording:
+            result = step()
+        if recording.refused is not None:
+            return self._give_up(recording.refused, result)
+        encoding = _Encoding(recording, inputs)
+        outputs = encoding.value(result)
+        if self._first is None:
+            # Kept alive until the second recording, so their ids cannot be reused meanwhile.
+            self._first = (recording, encoding, outputs, tuple(inputs))
+            return result
+        first_recording, first, first_outputs, _ = self._first
+        self._first = None
+        why = _agree(first, encoding, first_recording.draws, recording.draws, first_outputs, outputs)
+        if why is not None:
+            return self._give_up(why, result)
+        self._function = _Compiler(encoding, recording, recording.draws).build(outputs)
+        return result
+
+    def _give_up(self, why: str, result: Any) -> Any:
+        self.refused, self._gave_up, self._first = why, True, None
+        return result

@@ -1,0 +1,290 @@
+"""Replayed steps (``lamina.ops.replay``): ``fit``, ``evaluate`` and ``predict`` run a step's Python on
+its first two batches and then only its recorded backend calls; every number must be the one the
+step's Python would have produced (``run_eagerly=True``), and a step the recordings cannot vouch
+for must run normally."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina
+import lamina.models.model as model_module
+from lamina import layers, ops, optimizers
+from lamina.models import Sequential
+from lamina.ops import replay as replay_module
+
+from _models import blobs
+
+
+@pytest.fixture
+def replays(monkeypatch):
+    """Every StepReplay the models make, in order."""
+    made: list = []
+
+    class Spy(replay_module.StepReplay):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(model_module, "StepReplay", Spy)
+    return made
+
+
+def _w1_like(eager: bool, hidden: int = 16, seed: int = 4) -> Sequential:
+    """W1's structure at a small size: tanh layers, Dropout 0.5, softmax, SGD Nesterov with decay
+    (the learning rate changes every step)."""
+    lamina.utils.set_random_seed(seed)
+    model = Sequential([layers.Dense(hidden, activation="tanh", input_shape=(20,)), layers.Dropout(0.5),
+                        layers.Dense(hidden, activation="tanh"), layers.Dropout(0.5),
+                        layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True, decay=1e-3),
+                  loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
+    return model
+
+
+def _with_layer(layer: layers.Layer, eager: bool, metrics=("accuracy",)) -> Sequential:
+    """A small classifier with ``layer`` between its two Dense layers."""
+    lamina.utils.set_random_seed(1)
+    model = Sequential([layers.Dense(8, activation="tanh", input_shape=(20,)), layer,
+                        layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=list(metrics), run_eagerly=eager)
+    return model
+
+
+def _train_both(build, x, y, **fit_kwargs):
+    """(history, weights, model) trained with every step's Python and with replayed steps."""
+    out = {}
+    for eager in (True, False):
+        model = build(eager)
+        history = model.fit(x, y, verbose=0, **fit_kwargs)
+        out[eager] = (history.history, [w.copy() for w in model.get_weights()], model)
+    return out[True], out[False]
+
+
+def _assert_same(eager, replayed):
+    assert replayed[0] == eager[0]  # every logged number, bit for bit
+    for a, b in zip(eager[1], replayed[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_replays_all_but_the_first_two_steps_and_matches_every_step_run_normally(replays):
+    x, y, _ = blobs(600)
+    eager, replayed = _train_both(_w1_like, x[:500], y[:500], batch_size=50, epochs=2,
+                                  validation_data=(x[500:], y[500:]))
+    _assert_same(eager, replayed)
+    # Per epoch: one training loop of 10 batches and one validation pass of 2; the eager model made none.
+    assert [(r.replayed, r.refused) for r in replays] == [(8, None), (0, None), (8, None), (0, None)]
+    assert replayed[0]["loss"][1] < replayed[0]["loss"][0]
+
+
+def test_evaluate_and_predict_replay_and_match(replays):
+    x, y, _ = blobs(600)
+    results = {}
+    for eager in (True, False):
+        model = _w1_like(eager)
+        model.fit(x[:200], y[:200], batch_size=50, epochs=1, verbose=0)
+        results[eager] = (model.evaluate(x, y, batch_size=40, verbose=0), model.predict(x, batch_size=40))
+    assert results[False][0] == results[True][0]
+    np.testing.assert_array_equal(results[False][1], results[True][1])
+    assert [r.replayed for r in replays] == [2, 13, 13]  # fit (4 steps), evaluate and predict (15 each)
+
+
+def test_a_new_batch_shape_records_again(replays):
+    """530 samples in batches of 50: ten full batches, then one of 30, which is recorded (run
+    normally) because no recording of its shape exists."""
+    x, y, _ = blobs(530)
+    eager, replayed = _train_both(_w1_like, x, y, batch_size=50, epochs=1)
+    _assert_same(eager, replayed)
+    assert replays[0].replayed == 8
+
+
+def test_the_dropout_masks_follow_the_same_philox_stream():
+    """A replayed step draws its counters from the layers' generators: after an epoch each Dropout's
+    counter has advanced once per step, as without replay, and the next mask is the same."""
+    x, y, _ = blobs(500)
+    eager, replayed = _train_both(_w1_like, x, y, batch_size=50, epochs=1)
+    counters = [[layer.seed_generator.counter for layer in model.layers if isinstance(layer, layers.Dropout)]
+                for model in (eager[2], replayed[2])]
+    assert counters == [[10, 10], [10, 10]]
+
+
+class _HostReader(layers.Layer):
+    """Reads a value on the host inside ``call`` (its Python could branch on it)."""
+
+    def call(self, inputs):
+        self.seen = float(ops.max(inputs))
+        return inputs
+
+
+class _HostConstant(layers.Layer):
+    """Adds a host array made anew at each call (outside the backend's calls)."""
+
+    def call(self, inputs):
+        self.calls = getattr(self, "calls", 0) + 1
+        return inputs + ops.convert_to_tensor(np.full((1, inputs.shape[-1]), 1e-3, "float32"))
+
+
+class _ChangingScalar(layers.Layer):
+    """Multiplies by a Python number that changes at each call."""
+
+    def call(self, inputs):
+        self.calls = getattr(self, "calls", 0) + 1
+        return inputs * (1.0 + 1e-3 * self.calls)
+
+
+@pytest.mark.parametrize("layer, why", [
+    (_HostReader, "the step calls the backend's to_numpy"),
+    (_HostConstant, "an array argument is a new object each step but not made by a recorded backend call"),
+    (_ChangingScalar, "differs between the recordings"),
+])
+def test_a_step_the_recordings_cannot_vouch_for_runs_normally(replays, layer, why):
+    x, y, _ = blobs(300)
+
+    eager, replayed = _train_both(lambda eager: _with_layer(layer(), eager), x, y, batch_size=30, epochs=1)
+    _assert_same(eager, replayed)
+    assert replays[0].replayed == 0 and why in replays[0].refused
+    if layer is not _HostReader:  # its Python ran at every step, as without replay
+        # (ten batches, plus the calls that infer shapes when the model is built)
+        assert replayed[2].layers[1].calls == eager[2].layers[1].calls >= 10
+
+
+def test_a_stateful_recurrent_layer_is_not_replayed(replays):
+    """Its state is a new array after each batch, kept in Python: not an input, not a weight."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 5, 3)).astype("float32")
+    y = rng.normal(size=(80, 2)).astype("float32")
+
+    def build(eager):
+        lamina.utils.set_random_seed(2)
+        model = Sequential([layers.SimpleRNN(4, stateful=True, batch_input_shape=(10, 5, 3)), layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse", run_eagerly=eager)
+        return model
+
+    eager, replayed = _train_both(build, x, y, batch_size=10, epochs=1, shuffle=False)
+    _assert_same(eager, replayed)
+    assert replays[0].replayed == 0 and "new object each step" in replays[0].refused
+
+
+class _WithMetric(layers.Layer):
+    def call(self, inputs):
+        self.add_metric(ops.mean(inputs), name="activation_mean")
+        return inputs
+
+
+def test_a_layer_that_adds_a_metric_is_not_replayed(replays):
+    x, y, _ = blobs(300)
+
+    eager, replayed = _train_both(lambda eager: _with_layer(_WithMetric(), eager, metrics=()), x, y,
+                                  batch_size=30, epochs=1)
+    _assert_same(eager, replayed)
+    assert "activation_mean" in replayed[0]
+    assert replays[0].replayed == 0
+
+
+def test_masked_outputs_keep_their_mask():
+    """A sequence output's mask weights the metrics; a replayed step reattaches it."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 6, 3)).astype("float32")
+    x[::3, 4:] = 0.0  # padded steps in a third of the samples
+    y = rng.normal(size=(120, 6, 2)).astype("float32")
+
+    def build(eager):
+        lamina.utils.set_random_seed(3)
+        model = Sequential([layers.Masking(0.0, input_shape=(6, 3)), layers.SimpleRNN(4, return_sequences=True),
+                            layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"], run_eagerly=eager)
+        return model
+
+    eager, replayed = _train_both(build, x, y, batch_size=20, epochs=2, validation_split=0.25)
+    _assert_same(eager, replayed)
+
+
+def test_draws_from_the_global_generator_are_replayed_in_order(replays):
+    x, y, _ = blobs(300)
+
+    def build(eager):
+        return _with_layer(layers.Lambda(lambda t: t + 0.01 * ops.random_normal((8,))), eager)
+
+    eager, replayed = _train_both(build, x, y, batch_size=30, epochs=1)
+    _assert_same(eager, replayed)
+    assert replays[0].replayed == 8
+
+
+def test_run_eagerly_and_an_own_train_step_run_every_step(replays):
+    x, y, _ = blobs(300)
+    model = _w1_like(eager=True)
+    model.fit(x, y, batch_size=30, epochs=1, verbose=0)
+    assert replays == []
+
+    class Counting(Sequential):
+        steps = 0
+
+        def train_step(self, xs, ys, sample_weight=None):
+            Counting.steps += 1
+            return super().train_step(xs, ys, sample_weight)
+
+    lamina.utils.set_random_seed(1)
+    own = Counting([layers.Dense(3, activation="softmax", input_shape=(20,))])
+    own.compile(optimizer="sgd", loss="categorical_crossentropy")
+    own.fit(x, y, batch_size=30, epochs=1, verbose=0, validation_data=(x[:90], y[:90]))
+    assert Counting.steps == 10
+    assert [r.replayed for r in replays] == [1]  # the validation pass (3 batches) only
+
+
+def test_a_step_inside_a_recording_runs_normally():
+    """A step that runs another replayed loop: the inner one neither records nor replays while the
+    outer records, so the outer recording holds every backend call."""
+    be = ops.backend_object()
+    w = be.asarray(np.arange(6, dtype="float32").reshape(2, 3))
+    outer, inner = replay_module.StepReplay(), replay_module.StepReplay()
+
+    def inner_step(a):
+        return ops.Tensor(be.matmul(a, w))
+
+    def outer_step(a):
+        h = inner([a], lambda: inner_step(a)).value
+        return ops.Tensor(be.tanh(h))
+
+    for k in range(3):  # the inner loop alone first: it replays from its third step
+        a = be.asarray(np.full((4, 2), k, dtype="float32"))
+        inner([a], lambda: inner_step(a))
+    assert inner.replayed == 1
+    results = []
+    for k in range(5):
+        a = be.asarray(np.full((4, 2), k, dtype="float32"))
+        results.append(be.to_numpy(outer([a], lambda: outer_step(a)).value))
+    # Had the inner loop replayed inside the outer recording, its product would be missing there and
+    # the outer step would use a new, unrecorded array each time: not replayable.
+    assert outer.replayed == 3 and inner.replayed == 1
+    for k, got in enumerate(results):
+        np.testing.assert_array_equal(got, np.tanh(np.full((4, 2), k, "float32") @ np.arange(6, dtype="float32").reshape(2, 3)))
+
+
+def test_recording_leaves_the_backend_and_the_generators_as_they_were():
+    be = ops.backend_object()
+    before = dict(be.__dict__)
+    step = replay_module.StepReplay()
+    gen = ops.SeedGenerator(5)
+    a = be.asarray(np.ones((2, 2), "float32"))
+    for _ in range(3):
+        out = step([a], lambda: ops.Tensor(be.dropout(a, 0.5, *gen.next())[0]))
+    assert step.replayed == 1 and gen.counter == 3
+    assert type(out) is ops.Tensor
+    assert {k: v for k, v in be.__dict__.items() if k != "_tape_seeds"} == \
+        {k: v for k, v in before.items() if k != "_tape_seeds"}
+    from lamina.ops import random as random_module
+    assert random_module._draw_hook is None and replay_module._Recording.active is None
+    assert type(gen.next()[1]) is int
+
+
+def test_one_array_in_two_input_slots_is_not_recorded():
+    """Recorded with the same array as both inputs, a replay could not tell the two slots apart."""
+    be = ops.backend_object()
+    step = replay_module.StepReplay()
+    a = be.asarray(np.full((2, 2), 3.0, "float32"))
+    got = []
+    for k in range(6):
+        b = a if k < 2 else be.asarray(np.full((2, 2), float(k), "float32"))
+        got.append(float(be.to_numpy(step([a, b], lambda: ops.Tensor(be.subtract(a, b))).value)[0, 0]))
+    assert got == [0.0, 0.0, 1.0, 0.0, -1.0, -2.0]
+    assert step.replayed == 2

@@ -77,6 +77,19 @@ def test_fit_replays_all_but_the_first_two_steps_and_matches_every_step_run_norm
     assert replayed[0]["loss"][1] < replayed[0]["loss"][0]
 
 
+def test_a_first_step_that_sets_something_up_delays_the_replay_by_one_step(replays):
+    """A process's first training step makes the tape's cached seed (one backend call more than
+    later steps): the second recording is then compared with the third, and the epoch still
+    replays from its fourth step."""
+    be = ops.backend_object()
+    be.__dict__.pop("_tape_seeds", None)
+    x, y, _ = blobs(500)
+    model = _w1_like(eager=False)
+    model.fit(x, y, batch_size=50, epochs=1, verbose=0)
+    assert "_tape_seeds" in be.__dict__
+    assert (replays[0].replayed, replays[0].refused) == (7, None)
+
+
 def test_evaluate_and_predict_replay_and_match(replays):
     x, y, _ = blobs(600)
     results = {}

@@ -34,6 +34,8 @@ _QUERIES = frozenset({"is_array", "dtype_name", "can_hold", "device_description"
 # Methods that read or wait on the device: a step that calls one is not replayed (its Python may
 # branch on what it read).
 _HOST_READS = frozenset({"to_numpy", "synchronize", "memory_scope", "release_memory"})
+# Disagreeing pairs of consecutive recordings after which a loop stops recording (per batch shape).
+_ATTEMPTS = 3
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 
 
@@ -300,8 +302,10 @@ class StepReplay:
     ``inputs`` are the backend arrays that change from step to step (the batch); the step's other
     arrays (weights, buffers) must be the same objects on every step. One ``StepReplay`` serves a
     loop over batches: ``fit`` makes a new one each epoch, ``evaluate`` and ``predict`` one per call.
-    A new batch signature (shapes, dtypes) records again; after a failed agreement the step runs
-    normally until the signature changes.
+    A new batch signature (shapes, dtypes) records again. When two consecutive recordings disagree,
+    the later one is compared with the next (a first step may set something up once); after
+    ``_ATTEMPTS`` disagreements, or a recording that cannot be replayed at all (a host read), the
+    step runs normally until the signature changes.
     """
 
     def __init__(self, enabled: bool = True):
@@ -312,6 +316,7 @@ class StepReplay:
         self._function: Callable | None = None
         self._first: tuple | None = None  # (recording, encoding, outputs) awaiting a second
         self._gave_up = False
+        self._disagreements = 0
 
     def __call__(self, inputs: Sequence[Any], step: Callable[[], Any], key: Any = ()) -> Any:
         """The result of ``step()``; ``inputs`` lists the arrays it reads that change per step,
@@ -326,6 +331,7 @@ class StepReplay:
         signature = (key, B()) + tuple(None if a is None else (tuple(a.shape), a.dtype) for a in inputs)
         if signature != self._signature:
             self._signature, self._function, self._first, self._gave_up = signature, None, None, False
+            self._disagreements = 0
         if self._function is not None:
             self.replayed += 1
             return self._function(inputs)
@@ -345,10 +351,18 @@ class StepReplay:
             self._first = (recording, encoding, outputs, tuple(inputs))
             return result
         first_recording, first, first_outputs, _ = self._first
-        self._first = None
         why = _agree(first, encoding, first_recording.draws, recording.draws, first_outputs, outputs)
         if why is not None:
-            return self._give_up(why, result)
+            # A step may do something once (a layer's lazy set-up, the tape's cached seed), so the
+            # next recording is compared with this one; repeated disagreement means the step
+            # really changes from batch to batch.
+            self._disagreements += 1
+            if self._disagreements >= _ATTEMPTS:
+                return self._give_up(why, result)
+            self._first = (recording, encoding, outputs, tuple(inputs))
+            self.refused = why
+            return result
+        self._first, self.refused = None, None
         self._function = _Compiler(encoding, recording, recording.draws).build(outputs)
         return result
 

@@ -146,10 +146,11 @@ done
 run conformance_cupy 150 "$PY" -m pytest conformance --backend cupy -q -p no:cacheprovider || PROBLEMS+=("conformance on cupy failed or timed out (conformance_cupy.log)")
 run test_cupy_backend 90 "$PY" -m pytest tests/test_cupy_backend.py -q -p no:cacheprovider || PROBLEMS+=("tests/test_cupy_backend.py failed or timed out")
 # The layer tests that exercise convolutions, recurrent loops, masks and slice gradients end to end,
-# with the CuPy backend selected (they compare against float64 NumPy references written in loops).
+# with the CuPy backend selected (they compare against float64 NumPy references written in loops),
+# and the replayed steps (fit/evaluate/predict against run_eagerly=True, bit for bit on the card).
 if [ $GPU -eq 1 ]; then
     LAMINA_BACKEND=cupy run layers_cupy 150 "$PY" -m pytest tests/test_layers_rnn.py tests/test_conv_lstm2d.py \
-        tests/test_masking.py tests/test_layers_conv.py -m "not slow" -q -p no:cacheprovider \
+        tests/test_masking.py tests/test_layers_conv.py tests/test_replay.py -m "not slow" -q -p no:cacheprovider \
         || PROBLEMS+=("layer tests with LAMINA_BACKEND=cupy failed or timed out (layers_cupy.log)")
 fi
 if [ $GPU -eq 1 ] && grep -qE '^[0-9]+ skipped' "$OUT/conformance_cupy.log"; then

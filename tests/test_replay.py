@@ -175,7 +175,180 @@ def test_a_stateful_recurrent_layer_is_not_replayed(replays):
 
     eager, replayed = _train_both(build, x, y, batch_size=10, epochs=1, shuffle=False)
     _assert_same(eager, replayed)
-    assert replays[0].replayed == 0 and "new object each step" in replays[0].refused
+    assert replays[0].replayed == 0 and "is stateful" in replays[0].refused
+
+
+def test_a_stateful_layer_reset_to_the_same_array_each_batch_is_not_replayed(replays):
+    """Both recordings then read the same outside array, so only the layer itself can say that its
+    ``call`` keeps the final state in Python: after fit, the state and the next predict must be the
+    ones every step's Python gives."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 5, 3)).astype("float32")
+    y = rng.normal(size=(80, 2)).astype("float32")
+    start = ops.backend_object().asarray(np.full((10, 4), 0.25, "float32"))
+
+    class Restart(lamina.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.layers[0].reset_states([start])
+
+    results = {}
+    for eager in (True, False):
+        lamina.utils.set_random_seed(2)
+        model = Sequential([layers.SimpleRNN(4, stateful=True, batch_input_shape=(10, 5, 3)), layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse", run_eagerly=eager)
+        model.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0, callbacks=[Restart()])
+        results[eager] = (model.layers[0].states[0].numpy(), model.predict(x[:10], batch_size=10))
+    np.testing.assert_array_equal(results[False][0], results[True][0])
+    np.testing.assert_array_equal(results[False][1], results[True][1])
+    assert not np.all(results[True][0] == 0.25)
+    assert replays[0].replayed == 0 and "is stateful" in replays[0].refused
+
+
+class _FixedMask(layers.Layer):
+    """Draws one (seed, counter) on its first training call and keeps it: the same mask every step."""
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        if not hasattr(self, "draw"):
+            self.draw = ops.SeedGenerator(9).next()
+        return ops.dropout(inputs, 0.5, *self.draw)
+
+
+@pytest.mark.parametrize("then_dropout", [False, True])
+def test_a_counter_kept_from_an_earlier_step_is_a_constant(replays, then_dropout):
+    """A draw marked in one recording and kept by the layer is a plain number in the next: the
+    replay must use it as it is, not draw again."""
+    x, y, _ = blobs(300)
+
+    def build(eager):
+        lamina.utils.set_random_seed(1)
+        stack = [layers.Dense(8, activation="tanh", input_shape=(20,)), _FixedMask()]
+        stack += [layers.Dropout(0.5)] if then_dropout else []
+        model = Sequential(stack + [layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", run_eagerly=eager)
+        return model
+
+    eager, replayed = _train_both(build, x, y, batch_size=30, epochs=1)
+    _assert_same(eager, replayed)
+    assert replays[0].replayed == 7  # recordings 1 and 2 differ (a fresh draw, then a kept one)
+
+
+class _KeepLastBatch(layers.Layer):
+    """Copies each full batch into a weight: ``assign`` hands the input array itself to the backend."""
+
+    def build(self, input_shape):
+        self.last = self.add_weight("last", shape=(10,) + tuple(input_shape[1:]), initializer="zeros",
+                                    trainable=False)
+
+    def call(self, inputs):
+        if tuple(inputs.shape) == self.last.shape:
+            self.last.assign(inputs)
+        return inputs
+
+
+def test_a_call_that_returns_an_input_array_keeps_the_input_slot(replays):
+    x = np.random.default_rng(0).normal(size=(60, 5)).astype("float32")
+    outs = {}
+    for eager in (True, False):
+        lamina.utils.set_random_seed(1)
+        model = Sequential([layers.Input(shape=(5,)), _KeepLastBatch(), layers.Dense(3)])
+        model.compile(optimizer="sgd", loss="mse", run_eagerly=eager)
+        outs[eager] = (model.predict(x, batch_size=10), model.layers[0].last.numpy())
+    np.testing.assert_array_equal(outs[False][0], outs[True][0])
+    np.testing.assert_array_equal(outs[False][1], x[50:])
+    assert replays[0].replayed == 4
+
+
+def test_a_train_step_replaced_on_the_instance_runs_every_step(replays):
+    x, y, _ = blobs(300)
+    model = _w1_like(eager=False)
+    calls = []
+    original = model.train_step
+
+    def train_step(xs, ys, sample_weight=None):
+        calls.append(1)
+        return original(xs, ys, sample_weight)
+
+    model.train_step = train_step
+    model.fit(x, y, batch_size=30, epochs=1, verbose=0)
+    assert len(calls) == 10 and replays == []
+
+
+class _Reseed(lamina.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 5:
+            lamina.utils.set_random_seed(77)
+
+
+def test_a_global_reseed_in_the_middle_of_an_epoch_reaches_replayed_steps(replays):
+    x, y, _ = blobs(300)
+
+    def build(eager):
+        return _with_layer(layers.Lambda(lambda t: t + 0.5 * ops.random_normal((8,))), eager)
+
+    out = {}
+    for eager in (True, False):
+        model = build(eager)
+        out[eager] = model.fit(x, y, batch_size=30, epochs=1, shuffle=False, verbose=0,
+                               callbacks=[_Reseed()]).history
+    assert out[False] == out[True]
+    assert replays[0].replayed == 8
+
+
+class _Recompile(lamina.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 5:
+            self.model.compile(optimizer=self.model.optimizer, loss="mse", run_eagerly=self.model.run_eagerly)
+
+
+def test_compile_in_the_middle_of_an_epoch_records_again(replays):
+    x, y, _ = blobs(300)
+    eager, replayed = _train_both(_w1_like, x, y, batch_size=30, epochs=1, callbacks=[_Recompile()])
+    _assert_same(eager, replayed)
+    assert replays[0].replayed == 3 + 3  # batches 2-4 and, recorded again after the compile, 7-9
+
+
+def test_an_activity_penalty_is_not_replayed_so_model_losses_stay_current(replays):
+    x, y, _ = blobs(300)
+    seen = {}
+    for eager in (True, False):
+        lamina.utils.set_random_seed(1)
+        model = Sequential([layers.Dense(8, activation="tanh", input_shape=(20,),
+                                         activity_regularizer=lamina.regularizers.l2(0.01)),
+                            layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", run_eagerly=eager)
+        penalties = []
+        log = lamina.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs, m=model, p=penalties: p.append(float(m.losses[0])))
+        model.fit(x, y, batch_size=30, epochs=1, verbose=0, callbacks=[log])
+        seen[eager] = penalties
+    assert seen[False] == seen[True] and len(set(seen[True])) == 10
+    assert replays[0].replayed == 0 and "add_loss" in replays[0].refused
+
+
+def test_fit_lets_go_of_a_recording_left_waiting_at_the_end_of_an_epoch(monkeypatch):
+    """A short last batch is recorded and waits for a second recording of its shape that never
+    comes; by the validation pass and the epoch's callbacks fit holds it no more."""
+    import weakref
+    made = []
+
+    class Weak(replay_module.StepReplay):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(model_module, "StepReplay", Weak)
+    alive = []
+
+    class Check(lamina.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            alive.append(made[0]() is not None)
+
+    x, y, _ = blobs(320)
+    model = _w1_like(eager=False)
+    model.fit(x, y, batch_size=50, epochs=1, verbose=0, callbacks=[Check()])
+    assert alive == [False]
 
 
 class _WithMetric(layers.Layer):
@@ -301,3 +474,28 @@ def test_one_array_in_two_input_slots_is_not_recorded():
         got.append(float(be.to_numpy(step([a, b], lambda: ops.Tensor(be.subtract(a, b))).value)[0, 0]))
     assert got == [0.0, 0.0, 1.0, 0.0, -1.0, -2.0]
     assert step.replayed == 2
+
+
+def test_recordings_are_freed_without_the_garbage_collector(monkeypatch):
+    """A recording holds a whole step's arrays; nothing may refer back to it in a cycle (a marked
+    counter once did), or those arrays would wait for the collector."""
+    import gc
+    import weakref
+    made = []
+    init = replay_module._Recording.__init__
+
+    def tracked(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(replay_module._Recording, "__init__", tracked)
+    x, y, _ = blobs(300)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _w1_like(eager=False).fit(x, y, batch_size=30, epochs=2, verbose=0, validation_data=(x[:60], y[:60]))
+        alive = sum(ref() is not None for ref in made)
+    finally:
+        if enabled:
+            gc.enable()
+    assert len(made) == 8 and alive == 0  # two recordings per loop: two epochs, two validation passes

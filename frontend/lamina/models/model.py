@@ -49,10 +49,14 @@ def _batch_arrays(xs: list, ys: list, sample_weight: Any) -> list:
 
 def _step_metrics(model: "Model", replay: StepReplay | None) -> dict:
     """The metrics the model's layers added in the step's ``call`` (``add_metric``). A replayed step
-    does not run ``call``, so a model that adds metrics is not replayed."""
+    does not run ``call``, so a model whose layers add metrics or losses there (``add_metric``,
+    ``add_loss``, an activity regularizer: kept in Python for ``model.losses``) is not replayed."""
     found = model._collected_metrics()
-    if found and replay is not None:
-        replay.enabled = False
+    if replay is not None and replay.enabled and not replay.replaying:
+        if found:
+            replay.stop("a layer adds a metric in call (add_metric)")
+        elif any(layer._call_losses for layer in [model, *model._all_layers()]):
+            replay.stop("a layer adds a loss in call (add_loss, activity_regularizer)")
     return found
 
 
@@ -320,7 +324,7 @@ class Model(Layer):
         else:
             total, parts, preds, grads = replay(
                 _batch_arrays(xs, ys, sample_weight),
-                lambda: self._gradients(xs, ys, sample_weight, variables), key=tuple(variables))
+                lambda: self._gradients(xs, ys, sample_weight, variables), key=(self._objectives,) + tuple(variables))
         self.optimizer.apply_gradients(zip(grads, variables))
         return total, parts, preds
 
@@ -333,8 +337,10 @@ class Model(Layer):
         """A ``StepReplay`` for one loop over batches of ``method`` ("train_step", "test_step" or
         "predict"), or None where every step must run its Python: ``run_eagerly``, or a subclass
         that overrides the step (its code may do anything each step)."""
-        if self.run_eagerly or (method != "predict" and getattr(type(self), method) is not getattr(Model, method)):
+        if self.run_eagerly:
             return None
+        if method != "predict" and getattr(getattr(self, method), "__func__", None) is not getattr(Model, method):
+            return None  # replaced in a subclass or on the instance
         return StepReplay()
 
     # --- fit -----------------------------------------------------------------------------
@@ -459,6 +465,7 @@ class Model(Layer):
                 cbs.call("on_train_batch_end", step, batch_logs)
                 if self.stop_training:
                     break
+            replay = None  # a recording still waiting for its pair (a short last batch) is let go
             if last_logs is None:
                 last_logs = totals.read() if totals is not None else {}
             epoch_logs = dict(last_logs)  # the last batch's logs stay as the callbacks saw them
@@ -522,7 +529,7 @@ class Model(Layer):
                 total, parts, preds = self.test_step(xb, yb, wb)
             else:
                 total, parts, preds = replay(_batch_arrays(xb, yb, wb),
-                                             functools.partial(self.test_step, xb, yb, wb))
+                                             functools.partial(self.test_step, xb, yb, wb), key=self._objectives)
             totals.update(total, parts, size, yb, preds, wb, _step_metrics(self, replay))
             if bar is not None and (steps is None or step + 1 < steps) and bar.wants_update(step + 1):
                 bar.update(step + 1, list(totals.read().items()))

@@ -26,8 +26,8 @@ class SeedGenerator:
     def next(self) -> tuple[int, int]:
         c = self.counter
         self.counter += 1
-        if _draw_hook is not None:  # a step being recorded marks the counter (``ops.replay``)
-            c = _draw_hook(self, c)
+        if _draw_hook is not None:  # a step being recorded marks the draw (``ops.replay``)
+            return _draw_hook(self, self.seed, c)
         return self.seed, c
 
     def next_seed(self) -> int:
@@ -38,8 +38,8 @@ class SeedGenerator:
 
 
 _GLOBAL: SeedGenerator | None = None
-# Set by ``ops.replay`` while it records a step: called with (generator, counter) at each draw, it
-# returns the counter to hand out.
+# Set by ``ops.replay`` while it records a step: called with (generator, seed, counter) at each
+# draw, it returns the (seed, counter) to hand out.
 _draw_hook: Any = None
 
 

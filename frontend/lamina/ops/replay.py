@@ -9,8 +9,8 @@ that for later steps of the same shapes, skipping the Python that chose them.
 The recordings agree when they make the same calls with equal constants, and every array argument
 is an input of the step, the result of an earlier call in the step, or the same object both times
 (a weight updated in place, a cached constant). The one value allowed to differ is a dropout
-counter: a ``SeedGenerator`` draw made while recording is marked, and the replay draws again from
-the same generator, so masks follow the same Philox stream as unreplayed steps.
+counter (and its seed): a ``SeedGenerator`` draw made while recording is marked, and the replay
+draws again from the same generator, so masks follow the same Philox stream as unreplayed steps.
 
 A step runs normally, and is not replayed, when the recordings cannot vouch for it: a host read
 inside the step (``to_numpy``), a constant that differs between the recordings, an array argument
@@ -23,6 +23,7 @@ As in Keras' compiled ``fit`` (``run_eagerly=False``), Python side effects insid
 from __future__ import annotations
 
 import inspect
+import itertools
 import numbers
 from typing import Any, Callable, Sequence
 
@@ -39,10 +40,23 @@ _ATTEMPTS = 3
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 
 
-class _Counter(int):
-    """A dropout counter drawn while recording: the ``event``-th draw of the step."""
+class _Marked(int):
+    """A seed (``part`` 0) or counter (``part`` 1) handed out by the ``event``-th draw of the
+    recording in progress (``token``). A value marked by another recording (a layer that keeps a
+    counter from an earlier step) is a plain constant of this one. The token is a number, not the
+    recording: a reference from the recording's own arguments back to it would make a cycle that
+    keeps a whole step's arrays alive until the garbage collector runs."""
 
     event: int
+    part: int
+    token: int
+
+
+def refuse(why: str) -> None:
+    """Mark the step being recorded, if any, as one that must not be replayed: for a layer whose
+    ``call`` keeps something in Python that later steps or the user read (a stateful RNN's state)."""
+    if _Recording.active is not None and _Recording.active.refused is None:
+        _Recording.active.refused = why
 
 
 class _Recording:
@@ -55,6 +69,7 @@ class _Recording:
         self.calls: list[tuple[str, tuple, dict, Any]] = []
         self.draws: list[Any] = []  # per draw: its generator, or None for the global one
         self.refused: str | None = None
+        self.token = next(_TOKENS)
         self._depth = 0
 
     def __enter__(self) -> "_Recording":
@@ -89,13 +104,18 @@ class _Recording:
             return result
         return call
 
-    def _draw(self, generator: Any, counter: int) -> int:
-        marked = _Counter(counter)
-        marked.event = len(self.draws)
+    def _draw(self, generator: Any, seed: int, counter: int) -> tuple[int, int]:
+        event = len(self.draws)
         self.draws.append(None if generator is _random._GLOBAL else generator)
-        return marked
+        marked = []
+        for part, value in enumerate((seed, counter)):
+            m = _Marked(value)
+            m.event, m.part, m.token = event, part, self.token
+            marked.append(m)
+        return marked[0], marked[1]
 
 
+_TOKENS = itertools.count(1)
 _METHODS: dict[type, tuple[str, ...]] = {}
 
 
@@ -114,7 +134,7 @@ class _Encoding:
     earlier call's result, a marked counter or an outside object (kept, and compared by identity)."""
 
     def __init__(self, recording: _Recording, inputs: Sequence[Any]):
-        self.be = recording.be
+        self.be, self.recording, self.inputs = recording.be, recording, len(inputs)
         self.where: dict[int, tuple] = {id(a): ("in", k) for k, a in enumerate(inputs) if a is not None}
         self.outside: list[Any] = []
         self._outside_at: dict[int, int] = {}
@@ -136,8 +156,12 @@ class _Encoding:
 
     def value(self, x: Any) -> tuple:
         t = type(x)
-        if t is _Counter:
-            return ("draw", x.event)
+        if t is _Marked:
+            if x.token == self.recording.token:
+                return ("draw", x.event, x.part)
+            x, t = int(x), int
+        if t is float:  # by its repr: 0.0 and -0.0 differ, and a NaN equals itself
+            return ("c", t, repr(x))
         if t in _PLAIN:
             return ("c", t, x)
         if t is tuple or t is list:
@@ -210,13 +234,13 @@ class _Compiler:
             if j not in kept:
                 drop_after.setdefault(i, []).append(j)
         lines = ["def replayed_step(inputs):"]
-        lines += [f"    i{k} = inputs[{k}]" for k in range(_input_count(self.encoding))]
-        for k, gen in enumerate(self.draws):
+        lines += [f"    i{k} = inputs[{k}]" for k in range(self.encoding.inputs)]
+        for k, gen in enumerate(self.draws):  # the generator's current seed and next counter
             if gen is None:
-                lines.append(f"    d{k} = _global().next()[1]")
+                lines.append(f"    s{k}, d{k} = _global().next()")
             else:
                 self.names[f"g{k}"] = gen
-                lines.append(f"    d{k} = g{k}.next()[1]")
+                lines.append(f"    s{k}, d{k} = g{k}.next()")
         for k, obj in enumerate(self.encoding.outside):
             self.names[f"o{k}"] = obj
         for i, name, args, kwargs in calls:
@@ -238,7 +262,9 @@ class _Compiler:
         kind = enc[0]
         if kind == "c":
             t, x = enc[1], enc[2]
-            if t in (type(None), bool, int, str) or (t is float and x == x and x not in (float("inf"), float("-inf"))):
+            if t is float:
+                return x if x not in ("nan", "inf", "-inf") else f"float({x!r})"
+            if t in (type(None), bool, int, str):
                 return repr(x)
             return self.constant(x)
         if kind == "in":
@@ -246,7 +272,7 @@ class _Compiler:
         if kind == "r":
             return f"r{enc[1]}" + "".join(f"[{j}]" for j in enc[2])
         if kind == "draw":
-            return f"d{enc[1]}"
+            return f"{'sd'[enc[2]]}{enc[1]}"
         if kind == "out":
             return f"o{enc[1]}"
         if kind is tuple:
@@ -283,11 +309,6 @@ def _results_used(enc: Any) -> set[int]:
             else:
                 stack.extend(item)
     return found
-
-
-def _input_count(encoding: _Encoding) -> int:
-    slots = [ref[1] for ref in encoding.where.values() if ref[0] == "in"]
-    return max(slots) + 1 if slots else 0
 
 
 def _masked(value: Any, mask: Tensor) -> Tensor:
@@ -365,6 +386,15 @@ class StepReplay:
         self._first, self.refused = None, None
         self._function = _Compiler(encoding, recording, recording.draws).build(outputs)
         return result
+
+    def stop(self, why: str) -> None:
+        """Run every later step normally (the caller found something a replay would not redo)."""
+        self.enabled, self.refused, self._first = False, why, None
+
+    @property
+    def replaying(self) -> bool:
+        """Whether a compiled recording runs the steps of the current batch shape."""
+        return self._function is not None
 
     def _give_up(self, why: str, result: Any) -> Any:
         self.refused, self._gave_up, self._first = why, True, None

@@ -24,6 +24,7 @@ from typing import Any
 
 from ... import activations, constraints, initializers, ops, regularizers
 from ..layer import Layer
+from ...ops import replay
 
 # Keras 1 / Keras 2 spellings of the arguments (old name -> Keras 3 name).
 _OLD_NAMES = {
@@ -352,7 +353,9 @@ class BaseRNN(Layer):
                 if self.return_sequences:
                     outputs.append(out)
         if self.stateful:
-            # Raw values: the next batch must not keep this batch's graph alive.
+            # Raw values: the next batch must not keep this batch's graph alive. A replayed step
+            # would not run this assignment, so a step with a stateful layer is never replayed.
+            replay.refuse(f"{self._label()} is stateful: its state is kept in Python between batches")
             self.states = [ops.stop_gradient(s) for s in states]
         if not self.return_sequences:
             output = out

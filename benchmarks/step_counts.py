@@ -6,7 +6,8 @@ PyTorch's profiler) kernel launches and synchronisations, beside PyTorch's own s
 * **protocol calls per step**: the backend methods the frontend calls during ``train_on_batch``
   (calls a backend makes to itself are not counted). On CuPy nearly every one is one or more
   kernel launches (views are none), so this is the launch count to expect, measurable on any
-  machine.
+  machine. Also per step of a ``fit`` epoch, whose steps after the first few are replayed
+  (``lamina.ops.replay``): everything the loop asks of the backend per batch.
 * **host transfers**: ``to_numpy`` and ``synchronize`` calls, per ``train_on_batch`` and, for a
   real ``fit`` of one W1 epoch with its progress bar, per displayed progress update (the issue's
   target: at most one).
@@ -108,6 +109,7 @@ def lamina_counts(backend: str, steps: int, seed: int = 1, fit_samples: int = 42
         finally:
             model_module.Progbar = real_bar
         fit_transfers = counter.transfers()
+        fit_calls = sum(counter.calls.values()) - fit_transfers
     finally:
         counter.remove()
     return {
@@ -117,6 +119,7 @@ def lamina_counts(backend: str, steps: int, seed: int = 1, fit_samples: int = 42
         "host_transfers_per_train_on_batch": step_transfers,
         "fit_steps": len(x) // b, "fit_progress_updates": len(updates), "fit_host_transfers": fit_transfers,
         "fit_transfers_per_update": fit_transfers / max(len(updates), 1), "fit_seconds": fit_seconds,
+        "fit_protocol_calls_per_step": fit_calls / max(len(x) // b, 1),
     }
 
 
@@ -213,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  fit, one epoch: {r['fit_steps']} steps, {r['fit_progress_updates']} progress updates, "
           f"{r['fit_host_transfers']} host transfers = {r['fit_transfers_per_update']:.2f} per update "
           f"({r['fit_seconds']:.2f} s)")
+    print(f"  fit, protocol calls per step (replayed steps, with the batch gather, the update and the metric "
+          f"totals): {r['fit_protocol_calls_per_step']:.1f}")
     print("  most frequent calls per step: " + ", ".join(f"{k} {v:g}" for k, v in r["top_calls_per_step"].items()))
     if "profile" in result:
         prof = result["profile"]

@@ -41,6 +41,10 @@ def _memory_scoped(release: bool) -> Callable:
     return wrap
 
 
+# A loop of fewer batches runs every step's Python: recording its first steps would cost more.
+_REPLAY_MIN_STEPS = 4
+
+
 def _batch_arrays(xs: list, ys: list, sample_weight: Any) -> list:
     """The backend arrays of a batch, in a fixed order (None for a missing one)."""
     return [None if t is None else t.value for t in xs] + [None if t is None else t.value for t in ys] + [
@@ -52,7 +56,7 @@ def _step_metrics(model: "Model", replay: StepReplay | None) -> dict:
     does not run ``call``, so a model whose layers add metrics or losses there (``add_metric``,
     ``add_loss``, an activity regularizer: kept in Python for ``model.losses``) is not replayed."""
     found = model._collected_metrics()
-    if replay is not None and replay.enabled and not replay.replaying:
+    if replay is not None and replay.enabled and not replay.last_replayed:
         if found:
             replay.stop("a layer adds a metric in call (add_metric)")
         elif any(layer._call_losses for layer in [model, *model._all_layers()]):
@@ -333,11 +337,13 @@ class Model(Layer):
         total, parts = self._objectives.total_loss(ys, preds, sample_weight, self.losses)
         return total, parts, preds
 
-    def _step_replay(self, method: str) -> StepReplay | None:
-        """A ``StepReplay`` for one loop over batches of ``method`` ("train_step", "test_step" or
-        "predict"), or None where every step must run its Python: ``run_eagerly``, or a subclass
-        that overrides the step (its code may do anything each step)."""
-        if self.run_eagerly:
+    def _step_replay(self, method: str, steps: int | None) -> StepReplay | None:
+        """A ``StepReplay`` for one loop over ``steps`` batches of ``method`` ("train_step",
+        "test_step" or "predict"), or None where every step must run its Python: ``run_eagerly``, a
+        loop too short to replay anything (the first two or three steps are recorded, which costs
+        more than running them: ``test_on_batch``, ``predict_on_batch``), or a step replaced in a
+        subclass or on the instance (its code may do anything each step)."""
+        if self.run_eagerly or (steps is not None and steps < _REPLAY_MIN_STEPS):
             return None
         if method != "predict" and getattr(getattr(self, method), "__func__", None) is not getattr(Model, method):
             return None  # replaced in a subclass or on the instance
@@ -423,7 +429,7 @@ class Model(Layer):
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
             totals = None
-            replay = self._step_replay("train_step")  # records the epoch's first steps again
+            replay = self._step_replay("train_step", steps)  # records the epoch's first steps again
             bar = Progbar(steps, verbose=verbose, unit_name="step")
             pending: list[Any] = []  # batch losses not yet checked for NaN
             last_logs: dict[str, float] | None = None  # read at the epoch's last step
@@ -519,7 +525,7 @@ class Model(Layer):
                        callbacks: Any = None) -> dict[str, float]:
         totals = None
         steps = feed.steps
-        replay = self._step_replay("test_step")
+        replay = self._step_replay("test_step", steps)
         for step, (xb, yb, wb, size) in enumerate(feed.epoch(None, None)):
             if totals is None:
                 totals = self._objectives.totals(feed.output_shapes)
@@ -590,7 +596,7 @@ class Model(Layer):
         cbs.call("on_predict_begin", None)
         bar = Progbar(feed.steps, verbose=verbose) if verbose else None
         outs: list[list] = []
-        replay = self._step_replay("predict")
+        replay = self._step_replay("predict", feed.steps)
         for step, (xb, _yb, _wb, _size) in enumerate(feed.epoch(None, None)):
             cbs.call("on_predict_batch_begin", step, None)
             if replay is None:

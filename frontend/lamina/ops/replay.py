@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
 import numbers
+import struct
+import weakref
 from typing import Any, Callable, Sequence
 
 from . import random as _random
@@ -37,6 +40,8 @@ _QUERIES = frozenset({"is_array", "dtype_name", "can_hold", "device_description"
 _HOST_READS = frozenset({"to_numpy", "synchronize", "memory_scope", "release_memory"})
 # Disagreeing pairs of consecutive recordings after which a loop stops recording (per batch shape).
 _ATTEMPTS = 3
+# Batch signatures one loop records and replays (a loop whose shapes keep changing stops there).
+_SHAPES = 8
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 
 
@@ -60,16 +65,28 @@ def refuse(why: str) -> None:
 
 
 class _Recording:
-    """Every outermost backend call of one step, with its arguments and result."""
+    """One step's outermost backend calls, encoded as they happen: each argument becomes a constant,
+    an input slot, an earlier call's result, a marked draw or an outside object (kept, and compared
+    by identity). Results are held weakly, so recording a step keeps no more memory alive than the
+    step itself does; an argument is encoded before its call, so a list the step changes later is
+    recorded as it was passed."""
 
     active: "_Recording | None" = None  # the recording in progress (one at a time)
 
-    def __init__(self, be: Any):
+    def __init__(self, be: Any, inputs: Sequence[Any]):
         self.be = be
-        self.calls: list[tuple[str, tuple, dict, Any]] = []
+        self.inputs = len(inputs)
+        self.calls: list[tuple[str, tuple | None, tuple | None, Any]] = []
         self.draws: list[Any] = []  # per draw: its generator, or None for the global one
+        self.outside: list[Any] = []
         self.refused: str | None = None
         self.token = next(_TOKENS)
+        self._is_array = be.is_array  # taken before the wrappers go in: checks are not calls
+        # id -> (encoding, holder): the holder is the object, or a weak reference to a result, so a
+        # new object that reuses a dead result's id is not mistaken for it.
+        self._where: dict[int, tuple[tuple, Any]] = {id(a): (("in", k), a) for k, a in enumerate(inputs)
+                                                     if a is not None}
+        self._outside_at: dict[int, int] = {}
         self._depth = 0
 
     def __enter__(self) -> "_Recording":
@@ -93,6 +110,9 @@ class _Recording:
         def call(*args: Any, **kwargs: Any) -> Any:
             if self._depth:  # a backend method calling another: only the outer call is the step's
                 return method(*args, **kwargs)
+            encoded = None
+            if name not in _QUERIES:
+                encoded = (tuple(self.value(a) for a in args), tuple((k, self.value(v)) for k, v in kwargs.items()))
             self._depth += 1
             try:
                 result = method(*args, **kwargs)
@@ -100,7 +120,11 @@ class _Recording:
                 self._depth -= 1
             if name in _HOST_READS and self.refused is None:
                 self.refused = f"the step calls the backend's {name}"
-            self.calls.append((name, args, kwargs, result))
+            if encoded is None:  # a query: its answer is a constant of the recording
+                self.calls.append((name, None, None, self.value(result)))
+            else:
+                self.calls.append((name, encoded[0], encoded[1], None))
+                self._produced(len(self.calls) - 1, result, ())
             return result
         return call
 
@@ -113,6 +137,72 @@ class _Recording:
             m.event, m.part, m.token = event, part, self.token
             marked.append(m)
         return marked[0], marked[1]
+
+    def _produced(self, i: int, result: Any, path: tuple) -> None:
+        if type(result) in (tuple, list):
+            for j, r in enumerate(result):
+                self._produced(i, r, path + (j,))
+        elif not isinstance(result, _PLAIN):
+            try:
+                holder: Any = weakref.ref(result)
+            except TypeError:  # e.g. a NumPy scalar: small, kept
+                holder = result
+            self._where[id(result)] = (("r", i, path), holder)
+
+    def value(self, x: Any) -> tuple:
+        t = type(x)
+        if t is _Marked:
+            if x.token == self.token:
+                return ("draw", x.event, x.part)
+            x, t = int(x), int
+        if t in _PLAIN or t is _Constant:
+            return ("c", _Constant(x))
+        if t is tuple or t is list:
+            return (t, tuple(self.value(e) for e in x))
+        if t is dict:
+            return (dict, tuple((self.value(k), self.value(v)) for k, v in x.items()))
+        if t is slice:
+            return (slice, self.value(x.start), self.value(x.stop), self.value(x.step))
+        if t is Tensor:  # only in outputs
+            mask = x._keras_mask
+            return (Tensor, self.value(x.value), None if mask is None else self.value(mask))
+        known = self._where.get(id(x))
+        if known is not None:
+            enc, holder = known
+            if (holder() if type(holder) is weakref.ref else holder) is x:
+                return enc
+        if _is_constant(x, self._is_array):
+            return ("c", _Constant(x))
+        k = self._outside_at.get(id(x))
+        if k is None:
+            k = self._outside_at[id(x)] = len(self.outside)
+            self.outside.append(x)
+        return ("out", k)
+
+
+class _Constant:
+    """A constant argument, equal to another only when a replay could not tell them apart: the
+    same type and the same bits (0.0 is not -0.0, a NaN equals the same NaN)."""
+
+    __slots__ = ("value", "key")
+
+    def __init__(self, value: Any):
+        self.value = value
+        t = type(value)
+        if t is float:
+            self.key = (t, struct.pack("<d", value))
+        elif t is complex:
+            self.key = (t, struct.pack("<dd", value.real, value.imag))
+        elif hasattr(value, "tobytes") and getattr(value, "shape", None) == ():  # a NumPy scalar
+            self.key = (t, value.tobytes())
+        else:
+            self.key = (t, value)
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is _Constant and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
 
 _TOKENS = itertools.count(1)
@@ -129,72 +219,16 @@ def _method_names(cls: type) -> tuple[str, ...]:
     return names
 
 
-class _Encoding:
-    """One recording as comparable data: each argument becomes a constant, an input slot, an
-    earlier call's result, a marked counter or an outside object (kept, and compared by identity)."""
-
-    def __init__(self, recording: _Recording, inputs: Sequence[Any]):
-        self.be, self.recording, self.inputs = recording.be, recording, len(inputs)
-        self.where: dict[int, tuple] = {id(a): ("in", k) for k, a in enumerate(inputs) if a is not None}
-        self.outside: list[Any] = []
-        self._outside_at: dict[int, int] = {}
-        self.calls = []
-        for i, (name, args, kwargs, result) in enumerate(recording.calls):
-            if name in _QUERIES:
-                self.calls.append((name, None, None, self.value(result)))
-                continue
-            self.calls.append((name, tuple(self.value(a) for a in args),
-                               tuple((k, self.value(v)) for k, v in kwargs.items()), None))
-            self._produced(i, result, ())
-
-    def _produced(self, i: int, result: Any, path: tuple) -> None:
-        if type(result) in (tuple, list):
-            for j, r in enumerate(result):
-                self._produced(i, r, path + (j,))
-        elif not isinstance(result, _PLAIN):
-            self.where[id(result)] = ("r", i, path)
-
-    def value(self, x: Any) -> tuple:
-        t = type(x)
-        if t is _Marked:
-            if x.token == self.recording.token:
-                return ("draw", x.event, x.part)
-            x, t = int(x), int
-        if t is float:  # by its repr: 0.0 and -0.0 differ, and a NaN equals itself
-            return ("c", t, repr(x))
-        if t in _PLAIN:
-            return ("c", t, x)
-        if t is tuple or t is list:
-            return (t, tuple(self.value(e) for e in x))
-        if t is dict:
-            return (dict, tuple((k, self.value(v)) for k, v in x.items()))
-        if t is slice:
-            return (slice, self.value(x.start), self.value(x.stop), self.value(x.step))
-        if t is Tensor:  # only in outputs
-            mask = x._keras_mask
-            return (Tensor, self.value(x.value), None if mask is None else self.value(mask))
-        ref = self.where.get(id(x))
-        if ref is not None:
-            return ref
-        if _is_constant(x, self.be):
-            return ("c", t, x)
-        k = self._outside_at.get(id(x))
-        if k is None:
-            k = self._outside_at[id(x)] = len(self.outside)
-            self.outside.append(x)
-        return ("out", k)
-
-
-def _is_constant(x: Any, be: Any) -> bool:
+def _is_constant(x: Any, is_array: Callable) -> bool:
     """A NumPy scalar or dtype (compared by value); arrays and other objects go by identity."""
-    if isinstance(x, Variable) or be.is_array(x):
+    if isinstance(x, Variable) or is_array(x):
         return False
     if isinstance(x, numbers.Number):
         return getattr(x, "shape", ()) == ()
     return type(x).__name__.endswith("DType") or type(x).__name__ == "dtype"
 
 
-def _agree(one: _Encoding, two: _Encoding, draws1: list, draws2: list, out1: tuple, out2: tuple) -> str | None:
+def _agree(one: _Recording, two: _Recording, out1: tuple, out2: tuple) -> str | None:
     """Why two recordings of a step cannot be replayed, or None when they agree."""
     if len(one.calls) != len(two.calls):
         return f"the recordings made {len(one.calls)} and {len(two.calls)} backend calls"
@@ -205,7 +239,7 @@ def _agree(one: _Encoding, two: _Encoding, draws1: list, draws2: list, out1: tup
         return "the step's outputs differ between the recordings"
     if len(one.outside) != len(two.outside) or any(x is not y for x, y in zip(one.outside, two.outside)):
         return "an array argument is a new object each step but not made by a recorded backend call"
-    if len(draws1) != len(draws2) or any(x is not y for x, y in zip(draws1, draws2)):
+    if len(one.draws) != len(two.draws) or any(x is not y for x, y in zip(one.draws, two.draws)):
         return "the step draws from different seed generators"
     return None
 
@@ -216,8 +250,8 @@ class _Compiler:
     memory they held is reused while it is still in cache (keeping every result to the end made a
     W1 step at batch 1024 slower than the normal one)."""
 
-    def __init__(self, encoding: _Encoding, recording: _Recording, draws: list):
-        self.encoding, self.be, self.draws = encoding, recording.be, draws
+    def __init__(self, recording: _Recording):
+        self.encoding, self.be, self.draws = recording, recording.be, recording.draws
         self.names: dict[str, Any] = {"Tensor": Tensor, "_masked": _masked, "_global": _random._global}
         self.constants = 0
 
@@ -261,10 +295,10 @@ class _Compiler:
     def expr(self, enc: tuple) -> str:
         kind = enc[0]
         if kind == "c":
-            t, x = enc[1], enc[2]
-            if t is float:
-                return x if x not in ("nan", "inf", "-inf") else f"float({x!r})"
-            if t in (type(None), bool, int, str):
+            x = enc[1].value
+            t = type(x)
+            if (t in (type(None), bool, str) or (t is int and abs(x) < 2 ** 63)
+                    or (t is float and math.isfinite(x))):  # a literal (a float's repr is exact)
                 return repr(x)
             return self.constant(x)
         if kind == "in":
@@ -281,7 +315,7 @@ class _Compiler:
         if kind is list:
             return "[" + ", ".join(self.expr(e) for e in enc[1]) + "]"
         if kind is dict:
-            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in enc[1]) + "}"
+            return "{" + ", ".join(f"{self.expr(k)}: {self.expr(v)}" for k, v in enc[1]) + "}"
         if kind is slice:
             return f"slice({self.expr(enc[1])}, {self.expr(enc[2])}, {self.expr(enc[3])})"
         if kind is Tensor:
@@ -317,31 +351,41 @@ def _masked(value: Any, mask: Tensor) -> Tensor:
     return out
 
 
+class _Shape:
+    """What a loop knows about the steps of one batch signature."""
+
+    __slots__ = ("function", "first", "disagreements", "gave_up")
+
+    def __init__(self) -> None:
+        self.function: Callable | None = None  # the compiled recording, once two agreed
+        self.first: tuple | None = None  # (recording, outputs) awaiting the next one
+        self.disagreements = 0
+        self.gave_up = False
+
+
 class StepReplay:
-    """Runs ``step(*args)`` normally until two recordings agree, then replays its backend calls.
+    """Runs ``step()`` normally until two recordings agree, then replays its backend calls.
 
     ``inputs`` are the backend arrays that change from step to step (the batch); the step's other
     arrays (weights, buffers) must be the same objects on every step. One ``StepReplay`` serves a
     loop over batches: ``fit`` makes a new one each epoch, ``evaluate`` and ``predict`` one per call.
-    A new batch signature (shapes, dtypes) records again. When two consecutive recordings disagree,
-    the later one is compared with the next (a first step may set something up once); after
-    ``_ATTEMPTS`` disagreements, or a recording that cannot be replayed at all (a host read), the
-    step runs normally until the signature changes.
+    Each batch signature (shapes, dtypes, ``key``) is recorded and replayed on its own, for up to
+    ``_SHAPES`` signatures. When two consecutive recordings disagree, the later one is compared
+    with the next (a first step may set something up once); after ``_ATTEMPTS`` disagreements, or
+    a recording that cannot be replayed at all (a host read), that signature's steps run normally.
     """
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.replayed = 0  # steps run from a compiled recording
         self.refused: str | None = None  # why the last attempt could not replay
-        self._signature: Any = None
-        self._function: Callable | None = None
-        self._first: tuple | None = None  # (recording, encoding, outputs) awaiting a second
-        self._gave_up = False
-        self._disagreements = 0
+        self.last_replayed = False  # whether the latest step was a replay
+        self._shapes: dict[Any, _Shape] = {}
 
     def __call__(self, inputs: Sequence[Any], step: Callable[[], Any], key: Any = ()) -> Any:
         """The result of ``step()``; ``inputs`` lists the arrays it reads that change per step,
         ``key`` anything else that must match for a recording to be reused."""
+        self.last_replayed = False
         if not self.enabled or _Recording.active is not None:
             # Inside another step's recording nothing is replayed or recorded: the outer recording
             # must see every backend call, through its own wrappers.
@@ -350,52 +394,48 @@ class StepReplay:
         if len(set(present)) != len(present):  # one array in two input slots: the slots must not merge
             return step()
         signature = (key, B()) + tuple(None if a is None else (tuple(a.shape), a.dtype) for a in inputs)
-        if signature != self._signature:
-            self._signature, self._function, self._first, self._gave_up = signature, None, None, False
-            self._disagreements = 0
-        if self._function is not None:
+        shape = self._shapes.get(signature)
+        if shape is None:
+            if len(self._shapes) >= _SHAPES:
+                return step()
+            shape = self._shapes[signature] = _Shape()
+        if shape.function is not None:
             self.replayed += 1
-            return self._function(inputs)
-        if self._gave_up:
+            self.last_replayed = True
+            return shape.function(inputs)
+        if shape.gave_up:
             return step()
-        return self._record(inputs, step)
+        return self._record(shape, inputs, step)
 
-    def _record(self, inputs: Sequence[Any], step: Callable[[], Any]) -> Any:
-        with _Recording(B()) as recording:
+    def _record(self, shape: _Shape, inputs: Sequence[Any], step: Callable[[], Any]) -> Any:
+        with _Recording(B(), inputs) as recording:
             result = step()
-        if recording.refused is not None:
-            return self._give_up(recording.refused, result)
-        encoding = _Encoding(recording, inputs)
-        outputs = encoding.value(result)
-        if self._first is None:
-            # Kept alive until the second recording, so their ids cannot be reused meanwhile.
-            self._first = (recording, encoding, outputs, tuple(inputs))
-            return result
-        first_recording, first, first_outputs, _ = self._first
-        why = _agree(first, encoding, first_recording.draws, recording.draws, first_outputs, outputs)
-        if why is not None:
-            # A step may do something once (a layer's lazy set-up, the tape's cached seed), so the
-            # next recording is compared with this one; repeated disagreement means the step
-            # really changes from batch to batch.
-            self._disagreements += 1
-            if self._disagreements >= _ATTEMPTS:
-                return self._give_up(why, result)
-            self._first = (recording, encoding, outputs, tuple(inputs))
-            self.refused = why
-            return result
-        self._first, self.refused = None, None
-        self._function = _Compiler(encoding, recording, recording.draws).build(outputs)
+        try:
+            why = recording.refused
+            if why is None:
+                outputs = recording.value(result)
+                if shape.first is None:
+                    shape.first = (recording, outputs)
+                    return result
+                first, first_outputs = shape.first
+                why = _agree(first, recording, first_outputs, outputs)
+                if why is not None and shape.disagreements + 1 < _ATTEMPTS:
+                    # A step may do something once (a layer's lazy set-up, the tape's cached seed),
+                    # so the next recording is compared with this one; repeated disagreement means
+                    # the step really changes from batch to batch.
+                    shape.disagreements += 1
+                    shape.first, self.refused = (recording, outputs), why
+                    return result
+            if why is None:
+                shape.function = _Compiler(recording).build(outputs)
+                shape.first, self.refused = None, None
+                return result
+        except Exception as exc:  # a recording the generator cannot write out: run normally
+            why = f"the recording could not be compiled ({type(exc).__name__}: {exc})"
+        self.refused, shape.gave_up, shape.first = why, True, None
         return result
 
     def stop(self, why: str) -> None:
         """Run every later step normally (the caller found something a replay would not redo)."""
-        self.enabled, self.refused, self._first = False, why, None
-
-    @property
-    def replaying(self) -> bool:
-        """Whether a compiled recording runs the steps of the current batch shape."""
-        return self._function is not None
-
-    def _give_up(self, why: str, result: Any) -> Any:
-        self.refused, self._gave_up, self._first = why, True, None
-        return result
+        self.enabled, self.refused = False, why
+        self._shapes.clear()

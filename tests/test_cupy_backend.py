@@ -498,7 +498,7 @@ class _FakePointer:
 class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
     """A device array of the fake CuPy: a NumPy array that refuses to meet host arrays."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "__weakref__")  # CuPy arrays take weak references (_ndarray_base declares __weakref__)
     __array_priority__ = 100
     host_reads = 0  # device -> host reads so far (each one a synchronisation on a GPU); tests reset it
 

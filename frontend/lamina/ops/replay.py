@@ -2,9 +2,9 @@
 
 For a fixed batch shape, a training or inference step makes the same backend calls every time:
 the layers, the loss and the tape only decide, in Python, which calls with which arguments. A
-``StepReplay`` runs a step normally twice while recording every backend call (method, arguments,
-result). When the two recordings agree, it compiles the calls into one Python function and runs
-that for later steps of the same shapes, skipping the Python that chose them.
+``StepReplay`` runs a step normally while recording every backend call (method, arguments,
+result). When two consecutive recordings agree, it compiles the calls into one Python function
+and runs that for later steps of the same shapes, skipping the Python that chose them.
 
 The recordings agree when they make the same calls with equal constants, and every array argument
 is an input of the step, the result of an earlier call in the step, or the same object both times
@@ -15,7 +15,7 @@ draws again from the same generator, so masks follow the same Philox stream as u
 A step runs normally, and is not replayed, when the recordings cannot vouch for it: a host read
 inside the step (``to_numpy``), a constant that differs between the recordings, an array argument
 that is a new object each step yet not made by a recorded call (computed outside the backend), or
-an output that is not one of the recorded arrays.
+an output that is not one of the recorded arrays; or when a layer says so (``refuse``).
 
 As in Keras' compiled ``fit`` (``run_eagerly=False``), Python side effects inside a layer's
 ``call`` happen on recorded steps only; ``compile(run_eagerly=True)`` runs every step normally.
@@ -155,7 +155,7 @@ class _Recording:
             if x.token == self.token:
                 return ("draw", x.event, x.part)
             x, t = int(x), int
-        if t in _PLAIN or t is _Constant:
+        if t in _PLAIN:
             return ("c", _Constant(x))
         if t is tuple or t is list:
             return (t, tuple(self.value(e) for e in x))
@@ -251,12 +251,12 @@ class _Compiler:
     W1 step at batch 1024 slower than the normal one)."""
 
     def __init__(self, recording: _Recording):
-        self.encoding, self.be, self.draws = recording, recording.be, recording.draws
+        self.recording, self.be, self.draws = recording, recording.be, recording.draws
         self.names: dict[str, Any] = {"Tensor": Tensor, "_masked": _masked, "_global": _random._global}
         self.constants = 0
 
     def build(self, outputs: tuple) -> Callable:
-        calls = [(i, name, args, kwargs) for i, (name, args, kwargs, _) in enumerate(self.encoding.calls)
+        calls = [(i, name, args, kwargs) for i, (name, args, kwargs, _) in enumerate(self.recording.calls)
                  if args is not None]  # a query's answer is a constant of the recording
         last_use: dict[int, int] = {}
         for i, _, args, kwargs in calls:
@@ -268,14 +268,14 @@ class _Compiler:
             if j not in kept:
                 drop_after.setdefault(i, []).append(j)
         lines = ["def replayed_step(inputs):"]
-        lines += [f"    i{k} = inputs[{k}]" for k in range(self.encoding.inputs)]
+        lines += [f"    i{k} = inputs[{k}]" for k in range(self.recording.inputs)]
         for k, gen in enumerate(self.draws):  # the generator's current seed and next counter
             if gen is None:
                 lines.append(f"    s{k}, d{k} = _global().next()")
             else:
                 self.names[f"g{k}"] = gen
                 lines.append(f"    s{k}, d{k} = g{k}.next()")
-        for k, obj in enumerate(self.encoding.outside):
+        for k, obj in enumerate(self.recording.outside):
             self.names[f"o{k}"] = obj
         for i, name, args, kwargs in calls:
             self.names[f"m{i}"] = getattr(self.be, name)

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from .. import _config, constraints, initializers, ops, regularizers
 from .._lookup import snake_case
+from ..ops import replay
 from . import symbolic
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -201,7 +202,13 @@ class Layer:
         if callable(loss) and not isinstance(loss, ops.Tensor):
             self._callable_losses.append(loss)
         else:
-            self._call_losses.append(ops.convert_to_tensor(loss))
+            self._add_call_loss(ops.convert_to_tensor(loss))
+
+    def _add_call_loss(self, loss: ops.Tensor) -> None:
+        """Keep a penalty of this call for ``model.losses``. A replayed step would not run the call
+        that keeps it, so a step that adds one is not replayed."""
+        replay.refuse(f"layer {self.name!r} adds a loss in call (add_loss, activity_regularizer)")
+        self._call_losses.append(loss)
 
     def add_metric(self, value: Any, name: str | None = None, aggregation: str = "mean") -> None:
         """Report ``value`` (computed in ``call``) as a metric averaged over the epoch (Keras 2 API)."""
@@ -209,6 +216,7 @@ class Layer:
             raise ValueError(f"Layer {self.name!r}: add_metric needs a name, e.g. add_metric(x, name='mean_act').")
         if aggregation != "mean":
             raise ValueError(f"add_metric supports aggregation='mean' only, got {aggregation!r}.")
+        replay.refuse(f"layer {self.name!r} adds a metric in call (add_metric)")  # a replay would not
         self._call_metrics[name] = ops.mean(ops.stop_gradient(ops.convert_to_tensor(value)))
 
     # --- calling -----------------------------------------------------------------------
@@ -252,8 +260,7 @@ class Layer:
         self._call_metrics = {}
         outputs = self.call(inputs, **kwargs)
         if self.activity_regularizer is not None:
-            self._call_losses.append(
-                ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1))))
+            self._add_call_loss(ops.divide(self.activity_regularizer(outputs), float(max(outputs.shape[0], 1))))
         if mask is None and not self._makes_masks():
             return outputs  # no mask in, none made: nothing to attach (the common, hot case)
         return self._set_output_masks(inputs, outputs, mask)

@@ -51,19 +51,6 @@ def _batch_arrays(xs: list, ys: list, sample_weight: Any) -> list:
         None if sample_weight is None else sample_weight.value]
 
 
-def _step_metrics(model: "Model", replay: StepReplay | None) -> dict:
-    """The metrics the model's layers added in the step's ``call`` (``add_metric``). A replayed step
-    does not run ``call``, so a model whose layers add metrics or losses there (``add_metric``,
-    ``add_loss``, an activity regularizer: kept in Python for ``model.losses``) is not replayed."""
-    found = model._collected_metrics()
-    if replay is not None and replay.enabled and not replay.last_replayed:
-        if found:
-            replay.stop("a layer adds a metric in call (add_metric)")
-        elif any(layer._call_losses for layer in [model, *model._all_layers()]):
-            replay.stop("a layer adds a loss in call (add_loss, activity_regularizer)")
-    return found
-
-
 class NotCompiledError(ValueError, RuntimeError):
     """fit/evaluate/train_on_batch called before compile (a ValueError, and a RuntimeError as in Keras)."""
 
@@ -442,7 +429,7 @@ class Model(Layer):
                     total, parts, preds = self.train_step(xb, yb, wb)
                 else:
                     total, parts, preds = self._train_step(replay, xb, yb, wb)
-                totals.update(total, parts, size, yb, preds, wb, _step_metrics(self, replay))
+                totals.update(total, parts, size, yb, preds, wb, self._collected_metrics())
                 pending.append(total.value)
                 last = step == steps - 1
                 want_bar = bar.wants_update(step + 1) and not last
@@ -536,7 +523,7 @@ class Model(Layer):
             else:
                 total, parts, preds = replay(_batch_arrays(xb, yb, wb),
                                              functools.partial(self.test_step, xb, yb, wb), key=self._objectives)
-            totals.update(total, parts, size, yb, preds, wb, _step_metrics(self, replay))
+            totals.update(total, parts, size, yb, preds, wb, self._collected_metrics())
             if bar is not None and (steps is None or step + 1 < steps) and bar.wants_update(step + 1):
                 bar.update(step + 1, list(totals.read().items()))
             if callbacks is not None:

@@ -59,7 +59,8 @@ class _Marked(int):
 
 def refuse(why: str) -> None:
     """Mark the step being recorded, if any, as one that must not be replayed: for a layer whose
-    ``call`` keeps something in Python that later steps or the user read (a stateful RNN's state)."""
+    ``call`` keeps something in Python that later steps or the user read (a stateful RNN's state,
+    a loss or metric added in ``call``)."""
     if _Recording.active is not None and _Recording.active.refused is None:
         _Recording.active.refused = why
 
@@ -251,7 +252,7 @@ class _Compiler:
     W1 step at batch 1024 slower than the normal one)."""
 
     def __init__(self, recording: _Recording):
-        self.recording, self.be, self.draws = recording, recording.be, recording.draws
+        self.recording = recording
         self.names: dict[str, Any] = {"Tensor": Tensor, "_masked": _masked, "_global": _random._global}
         self.constants = 0
 
@@ -269,7 +270,7 @@ class _Compiler:
                 drop_after.setdefault(i, []).append(j)
         lines = ["def replayed_step(inputs):"]
         lines += [f"    i{k} = inputs[{k}]" for k in range(self.recording.inputs)]
-        for k, gen in enumerate(self.draws):  # the generator's current seed and next counter
+        for k, gen in enumerate(self.recording.draws):  # the generator's current seed and next counter
             if gen is None:
                 lines.append(f"    s{k}, d{k} = _global().next()")
             else:
@@ -278,7 +279,7 @@ class _Compiler:
         for k, obj in enumerate(self.recording.outside):
             self.names[f"o{k}"] = obj
         for i, name, args, kwargs in calls:
-            self.names[f"m{i}"] = getattr(self.be, name)
+            self.names[f"m{i}"] = getattr(self.recording.be, name)
             parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs]
             used = i in last_use or i in kept
             lines.append(f"    {f'r{i} = ' if used else ''}m{i}({', '.join(parts)})")
@@ -375,18 +376,15 @@ class StepReplay:
     a recording that cannot be replayed at all (a host read), that signature's steps run normally.
     """
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
+    def __init__(self) -> None:
         self.replayed = 0  # steps run from a compiled recording
         self.refused: str | None = None  # why the last attempt could not replay
-        self.last_replayed = False  # whether the latest step was a replay
         self._shapes: dict[Any, _Shape] = {}
 
     def __call__(self, inputs: Sequence[Any], step: Callable[[], Any], key: Any = ()) -> Any:
         """The result of ``step()``; ``inputs`` lists the arrays it reads that change per step,
         ``key`` anything else that must match for a recording to be reused."""
-        self.last_replayed = False
-        if not self.enabled or _Recording.active is not None:
+        if _Recording.active is not None:
             # Inside another step's recording nothing is replayed or recorded: the outer recording
             # must see every backend call, through its own wrappers.
             return step()
@@ -401,7 +399,6 @@ class StepReplay:
             shape = self._shapes[signature] = _Shape()
         if shape.function is not None:
             self.replayed += 1
-            self.last_replayed = True
             return shape.function(inputs)
         if shape.gave_up:
             return step()
@@ -434,8 +431,3 @@ class StepReplay:
             why = f"the recording could not be compiled ({type(exc).__name__}: {exc})"
         self.refused, shape.gave_up, shape.first = why, True, None
         return result
-
-    def stop(self, why: str) -> None:
-        """Run every later step normally (the caller found something a replay would not redo)."""
-        self.enabled, self.refused = False, why
-        self._shapes.clear()

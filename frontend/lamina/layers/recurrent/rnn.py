@@ -362,7 +362,7 @@ class BaseRNN(Layer):
         else:
             output = ops.transpose(hs, (1, 0, 2)) if fused is not None else ops.stack(outputs, axis=1)
         if self.output_regularizer is not None:
-            self._call_losses.append(ops.divide(self.output_regularizer(output), float(max(batch, 1))))
+            self._add_call_loss(ops.divide(self.output_regularizer(output), float(max(batch, 1))))
         if self.return_state:
             return [output] + list(states)
         return output

@@ -599,3 +599,61 @@ def test_a_recording_holds_no_step_result_alive():
     a = be.asarray(np.ones((64, 64), "float32"))
     step([a], lambda: body(a))
     assert temporaries[0]() is None
+
+
+@pytest.fixture
+def float64():
+    previous = lamina.backend.floatx()
+    lamina.backend.set_floatx("float64")
+    yield
+    lamina.backend.set_floatx(previous)
+
+
+def test_float64_scalar_results_are_step_results_not_constants(replays, float64):
+    """In float64 a 0-d NumPy result (the loss, a count of kept samples) is an np.float64, which
+    subclasses Python's float: it must still be tracked as the call's result. Here the first two
+    batches (zero sample weights, and in evaluate a repeated batch) give both recordings the same
+    values, which a replay that took them for constants would return for every later batch."""
+    x, y, _ = blobs(400)
+    x[25:50], y[25:50] = x[:25], y[:25]
+    sw = np.ones(400); sw[:50] = 0.0
+    results = {}
+    for eager in (True, False):
+        lamina.utils.set_random_seed(1)
+        model = Sequential([layers.Dense(8, activation="tanh", input_shape=(20,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
+        history = model.fit(x, y, sample_weight=sw, batch_size=25, epochs=2, shuffle=False, verbose=0).history
+        results[eager] = (history, model.get_weights(), model.evaluate(x, y, batch_size=25, verbose=0))
+    assert results[False][0] == results[True][0]
+    assert results[False][0]["loss"][0] > 0.5  # not the zero-weighted first batches' loss
+    for a, b in zip(results[True][1], results[False][1]):
+        np.testing.assert_array_equal(a, b)
+    assert results[False][2] == results[True][2]
+    assert [(r.replayed, r.refused) for r in replays] == [(14, None), (14, None), (14, None)]
+
+
+def test_freezing_a_layer_without_trainable_weights_mid_epoch_records_again(replays):
+    """BatchNormalization(center=False, scale=False) has no trainable weights, so freezing it
+    changes no weight list; its call still switches to the moving statistics, so the steps after
+    the change must not reuse the recording made before it."""
+    x, y, _ = blobs(400)
+
+    class Freeze(lamina.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 5:
+                self.model.layers[1].trainable = False
+
+    def build(eager):
+        lamina.utils.set_random_seed(1)
+        model = Sequential([layers.Dense(8, activation="tanh", input_shape=(20,)),
+                            layers.BatchNormalization(center=False, scale=False),
+                            layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", run_eagerly=eager)
+        return model
+
+    eager, replayed = _train_both(build, x, y, batch_size=25, epochs=1, shuffle=False, callbacks=[Freeze()])
+    _assert_same(eager, replayed)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_array_equal(getattr(eager[2].layers[1], name).numpy(),
+                                      getattr(replayed[2].layers[1], name).numpy())
+    assert replays[0].replayed == 16 - 2 - 2  # steps 0-1 and 6-7 recorded (after the change at step 5)

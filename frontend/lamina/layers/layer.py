@@ -76,7 +76,7 @@ class Layer:
             raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) "
                             f"{', '.join(sorted(unknown))}; check the spelling against the Keras documentation.")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.trainable = trainable
+        self._trainable = trainable
         self.dtype = dtype or _config.floatx()
         self.built = False
         self.supports_masking = False
@@ -151,8 +151,20 @@ class Layer:
         return list(self._weights)
 
     @property
+    def trainable(self) -> bool:
+        """Whether training updates the layer's weights."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = value
+        # A call may branch on the flag even where no weight list changes (a frozen
+        # BatchNormalization normalises with its moving statistics): recorded steps are not reused.
+        replay.invalidate()
+
+    @property
     def trainable_weights(self) -> list[ops.Variable]:
-        return [w for w in self._weights if w.trainable] if self.trainable else []
+        return [w for w in self._weights if w.trainable] if self._trainable else []
 
     @property
     def non_trainable_weights(self) -> list[ops.Variable]:

@@ -57,6 +57,16 @@ class _Marked(int):
     token: int
 
 
+_generation = 0  # advanced by invalidate(); part of every batch signature
+
+
+def invalidate() -> None:
+    """Let no recording made so far be replayed: for Python state that a step's calls branch on
+    and no recording can see (a layer's ``trainable`` flag)."""
+    global _generation
+    _generation += 1
+
+
 def refuse(why: str) -> None:
     """Mark the step being recorded, if any, as one that must not be replayed: for a layer whose
     ``call`` keeps something in Python that later steps or the user read (a stateful RNN's state,
@@ -143,7 +153,7 @@ class _Recording:
         if type(result) in (tuple, list):
             for j, r in enumerate(result):
                 self._produced(i, r, path + (j,))
-        elif not isinstance(result, _PLAIN):
+        elif type(result) not in _PLAIN:  # exact: NumPy's float64 and complex128 scalars subclass float and complex
             try:
                 holder: Any = weakref.ref(result)
             except TypeError:  # e.g. a NumPy scalar: small, kept
@@ -391,7 +401,7 @@ class StepReplay:
         present = [id(a) for a in inputs if a is not None]
         if len(set(present)) != len(present):  # one array in two input slots: the slots must not merge
             return step()
-        signature = (key, B()) + tuple(None if a is None else (tuple(a.shape), a.dtype) for a in inputs)
+        signature = (key, _generation, B()) + tuple(None if a is None else (tuple(a.shape), a.dtype) for a in inputs)
         shape = self._shapes.get(signature)
         if shape is None:
             if len(self._shapes) >= _SHAPES:

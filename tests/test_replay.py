@@ -657,3 +657,25 @@ def test_freezing_a_layer_without_trainable_weights_mid_epoch_records_again(repl
         np.testing.assert_array_equal(getattr(eager[2].layers[1], name).numpy(),
                                       getattr(replayed[2].layers[1], name).numpy())
     assert replays[0].replayed == 16 - 2 - 2  # steps 0-1 and 6-7 recorded (after the change at step 5)
+
+
+def test_compiled_steps_are_freed_without_the_garbage_collector(replays):
+    """A compiled step holds the model's weights; it must go with its loop, not wait for the
+    collector (a function kept in its own globals is a cycle). (The model itself and its History
+    refer to each other, as in Keras, so the weights still wait for the collector.)"""
+    import gc
+    import weakref
+    x, y, _ = blobs(300)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        model = _w1_like(eager=False)
+        model.fit(x, y, batch_size=30, epochs=1, verbose=0)
+        functions = [weakref.ref(s.function) for r in replays for s in r._shapes.values() if s.function]
+        del model
+        replays.clear()
+        alive = [ref() is not None for ref in functions]
+    finally:
+        if enabled:
+            gc.enable()
+    assert len(functions) == 1 and not any(alive)

@@ -299,7 +299,7 @@ class _Compiler:
         source = "\n".join(lines) + "\n"
         namespace = dict(self.names)
         exec(compile(source, "<lamina replayed step>", "exec"), namespace)
-        function = namespace["replayed_step"]
+        function = namespace.pop("replayed_step")  # left in its own globals it would make a cycle
         function.source = source
         return function
 

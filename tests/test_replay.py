@@ -679,3 +679,51 @@ def test_compiled_steps_are_freed_without_the_garbage_collector(replays):
         if enabled:
             gc.enable()
     assert len(functions) == 1 and not any(alive)
+
+
+def _embedding_model(eager: bool) -> Sequential:
+    lamina.utils.set_random_seed(2)
+    model = Sequential([layers.Embedding(50, 4, input_length=6), layers.Flatten(),
+                        layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
+    return model
+
+
+def test_an_embedding_check_runs_on_every_replayed_step(replays):
+    """Embedding checks its indices on the host (NumPy); the check is replayed with the step instead
+    of stopping the replay, so a bad index in a replayed batch still raises at that batch."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 50, (200, 6))
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 200)]
+    eager, replayed = _train_both(_embedding_model, x, y, batch_size=20, epochs=1)
+    _assert_same(eager, replayed)
+    assert [(r.replayed, r.refused) for r in replays] == [(8, None)]
+    if not ops.backend_object().host_sync_cheap:
+        return  # a GPU backend does not check indices (Embedding's docstring)
+    bad = x.copy()
+    bad[135, 2] = 50  # in the seventh batch, long after the recordings
+    seen = []
+
+    class Batches(lamina.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+
+    model = _embedding_model(eager=False)
+    with pytest.raises(ValueError, match=r"got index 50, outside \[0, 50\)"):
+        model.fit(bad, y, batch_size=20, epochs=1, shuffle=False, verbose=0, callbacks=[Batches()])
+    assert seen[-1] == 6 and replays[-1].replayed == 5  # batches 2-6 replayed, and 6 raised in its replay
+
+
+def test_a_check_that_is_a_new_function_each_step_is_not_replayed(replays):
+    seen = []
+
+    def run(arrays):
+        replay_module.check(lambda a: seen.append(a.shape), arrays[0])  # a new function each step
+        return ops.backend_object().add(arrays[0], arrays[0])
+
+    loop = replay_module.StepReplay()
+    be = ops.backend_object()
+    for k in range(5):
+        batch = be.asarray(np.full((2, 2), float(k), "float32"))
+        np.testing.assert_array_equal(be.to_numpy(loop([batch], lambda: run([batch]))), np.full((2, 2), 2.0 * k))
+    assert loop.replayed == 0 and "differs" in loop.refused and len(seen) == 5

@@ -75,6 +75,19 @@ def refuse(why: str) -> None:
         _Recording.active.refused = why
 
 
+def check(fn: Callable[..., None], *arrays: Any) -> None:
+    """Run ``fn(*arrays)``: a check of a step's data that raises on bad values and returns nothing
+    (Embedding's index range). It may read the arrays on the host, which would otherwise stop a
+    step from being replayed; instead a replayed step runs ``fn`` again on its own arrays, so bad
+    data still raises at the step that has it. ``fn`` must be the same function on every step (a
+    bound method of the layer compares equal)."""
+    recording = _Recording.active
+    if recording is None:
+        fn(*arrays)
+    else:
+        recording.check(fn, arrays)
+
+
 class _Recording:
     """One step's outermost backend calls, encoded as they happen: each argument becomes a constant,
     an input slot, an earlier call's result, a marked draw or an outside object (kept, and compared
@@ -138,6 +151,18 @@ class _Recording:
                 self._produced(len(self.calls) - 1, result, ())
             return result
         return call
+
+    def check(self, fn: Callable[..., None], arrays: tuple) -> None:
+        if self._depth:  # inside a backend call: nothing of it is the step's
+            fn(*arrays)
+            return
+        encoded = tuple(self.value(a) for a in arrays)
+        self._depth += 1  # the check's own backend calls and host reads are not the step's
+        try:
+            fn(*arrays)
+        finally:
+            self._depth -= 1
+        self.calls.append((("check", fn), encoded, (), None))
 
     def _draw(self, generator: Any, seed: int, counter: int) -> tuple[int, int]:
         event = len(self.draws)
@@ -289,7 +314,7 @@ class _Compiler:
         for k, obj in enumerate(self.recording.outside):
             self.names[f"o{k}"] = obj
         for i, name, args, kwargs in calls:
-            self.names[f"m{i}"] = getattr(self.recording.be, name)
+            self.names[f"m{i}"] = name[1] if type(name) is tuple else getattr(self.recording.be, name)  # a check: its function
             parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs]
             used = i in last_use or i in kept
             lines.append(f"    {f'r{i} = ' if used else ''}m{i}({', '.join(parts)})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import constraints, initializers, ops, regularizers
+from ...ops import replay
 from ..layer import Layer
 
 
@@ -83,13 +84,17 @@ class Embedding(Layer):
     def call(self, inputs: Any) -> ops.Tensor:
         indices = self._indices(inputs)
         if ops.backend_object().host_sync_cheap and indices.ndim and all(indices.shape):
-            low, high = int(ops.min(indices)), int(ops.max(indices))
-            if low < 0 or high >= self.input_dim:
-                bad = low if low < 0 else high
-                raise ValueError(f"Layer {self.name!r} (Embedding) got index {bad}, outside [0, {self.input_dim}) "
-                                 f"(input_dim={self.input_dim}); raise input_dim to the vocabulary size + 1 "
-                                 "or fix the data.")
+            replay.check(self._check_indices, indices.value)  # replayed steps check their batch too
         return ops.take(self.embeddings, indices, axis=0)
+
+    def _check_indices(self, indices: Any) -> None:
+        be = ops.backend_object()
+        low, high = int(be.to_numpy(be.min(indices))), int(be.to_numpy(be.max(indices)))
+        if low < 0 or high >= self.input_dim:
+            bad = low if low < 0 else high
+            raise ValueError(f"Layer {self.name!r} (Embedding) got index {bad}, outside [0, {self.input_dim}) "
+                             f"(input_dim={self.input_dim}); raise input_dim to the vocabulary size + 1 "
+                             "or fix the data.")
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> ops.Tensor | None:
         """``inputs != 0`` (boolean, shape of ``inputs``) when ``mask_zero``, else ``None``."""

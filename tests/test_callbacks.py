@@ -673,3 +673,33 @@ def test_keras_names_are_exported():
                  "LambdaCallback"):
         assert getattr(lamina.callbacks, name) is getattr(cb_module, name)
         assert name in cb_module.__all__
+
+
+@pytest.mark.parametrize("name, weights_only, hint", [
+    ("weights.{epoch:02d}-{val_loss:.2f}.hdf5", False, "save_weights_only=True keeps an .h5 path"),
+    ("model-{epoch}", False, "must end in .lamina"),
+    ("w-{epoch}.lamina", True, "whole-model extension"),
+])
+def test_model_checkpoint_refuses_a_path_it_cannot_save_before_training(tmp_path, name, weights_only, hint):
+    """A Keras 2 script's ``...hdf5`` checkpoint used to fail at the first save, after an epoch."""
+    x, y = data()
+    model = compiled()
+    before = [w.copy() for w in model.get_weights()]
+    seen = []
+    with pytest.raises(ValueError, match=hint):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[
+            LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(batch)),
+            ModelCheckpoint(str(tmp_path / name), save_weights_only=weights_only)])
+    assert seen == [] and os.listdir(tmp_path) == []
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_model_checkpoint_accepts_weights_h5_and_whole_model_paths(tmp_path):
+    pytest.importorskip("h5py")
+    x, y = data()
+    model = compiled()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "w.{epoch:02d}.hdf5"),
+                                                                    save_weights_only=True),
+                                                    ModelCheckpoint(str(tmp_path / "m.{epoch:02d}.keras"))])
+    assert sorted(os.listdir(tmp_path)) == ["m.01.keras", "w.01.hdf5"]

@@ -507,3 +507,18 @@ def test_metrics_get_other_identifiers():
     assert metrics.get(metrics.top_k_categorical_accuracy).name == "top_k_categorical_accuracy"
     with pytest.raises(ValueError, match="binary_accuracy"):
         metrics.get("acuracy")
+
+
+def test_ignore_class_averages_over_the_kept_labels_like_keras():
+    """Keras 3 masks the ignored labels, so the mean (and a sample-weighted mean) is over the kept
+    ones; Lamina once divided by every label."""
+    y = np.array([0, 1, 2, -1, -1, 1, -1, 0])
+    p = np.array([[0.7, 0.2, 0.1]] * 8, dtype="float64")
+    per = -np.log(p[np.arange(8), np.maximum(y, 0)])
+    kept = y != -1
+    loss = losses.SparseCategoricalCrossentropy(ignore_class=-1)
+    assert float(loss(y, p)) == pytest.approx(per[kept].mean(), rel=1e-12)
+    sw = np.arange(1.0, 9.0)
+    assert float(loss(y, p, sample_weight=sw)) == pytest.approx((per * sw)[kept].sum() / kept.sum(), rel=1e-12)
+    values = losses.sparse_categorical_crossentropy(y, p, ignore_class=-1)
+    np.testing.assert_array_equal(values._keras_mask.numpy(), kept)

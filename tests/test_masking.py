@@ -221,20 +221,21 @@ def test_loss_and_metrics_average_over_the_unpadded_steps(float64, loss):
     y = RNG.normal(size=(3, 4, 1))
     y[~valid] = 100.0  # targets at padded steps must not count
     model = per_step_model()
-    model.compile(optimizers.SGD(learning_rate=0.1), loss=loss, metrics=["mae"])
+    model.compile(optimizers.SGD(learning_rate=0.1), loss=loss, metrics=["mae"], weighted_metrics=["mae"])
     err = (model.predict(x) - y)[..., 0]
     sq, ab = err ** 2, np.abs(err)
-    loss_value, mae = model.evaluate(x, y, batch_size=3, verbose=0)
+    loss_value, mae, _ = model.evaluate(x, y, batch_size=3, verbose=0)
     assert loss_value == pytest.approx(sq[valid].mean(), rel=1e-12)
     assert mae == pytest.approx(ab[valid].mean(), rel=1e-12)
     assert model.test_on_batch(x, y)[0] == pytest.approx(sq[valid].mean(), rel=1e-12)
     # With sample weights: sum(loss * weight) over kept steps / number of kept steps (Keras 3);
-    # the metric is the weighted mean over kept steps.
+    # a weighted metric is the weighted mean over kept steps, a plain one ignores the weights (Keras).
     sw = np.array([1.0, 2.0, 0.5])
     w = sw[:, None] * valid
-    loss_value, mae = model.evaluate(x, y, sample_weight=sw, batch_size=3, verbose=0)
+    loss_value, mae, weighted_mae = model.evaluate(x, y, sample_weight=sw, batch_size=3, verbose=0)
     assert loss_value == pytest.approx((sq * w).sum() / valid.sum(), rel=1e-12)
-    assert mae == pytest.approx((ab * w).sum() / w.sum(), rel=1e-12)
+    assert mae == pytest.approx(ab[valid].mean(), rel=1e-12)
+    assert weighted_mae == pytest.approx((ab * w).sum() / w.sum(), rel=1e-12)
     # fit reports the loss of the forward pass, before its one update.
     history = model.fit(x, y, batch_size=3, epochs=1, verbose=0, shuffle=False)
     assert history.history["loss"][0] == pytest.approx(sq[valid].mean(), rel=1e-12)

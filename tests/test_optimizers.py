@@ -459,3 +459,20 @@ def test_a_variable_listed_twice_is_decayed_updated_and_constrained_in_turn():
         p -= 0.1 * g
         p *= 0.5
     np.testing.assert_allclose(v.numpy(), [p], rtol=1e-15)  # 0.2446875; stage by stage gives 0.231875
+
+
+def test_keras2_set_value_on_the_learning_rate_sets_the_rate():
+    """Keras 2 scripts lower the rate with ``K.set_value(model.optimizer.lr, x)`` (a variable
+    there); the updates that follow use the new rate, as with an optimizer made with it."""
+    from lamina import backend as K
+    opt = optimizers.SGD(lr=0.5, momentum=0.9)
+    first = _run(opt)  # some steps at 0.5 (builds the momentum)
+    assert K.get_value(opt.lr) == 0.5
+    K.set_value(opt.lr, 0.125)
+    assert opt.learning_rate == 0.125 and type(opt.get_config()["learning_rate"]) is float
+    reference = optimizers.SGD(lr=0.5, momentum=0.9)
+    _run(reference)
+    reference.learning_rate = 0.125
+    np.testing.assert_array_equal(_run(opt, p0=first), _run(reference, p0=first))
+    with pytest.raises(ValueError, match="positive number"):
+        K.set_value(opt.lr, -1.0)

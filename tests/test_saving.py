@@ -539,6 +539,7 @@ LAYER_TABLE = {
     "Reshape": (lambda: lamina.layers.Reshape((3, 2)), (None, 6)),
     "Lambda": (lambda: lamina.layers.Lambda(_named_function, output_shape=(3,)), (None, 3)),
     "RepeatVector": (lambda: lamina.layers.RepeatVector(4), (None, 3)),
+    "Rescaling": (lambda: lamina.layers.Rescaling(1 / 255, offset=-0.5), (None, 3)),
     "Permute": (lambda: lamina.layers.Permute((2, 1)), (None, 2, 3)),
     "ActivityRegularization": (lambda: lamina.layers.ActivityRegularization(l1=0.01, l2=0.02), (None, 3)),
     "Add": (lambda: lamina.layers.Add(), [(None, 3), (None, 3)]),

@@ -310,3 +310,48 @@ def test_generators_and_sequences_train_like_arrays():
         model_a.fit(generator(), epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"\(x, y\)"):
         model_a.fit((b[0] for b in generator()), steps_per_epoch=2, verbose=0)
+
+
+def test_keras2_loader_arguments_are_accepted_and_change_nothing():
+    x, y, _ = blobs(n=64)
+    loader = {"max_queue_size": 4, "workers": 2, "use_multiprocessing": True}
+    results = []
+    for extra in ({}, loader):
+        lamina.utils.set_random_seed(3)
+        model = compiled()
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, **extra)
+        results.append((history.history, model.evaluate(x, y, verbose=0, **extra), model.predict(x, **extra)))
+    assert results[0][0] == results[1][0] and results[0][1] == results[1][1]
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        compiled().fit(x, y, verbose=0, worker=2)
+
+
+def test_a_model_whose_whole_loss_is_add_loss_compiles_and_trains_without_targets():
+    """Keras' variational-autoencoder pattern: compile(optimizer) with no loss, fit(x) with no y,
+    validation_data=(x_val, None); the add_loss terms are the loss."""
+    from lamina import layers, ops
+    from lamina.models import Sequential
+
+    class Penalised(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(ops.mean(ops.square(inputs)))
+            return inputs
+
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype("float32")
+    lamina.utils.set_random_seed(0)
+    model = Sequential([layers.Dense(2, input_shape=(3,)), Penalised()])
+    model.compile(optimizer="sgd")
+    expected = float(np.mean(np.square(model.predict(x).astype("float64"))))
+    assert model.evaluate(x, batch_size=16, verbose=0) == pytest.approx(expected, rel=1e-5)
+    history = model.fit(x, epochs=3, batch_size=16, verbose=0, validation_data=(x, None)).history
+    assert sorted(history) == ["loss", "val_loss"] and history["loss"][2] < history["loss"][0]
+    assert model.train_on_batch(x[:16]) == pytest.approx(model.test_on_batch(x[:16]), rel=0.2)
+
+    plain = Sequential([layers.Dense(2, input_shape=(3,))])
+    plain.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="no loss to minimise"):
+        plain.fit(x, epochs=1, verbose=0)
+    plain.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="needs inputs x and targets y"):
+        plain.fit(x, epochs=1, verbose=0)

@@ -19,6 +19,10 @@ def resolve(kind: str, identifier: Any, table: Mapping[str, Any], *,
             return custom_objects[identifier]
         key = identifier if identifier in table else identifier.lower()
         if key not in table:
+            from .saving.object_registration import get_registered_object  # scopes and the registry
+            found = get_registered_object(identifier)
+            if found is not None:
+                return found
             valid = ", ".join(sorted(k for k in table if not k[:1].isupper() or kind == "optimizer"))
             raise ValueError(f"Unknown {kind} {identifier!r}; valid {kind} names are: {valid}.")
         return table[key]

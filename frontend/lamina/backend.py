@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from . import _config, backends as _backends, ops
+from .layers.symbolic import KerasTensor
 from ._config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format  # noqa: F401
 
 
@@ -66,7 +67,15 @@ def set_value(x: Any, value: Any) -> None:
 eval = get_value  # noqa: A001 - Keras 2 name
 
 
+def is_keras_tensor(x: Any) -> bool:
+    """Whether ``x`` is a symbolic tensor (from ``Input()`` or a layer call on one)."""
+    return isinstance(x, KerasTensor)
+
+
 def int_shape(x: Any) -> tuple:
+    """The shape as a tuple; ``None`` for sizes a symbolic tensor does not know (the batch)."""
+    if isinstance(x, KerasTensor):  # its shape, not the conversion's refusal
+        return tuple(x.shape)
     return tuple(ops.convert_to_tensor(x).shape)
 
 
@@ -75,11 +84,11 @@ def shape(x: Any) -> tuple:
 
 
 def ndim(x: Any) -> int:
-    return ops.convert_to_tensor(x).ndim
+    return len(x.shape) if isinstance(x, KerasTensor) else ops.convert_to_tensor(x).ndim
 
 
 def dtype(x: Any) -> str:
-    return ops.convert_to_tensor(x).dtype
+    return x.dtype if isinstance(x, KerasTensor) else ops.convert_to_tensor(x).dtype
 
 
 def cast_to_floatx(x: Any) -> Any:
@@ -211,3 +220,83 @@ def random_binomial(shape, p=0.0, dtype=None, seed=None):
 def gradients(loss: Any, variables: Sequence[Any]) -> None:
     raise TypeError("K.gradients needs a symbolic graph, which eager Lamina does not build; use "
                     "lamina.ops.GradientTape: with GradientTape() as t: loss = ...; t.gradient(loss, variables).")
+
+
+# --- Keras 2 graph functions ------------------------------------------------------------------
+
+class _LearningPhase:
+    """Keras 2's learning-phase placeholder: an input of ``K.function`` fed 0 (inference) or 1
+    (training, e.g. dropout active)."""
+
+    def __repr__(self) -> str:
+        return "<K.learning_phase()>"
+
+
+_LEARNING_PHASE = _LearningPhase()
+
+
+def learning_phase() -> _LearningPhase:
+    """The learning-phase placeholder, for ``K.function([model.input, K.learning_phase()], [out])``
+    called as ``f([x, 0])`` (inference) or ``f([x, 1])`` (training mode)."""
+    return _LEARNING_PHASE
+
+
+class GraphFunction:
+    """What ``K.function`` returns: call it with a list of arrays (one per input, and 0 or 1 for
+    the learning phase where it is an input); it returns NumPy arrays, a list for a list of outputs."""
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None):
+        from .layers.input_layer import InputLayer
+        from .models.functional import Functional
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        self._phase_index = next((i for i, t in enumerate(items) if t is _LEARNING_PHASE), None)
+        tensors = [t for t in items if t is not _LEARNING_PHASE]
+        self._outputs_are_list = isinstance(outputs, (list, tuple))
+        outs = list(outputs) if self._outputs_are_list else [outputs]
+        for t in tensors:
+            if isinstance(t, KerasTensor) and t._keras_history is not None \
+                    and not isinstance(t._keras_history[0], InputLayer):
+                raise ValueError(f"K.function inputs must be model inputs (Input() tensors, model.input); {t!r} is "
+                                 "computed by a layer. To start from an intermediate tensor, build a Model from an "
+                                 "Input of its shape through the later layers.")
+        # A functional model of the same layers runs the graph (shared weights, fused ops).
+        self.model = Functional(inputs=tensors, outputs=outs, name=name)
+
+    def __call__(self, values: Any) -> Any:
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        training = False
+        if self._phase_index is not None:
+            if len(values) <= self._phase_index:
+                raise ValueError(f"This K.function takes {len(self.model.inputs) + 1} values (the inputs and the "
+                                 f"learning phase, 0 or 1), got {len(values)}.")
+            phase = values.pop(self._phase_index)
+            if phase not in (0, 1):
+                raise ValueError(f"The learning phase is 0 (inference) or 1 (training), got {phase!r}.")
+            training = bool(phase)
+        if len(values) != len(self.model.inputs):
+            raise ValueError(f"This K.function takes {len(self.model.inputs)} input array(s), got {len(values)}.")
+        from .utils import data as data_utils
+        model = self.model
+        xs = [data_utils.cast_inputs(a) for a in model._as_list(values if len(values) > 1 else values[0],
+                                                                  model.input_names, "input")]
+        model._check_inputs(xs)
+        be = ops.backend_object()
+        # One batch, as Keras 2 ran it; in the requested phase (training=True: dropout active).
+        preds = model._forward([ops.Tensor(be.asarray(a)) for a in xs], training=training)
+        results = [be.to_numpy(p.value) for p in preds]
+        return results if self._outputs_are_list else results[0]
+
+
+def function(inputs: Any, outputs: Any, updates: Any = None, name: str | None = None, **kwargs: Any) -> GraphFunction:
+    """Keras 2's ``K.function(inputs, outputs)``: a callable from input arrays to output arrays.
+
+    Example:
+        >>> get_hidden = K.function([model.input], [model.layers[1].output])
+        >>> hidden = get_hidden([x])[0]
+    """
+    if kwargs:
+        raise TypeError(f"K.function got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
+    if updates:
+        raise ValueError("K.function(updates=...) is not supported: Lamina updates weights with optimizers "
+                         "(model.fit, or GradientTape and optimizer.apply_gradients).")
+    return GraphFunction(inputs, outputs, name=name)

@@ -511,6 +511,24 @@ class _FilepathFormatError(KeyError, ValueError):
         return str(self.args[0])
 
 
+def _check_checkpoint_path(model: Any, path: str, weights_only: bool) -> None:
+    """The path's format, checked before training rather than at the first save, after an epoch
+    (Keras 2 scripts often name whole-model checkpoints ``...hdf5``); only where the model saves
+    with Lamina's own ``save``/``save_weights`` (a subclass may write other formats)."""
+    from .models.model import Model
+    from .saving.saving_api import _check_model_path, _weights_format
+    method = "save_weights" if weights_only else "save"
+    if getattr(getattr(model, method, None), "__func__", None) is not getattr(Model, method):
+        return
+    try:
+        _weights_format(path, None) if weights_only else _check_model_path(path)
+    except ValueError as exc:
+        raise ValueError(f"ModelCheckpoint({path!r}) could not save: {exc}"
+                         + (" (save_weights_only=True keeps an .h5 path for the weights.)"
+                            if not weights_only and path.lower().endswith((".h5", ".hdf5")) else "")
+                         ) from None
+
+
 class ModelCheckpoint(Callback):
     """Saves the model (``model.save``) or its weights (``model.save_weights``) during training.
 
@@ -572,6 +590,7 @@ class ModelCheckpoint(Callback):
         return value < reference if self.mode == "min" else value > reference
 
     def on_train_begin(self, logs=None):
+        _check_checkpoint_path(self.model, self.filepath, self.save_weights_only)
         self._batches_seen_since_last_saving = 0
         self._last_batch_seen = -1
 

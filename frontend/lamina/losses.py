@@ -69,7 +69,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, a
     onehot = ops.one_hot(labels, y_pred.shape[axis], dtype=y_pred.dtype)
     loss = categorical_crossentropy(onehot, y_pred, from_logits=from_logits, axis=axis)
     if ignore_class is not None:
-        loss = ops.where(ops.equal(labels, ignore_class), ops.zeros_like(loss), loss)
+        ignored = ops.equal(labels, ignore_class)
+        loss = ops.where(ignored, ops.zeros_like(loss), loss)
+        loss._keras_mask = ops.logical_not(ignored)  # the mean is over the kept labels (Keras 3)
     return loss
 
 
@@ -247,7 +249,7 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         per = self.call(y_true, y_pred)
-        return reduce_weighted_values(per, sample_weight, getattr(y_pred, "_keras_mask", None), self.reduction)
+        return reduce_weighted_values(per, sample_weight, loss_mask(per, y_pred), self.reduction)
 
     def get_config(self) -> dict:
         config = {"reduction": self.reduction, "name": self.name, **self.kwargs}
@@ -282,6 +284,15 @@ class LossFunctionWrapper(Loss):
             raise ValueError(f"LossFunctionWrapper.from_config: unknown loss function {fn!r}; pass "
                              "custom_objects={name: function} to deserialize a custom loss.")
         return cls(_TABLE[fn], **config)
+
+
+def loss_mask(per: Any, y_pred: Any) -> Any:
+    """The entries a loss averages over: the prediction's mask (padded steps), and the mask the
+    loss function put on its values (``ignore_class``), both where both are set (Keras 3)."""
+    masks = [m for m in (getattr(y_pred, "_keras_mask", None), getattr(per, "_keras_mask", None)) if m is not None]
+    if len(masks) == 2 and tuple(masks[0].shape) == tuple(masks[1].shape):
+        return ops.logical_and(masks[0], masks[1])
+    return masks[-1] if masks else None
 
 
 def reduce_weighted_values(per: ops.Tensor, sample_weight: Any = None, mask: Any = None,

@@ -13,6 +13,7 @@ from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .layer import Layer
 from .normalization import BatchNormalization, LayerNormalization
+from .preprocessing import Rescaling
 from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,
                       GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D,
@@ -33,7 +34,7 @@ __all__ = ["Activation", "ActivityRegularization", "Add", "AlphaDropout", "Avera
            "Concatenate", "Dense", "Dot", "Embedding", "LayerNormalization",
            "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "Input", "InputLayer", "KerasTensor",
            "Lambda", "Layer", "LeakyReLU", "Masking", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU",
-           "RepeatVector", "Reshape", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+           "RepeatVector", "Rescaling", "Reshape", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
            "Subtract", "ThresholdedReLU", "TimeDistributed", "Wrapper", "add", "average", "concatenate",
            "deserialize", "dot", "get", "maximum", "minimum", "multiply", "serialize", "subtract",
            "Conv1D",

@@ -349,6 +349,87 @@ class Layer:
     def inbound_nodes(self) -> list:
         return list(self._inbound_nodes)
 
+    # --- Keras' node attributes: the tensors and shapes of this layer's calls in graphs ----------
+    def _only_node(self, what: str, shapes: Any = None) -> Any:
+        """The node ``what`` is read from: the one inbound node, or the first when every node has
+        the same ``shapes(node)`` (Keras' rule for ``input_shape``/``output_shape``)."""
+        nodes = self._inbound_nodes
+        if not nodes:
+            raise AttributeError(
+                f"Layer {self.name!r} has not been called on a symbolic tensor (from Input(), or inside a "
+                f"Sequential model that knows its input shape), so it has no {what} yet.")
+        if len(nodes) > 1 and (shapes is None or any(shapes(n) != shapes(nodes[0]) for n in nodes[1:])):
+            how = "on tensors of different shapes" if shapes is not None else "in graphs"
+            raise AttributeError(
+                f"Layer {self.name!r} has been called {len(nodes)} times {how}, so its {what} is ambiguous; "
+                f"pick one call with get_{what}_at(node_index).")
+        return nodes[0]
+
+    def _node_at(self, node_index: int, what: str) -> Any:
+        nodes = self._inbound_nodes
+        if not -len(nodes) <= node_index < len(nodes):
+            raise ValueError(f"Asked for the {what} of call {node_index} of layer {self.name!r}, but it has been "
+                             f"called {len(nodes)} time(s) on symbolic tensors.")
+        return nodes[node_index]
+
+    @staticmethod
+    def _node_inputs(node: Any) -> Any:
+        if not node.parents:  # an InputLayer: its input is the tensor it makes, as in Keras
+            return node.outputs[0]
+        return list(node.input_structure) if isinstance(node.input_structure, tuple) else node.input_structure
+
+    @staticmethod
+    def _node_outputs(node: Any) -> Any:
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input tensor(s) of the layer's one call in a graph (Keras' ``layer.input``)."""
+        return self._node_inputs(self._only_node("input"))
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output tensor(s) of the layer's one call in a graph (Keras' ``layer.output``)."""
+        if not self._inbound_nodes and "_output_before_node" in vars(self):
+            return vars(self)["_output_before_node"]
+        return self._node_outputs(self._only_node("output"))
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        # InputLayer names its tensor before recording the node that makes it; after that the
+        # output is the node's, like every layer's.
+        if self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r}: output is read-only; it is the tensor the layer's call made.")
+        vars(self)["_output_before_node"] = value
+
+    @property
+    def input_shape(self) -> Any:
+        """The input shape of the layer's calls in graphs (``None`` for the batch axis)."""
+        def shapes(node: Any) -> Any:
+            return symbolic.shape_of(self._node_inputs(node))
+        return shapes(self._only_node("input_shape", shapes))
+
+    @property
+    def output_shape(self) -> Any:
+        """The output shape of the layer's calls in graphs (``None`` for the batch axis)."""
+        def shapes(node: Any) -> Any:
+            return symbolic.shape_of(self._node_outputs(node))
+        return shapes(self._only_node("output_shape", shapes))
+
+    def get_input_at(self, node_index: int) -> Any:
+        """The input tensor(s) of the layer's call number ``node_index`` in graphs."""
+        return self._node_inputs(self._node_at(node_index, "input"))
+
+    def get_output_at(self, node_index: int) -> Any:
+        """The output tensor(s) of the layer's call number ``node_index`` in graphs."""
+        return self._node_outputs(self._node_at(node_index, "output"))
+
+    def get_input_shape_at(self, node_index: int) -> Any:
+        return symbolic.shape_of(self.get_input_at(node_index))
+
+    def get_output_shape_at(self, node_index: int) -> Any:
+        return symbolic.shape_of(self.get_output_at(node_index))
+
     # --- config ------------------------------------------------------------------------
     def get_config(self) -> dict:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

@@ -7,7 +7,30 @@ surface when the graph is built, naming the layer.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+
+# Python operators a symbolic tensor refuses, with the symbol the error names. == and != keep
+# identity semantics: graphs look tensors up with `in` and use them as dict keys.
+_OPERATORS = {"__add__": "+", "__radd__": "+", "__sub__": "-", "__rsub__": "-", "__mul__": "*",
+              "__rmul__": "*", "__truediv__": "/", "__rtruediv__": "/", "__floordiv__": "//",
+              "__rfloordiv__": "//", "__mod__": "%", "__rmod__": "%", "__pow__": "**", "__rpow__": "**",
+              "__matmul__": "@", "__rmatmul__": "@", "__neg__": "unary -", "__abs__": "abs()",
+              "__getitem__": "[]", "__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">="}
+
+
+def symbolic_op_message(what: str | None) -> str:
+    """The one sentence for math on a symbolic tensor outside a layer."""
+    return (f"{what or 'This operation'} got a symbolic tensor (from Input() or a layer call), which has a "
+            "shape but no values, so no math can run on it directly; wrap the computation in a layer, "
+            "Lambda(lambda t: <the math on t>)(tensor), or write it in a custom Layer's call().")
+
+
+def _refuse(symbol: str) -> Any:
+    def op(self: "KerasTensor", *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(symbolic_op_message(f"The {symbol} operator"))
+    return op
 
 
 class KerasTensor:
@@ -28,15 +51,44 @@ class KerasTensor:
         layer = self._keras_history[0].name if self._keras_history else None
         return f"<KerasTensor shape={self.shape} dtype={self.dtype} from layer {layer!r}>"
 
-    def _op_error(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(
-            "A symbolic tensor from Input() has no values yet, so it cannot go through math "
-            "directly; put the computation in a layer, e.g. Lambda(lambda t: K.sum(t, axis=1)), "
-            "or in a custom Layer's call().")
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        # Every lamina.ops / K function converts its operands with the backend's asarray, which
+        # lands here: one place refuses them all, naming the function the user called.
+        raise TypeError(symbolic_op_message(_calling_function()))
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _op_error
-    __truediv__ = __rtruediv__ = __pow__ = __matmul__ = __neg__ = __getitem__ = _op_error
     __hash__ = object.__hash__
+
+
+for _name, _symbol in _OPERATORS.items():
+    setattr(KerasTensor, _name, _refuse(_symbol))
+
+
+_ARRAY_LIBRARIES = ("numpy", "cupy", "_lamina_fake_cupy")
+
+
+def _is_lamina(module: str) -> bool:
+    return module == "lamina" or module.startswith(("lamina.", "lamina_"))
+
+
+def _calling_function() -> str | None:
+    """The Lamina function the user called (``K.mean``, ``lamina.losses.binary_crossentropy``):
+    the outermost frame of the run of Lamina frames just above the array conversion."""
+    frame = sys._getframe(2)  # the caller of KerasTensor.__array__
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_ARRAY_LIBRARIES):
+        frame = frame.f_back  # inside the array library's asarray
+    entry = None
+    while frame is not None and _is_lamina(frame.f_globals.get("__name__", "")):
+        entry, frame = frame, frame.f_back
+    if entry is None:
+        return None
+    module, name = entry.f_globals["__name__"], entry.f_code.co_qualname
+    if name.rsplit(".", 1)[-1] in _OPERATORS:  # Tensor.__add__ and the like
+        return f"The {_OPERATORS[name.rsplit('.', 1)[-1]]} operator"
+    if module == "lamina.backend":
+        return f"K.{name}"
+    if module.startswith("lamina.ops"):
+        return f"lamina.ops.{name}"
+    return name if "." in name else f"{module}.{name}"
 
 
 class Node:

@@ -110,6 +110,16 @@ class Functional(Model):
         return [layer for layer in self._graph_layers if not isinstance(layer, InputLayer)]
 
     @property
+    def input(self) -> Any:
+        """The input tensor(s) as given to ``Model(inputs=...)`` (one tensor, or the list)."""
+        return self._nested_inputs
+
+    @property
+    def output(self) -> Any:
+        """The output tensor(s) as given to ``Model(outputs=...)`` (one tensor, or the list)."""
+        return self._nested_outputs
+
+    @property
     def input_names(self) -> list[str]:
         return [t._keras_history[0].name for t in self.inputs]
 

@@ -43,6 +43,12 @@ def _memory_scoped(release: bool) -> Callable:
 
 # A loop of fewer batches runs every step's Python: recording its first steps would cost more.
 _REPLAY_MIN_STEPS = 4
+# Keras 2 data-loading arguments of fit/evaluate/predict, accepted with no effect (one process reads the batches).
+_LOADER_KWARGS = ("max_queue_size", "workers", "use_multiprocessing")
+
+
+def _rows(arrays: list | None, rows: slice) -> list | None:
+    return None if arrays is None else [a[rows] for a in arrays]
 
 
 def _batch_arrays(xs: list, ys: list, sample_weight: Any) -> list:
@@ -183,7 +189,10 @@ class Model(Layer):
         """Choose optimizer, loss(es) and metrics (Keras names or objects).
 
         With several outputs, ``loss``, ``loss_weights`` and ``metrics`` may be one value for all
-        outputs, a list in output order or a dict by output name. Keras 2's ``class_mode`` and
+        outputs, a list in output order or a dict by output name. ``metrics`` ignore ``sample_weight``
+        and ``class_weight`` (they see only the output's mask); ``weighted_metrics`` (same forms) are
+        weighted by them, as in Keras; a weighted metric whose name an unweighted one of the same
+        output already uses is logged as ``weighted_<name>``. Keras 2's ``class_mode`` and
         ``sample_weight_mode`` are accepted (``class_mode`` with a warning; it had no effect).
         """
         if "class_mode" in kwargs:
@@ -194,18 +203,21 @@ class Model(Layer):
             kwargs.pop(legacy, None)
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
-        if loss is None:
-            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
-        if weighted_metrics:
-            metrics = list(metrics or []) + list(weighted_metrics)
-        objectives = Objectives(loss, loss_weights, metrics, self.output_names)
+        objectives = Objectives(loss, loss_weights, metrics, self.output_names, weighted_metrics)
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
+                              "weighted_metrics": weighted_metrics or None}
         self._objectives = objectives
         self._loss_fn = objectives.loss_fns[0]
         self.run_eagerly = bool(run_eagerly)
         self.compiled = True
+
+    def _check_targets_given(self, what: str, y: Any) -> None:
+        """Targets may be left out only where nothing needs them: no loss function (the losses come
+        from ``add_loss``, as in Keras' variational autoencoder) and no metric."""
+        if y is None and self._objectives.needs_targets:
+            raise ValueError(f"{what}() needs inputs x and targets y (one target per sample).")
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
@@ -344,9 +356,13 @@ class Model(Layer):
             sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_batch_size: int | None = None,
             validation_freq: int = 1, **kwargs: Any) -> callbacks_module.History:
-        """Train for ``epochs`` epochs; returns a ``History`` (Keras 2's ``nb_epoch`` accepted)."""
+        """Train for ``epochs`` epochs; returns a ``History`` (Keras 2's ``nb_epoch`` accepted, and its
+        ``max_queue_size``/``workers``/``use_multiprocessing``, which have no effect: batches come
+        from the arrays or the generator in this process)."""
         if "nb_epoch" in kwargs:
             epochs = kwargs.pop("nb_epoch")
+        for legacy in _LOADER_KWARGS:
+            kwargs.pop(legacy, None)
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         self._require_compiled("fit")
@@ -370,8 +386,7 @@ class Model(Layer):
                        if _is_stream(validation_data) else self._array_validation(validation_data, batch_size,
                                                                                 validation_batch_size))
         else:
-            if y is None:
-                raise ValueError("fit() needs inputs x and targets y (one target per sample).")
+            self._check_targets_given("fit", y)
             xs, ys, sw = self._prepare(x, y, sample_weight)
             # Validation data: an explicit tuple wins; else the last fraction, taken before shuffling.
             val_arrays = None
@@ -383,8 +398,8 @@ class Model(Layer):
                 val = None
                 if validation_split:
                     at = data_utils.split_at(len(xs[0]), validation_split)
-                    val_arrays = ([a[at:] for a in xs], [a[at:] for a in ys], None if sw is None else sw[at:])
-                    xs, ys, sw = [a[:at] for a in xs], [a[:at] for a in ys], None if sw is None else sw[:at]
+                    val_arrays = ([a[at:] for a in xs], _rows(ys, slice(at, None)), None if sw is None else sw[at:])
+                    xs, ys, sw = [a[:at] for a in xs], _rows(ys, slice(at)), None if sw is None else sw[:at]
             if class_weight is not None:
                 sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
             feed = _ArrayFeed(self, xs, ys, sw, batch_size, shuffle, steps_per_epoch)
@@ -540,20 +555,24 @@ class Model(Layer):
         """Loss (and metrics) on the given data: a scalar without metrics or extra outputs, else a
         list in ``metrics_names`` order (a dict with ``return_dict=True``). ``x`` may also be a
         generator or ``Sequence`` of ``(x, y)`` batches (then ``steps`` says how many)."""
+        for legacy in _LOADER_KWARGS:
+            kwargs.pop(legacy, None)
         if kwargs:
             raise TypeError(f"evaluate() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         self._require_compiled("evaluate")
         verbose = _resolve_verbose(verbose)
         batch_size = 32 if batch_size is None else data_utils.positive_int(batch_size, "batch_size")
-        if x is None or (y is None and not _is_stream(x)):
+        if x is None:
             raise ValueError("evaluate() needs inputs x and targets y (one target per sample).")
+        if not _is_stream(x):
+            self._check_targets_given("evaluate", y)
         if _is_stream(x):
             feed: Any = _StreamFeed(self, x, steps, "steps", shuffle=False)
         else:
             xs, ys, sw = self._prepare(x, y, sample_weight)
             if steps is not None:
                 limit = data_utils.positive_int(steps, "steps") * batch_size
-                xs, ys, sw = [a[:limit] for a in xs], [a[:limit] for a in ys], None if sw is None else sw[:limit]
+                xs, ys, sw = [a[:limit] for a in xs], _rows(ys, slice(limit)), None if sw is None else sw[:limit]
             feed = _ArrayFeed(self, xs, ys, sw, batch_size, False, None)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "steps": feed.steps})
         cbs.call("on_test_begin", None)
@@ -567,6 +586,8 @@ class Model(Layer):
                 callbacks: list | None = None, **kwargs: Any) -> Any:
         """Model outputs for ``x`` as host NumPy arrays (a list for several outputs). ``x`` may also be
         a generator or ``Sequence`` yielding ``x`` or ``(x, y)`` batches."""
+        for legacy in _LOADER_KWARGS:
+            kwargs.pop(legacy, None)
         if kwargs:
             raise TypeError(f"predict() got unexpected keyword argument(s) {', '.join(sorted(kwargs))}.")
         verbose = _resolve_verbose(verbose)
@@ -622,7 +643,7 @@ class Model(Layer):
         ys = self._objectives.check_targets(ys, output_shapes)
         be = ops.backend_object()
         xb = [ops.Tensor(be.asarray(a)) for a in xs]
-        yb = [ops.Tensor(be.asarray(a)) for a in ys]
+        yb = [ops.Tensor(be.asarray(a)) for a in ys or []]
         wb = None if sw is None else ops.Tensor(be.asarray(sw))
         total, parts, preds = self.train_step(xb, yb, wb)
         totals = self._objectives.totals(output_shapes)
@@ -687,6 +708,10 @@ class Model(Layer):
 
     def to_json(self, **kwargs: Any) -> str:
         return saving_methods.to_json(self, **kwargs)
+
+    def to_yaml(self, **kwargs: Any) -> str:
+        """Removed, as in Keras 2.6+: YAML loading could run arbitrary code."""
+        raise RuntimeError(saving_methods.YAML_REMOVED)
 
     # --- masks -------------------------------------------------------------------------------
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:

@@ -34,6 +34,15 @@ def load_weights(model: Any, filepath: str | os.PathLike, by_name: bool = False,
     return _load_weights(model, filepath, by_name=by_name, skip_mismatch=skip_mismatch, **kwargs)
 
 
+YAML_REMOVED = ("Models are not written to or read from YAML (Keras removed to_yaml/model_from_yaml in 2.6, since "
+                "loading YAML could run arbitrary code); use model.to_json() and lamina.models.model_from_json().")
+
+
+def model_from_yaml(yaml_string: str, custom_objects: dict | None = None) -> Any:
+    """Removed, as in Keras 2.6+ (see ``YAML_REMOVED``)."""
+    raise RuntimeError(YAML_REMOVED)
+
+
 def to_json(model: Any, **kwargs: Any) -> str:
     """``model.to_json()``: the architecture as JSON (``json.dumps`` options pass through)."""
     from ..saving.saving_api import model_to_json

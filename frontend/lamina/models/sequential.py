@@ -7,7 +7,17 @@ from ..layers.core.dense import activation_to_fuse, dropout_to_fuse, run_fused
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..layers.symbolic import KerasTensor
+from .functional import Functional
 from .model import Model
+
+
+def _model_input_shape(layer: Layer) -> tuple | None:
+    """The input shape of a model with one known input (a pretrained base added first), else None."""
+    if isinstance(layer, Sequential):
+        return layer._input_shape
+    if isinstance(layer, Functional) and len(layer.inputs) == 1:
+        return tuple(layer.inputs[0].shape)
+    return None
 
 
 class Sequential(Model):
@@ -27,6 +37,12 @@ class Sequential(Model):
         super().__init__(name=name, **kwargs)
         self._layers: list[Layer] = []
         self._input_shape: tuple | None = None
+        # The layers called on an Input of the input shape, as Keras 2 does once that shape is
+        # known: model.input/output and each layer's input/output. Tensors only (each knows its
+        # layer), so that walks over a model's attributes do not meet the layers twice.
+        self._graph_input: KerasTensor | None = None
+        self._graph_outputs: list[KerasTensor] = []
+        self._graph_error: str | None = None
         for layer in layers or []:
             self.add(layer)
 
@@ -47,6 +63,8 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a Layer instance, got {type(layer).__name__}.")
         if not self._layers and layer.batch_input_shape is not None:
             self._input_shape = tuple(layer.batch_input_shape)
+        elif not self._layers and _model_input_shape(layer) is not None:
+            self._input_shape = _model_input_shape(layer)  # a built model first: its input is the stack's (Keras 2)
         elif layer.batch_input_shape is not None and self._layers and isinstance(self._layers[-1], InputLayer) is False:
             pass  # Keras ignores input_shape on later layers
         self._layers.append(layer)
@@ -76,6 +94,69 @@ class Sequential(Model):
             layer._maybe_build(shape)
             shape = tuple(layer.compute_output_shape(shape))
         self.built = True
+        self._connect_graph()
+
+    def _connect_graph(self) -> None:
+        """Bring the symbolic graph up to date with the layers: keep the calls of the layers that
+        are still in place, call the others on the last output (one node per layer, as Keras 2's
+        ``add``). The batch size is the declared one (``batch_input_shape``), else ``None``."""
+        if self._input_shape is None:
+            return
+        first = self._layers[0] if self._layers else None
+        declared = None if first is None or first.batch_input_shape is None else first.batch_input_shape[0]
+        shape = (declared,) + tuple(self._input_shape[1:])
+        if self._graph_input is None or self._graph_input.shape != shape:
+            if isinstance(first, InputLayer) and tuple(first.batch_input_shape) == shape:
+                self._graph_input = first.output
+            else:  # Keras 2's name for the input a Sequential model makes
+                label = self.layers[0].name if self.layers else self.name
+                self._graph_input = InputLayer(batch_shape=shape, name=f"{label}_input").output
+            self._graph_outputs = []
+        layers = self.layers
+        keep = 0
+        while (keep < min(len(layers), len(self._graph_outputs))
+               and self._graph_outputs[keep]._keras_history[0] is layers[keep]):
+            keep += 1
+        del self._graph_outputs[keep:]
+        x = self._graph_outputs[-1] if self._graph_outputs else self._graph_input
+        self._graph_error = None
+        try:
+            for layer in layers[keep:]:
+                x = layer(x)
+                self._graph_outputs.append(x)
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            # The model still runs on arrays (build succeeded); only the symbolic view is missing.
+            self._graph_error = f"calling layer {layer.name!r} on a symbolic tensor failed: {exc}"
+
+    def _graph(self) -> tuple[KerasTensor, KerasTensor]:
+        """The graph's input and output tensors, or an AttributeError saying why there are none."""
+        if self._input_shape is None:
+            raise AttributeError(
+                f"Sequential model {self.name!r} has no input yet: give the first layer input_shape=(...) "
+                "(or start with Input(shape=...)), or build it with model.build((None, ...)) or a fit/call.")
+        self._connect_graph()  # the layers may have changed since the last build (pop)
+        if self._graph_error is not None:
+            raise AttributeError(f"Sequential model {self.name!r} has no symbolic graph: {self._graph_error}")
+        return self._graph_input, self._graph_outputs[-1] if self._graph_outputs else self._graph_input
+
+    @property
+    def input(self) -> KerasTensor:
+        """The symbolic input (Keras' ``model.input``): ``Model(model.input, model.layers[k].output)``
+        reads intermediate activations with the same layers and weights."""
+        return self._graph()[0]
+
+    @property
+    def output(self) -> KerasTensor:
+        """The symbolic output: the last layer's output on ``model.input``."""
+        return self._graph()[1]
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return [self._graph()[0]]
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return [self._graph()[1]]
 
     def _ensure_built(self, xs: list) -> None:
         if not self.built:

@@ -24,6 +24,10 @@ from .sgd import SGD
 __all__ = ["Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Nadam", "Optimizer", "RMSprop", "SGD",
            "deserialize", "get", "schedules", "serialize"]
 
+# Keras 2's lower-case aliases (``keras.optimizers.rmsprop(lr=1e-4, decay=1e-6)`` in its examples); they
+# stand where the submodules' names would be, which nothing reads as modules.
+sgd, rmsprop, adagrad, adadelta, adam, adamax, nadam = SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam
+
 _CLASSES: tuple[type[Optimizer], ...] = (SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam, AdamW)
 # Lower-cased class names are the Keras string identifiers ("sgd", "rmsprop", "adamw"…).
 _TABLE: dict[str, type[Optimizer]] = {c.__name__.lower(): c for c in _CLASSES}

@@ -76,7 +76,8 @@ class Optimizer:
     # --- learning rate -----------------------------------------------------------------
     @property
     def learning_rate(self) -> Any:
-        return self._learning_rate
+        lr = self._learning_rate
+        return _LearningRate(lr, self) if type(lr) is float else lr
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
@@ -311,3 +312,23 @@ def _takes_no_arguments(fn: Any) -> bool:
         return False
     return not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                    for p in params)
+
+
+class _LearningRate(float):
+    """What ``optimizer.learning_rate`` (``lr``) returns for a fixed rate: the number, which also
+    takes Keras 2's ``K.set_value(model.optimizer.lr, 0.001)`` (there the rate is a variable) by
+    setting the optimizer's rate."""
+
+    def __new__(cls, value: float, optimizer: "Optimizer") -> "_LearningRate":
+        out = super().__new__(cls, value)
+        out._optimizer = optimizer
+        return out
+
+    def assign(self, value: Any) -> None:
+        self._optimizer.learning_rate = value
+
+    def numpy(self) -> float:
+        return float(self)
+
+    def __reduce__(self) -> tuple:  # pickles (and copies) as the plain number
+        return (float, (float(self),))

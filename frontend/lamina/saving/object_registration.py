@@ -39,6 +39,16 @@ class custom_object_scope:
         _SCOPES.remove(self.objects)
 
 
+CustomObjectScope = custom_object_scope  # Keras 2's class name
+
+
+def get_custom_objects() -> dict[str, Any]:
+    """The global table of custom objects by name (Keras' ``get_custom_objects``): adding to it,
+    e.g. ``get_custom_objects().update({"swish": swish})``, makes the name usable wherever a Keras
+    name is (``Dense(activation="swish")``, ``load_model``)."""
+    return _REGISTERED
+
+
 def get_registered_object(name: str, custom_objects: dict[str, Any] | None = None) -> Any:
     """The custom object for ``name``: explicit ``custom_objects`` first, then open scopes, then
     the registry; ``None`` when unknown."""

@@ -354,7 +354,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
         with custom_object_scope(custom_objects or {}):
             try:
                 model.compile(optimizer=args["optimizer"], loss=args["loss"], metrics=args["metrics"],
-                              loss_weights=args["loss_weights"])
+                              loss_weights=args["loss_weights"], weighted_metrics=args["weighted_metrics"])
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"Cannot load {label}: recompiling the model failed ({exc}); pass the missing "
                                  "objects in custom_objects, or load with compile=False.") from None

@@ -253,8 +253,11 @@ def serialize_compile_args(model: Any) -> dict | None:
     opt = optimizers.serialize(optimizer) if optimizer is not None else None
     if opt is not None:
         opt["class_name"] = registered_name(type(optimizer))
-    return {"optimizer": opt, "loss": serialize_loss(args.get("loss")),
-            "loss_weights": args.get("loss_weights"), "metrics": serialize_metric(args.get("metrics"))}
+    config = {"optimizer": opt, "loss": serialize_loss(args.get("loss")),
+              "loss_weights": args.get("loss_weights"), "metrics": serialize_metric(args.get("metrics"))}
+    if args.get("weighted_metrics"):
+        config["weighted_metrics"] = serialize_metric(args["weighted_metrics"])
+    return config
 
 
 def _is_object_spec(value: Any) -> bool:
@@ -364,6 +367,7 @@ def deserialize_compile_args(config: dict, custom_objects: dict | None, label: s
     return {"optimizer": deserialize_optimizer(config.get("optimizer"), custom_objects, label),
             "loss": deserialize_loss(config.get("loss"), custom_objects, label),
             "metrics": deserialize_metric(config.get("metrics"), custom_objects, label),
+            "weighted_metrics": deserialize_metric(config.get("weighted_metrics"), custom_objects, label),
             "loss_weights": loss_weights}
 
 

@@ -10,9 +10,12 @@ from .depthwise_conv2d import DepthwiseConv1D, DepthwiseConv2D
 from .separable_conv2d import SeparableConv1D, SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D
 from .up_sampling import UpSampling1D, UpSampling2D, UpSampling3D
 from .zero_padding import ZeroPadding1D, ZeroPadding2D, ZeroPadding3D
+from ..pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, MaxPooling1D,  # noqa: E402
+                       MaxPooling2D, MaxPooling3D)  # Keras 2 imported them here too
 
 __all__ = ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D",
            "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D", "Cropping3D", "Deconvolution2D",
            "Deconvolution3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
            "SeparableConvolution1D", "SeparableConvolution2D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-           "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"]
+           "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+           "MaxPooling1D", "MaxPooling2D", "MaxPooling3D"]

@@ -1,0 +1,74 @@
+"""Keras 2 module paths and names that classic scripts import, and Keras 3's ``Rescaling``."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina
+from lamina import layers, ops, optimizers
+from lamina.models import Sequential
+
+
+def test_engine_paths_and_pooling_under_convolutional():
+    from lamina.engine import Layer as engine_layer
+    from lamina.engine.base_layer import Layer as base_layer
+    from lamina.engine.topology import Input, Layer
+    from lamina.layers.convolutional import AveragePooling1D, MaxPooling2D
+    assert Layer is engine_layer is base_layer is layers.Layer and Input is layers.Input
+    assert MaxPooling2D is layers.MaxPooling2D and AveragePooling1D is layers.AveragePooling1D
+
+
+def test_lower_case_optimizer_aliases_take_keras2_arguments():
+    opt = optimizers.rmsprop(lr=1e-4, decay=1e-6)
+    assert type(opt) is optimizers.RMSprop and opt.learning_rate == 1e-4 and opt.decay == 1e-6
+    assert optimizers.sgd is optimizers.SGD and optimizers.adam is optimizers.Adam and optimizers.nadam is optimizers.Nadam
+
+
+def test_get_custom_objects_makes_a_name_usable_everywhere(tmp_path):
+    from lamina.utils import generic_utils
+
+    def doubled(x):
+        return ops.multiply(x, 2.0)
+
+    table = generic_utils.get_custom_objects()
+    assert table is lamina.utils.get_custom_objects() is lamina.saving.get_custom_objects()
+    table["doubled"] = doubled
+    try:
+        model = Sequential([layers.Dense(2, activation="doubled", input_shape=(3,))])
+        assert model.layers[0].activation is doubled
+        model.save(tmp_path / "m.lamina")
+        again = lamina.models.load_model(tmp_path / "m.lamina")
+        x = np.arange(6, dtype="float32").reshape(2, 3)
+        np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    finally:
+        del table["doubled"]
+    with pytest.raises(ValueError, match="Unknown activation 'doubled'"):
+        layers.Dense(2, activation="doubled")
+    assert generic_utils.CustomObjectScope is generic_utils.custom_object_scope
+
+
+def test_rescaling_scales_offsets_and_round_trips():
+    layer = layers.Rescaling(1 / 255, offset=-0.5)
+    x = np.array([[0, 255, 51]], dtype="uint8")
+    out = layer(x).numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[-0.5, 0.5, 51 / 255 - 0.5]], rtol=1e-6)
+    again = layers.deserialize(layers.serialize(layer))
+    assert (again.scale, again.offset) == (layer.scale, layer.offset)
+    with pytest.raises(TypeError, match="scale must be a number"):
+        layers.Rescaling("1/255")
+
+
+def test_bidirectional_is_named_like_keras():
+    import re
+    wrapper = layers.Bidirectional(layers.LSTM(4))
+    assert re.fullmatch(r"bidirectional(_\d+)?", wrapper.name)  # not "bidirectional_lstm"
+    assert layers.Bidirectional(layers.GRU(2), name="enc").name == "enc"
+
+
+def test_yaml_is_refused_with_the_reason_and_the_replacement():
+    model = Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(RuntimeError, match=r"use model.to_json\(\)"):
+        model.to_yaml()
+    with pytest.raises(RuntimeError, match="arbitrary code"):
+        lamina.models.model_from_yaml("{}")

@@ -224,3 +224,18 @@ def test_math_on_a_symbolic_tensor_names_the_op_and_the_fix(name, call):
     message = str(info.value)
     assert message.startswith(f"{name} got a symbolic tensor")
     assert "Lambda(" in message and "Layer" in message
+
+
+def test_k_function_in_the_training_phase_leaves_moving_statistics_alone():
+    from lamina.layers import BatchNormalization
+    x = data()
+    model = Sequential([Dense(4, input_shape=(6,)), BatchNormalization()])
+    bn = model.layers[1]
+    before = [w.numpy() for w in bn.non_trainable_weights]
+    f = K.function([model.input, K.learning_phase()], [model.output])
+    out = f([x, 1])[0]
+    h = x @ model.layers[0].get_weights()[0] + model.layers[0].get_weights()[1]
+    expected = (h - h.mean(0)) / np.sqrt(h.var(0) + bn.epsilon)  # the batch's statistics (gamma 1, beta 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    for a, w in zip(before, bn.non_trainable_weights):
+        np.testing.assert_array_equal(a, w.numpy())

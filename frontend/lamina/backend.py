@@ -281,9 +281,16 @@ class GraphFunction:
                                                                   model.input_names, "input")]
         model._check_inputs(xs)
         be = ops.backend_object()
-        # One batch, as Keras 2 ran it; in the requested phase (training=True: dropout active).
-        preds = model._forward([ops.Tensor(be.asarray(a)) for a in xs], training=training)
-        results = [be.to_numpy(p.value) for p in preds]
+        # Keras 2 ran only the outputs' graph: BatchNormalization's moving statistics were updates,
+        # applied only when passed as updates=, so a training-phase call leaves them as they were.
+        kept = [(w, be.copy(w.value)) for w in model.non_trainable_weights] if training else []
+        try:
+            # One batch, as Keras 2 ran it; in the requested phase (training=True: dropout active).
+            preds = model._forward([ops.Tensor(be.asarray(a)) for a in xs], training=training)
+            results = [be.to_numpy(p.value) for p in preds]
+        finally:
+            for w, value in kept:
+                w.assign(value)
         return results if self._outputs_are_list else results[0]
 
 

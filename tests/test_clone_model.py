@@ -58,3 +58,12 @@ def test_clone_function_and_unsupported_arguments():
         clone_model(model, input_tensors=[lamina.Input((3,))])
     with pytest.raises(TypeError, match="expects a lamina Model"):
         clone_model(layers.Dense(2))
+
+
+def test_clone_function_keeps_the_input_of_a_model_that_starts_with_an_input():
+    model = Sequential([lamina.Input((4,)), layers.Dense(2)])
+    clone = clone_model(model, clone_function=lambda layer: layer.__class__.from_config(layer.get_config()))
+    assert clone.built and clone.input_shape == (None, 4)
+    clone.set_weights(model.get_weights())
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_array_equal(clone.predict(x), model.predict(x))

@@ -59,16 +59,36 @@ def test_rescaling_scales_offsets_and_round_trips():
         layers.Rescaling("1/255")
 
 
-def test_bidirectional_is_named_like_keras():
-    import re
-    wrapper = layers.Bidirectional(layers.LSTM(4))
-    assert re.fullmatch(r"bidirectional(_\d+)?", wrapper.name)  # not "bidirectional_lstm"
-    assert layers.Bidirectional(layers.GRU(2), name="enc").name == "enc"
-
-
 def test_yaml_is_refused_with_the_reason_and_the_replacement():
     model = Sequential([layers.Dense(2, input_shape=(3,))])
     with pytest.raises(RuntimeError, match=r"use model.to_json\(\)"):
         model.to_yaml()
     with pytest.raises(RuntimeError, match="arbitrary code"):
         lamina.models.model_from_yaml("{}")
+
+
+def test_registered_names_resolve_to_functions_only_and_the_latest_registration_wins():
+    from lamina.saving import register_keras_serializable
+    from lamina.saving.object_registration import get_custom_objects
+
+    table = get_custom_objects()
+    try:
+        @register_keras_serializable(package="Test14")
+        class NotAnActivation(layers.Layer):
+            pass
+
+        with pytest.raises(ValueError, match="Unknown activation 'NotAnActivation'"):
+            layers.Dense(2, activation="NotAnActivation")
+
+        @register_keras_serializable(package="Test14")
+        def tripled(x):
+            return ops.multiply(x, 3.0)
+        first = tripled
+
+        @register_keras_serializable(package="Test14")
+        def tripled(x):  # noqa: F811 - the same cell run again with a fix
+            return ops.multiply(x, 3.5)
+        assert layers.Dense(2, activation="tripled").activation is tripled is not first
+    finally:
+        for key in ("NotAnActivation", "Test14>NotAnActivation", "tripled", "Test14>tripled"):
+            table.pop(key, None)

@@ -239,3 +239,22 @@ def test_k_function_in_the_training_phase_leaves_moving_statistics_alone():
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
     for a, w in zip(before, bn.non_trainable_weights):
         np.testing.assert_array_equal(a, w.numpy())
+
+
+def test_the_symbolic_graph_reuses_the_shapes_build_found():
+    """Connecting a Sequential's graph must not run a layer's call again: a custom layer without
+    compute_output_shape is probed once by build, and a second probe would draw its random numbers
+    again (a seeded fit would change) or repeat its side effects."""
+    from lamina.layers import Layer
+
+    class Counting(Layer):
+        calls = 0
+
+        def call(self, x):
+            Counting.calls += 1
+            return ops.add(x, ops.random_normal(tuple(x.shape), stddev=0.1))
+
+    model = Sequential([Dense(3, input_shape=(4,)), Counting(), Dense(1)])
+    assert Counting.calls == 2  # build's probe after each of the last two add()s, nothing more
+    assert model.output.shape == (None, 1) and model.layers[1].output.shape == (None, 3)
+    assert Counting.calls == 2

@@ -355,3 +355,25 @@ def test_a_model_whose_whole_loss_is_add_loss_compiles_and_trains_without_target
     plain.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="needs inputs x and targets y"):
         plain.fit(x, epochs=1, verbose=0)
+
+
+def test_missing_targets_are_refused_before_training():
+    x, y, _ = blobs(n=64)
+    model = compiled()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"validation_data=\(x_val, None\) has no targets"):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x, None))
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    from lamina import layers, ops
+    from lamina.models import Sequential
+
+    class Penalised(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(ops.mean(ops.square(inputs)))
+            return inputs
+
+    only_add_loss = Sequential([layers.Dense(2, input_shape=(x.shape[1],)), Penalised()])
+    only_add_loss.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="class_weight weights samples by their target class"):
+        only_add_loss.fit(x, epochs=1, verbose=0, class_weight={0: 1.0})

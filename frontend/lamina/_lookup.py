@@ -21,8 +21,8 @@ def resolve(kind: str, identifier: Any, table: Mapping[str, Any], *,
         if key not in table:
             from .saving.object_registration import get_registered_object  # scopes and the registry
             found = get_registered_object(identifier)
-            if found is not None:
-                return found
+            if found is not None and callable(found) and not isinstance(found, type):
+                return found  # a function (an activation, a loss); a class is not one of this kind
             valid = ", ".join(sorted(k for k in table if not k[:1].isupper() or kind == "optimizer"))
             raise ValueError(f"Unknown {kind} {identifier!r}; valid {kind} names are: {valid}.")
         return table[key]

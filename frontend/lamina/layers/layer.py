@@ -318,8 +318,9 @@ class Layer:
     def _collected_metrics(self) -> dict[str, Any]:
         return dict(self._call_metrics)
 
-    def _call_symbolic(self, inputs: Any, kwargs: dict) -> Any:
-        """Record this call in the graph: build for the symbolic shapes, infer output shapes."""
+    def _call_symbolic(self, inputs: Any, kwargs: dict, out_shape: Any = None) -> Any:
+        """Record this call in the graph: build for the symbolic shapes, infer output shapes (unless
+        the caller knows ``out_shape``)."""
         if isinstance(inputs, tuple):
             inputs = list(inputs)
         if isinstance(inputs, list) and not all(isinstance(t, symbolic.KerasTensor) for t in inputs):
@@ -334,7 +335,8 @@ class Layer:
         shapes = symbolic.shape_of(inputs)
         try:
             self._maybe_build(shapes if isinstance(shapes, list) else tuple(shapes))
-            out_shape = self.compute_output_shape(shapes if isinstance(shapes, list) else tuple(shapes))
+            if out_shape is None:
+                out_shape = self.compute_output_shape(shapes if isinstance(shapes, list) else tuple(shapes))
         except (ValueError, TypeError) as exc:
             if str(exc).startswith("Layer "):
                 raise

@@ -81,7 +81,7 @@ def _calling_function() -> str | None:
         entry, frame = frame, frame.f_back
     if entry is None:
         return None
-    module, name = entry.f_globals["__name__"], entry.f_code.co_qualname
+    module, name = entry.f_globals["__name__"], getattr(entry.f_code, "co_qualname", entry.f_code.co_name)  # 3.11+
     if name.rsplit(".", 1)[-1] in _OPERATORS:  # Tensor.__add__ and the like
         return f"The {_OPERATORS[name.rsplit('.', 1)[-1]]} operator"
     if module == "lamina.backend":

@@ -43,7 +43,10 @@ def clone_model(model: Model, input_tensors: Any = None, clone_function: Callabl
         if not isinstance(model, Sequential):
             raise ValueError("clone_model(clone_function=...) is supported for Sequential models; for a "
                              f"{type(model).__name__} model, clone it without one.")
-        return Sequential([clone_function(layer) for layer in model.layers], name=model.name)
+        clone = Sequential([clone_function(layer) for layer in model.layers], name=model.name)
+        if not clone.built and getattr(model, "_input_shape", None) is not None:
+            clone.build(model._input_shape)  # the original's input (an Input first is not among its layers)
+        return clone
     try:
         config = model.get_config()
     except NotImplementedError:

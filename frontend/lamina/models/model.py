@@ -47,6 +47,13 @@ _REPLAY_MIN_STEPS = 4
 _LOADER_KWARGS = ("max_queue_size", "workers", "use_multiprocessing")
 
 
+def _targets_for_class_weight(ys: list | None) -> Any:
+    if ys is None:
+        raise ValueError("class_weight weights samples by their target class, but no targets y were given; pass "
+                         "y, or sample_weight=... instead.")
+    return ys[0]
+
+
 def _rows(arrays: list | None, rows: slice) -> list | None:
     return None if arrays is None else [a[rows] for a in arrays]
 
@@ -401,7 +408,8 @@ class Model(Layer):
                     val_arrays = ([a[at:] for a in xs], _rows(ys, slice(at, None)), None if sw is None else sw[at:])
                     xs, ys, sw = [a[:at] for a in xs], _rows(ys, slice(at)), None if sw is None else sw[:at]
             if class_weight is not None:
-                sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
+                sw = data_utils.class_weights_to_sample_weights(_targets_for_class_weight(ys), class_weight, sw,
+                                                            self.dtype)
             feed = _ArrayFeed(self, xs, ys, sw, batch_size, shuffle, steps_per_epoch)
             if val_arrays is not None:
                 val = _ArrayFeed(self, *val_arrays, validation_batch_size or batch_size, False, None)
@@ -492,6 +500,9 @@ class Model(Layer):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
                              "or a generator/Sequence of such batches.")
+        if validation_data[1] is None and self._objectives.needs_targets:
+            raise ValueError("validation_data=(x_val, None) has no targets, but the model's loss or metrics need "
+                             "them; pass validation_data=(x_val, y_val).")
         xs, ys, sw = self._prepare(validation_data[0], validation_data[1],
                                    validation_data[2] if len(validation_data) == 3 else None)
         return _ArrayFeed(self, xs, ys, sw, validation_batch_size or batch_size, False, None)
@@ -638,7 +649,8 @@ class Model(Layer):
         self._require_compiled("train_on_batch")
         xs, ys, sw = self._prepare(x, y, sample_weight)
         if class_weight is not None:
-            sw = data_utils.class_weights_to_sample_weights(ys[0], class_weight, sw, self.dtype)
+            sw = data_utils.class_weights_to_sample_weights(_targets_for_class_weight(ys), class_weight, sw,
+                                                            self.dtype)
         output_shapes = self._output_shapes([(None,) + tuple(a.shape[1:]) for a in xs])
         ys = self._objectives.check_targets(ys, output_shapes)
         be = ops.backend_object()

@@ -90,9 +90,11 @@ class Sequential(Model):
                              "input_shape=(...) or call build((None, features)).")
         shape = tuple(input_shape)
         self._input_shape = shape
+        self._layer_shapes = []  # each layer's output shape, which the symbolic graph reuses
         for layer in self.layers:
             layer._maybe_build(shape)
             shape = tuple(layer.compute_output_shape(shape))
+            self._layer_shapes.append(shape)
         self.built = True
         self._connect_graph()
 
@@ -120,9 +122,16 @@ class Sequential(Model):
         del self._graph_outputs[keep:]
         x = self._graph_outputs[-1] if self._graph_outputs else self._graph_input
         self._graph_error = None
+        shapes = getattr(self, "_layer_shapes", [])
         try:
-            for layer in layers[keep:]:
-                x = layer(x)
+            for k in range(keep, len(layers)):
+                layer = layers[k]
+                if len(shapes) == len(layers) and all(s is None or isinstance(s, int) for s in shapes[k]):
+                    # The shape build() found: computing it again would run a custom layer's call on
+                    # zeros once more (its random draws and side effects; a seeded fit would change).
+                    x = layer._call_symbolic(x, {}, out_shape=(shape[0],) + shapes[k][1:])
+                else:
+                    x = layer(x)
                 self._graph_outputs.append(x)
         except (ValueError, TypeError, NotImplementedError) as exc:
             # The model still runs on arrays (build succeeded); only the symbolic view is missing.

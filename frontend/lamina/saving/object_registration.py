@@ -14,7 +14,9 @@ def register_lamina_serializable(package: str = "Custom", name: str | None = Non
     def decorate(obj: Any) -> Any:
         key = f"{package}>{name or obj.__name__}"
         _REGISTERED[key] = obj
-        _REGISTERED.setdefault(name or obj.__name__, obj)
+        plain = name or obj.__name__
+        if plain not in _REGISTERED or getattr(_REGISTERED[plain], "_lamina_registered_name", None) == key:
+            _REGISTERED[plain] = obj  # a new name, or the same object registered again (a re-run cell)
         obj._lamina_registered_name = key
         return obj
     return decorate

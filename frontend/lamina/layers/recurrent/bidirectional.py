@@ -59,6 +59,9 @@ class Bidirectional(Wrapper):
                              f"{layer!r}.")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Bidirectional merge_mode must be one of {list(_MERGE_MODES)}, got {merge_mode!r}.")
+        # Named after the wrapped layer (Keras names it "bidirectional"); kept so that weights files
+        # saved with these names still load by name.
+        kwargs.setdefault("name", f"bidirectional_{layer.name}")
         # As in Keras, the given layer is a template: both directions are rebuilt from its config, so
         # the user's object is never changed (zero_output_for_mask below) nor shared.
         template = layer.get_config()

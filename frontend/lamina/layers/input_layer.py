@@ -29,8 +29,7 @@ class InputLayer(Layer):
         if self.batch_input_shape is None:
             raise ValueError("InputLayer needs input_shape (the shape of one sample, without the batch axis).")
         self.built = True
-        self.output = KerasTensor(self.batch_input_shape, self.dtype, name=self.name)
-        Node(self, [], [self.output], {})
+        Node(self, [], [KerasTensor(self.batch_input_shape, self.dtype, name=self.name)], {})  # self.output
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         return tuple(self.batch_input_shape)

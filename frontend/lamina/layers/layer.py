@@ -392,17 +392,7 @@ class Layer:
     @property
     def output(self) -> Any:
         """The symbolic output tensor(s) of the layer's one call in a graph (Keras' ``layer.output``)."""
-        if not self._inbound_nodes and "_output_before_node" in vars(self):
-            return vars(self)["_output_before_node"]
         return self._node_outputs(self._only_node("output"))
-
-    @output.setter
-    def output(self, value: Any) -> None:
-        # InputLayer names its tensor before recording the node that makes it; after that the
-        # output is the node's, like every layer's.
-        if self._inbound_nodes:
-            raise AttributeError(f"Layer {self.name!r}: output is read-only; it is the tensor the layer's call made.")
-        vars(self)["_output_before_node"] = value
 
     @property
     def input_shape(self) -> Any:

@@ -220,11 +220,11 @@ class Model(Layer):
         self.run_eagerly = bool(run_eagerly)
         self.compiled = True
 
-    def _check_targets_given(self, what: str, y: Any) -> None:
+    def _check_targets_given(self, y: Any, missing: str) -> None:
         """Targets may be left out only where nothing needs them: no loss function (the losses come
-        from ``add_loss``, as in Keras' variational autoencoder) and no metric."""
+        from ``add_loss``, as in Keras' variational autoencoder) and no metric; else ``missing``."""
         if y is None and self._objectives.needs_targets:
-            raise ValueError(f"{what}() needs inputs x and targets y (one target per sample).")
+            raise ValueError(missing)
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
@@ -393,7 +393,7 @@ class Model(Layer):
                        if _is_stream(validation_data) else self._array_validation(validation_data, batch_size,
                                                                                 validation_batch_size))
         else:
-            self._check_targets_given("fit", y)
+            self._check_targets_given(y, "fit() needs inputs x and targets y (one target per sample).")
             xs, ys, sw = self._prepare(x, y, sample_weight)
             # Validation data: an explicit tuple wins; else the last fraction, taken before shuffling.
             val_arrays = None
@@ -500,9 +500,8 @@ class Model(Layer):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
                              "or a generator/Sequence of such batches.")
-        if validation_data[1] is None and self._objectives.needs_targets:
-            raise ValueError("validation_data=(x_val, None) has no targets, but the model's loss or metrics need "
-                             "them; pass validation_data=(x_val, y_val).")
+        self._check_targets_given(validation_data[1], "validation_data=(x_val, None) has no targets, but the "
+                                  "model's loss or metrics need them; pass validation_data=(x_val, y_val).")
         xs, ys, sw = self._prepare(validation_data[0], validation_data[1],
                                    validation_data[2] if len(validation_data) == 3 else None)
         return _ArrayFeed(self, xs, ys, sw, validation_batch_size or batch_size, False, None)
@@ -573,13 +572,13 @@ class Model(Layer):
         self._require_compiled("evaluate")
         verbose = _resolve_verbose(verbose)
         batch_size = 32 if batch_size is None else data_utils.positive_int(batch_size, "batch_size")
+        missing = "evaluate() needs inputs x and targets y (one target per sample)."
         if x is None:
-            raise ValueError("evaluate() needs inputs x and targets y (one target per sample).")
-        if not _is_stream(x):
-            self._check_targets_given("evaluate", y)
+            raise ValueError(missing)
         if _is_stream(x):
             feed: Any = _StreamFeed(self, x, steps, "steps", shuffle=False)
         else:
+            self._check_targets_given(y, missing)
             xs, ys, sw = self._prepare(x, y, sample_weight)
             if steps is not None:
                 limit = data_utils.positive_int(steps, "steps") * batch_size

@@ -43,6 +43,7 @@ class Sequential(Model):
         self._graph_input: KerasTensor | None = None
         self._graph_outputs: list[KerasTensor] = []
         self._graph_error: str | None = None
+        self._layer_shapes: list[tuple] = []  # each layer's output shape from build(), which the graph reuses
         for layer in layers or []:
             self.add(layer)
 
@@ -90,7 +91,7 @@ class Sequential(Model):
                              "input_shape=(...) or call build((None, features)).")
         shape = tuple(input_shape)
         self._input_shape = shape
-        self._layer_shapes = []  # each layer's output shape, which the symbolic graph reuses
+        self._layer_shapes = []
         for layer in self.layers:
             layer._maybe_build(shape)
             shape = tuple(layer.compute_output_shape(shape))
@@ -122,7 +123,7 @@ class Sequential(Model):
         del self._graph_outputs[keep:]
         x = self._graph_outputs[-1] if self._graph_outputs else self._graph_input
         self._graph_error = None
-        shapes = getattr(self, "_layer_shapes", [])
+        shapes = self._layer_shapes
         try:
             for k in range(keep, len(layers)):
                 layer = layers[k]

@@ -8,6 +8,6 @@ from .object_registration import (CustomObjectScope, custom_object_scope, get_cu
                                   register_keras_serializable, register_lamina_serializable)
 from .saving_api import load_model, load_weights, model_from_json, model_to_json, save_model, save_weights
 
-__all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects", "get_registered_object", "load_model", "load_weights", "model_from_json",
-           "model_to_json", "register_keras_serializable", "register_lamina_serializable", "save_model",
-           "save_weights"]
+__all__ = ["CustomObjectScope", "custom_object_scope", "get_custom_objects", "get_registered_object", "load_model",
+           "load_weights", "model_from_json", "model_to_json", "register_keras_serializable",
+           "register_lamina_serializable", "save_model", "save_weights"]

@@ -124,17 +124,25 @@ def lamina_counts(backend: str, steps: int, seed: int = 1, fit_samples: int = 42
 
 
 def _profile(run: Any, steps: int) -> dict:
-    """Kernels, copies and blocking API calls that torch.profiler records during ``run()``."""
+    """Kernels, copies and blocking API calls that torch.profiler records during ``run()``, the time
+    the card spent in them, and the wall time of an unprofiled ``run()`` just before: where the card's
+    time is far below the wall time, the step is bound by the host (Python and launches), and only
+    fewer launches (a CUDA graph of the step) can close the gap."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
+    start = time.perf_counter()
+    run()
+    wall = time.perf_counter() - start
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         run()
     kernels = copies = 0
+    busy_us = 0.0
     blocking: collections.Counter = collections.Counter()
     names: collections.Counter = collections.Counter()
     for e in prof.events():
         if e.device_type == DeviceType.CUDA:
+            busy_us += e.time_range.elapsed_us()
             if e.name.startswith("Memcpy") or e.name.startswith("Memset"):
                 copies += 1
             else:
@@ -144,6 +152,7 @@ def _profile(run: Any, steps: int) -> dict:
             blocking[e.name] += 1
     return {"kernels_per_step": kernels / steps, "copies_per_step": copies / steps,
             "blocking_calls_per_step": {k: v / steps for k, v in blocking.items()},
+            "device_ms_per_step": busy_us / 1000 / steps, "wall_ms_per_step": wall * 1000 / steps,
             "top_kernels": dict(names.most_common(8))}
 
 
@@ -173,10 +182,19 @@ def profile_counts(steps: int, seed: int = 1) -> dict:
             lt.model.train_on_batch(x[i * b:(i + 1) * b], y1[i * b:(i + 1) * b])
         lt.be.synchronize()
 
-    out["lamina_cupy"] = _profile(lamina_steps, steps)
-    if out["lamina_cupy"]["kernels_per_step"] == 0:
-        out["lamina_cupy"]["note"] = ("the profiler recorded no CuPy kernels (its CUPTI may not see a "
-                                      "CUDA runtime other than PyTorch's); use protocol calls instead")
+    # fit's replayed steps, the W1 workload's own path: no host read per step (train_on_batch above
+    # returns its loss, one read per step by its contract)
+    nfit = steps * b
+
+    def lamina_fit() -> None:
+        lt.model.fit(x[:nfit], y1[:nfit], batch_size=b, epochs=1, verbose=0, shuffle=False)
+        lt.be.synchronize()
+
+    for who, run in (("lamina_cupy", lamina_steps), ("lamina_cupy_fit", lamina_fit)):
+        out[who] = _profile(run, steps)
+        if out[who]["kernels_per_step"] == 0:
+            out[who]["note"] = ("the profiler recorded no CuPy kernels (its CUPTI may not see a "
+                                "CUDA runtime other than PyTorch's); use protocol calls instead")
     tt = TorchTrainer("cuda", W1, seed)
     xs = torch.from_numpy(x[: steps * b]).cuda()
     ys = torch.from_numpy(d["y_train"][: steps * b]).cuda()
@@ -223,11 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         prof = result["profile"]
         if "error" in prof:
             print(f"  profile: {prof['error']}")
-        for who in ("lamina_cupy", "torch_cuda"):
+        for who in ("lamina_cupy", "lamina_cupy_fit", "torch_cuda"):
             if who in prof:
                 q = prof[who]
                 print(f"  {who}: {q['kernels_per_step']:.1f} kernels, {q['copies_per_step']:.1f} copies/memsets, "
-                      f"blocking calls {q['blocking_calls_per_step']} per step" + (f" ({q['note']})" if "note" in q else ""))
+                      f"blocking calls {q['blocking_calls_per_step']} per step; card busy "
+                      f"{q['device_ms_per_step']:.3f} ms of {q['wall_ms_per_step']:.3f} ms wall per step"
+                      + (f" ({q['note']})" if "note" in q else ""))
     return 0
 
 

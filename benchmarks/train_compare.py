@@ -146,16 +146,26 @@ def summary(out: Path) -> int:
         rows.append(("W1 step: protocol calls", f"{c['protocol_calls_per_step']:.0f} per step (launches to expect)"))
         rows.append(("fit: host transfers", f"{c['fit_transfers_per_update']:.2f} per displayed update "
                                             f"({c['fit_host_transfers']} for {c['fit_progress_updates']} updates)"))
-        for who, label in (("lamina_cupy", "Lamina cupy"), ("torch_cuda", "PyTorch CUDA")):
+        for who, label in (("lamina_cupy", "Lamina cupy train_on_batch"), ("lamina_cupy_fit", "Lamina cupy fit"),
+                           ("torch_cuda", "PyTorch CUDA")):
             q = (counts.get("profile") or {}).get(who)
             if q and q.get("note"):  # the profiler saw none of this work: not "0 kernels"
                 rows.append((f"{label} per step (profiler)", f"not measured: {q['note']}"))
             elif q:
                 rows.append((f"{label} per step (profiler)", f"{q['kernels_per_step']:.1f} kernels, "
                                                              f"{q['copies_per_step']:.1f} copies, blocking "
-                                                             f"{sum(q['blocking_calls_per_step'].values()):.2f}"))
+                                                             f"{sum(q['blocking_calls_per_step'].values()):.2f}; "
+                                                             f"card busy {q.get('device_ms_per_step', float('nan')):.3f} of "
+                                                             f"{q.get('wall_ms_per_step', float('nan')):.3f} ms"))
         if "error" in (counts.get("profile") or {}):
             rows.append(("profiler", counts["profile"]["error"][:120]))
+    graph = load("cuda_graph.json")
+    if graph and "graph_ms_per_step" in graph:
+        rows.append(("W1 replayed step as a CUDA graph (probe)", f"{graph['graph_ms_per_step']:.3f} ms against "
+                                                                 f"{graph['replayed_ms_per_step']:.3f} ms called "
+                                                                 f"({graph['graph_over_replayed']:.2f}x)"))
+    elif graph:
+        rows.append(("W1 replayed step as a CUDA graph (probe)", str(graph.get("error", "no result"))[:120]))
     floor = bench_rows.get(("floor: GEMMs only", "numpy", "w1"))
     if floor:
         rows.append(("W1 GEMM floor on the host CPU", f"{floor['median_s']:.3f} s/epoch"))

@@ -502,6 +502,7 @@ GRAD_CASES = (
 PROTOCOL_COVERAGE = {
     "name": "test_creation.py::test_identity_attributes",
     "host_sync_cheap": "test_creation.py::test_identity_attributes",
+    "flushed_subnormal_dtypes": "test_creation.py::test_flushed_subnormal_dtypes_say_what_the_backend_does",
     "device_description": "test_creation.py::test_identity_attributes",
     "synchronize": "test_creation.py::test_identity_attributes",
     "is_array": "test_creation.py::test_is_array",

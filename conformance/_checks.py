@@ -98,6 +98,16 @@ def assert_close(got: Any, ref: Any, bound: Any, what: str, dtype: str | None = 
     )
 
 
+def flush_subnormals(backend: Any, values: np.ndarray) -> np.ndarray:
+    """``values`` with each subnormal replaced by a zero of its sign where ``backend`` flushes its dtype
+    (``flushed_subnormal_dtypes``): the input such a backend reads, or the result it gives."""
+    values = np.asarray(values)
+    if str(values.dtype) not in getattr(backend, "flushed_subnormal_dtypes", ()):
+        return values
+    sub = (values != 0) & (np.abs(values) < np.finfo(values.dtype).tiny)
+    return np.where(sub, np.copysign(np.zeros((), values.dtype), values), values)
+
+
 def assert_exact(got: Any, ref: Any, what: str, dtype: str | None = None) -> None:
     """Same shape, (optionally) same dtype and identical values (NaN equal to NaN)."""
     got = np.asarray(got)

@@ -6,7 +6,7 @@ import pytest
 
 from lamina.backends import Backend
 
-from ._checks import assert_exact
+from ._checks import assert_exact, flush_subnormals
 from ._inputs import Layout, real, rng_for, sample
 
 ALL_DTYPES = ["float32", "float64", "int64", "int32", "uint8", "bool"]
@@ -183,10 +183,22 @@ def test_cast(backend, src, dst, values, quiet_numpy):
     x = backend.asarray(h)
     y = backend.cast(x, dst)
     assert backend.dtype_name(y) == dst
-    assert_exact(backend.to_numpy(y), h.astype(dst), f"cast {src} -> {dst}", dtype=dst)
+    # 1e-40 -> float32 is a subnormal: a flush-to-zero backend gives 0 (flushed_subnormal_dtypes)
+    assert_exact(backend.to_numpy(y), flush_subnormals(backend, h.astype(dst)), f"cast {src} -> {dst}", dtype=dst)
     # A new array, even for the same dtype: writing into it leaves x alone.
     backend.assign(y, backend.zeros(h.shape, dst))
     assert_exact(backend.to_numpy(x), h, f"cast {src} -> {dst} must not alias its input")
+
+
+def test_flushed_subnormal_dtypes_say_what_the_backend_does(backend, dtype):
+    """``flushed_subnormal_dtypes`` names exactly the dtypes whose subnormals the device flushes:
+    multiplying subnormals by one keeps them where it does not, and gives zeros of their sign where it does."""
+    t = np.finfo(dtype).tiny
+    h = np.asarray([t / 4, -t / 4, t / 1024, t, -2.5], dtype)
+    got = backend.to_numpy(backend.multiply(backend.asarray(h), backend.ones((), dtype)))
+    want = flush_subnormals(backend, h)
+    assert_exact(got, want, f"subnormals of {dtype} times 1 (flushed: {backend.flushed_subnormal_dtypes})", dtype=dtype)
+    assert (np.signbit(got) == np.signbit(want)).all(), f"signs of {got}, expected those of {want}"
 
 
 _ALIAS_OPS = [

@@ -149,6 +149,12 @@ def test_ops_dense_equals_composition(backend, dtype, activation, use_bias):
     for name, got, want in zip(("value", "d/dx", "d/dkernel", "d/dbias"), *results):
         if want is None:
             assert got is None, name
+        elif name == "d/dbias" and backend.name != "numpy":
+            # The fused gradient adds the rows in order (NumPy's sum over the first axis, bit for bit
+            # across backends); the composition's sum on a GPU reduces in its own tree order (an H200
+            # differed by 1 ulp). Five rows: a few ulp of the largest sum.
+            bound = 8 * eps(dtype) * np.abs(want).max()
+            assert_close(got, want, bound, f"ops.dense {activation} {name} {dtype}", dtype=dtype)
         else:
             assert_exact(got, want, f"ops.dense {activation} {name} {dtype}", dtype=dtype)
 

@@ -128,6 +128,19 @@ def test_argmax_argmin(backend, dtype):
     t = backend.transpose(x, (2, 0, 1))
     got = backend.to_numpy(backend.argmax(t, axis=1))
     assert_exact(got, np.argmax(hx.transpose(2, 0, 1), axis=1).astype(np.int64), "argmax transposed")
+    # Several NaNs in a row, read through a transposed view: the first NaN wins, as in NumPy (CuPy's
+    # own reduction gave a later one on an H200).
+    hn = rng.standard_normal((6, 9)).astype(dtype)
+    hn[0, [2, 7]] = np.nan
+    hn[1, [0, 1, 8]] = np.nan
+    hn[3, [5, 6]] = np.nan
+    hn[4, 8] = np.nan
+    tn = backend.transpose(backend.asarray(np.ascontiguousarray(hn.T)))
+    for name, fn in (("argmax", np.argmax), ("argmin", np.argmin)):
+        for axis in (-1, 0):
+            for label, arr in (("contiguous", backend.asarray(hn)), ("transposed", tn)):
+                got = backend.to_numpy(getattr(backend, name)(arr, axis=axis))
+                assert_exact(got, fn(hn, axis=axis).astype(np.int64), f"{name} axis={axis} {dtype} NaNs, {label}")
     # 1-d: a 0-d int64 array.
     v = backend.asarray(np.asarray([1.0, 5.0, 5.0, -2.0], dtype))
     res = backend.argmax(v, axis=0)

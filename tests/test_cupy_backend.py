@@ -149,7 +149,7 @@ _C_TYPES = {  # C parameter type → what a launch must pass
     "float*": np.float32, "double*": np.float64, "lamina_u64*": np.uint64,
     "unsigned long long*": np.uint64, "unsigned char*": np.bool_,
     "float": np.float32, "double": np.float64, "lamina_u64": np.uint64,
-    "unsigned long long": np.uint64, "int": np.int32, "unsigned": np.uint32,
+    "unsigned long long": np.uint64, "int": np.int32, "unsigned": np.uint32, "long long*": np.int64,
 }
 _KERNEL_DECL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)', re.S)
 
@@ -372,6 +372,26 @@ def _emulate_dense_forward(k0, k1, d0, d1, d2, y, bias, mask, out, n, units, kin
         _emulate_dropout_apply(k0, k1, d0, d1, d2, y, mask, out, n, s, thr, scale)
 
 
+def _emulate_scatter_add(values, sorted_keys, out, total, n, rows, post):
+    """lamina_scatter_add_*: thread (p, k, c) returns unless sorted entry k starts a run of one key
+    (composite key // n), else walks the run in sorted order adding values[p, position, c] (one
+    rounding each) into a sum that starts at out[p, key, c], and writes it once. The threads of one k
+    (all p and c) touch distinct elements, so they run here as one vectorised step."""
+    n, rows, post = int(n), int(rows), int(post)
+    planes = int(total) // (n * post)
+    vals, dst = values.reshape(planes, n, post), out.reshape(planes, rows, post)
+    keys, positions = sorted_keys // n, sorted_keys % n
+    for k in range(n):
+        if k > 0 and keys[k - 1] == keys[k]:
+            continue
+        total_sum = dst[:, keys[k], :].copy()
+        j = k
+        while j < n and keys[j] == keys[k]:
+            total_sum = total_sum + vals[:, positions[j], :]
+            j += 1
+        dst[:, keys[k], :] = total_sum
+
+
 _ROW_KERNELS = ("lamina_softmax_grad_", "lamina_ce_", "lamina_argmax_equal_")  # (rows, n) arrays and per-row values: rows, n follow them
 
 
@@ -396,6 +416,7 @@ EMULATIONS = {
     "lamina_philox_dropout_apply_f32": _emulate_dropout_apply, "lamina_philox_dropout_apply_f64": _emulate_dropout_apply,
     "lamina_dense_grad_f32": _emulate_dense_grad, "lamina_dense_grad_f64": _emulate_dense_grad,
     "lamina_dense_forward_f32": _emulate_dense_forward, "lamina_dense_forward_f64": _emulate_dense_forward,
+    "lamina_scatter_add_f32": _emulate_scatter_add, "lamina_scatter_add_f64": _emulate_scatter_add,
     "lamina_tanh_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_relu_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
@@ -765,7 +786,15 @@ class FakeKernel:
         count_at = next(i for i, (c, p, _) in enumerate(self.params) if c == "lamina_u64" and i > 0
                         and self.params[i - 1][1])
         n = int(args[count_at])
-        if self.name.startswith("lamina_dense_grad_"):  # (rows, cols) arrays and a per-column gb
+        if self.name.startswith("lamina_scatter_add_"):  # values (pre, n, post), n sorted keys, out (pre, rows, post)
+            values, keys, out = args[:3]
+            items, rows, post = int(args[count_at + 1]), int(args[count_at + 2]), int(args[count_at + 3])
+            assert items >= 1 and rows >= 1 and post >= 1 and n % (items * post) == 0, (self.name, n, items, post)
+            assert values.size == n and keys.size == items and out.size == n // items * rows, self.name
+            # the kernel's preconditions: composite keys key * items + position, distinct and sorted, keys in range
+            assert (np.diff(keys) > 0).all() and keys.min() >= 0 and keys.max() < rows * items, self.name
+            assert np.array_equal(np.sort(keys % items), np.arange(items)), f"{self.name}: not every position once"
+        elif self.name.startswith("lamina_dense_grad_"):  # (rows, cols) arrays and a per-column gb
             cols = int(args[count_at + 1])
             assert all(a.size in (n * cols, cols) for a, p in zip(args, self.params) if p[1]), \
                 f"{self.name}: rows={n}, cols={cols}"
@@ -3180,3 +3209,296 @@ def test_fake_w1_like_training_takes_dense_forward_and_matches_numpy(monkeypatch
         ("tanh", True, False))
     assert "lamina_philox_dropout_apply_f32" not in fake.launches
     assert backends.get_backend("cupy").kernel_status().get("dense_activation") == "ok"
+
+
+# --- scatter_add for an integer-array key: np.add.at's order, deterministic (scatter.cu) ------------
+
+def _order_sensitive(rng, shape, dtype):
+    """Values whose sum depends on the order of the additions: magnitudes over six decades, and a
+    quarter of them +-big, large enough (1e8 in float32, 1e17 in float64) that big + 1 is big."""
+    big = 1e8 if np.dtype(dtype) == np.float32 else 1e17
+    values = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    values = np.where(rng.random(shape) < 0.25, rng.choice([big, -big], shape), values)
+    return values.astype(dtype)
+
+
+def _order_sensitive_start(rng, shape, dtype):
+    """A given out's content: +-big / 2 plus a little, so that sums started there differ from sums
+    started at 0 (the small values vanish into it)."""
+    big = 1e8 if np.dtype(dtype) == np.float32 else 1e17
+    return (rng.choice([big, -big], shape) / 2 + rng.uniform(-3, 3, shape)).astype(dtype)
+
+
+def _scatter_cases(rng, dtype):
+    """(shape, key as (axis, host index), values, out or None) for the key forms ops.take's VJP makes:
+    many repeats, negative indices, a 2-d index, int32, a leading slice, a given out with content."""
+    cases = []
+    idx = rng.integers(0, 3, 60)  # 60 positions into 3 rows: long runs
+    cases.append(((3, 5), 0, idx, _order_sensitive(rng, (60, 5), dtype), None))
+    idx = rng.integers(-7, 7, 50)  # negative indices, normalised by adding the axis length
+    cases.append(((7, 2), 0, idx, _order_sensitive(rng, (50, 2), dtype), None))
+    idx = rng.integers(0, 4, (6, 9))  # a 2-d index array
+    cases.append(((4, 3), 0, idx, _order_sensitive(rng, (6, 9, 3), dtype), None))
+    idx = rng.integers(-5, 5, 40).astype(np.int32)  # int32 and axis 1: a leading slice
+    cases.append(((3, 5, 2), 1, idx, _order_sensitive(rng, (3, 40, 2), dtype), None))
+    idx = rng.integers(0, 6, (4, 5))  # axis 2 of a 3-d array, 2-d index, into a given out with content
+    out = _order_sensitive_start(rng, (2, 3, 6), dtype)
+    cases.append(((2, 3, 6), 2, idx, _order_sensitive(rng, (2, 3, 4, 5), dtype), out))
+    idx = rng.integers(0, 5, 30)  # a 1-d out: each element one run
+    cases.append(((5,), 0, idx, _order_sensitive(rng, (30,), dtype), _order_sensitive_start(rng, (5,), dtype)))
+    idx = np.array(-2)  # a 0-d index
+    cases.append(((4, 3), 0, idx, _order_sensitive(rng, (3,), dtype), _order_sensitive_start(rng, (4, 3), dtype)))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fake_scatter_add_is_np_add_at_bit_for_bit(monkeypatch, dtype):
+    """An integer-array key, bare or after leading slice(None)s (the VJP of take, an Embedding's weight
+    gradient), is one lamina_scatter_add launch that gives np.add.at's bits: for each element the
+    values in increasing position, added one rounding at a time to the element's value. The data are
+    chosen so that another order (reversed, or without the starting value) gives other bits. No
+    device read: nothing waits for the GPU."""
+    fake, backend, _ = _backend_pair(monkeypatch)
+    rng = np.random.default_rng(zlib.crc32(b"scatter-add") + len(dtype))
+    for shape, ax, idx, values, out in _scatter_cases(rng, dtype):
+        what = f"{dtype} shape={shape} axis={ax} index {idx.dtype}{idx.shape}"
+        host_key = (slice(None),) * ax + (idx,)
+        start = np.zeros(shape, dtype) if out is None else out.copy()
+        want = start.copy()
+        np.add.at(want, host_key, values)
+        flipped = start.copy()  # the same additions in reverse order: the data must tell them apart
+        np.add.at(flipped, (slice(None),) * ax + (np.flip(idx, axis=None),), np.flip(values, axis=tuple(
+            range(ax, ax + idx.ndim))))
+        if idx.size > 1:  # (a 0-d index adds one value: only the start can tell)
+            assert flipped.tobytes() != want.tobytes(), f"{what}: the data do not depend on the order"
+        if out is not None:
+            unstarted, touched = np.zeros(shape, dtype), np.zeros(shape, bool)
+            np.add.at(unstarted, host_key, values)
+            touched[host_key] = True  # a sum that ignored out's value would leave this:
+            assert np.where(touched, unstarted, out).tobytes() != want.tobytes(), f"{what}: the start does not show"
+        key = backend.asarray(idx) if ax == 0 and idx.ndim else (slice(None),) * ax + (backend.asarray(idx),)
+        given = None if out is None else backend.asarray(out)
+        before, reads = len(fake.launches), FakeArray.host_reads
+        got = backend.scatter_add(shape, key, backend.asarray(values), dtype, out=given)
+        assert FakeArray.host_reads == reads, f"{what}: read the device"
+        assert fake.launches[before:] == [f"lamina_scatter_add_{_FLOAT_SUFFIX_OF[dtype]}"], what
+        assert given is None or got is given, f"{what}: not in place"
+        got = backend.to_numpy(got)
+        assert got.dtype == want.dtype and got.shape == want.shape, what
+        assert got.tobytes() == want.tobytes(), what
+    assert backend.kernel_status()["scatter_add"] == "ok"
+
+
+_FLOAT_SUFFIX_OF = {"float32": "f32", "float64": "f64"}
+
+
+def test_fake_scatter_add_other_keys_take_the_base_code(monkeypatch):
+    """A basic key, a boolean mask, two index arrays, something after the index array, another index
+    or value dtype, values to broadcast, float16, a non-contiguous out, an out that shares memory
+    with the values, and a zero-length axis all take the base code (no launch), with its result; an
+    empty index adds nothing without a launch."""
+    fake, backend, reference = _backend_pair(monkeypatch)
+    dev, host = backend.asarray, backend.to_numpy
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 4, 10)
+    values = rng.standard_normal((10, 3)).astype("float32")
+    cases = [
+        ((6, 3), lambda: (slice(1, 4),), rng.standard_normal((3, 3)).astype("float32"), "float32"),
+        ((6, 3), lambda: 2, rng.standard_normal(3).astype("float32"), "float32"),
+        ((4, 3), lambda: dev(np.array([True, False, True, True])), values[:3], "float32"),
+        ((4, 3), lambda: (dev(idx[:3]), dev(np.array([0, 2, 1]))), values[:3, 0], "float32"),
+        ((4, 3), lambda: (dev(idx), slice(None)), values, "float32"),
+        ((4, 3), lambda: dev(idx.astype(np.uint8)), values, "float32"),
+        ((4, 3), lambda: dev(idx), values.astype("float64"), "float32"),  # values of another dtype
+        ((4, 3), lambda: dev(idx), values[:1], "float32"),  # values to broadcast
+        ((4, 3), lambda: dev(idx), values.astype("float16"), "float16"),
+        ((4, 3), lambda: (slice(0, 4), dev(idx[:3] % 3)), values[:4, :3], "float32"),  # a slice that is not slice(None)
+    ]
+    for shape, make_key, vals, dtype in cases:
+        key = make_key()
+        host_key = _dev_unwrap(key)
+        want = reference.scatter_add(shape, host_key, vals, dtype)
+        before = len(fake.launches)
+        got = host(backend.scatter_add(shape, key, dev(vals), dtype))
+        assert fake.launches[before:] == [], (shape, host_key)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (shape, host_key)
+    # a non-contiguous out, and an out whose memory the values share: the base code, in place
+    buf = dev(np.ones((3, 8), np.float32))
+    out = buf[:, ::2]
+    want = np.ones((3, 4), np.float32)
+    np.add.at(want, (slice(None), np.array([0, 3, 3])), np.full((3, 3), 0.5, np.float32))
+    got = backend.scatter_add((3, 4), (slice(None), dev(np.array([0, 3, 3]))), dev(np.full((3, 3), 0.5, np.float32)),
+                              "float32", out=out)
+    assert got is out and host(got).tobytes() == want.tobytes() and fake.launches == []
+    shared = dev(np.arange(8, dtype=np.float32))
+    want = np.arange(8, dtype=np.float32)
+    reference.scatter_add((6,), np.array([1, 1, 5, 0]), want[2:6], "float32", out=want[:6])
+    backend.scatter_add((6,), dev(np.array([1, 1, 5, 0])), shared[2:6], "float32", out=shared[:6])
+    assert host(shared).tobytes() == want.tobytes() and fake.launches == []
+    apart = dev(np.arange(8, dtype=np.float32))  # two halves of one buffer do not overlap: the kernel
+    backend.scatter_add((4,), dev(np.array([1, 1, 2, 0])), apart[4:], "float32", out=apart[:4])
+    assert host(apart).tolist() == [7, 10, 8, 3, 4, 5, 6, 7] and fake.launches == ["lamina_scatter_add_f32"]
+    fake.launches.clear()
+    for shape in ((4, 3), (0, 3)):  # an empty index adds nothing; a zero-length axis has no index to wrap
+        got = backend.scatter_add(shape, dev(np.zeros((0,), np.int64)), dev(np.zeros((0, 3), np.float32)), "float32")
+        assert host(got).tobytes() == np.zeros(shape, np.float32).tobytes() and got.shape == shape
+    assert fake.launches == []
+
+
+def test_fake_scatter_add_kernel_failure_falls_back(monkeypatch, caplog):
+    """A kernel that fails to build: one warning, the base code (np.add.at here) into the same out."""
+    fake, backend, _ = _backend_pair(monkeypatch)
+    fake.kernel_failure = RuntimeError("nvrtc: error: invalid option")
+    idx, values = np.array([2, 0, 2, -1]), np.arange(12, dtype=np.float64).reshape(4, 3)
+    out = backend.asarray(np.ones((3, 3)))
+    with caplog.at_level(logging.WARNING, logger="lamina.cupy"):
+        got = backend.scatter_add((3, 3), backend.asarray(idx), backend.asarray(values), "float64", out=out)
+        backend.scatter_add((3, 3), backend.asarray(idx), backend.asarray(values), "float64")
+    want = np.ones((3, 3))
+    np.add.at(want, idx, values)
+    assert got is out and backend.to_numpy(got).tobytes() == want.tobytes()
+    assert [r.args[0] for r in caplog.records if r.name == "lamina.cupy"] == ["scatter_add"]
+    assert backend.kernel_status()["scatter_add"].startswith("failed: RuntimeError") and fake.launches == []
+
+
+def test_fake_embedding_training_replayed_and_eager_are_the_numpy_backends_bit_for_bit(monkeypatch):
+    """tests/test_replay.py's Embedding model on the fake CuPy backend: the weight gradient of the
+    Embedding (ops.take's VJP) is lamina_scatter_add, and training with every step's Python and with
+    replayed steps both give the NumPy backend's history and weights bit for bit."""
+    import lamina
+    import lamina.models.model as model_module
+    from lamina.layers import Dense, Embedding, Flatten
+    from lamina.models import Sequential
+
+    fake = install_fake(monkeypatch)
+    made: list = []
+
+    class Spy(model_module.StepReplay):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+    monkeypatch.setattr(model_module, "StepReplay", Spy)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 50, (200, 6))
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 200)]
+
+    def train(seed):
+        runs = []
+        for eager in (True, False):
+            lamina.utils.set_random_seed(seed)
+            model = Sequential([Embedding(50, 4, input_length=6), Flatten(), Dense(3, activation="softmax")])
+            model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
+            history = model.fit(x, y, batch_size=20, epochs=1, verbose=0)
+            runs.append((history.history, [w.copy() for w in model.get_weights()]))
+        return runs
+
+    want, got = _on_numpy_then_fake_cupy(monkeypatch, train, 2)
+    for (history, weights), what in zip(got + want[1:], ("cupy eager", "cupy replayed", "numpy replayed")):
+        assert history == want[0][0], what
+        _assert_same_weights(weights, want[0][1], 3)
+    assert [(r.replayed, r.refused) for r in made] == [(8, None), (8, None)]  # numpy's, then cupy's
+    assert fake.launches.count("lamina_scatter_add_f32") == 2 * 10  # each of the 10 steps, eager and replayed
+    assert backends.get_backend("cupy").kernel_status().get("scatter_add") == "ok"
+
+
+SCATTER_HARNESS = textwrap.dedent(r"""
+    // Runs kernels/scatter.cu's lamina_scatter_add_item (one GPU thread's work) on the CPU for every
+    // work item, last item first (a GPU runs them in any order).
+    // stdin, per case: itemsize pre n rows post, then values[pre * n * post] and out[pre * rows * post]
+    // as bit patterns and sorted[n] as integers (all hex) -> one line: out after the kernel (bits).
+    #include <cstdio>
+    #include <cstring>
+    #include <vector>
+    #include "scatter.cu"
+    static unsigned long long read_u64() {
+        unsigned long long v = 0;
+        if (std::scanf("%llx", &v) != 1) v = 0;
+        return v;
+    }
+    template <typename T, typename U>
+    static void read_bits(T* at) {
+        const U u = (U)read_u64();
+        std::memcpy(at, &u, sizeof(T));
+    }
+    template <typename T, typename U>
+    static void one_case(unsigned long long pre, unsigned long long n, unsigned long long rows,
+                         unsigned long long post) {
+        std::vector<T> values(pre * n * post + 1), out(pre * rows * post + 1);
+        std::vector<long long> sorted(n + 1);
+        for (unsigned long long i = 0; i < pre * n * post; ++i) read_bits<T, U>(&values[i]);
+        for (unsigned long long i = 0; i < pre * rows * post; ++i) read_bits<T, U>(&out[i]);
+        for (unsigned long long i = 0; i < n; ++i) sorted[i] = (long long)read_u64();
+        for (unsigned long long i = pre * n * post; i-- > 0;)
+            lamina_scatter_add_item<T>(&values[0], &sorted[0], &out[0], i, n, rows, post);
+        for (unsigned long long i = 0; i < pre * rows * post; ++i) {
+            U u;
+            std::memcpy(&u, &out[i], sizeof(T));
+            std::printf(i ? " %llx" : "%llx", (unsigned long long)u);
+        }
+        std::printf("\n");
+    }
+    int main() {
+        unsigned long long w;
+        while (std::scanf("%llx", &w) == 1) {
+            const unsigned long long pre = read_u64(), n = read_u64(), rows = read_u64(), post = read_u64();
+            if (w == 4) one_case<float, unsigned int>(pre, n, rows, post);
+            else one_case<double, unsigned long long>(pre, n, rows, post);
+        }
+        return 0;
+    }
+""")
+
+
+@pytest.mark.parametrize("compiler", [c for c in _compilers() if c.id != "host-c++-portable-mulhi"])
+def test_scatter_kernel_logic_matches_np_add_at(compiler, tmp_path):
+    """scatter.cu's per-thread work on the host, every item run (last first), with the sorted composite
+    keys the backend makes (index mod rows, times n, plus the position): np.add.at's bits for the
+    order-sensitive cases of the fake-CuPy test, float32 and float64."""
+    (tmp_path / "harness.cpp").write_text(SCATTER_HARNESS)
+    exe = tmp_path / "harness"
+    done = subprocess.run([*compiler, str(tmp_path / "harness.cpp"), "-I", str(KERNEL_DIR), "-o", str(exe)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rng = np.random.default_rng(zlib.crc32(b"scatter-harness"))
+    cases, lines = [], []
+    for dtype in (np.float32, np.float64):
+        uint = np.uint32 if dtype == np.float32 else np.uint64
+        for shape, ax, idx, values, out in _scatter_cases(rng, dtype):
+            start = np.zeros(shape, dtype) if out is None else out
+            rows, n = shape[ax], idx.size
+            pre, post = int(np.prod(shape[:ax])), int(np.prod(shape[ax + 1:]))
+            composite = np.sort((idx.reshape(-1).astype(np.int64) % rows) * n + np.arange(n))
+            lines.append(" ".join(f"{v:x}" for v in (values.itemsize, pre, n, rows, post)) + " " +
+                         " ".join(f"{int(v):x}" for a in (values, start) for v in a.view(uint).ravel()) + " " +
+                         " ".join(f"{int(v):x}" for v in composite))
+            want = start.copy()
+            np.add.at(want, (slice(None),) * ax + (idx,), values)
+            cases.append((want, uint))
+    done = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert len(out) == len(cases)
+    for line, (want, uint) in zip(out, cases):
+        got = np.array([int(w, 16) for w in line.split()], dtype=uint).view(want.dtype)
+        assert got.tobytes() == want.reshape(-1).tobytes(), (want.dtype, want.shape)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_gpu_scatter_add_is_np_add_at_bit_for_bit(gpu, dtype):
+    """The integer-array key cases of the fake-CuPy test and an Embedding-sized gradient (10,000
+    positions into 50 rows of 64; CuPy's atomicAdd gives other last bits from run to run): np.add.at's
+    bits, the same on every run, through lamina_scatter_add."""
+    rng = np.random.default_rng(zlib.crc32(b"scatter-gpu"))
+    cases = _scatter_cases(rng, dtype)
+    cases.append(((50, 64), 0, rng.integers(-50, 50, (500, 20)), _order_sensitive(rng, (500, 20, 64), dtype), None))
+    for shape, ax, idx, values, out in cases:
+        want = np.zeros(shape, dtype) if out is None else out.copy()
+        np.add.at(want, (slice(None),) * ax + (idx,), values)
+        for _ in range(3):
+            given = None if out is None else gpu.asarray(out)
+            got = gpu.scatter_add(shape, (slice(None),) * ax + (gpu.asarray(idx),), gpu.asarray(values), dtype,
+                                  out=given)
+            assert given is None or got is given
+            assert gpu.to_numpy(got).tobytes() == want.tobytes(), (dtype, shape, ax, idx.shape)
+    assert gpu.kernel_status()["scatter_add"] == "ok"

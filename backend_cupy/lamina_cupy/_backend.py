@@ -22,6 +22,8 @@ _DENSE_GRAD_KINDS = {"linear": 0, "tanh": 1, "relu": 2}  # activations.cu's lami
 _DENSE_FORWARD_KINDS = {"linear": 0, "tanh": 1}  # philox.cu's lamina_dense_forward kinds
 _MAX_CLASSES = 128  # classifier.cu's LAMINA_MAX_CLASSES: a row's temporaries live in its thread
 _SLOTS = 8  # float32 parameters per several-parameter update launch (kernels/optimizers.cu)
+_SCATTER_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+_SCATTER_MAX_COMPOSITE = 2 ** 63 - 1  # scatter.cu's sort keys index * n + position are int64
 
 
 def configure_tf32(cupy: Any) -> bool:
@@ -113,6 +115,7 @@ class CupyBackend(ArrayBackend):
             ) from None
         self.xp = cupy
         self.device_id = index
+        self._flushed: tuple[str, ...] | None = None
         self._scalars: dict[tuple, Any] = {}
         self.tf32_allowed = configure_tf32(cupy)
         fused = os.environ.get("LAMINA_CUPY_FUSED", "1").strip() != "0"
@@ -344,6 +347,32 @@ class CupyBackend(ArrayBackend):
         suffix = self._step_ready(op, first.dtype)
         return None if suffix is None else (suffix, first.size // first.shape[-1], first.shape[-1])
 
+    @property
+    def flushed_subnormal_dtypes(self) -> tuple[str, ...]:
+        """("float32",) where this CuPy flushes float32 subnormals, measured once on first use.
+        CuPy compiles every kernel, its ufuncs and our RawModules alike, with -ftz=true appended
+        after the caller's options: on an H200 a float64 -> float32 cast of 1e-40 gave 0, and
+        relu_grad read y = 5e-39 as 0. float64 is never flushed."""
+        if self._flushed is None:
+            sub = np.float64(np.finfo(np.float32).tiny) / 4  # a float32 subnormal, exact in both
+            got = self.to_numpy(self.xp.asarray(sub).astype(np.float32))
+            self._flushed = ("float32",) if got == 0 else ()
+        return self._flushed
+
+    # CuPy's argmax/argmin reductions keep whichever NaN their tree meets first, not the lowest index
+    # (an H200 gave the later of two NaNs on a transposed input); NumPy returns the first NaN.
+    def argmax(self, x, axis=-1):
+        return self._first_nan_wins(super().argmax(x, axis), x, axis)
+
+    def argmin(self, x, axis=-1):
+        return self._first_nan_wins(super().argmin(x, axis), x, axis)
+
+    def _first_nan_wins(self, found, x, axis):
+        if not (isinstance(x, self.xp.ndarray) and x.dtype.kind in "fc"):
+            return found
+        nan = self.xp.isnan(x)
+        return self.xp.where(nan.any(axis=axis), nan.argmax(axis=axis), found)
+
     def argmax_equal(self, a, b, dtype):
         found = self._class_rows("argmax_equal", -1, a, b)
         if found and np.dtype(dtype) == a.dtype:
@@ -493,6 +522,53 @@ class CupyBackend(ArrayBackend):
             if out is not None:
                 return out.astype(x.dtype, copy=False)
         return super().erf(x)
+
+    # --- scatter_add for an integer-array key, deterministic (scatter.cu) --------------------------
+    def _scatter_index(self, shape: tuple, key: Any) -> tuple[int, Any] | None:
+        """(axis, index array) for ``(slice(None),) * axis + (idx,)`` or a bare ``idx``, where idx is
+        an int32/int64 CuPy array and axis < len(shape) (the key ops.take's VJP makes), else None."""
+        parts = key if isinstance(key, tuple) else (key,)
+        if not parts:
+            return None
+        *lead, idx = parts
+        if (isinstance(idx, self.xp.ndarray) and idx.dtype in _SCATTER_INDEX_DTYPES and len(lead) < len(shape)
+                and all(isinstance(s, slice) and s == slice(None) for s in lead)):
+            return len(lead), idx
+        return None
+
+    def scatter_add(self, shape, key, values, dtype, out=None):
+        # CuPy's add.at adds with atomicAdd: the order of the additions into an element, and so the
+        # float result, changes from run to run. The kernel adds in np.add.at's order instead.
+        cupy = self.xp
+        shape, target = tuple(shape), np.dtype(dtype)
+        found = self._scatter_index(shape, key)
+        if found is not None and target in _FLOAT_SUFFIX and self._kernels.usable("scatter_add"):
+            ax, idx = found
+            rows, n = shape[ax], idx.size
+            if (isinstance(values, cupy.ndarray) and values.dtype == target
+                    and values.shape == shape[:ax] + idx.shape + shape[ax + 1:]
+                    and 0 < rows and rows * max(n, 1) <= _SCATTER_MAX_COMPOSITE
+                    and self._contiguous_out(out, shape, target)  # out is written while values are read
+                    and (out is None or not cupy.may_share_memory(out, values))):
+                result = cupy.zeros(shape, dtype=target) if out is None else out
+                post = int(np.prod(shape[ax + 1:], dtype=np.int64))
+                total = int(np.prod(shape[:ax], dtype=np.int64)) * n * post
+                if total == 0:
+                    return result
+                # key * n + position, all distinct: sorted, a key's positions increase whatever the
+                # sort's stability. The modulo wraps indices as CuPy's own add.at and take do.
+                composite = idx.reshape(-1).astype(np.int64)
+                composite %= rows
+                composite *= n
+                composite += cupy.arange(n, dtype=np.int64)
+                composite.sort()
+                args = (cupy.ascontiguousarray(values), composite, result, _U64(total), _U64(n), _U64(rows),
+                        _U64(post))
+                if self._kernels.run("scatter_add", "scatter", f"lamina_scatter_add_{_FLOAT_SUFFIX[target]}",
+                                     total, args):
+                    return result
+                out = result  # not launched: the base code adds into the same buffer
+        return super().scatter_add(shape, key, values, dtype, out=out)
 
     # --- fused optimizer updates ------------------------------------------------------------
     def _fusable(self, param: Any, grad: Any, *states: Any) -> str | None:

@@ -15,7 +15,7 @@ from lamina.backends import philox
 
 logger = logging.getLogger("lamina.cupy")
 
-KERNEL_FILES = ("philox", "optimizers", "activations", "recurrent", "classifier")
+KERNEL_FILES = ("philox", "optimizers", "activations", "recurrent", "classifier", "scatter")
 # --fmad=false: never contract a * b + c into one rounding, so results match NumPy's separately
 # rounded operations (the kernels also use the *_rn intrinsics where it matters).
 NVRTC_OPTIONS = ("--fmad=false",)

@@ -38,6 +38,9 @@ class Backend(Protocol):
     """Registry name (``"numpy"``, ``"cupy"``, …)."""
     host_sync_cheap: bool
     """True when reading a device value on the host costs nothing (CPU backends)."""
+    flushed_subnormal_dtypes: tuple[str, ...]
+    """Float dtypes whose subnormal inputs read as zero and subnormal results become (signed) zero,
+    as on a GPU compiled with flush-to-zero; empty where subnormals are kept (NumPy)."""
 
     # --- devices, creation and transfer -------------------------------------------------
     def device_description(self) -> str:

@@ -140,9 +140,12 @@ def _profile(run: Any, steps: int) -> dict:
     busy_us = 0.0
     blocking: collections.Counter = collections.Counter()
     names: collections.Counter = collections.Counter()
+    name_us: collections.Counter = collections.Counter()
     for e in prof.events():
         if e.device_type == DeviceType.CUDA:
-            busy_us += e.time_range.elapsed_us()
+            took = e.time_range.elapsed_us()
+            busy_us += took
+            name_us[e.name[:60]] += took
             if e.name.startswith("Memcpy") or e.name.startswith("Memset"):
                 copies += 1
             else:
@@ -153,7 +156,8 @@ def _profile(run: Any, steps: int) -> dict:
     return {"kernels_per_step": kernels / steps, "copies_per_step": copies / steps,
             "blocking_calls_per_step": {k: v / steps for k, v in blocking.items()},
             "device_ms_per_step": busy_us / 1000 / steps, "wall_ms_per_step": wall * 1000 / steps,
-            "top_kernels": dict(names.most_common(8))}
+            "top_kernels": dict(names.most_common(8)),
+            "top_device_us_per_step": {k: round(v / steps, 2) for k, v in name_us.most_common(12)}}
 
 
 def profile_counts(steps: int, seed: int = 1) -> dict:

@@ -1747,8 +1747,8 @@ HARNESS = textwrap.dedent(r"""
     //                                                  -> three lines: y, mask and out (bit patterns;
     //                                                     mask and out empty without dropout) after
     //                                                     the dense forward (lamina_dense_forward_f32
-    //                                                     for w = 4, _f64 for w = 8): every Philox
-    //                                                     block's lamina_dense_forward_block with
+    //                                                     for w = 4, _f64 for w = 8): every
+    //                                                     element's lamina_dense_forward_one with
     //                                                     dropout (has & 2), else every element's
     //                                                     lamina_dense_activate; y and bias as bit
     //                                                     patterns
@@ -1803,10 +1803,9 @@ HARNESS = textwrap.dedent(r"""
         std::vector<T> y = read_values<T, U>(n), bias = read_values<T, U>(has & 1 ? units : 0);
         std::vector<T> mask(n + 1), out(n + 1);
         if (has & 2) {
-            const lamina_u64 per = 256 / s;
-            for (lamina_u64 b = 0; b < (n + per - 1) / per; ++b)
-                lamina_dense_forward_block<T>(k0, k1, d0, d1, d2, b, &y[0], &bias[0], &mask[0], &out[0], n,
-                                              units, kind, has, s, threshold, scale);
+            for (lamina_u64 i = 0; i < n; ++i)
+                lamina_dense_forward_one<T>(k0, k1, d0, d1, d2, i, &y[0], &bias[0], &mask[0], &out[0], units,
+                                            kind, has, s, threshold, scale);
         } else {
             for (lamina_u64 i = 0; i < n; ++i) lamina_dense_activate<T>(&y[0], &bias[0], i, units, kind, has);
         }
@@ -1980,8 +1979,8 @@ def _ulps_apart(got, want):
 
 @pytest.mark.parametrize("compiler", _compilers())
 def test_dense_forward_kernel_logic_matches_numpy(compiler, _harness_dir):
-    """philox.cu's lamina_dense_forward_block (with dropout, over every Philox block) and
-    lamina_dense_activate (without, over every element), the work of lamina_dense_forward_f32/f64's
+    """philox.cu's lamina_dense_forward_one (with dropout) and lamina_dense_activate (without), over
+    every element, the work of lamina_dense_forward_f32/f64's
     grid-stride loops, on the host: float32 and float64, ragged shapes, bias or none, linear and tanh,
     dropout with 1-, 2- and 32-bit slots (rates 0.5, 0.25, 0.3) or none. The mask is dropout_mask's bit
     for bit; linear: y = y + bias and out = y * mask bit for bit; tanh: y within 2 ulp of

@@ -304,13 +304,12 @@ class CupyBackend(ArrayBackend):
                 if launch is not None:
                     mask, out = cupy.empty(y.shape, dtype=y.dtype), cupy.empty(y.shape, dtype=y.dtype)
             if launch is not None:
-                key, slot, blocks = launch
+                key, slot, _ = launch  # one thread per element, with dropout too (philox.cu says why)
                 has = np.int32((bias is not None) | (dropout is not None) << 1)
                 scale = t(1.0) if dropout is None else t(1.0 / (1.0 - dropout[0]))
                 args = key + (y, y if bias is None else cupy.ascontiguousarray(bias), mask, out, _U64(y.size),
                               _U64(y.shape[1]), np.int32(kind), has, *slot, scale)
-                work = y.size if blocks is None else blocks(y.size)
-                if self._kernels.run("dense_activation", "philox", f"lamina_dense_forward_{suffix}", work, args):
+                if self._kernels.run("dense_activation", "philox", f"lamina_dense_forward_{suffix}", y.size, args):
                     return (y, y, None) if dropout is None else (y, out, mask)
         return super().dense_activation(y, bias, activation, dropout)
 

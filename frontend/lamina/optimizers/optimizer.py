@@ -203,10 +203,11 @@ class Optimizer:
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         if not pairs:
             return
-        grads = [g.value if isinstance(g, ops.Tensor) else g for g, _ in pairs]
+        be = ops.backend_object()
+        # a host array (NumPy, a list) given on a GPU backend goes to the device first
+        grads = [g.value if isinstance(g, ops.Tensor) else g if be.is_array(g) else be.asarray(g) for g, _ in pairs]
         grads = self._clip(grads)
         lr = self.current_learning_rate()
-        be = ops.backend_object()
         self._prepare_step()
         variables = [var for _, var in pairs]
         if len({id(v) for v in variables}) == len(variables):

@@ -1849,6 +1849,15 @@ HARNESS = textwrap.dedent(r"""
                 lamina_philox_fill_dropout<double>(k0, k1, d0, d1, d2, b, n, &m64[0], s, threshold, scale64);
                 lamina_philox_fill_dropout<unsigned char>(k0, k1, d0, d1, d2, b, n, &keep[0], s, threshold, 1);
             }
+            // the dropout kernels' per-element form must give the blocks' values, element by element
+            for (lamina_u64 i = 0; i < n; ++i) {
+                if (bits32(lamina_dropout_one<float>(k0, k1, d0, d1, d2, i, s, threshold, scale32)) != bits32(m32[i])
+                    || bits64(lamina_dropout_one<double>(k0, k1, d0, d1, d2, i, s, threshold, scale64)) != bits64(m64[i])
+                    || lamina_dropout_one<unsigned char>(k0, k1, d0, d1, d2, i, s, threshold, 1) != keep[i]) {
+                    std::fprintf(stderr, "lamina_dropout_one differs from lamina_philox_fill_dropout at %llu\n", i);
+                    return 3;
+                }
+            }
             for (lamina_u64 i = 0; i < n; ++i) std::printf("%016llx ", words[i]);
             std::printf("\n");
             for (lamina_u64 i = 0; i < n; ++i) std::printf("%08x ", bits32(u32[i]));

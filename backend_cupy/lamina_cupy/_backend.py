@@ -298,13 +298,13 @@ class CupyBackend(ArrayBackend):
                 and (bias is None or (bias.shape == y.shape[1:] and self._writes_apart(y, bias)))):
             cupy, t = self.xp, y.dtype.type
             if dropout is None:  # the Philox words, mask and out are passed, never read
-                launch, mask, out = ((_U64(0),) * 5, (np.uint32(32), _U64(0)), None), y, y
+                launch, mask, out = ((_U64(0),) * 5, (np.uint32(32), _U64(0))), y, y
             else:
                 launch = self._dropout_launch("dense_activation", *dropout)
                 if launch is not None:
                     mask, out = cupy.empty(y.shape, dtype=y.dtype), cupy.empty(y.shape, dtype=y.dtype)
             if launch is not None:
-                key, slot, _ = launch  # one thread per element, with dropout too (philox.cu says why)
+                key, slot = launch
                 has = np.int32((bias is not None) | (dropout is not None) << 1)
                 scale = t(1.0) if dropout is None else t(1.0 / (1.0 - dropout[0]))
                 args = key + (y, y if bias is None else cupy.ascontiguousarray(bias), mask, out, _U64(y.size),
@@ -752,18 +752,17 @@ class CupyBackend(ArrayBackend):
         suffix = self._step_ready("dropout", getattr(x, "dtype", None), x) if launch else None
         if suffix and x.size:
             cupy = self.xp
-            key, slot, blocks = launch
+            key, slot = launch
             mask, out = cupy.empty(x.shape, dtype=x.dtype), cupy.empty(x.shape, dtype=x.dtype)
             args = key + (cupy.ascontiguousarray(x), mask, out, _U64(x.size), *slot, x.dtype.type(1.0 / (1.0 - rate)))
-            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply_{suffix}", blocks(x.size), args):
+            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply_{suffix}", x.size, args):
                 return out, mask
         return super().dropout(x, rate, seed, counter)
 
     def _dropout_launch(self, op, rate, seed, counter):
-        """For a Philox dropout kernel: ``(key, slot, blocks)`` — the key and counter words as uint64,
-        the slot width and keep threshold, and ``blocks(n)``, the threads for n elements (one per
-        Philox block, which decides 256 / s of them); None when the rate is outside [0, 1) or
-        ``op``'s kernel has failed (the base class then runs, with its errors)."""
+        """For a Philox dropout kernel (one thread per element): ``(key, slot)``, the key and counter
+        words as uint64 and the slot width and keep threshold; None when the rate is outside [0, 1)
+        or ``op``'s kernel has failed (the base class then runs, with its errors)."""
         try:
             valid_rate = 0.0 <= float(rate) < 1.0
         except (TypeError, ValueError):
@@ -771,15 +770,13 @@ class CupyBackend(ArrayBackend):
         if not valid_rate or not self._kernels.usable(op):
             return None
         bits, threshold = philox.dropout_slot(rate)  # s-bit slots
-        per_block = 256 // bits
-        return (tuple(_U64(k) for k in philox_kernel_args(seed, counter)), (np.uint32(bits), _U64(threshold)),
-                lambda n: (n + per_block - 1) // per_block)
+        return tuple(_U64(k) for k in philox_kernel_args(seed, counter)), (np.uint32(bits), _U64(threshold))
 
     def dropout_mask(self, shape, rate, seed, counter, dtype):
         launch = self._dropout_launch("dropout_mask", rate, seed, counter)
         if launch is None:
             return super().dropout_mask(shape, rate, seed, counter, dtype)  # its errors, its way
-        key, slot, blocks = launch
+        key, slot = launch
         size = self._size(shape)
         target = np.dtype(dtype)
         scale = 1.0 / (1.0 - rate)
@@ -792,7 +789,7 @@ class CupyBackend(ArrayBackend):
             out = cupy.empty((size,), dtype=np.bool_)
             args = key + (out, _U64(size), *slot)
             name = "lamina_philox_keep"
-        if size and not self._kernels.run("dropout_mask", "philox", name, blocks(size), args):
+        if size and not self._kernels.run("dropout_mask", "philox", name, size, args):
             return super().dropout_mask(shape, rate, seed, counter, dtype)
         if target in _FLOAT_SUFFIX:
             return out.reshape(shape)

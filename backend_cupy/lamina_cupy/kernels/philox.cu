@@ -128,8 +128,9 @@ __host__ __device__ inline double lamina_affine_f64(double lo, double span, doub
 }
 
 // --- one block's share of each output: elements [4b, min(4b + 4, n)), or [pb, min(pb + p, n)) with
-// p = 256 / s for the dropout outputs (s-bit slots). The kernels run these for b = 0 .. ceil(n / 4) - 1
-// (ceil(n / p) - 1), one block per thread; the host harness runs the same functions in a loop.
+// p = 256 / s for the dropout outputs (s-bit slots). The kernels run the first three for b = 0 ..
+// ceil(n / 4) - 1, one block per thread; the dropout kernels run lamina_dropout_one (below) per
+// element, which the host harness checks against lamina_philox_fill_dropout, the NumPy helper's.
 
 __host__ __device__ inline void lamina_philox_fill_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                         lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
@@ -260,15 +261,14 @@ __host__ __device__ inline void lamina_dense_forward_one(lamina_u64 k0, lamina_u
 }
 
 #if !defined(LAMINA_PHILOX_HOST_ONLY)
-// --- kernels: one Philox block per thread, grid-stride over the ceil(n / 4) (dropout: n s / 256) blocks ---------
+// --- kernels: grid-stride loops, over the ceil(n / 4) Philox blocks, or (dropout) over the n elements ---------
 
 #define LAMINA_FOR_EACH_BLOCK_OF(b, n, per)                                                \
     for (lamina_u64 b = (lamina_u64)blockIdx.x * blockDim.x + threadIdx.x,                  \
                     b##_count = ((n) + (per) - 1) / (per);                                  \
          b < b##_count; b += (lamina_u64)blockDim.x * gridDim.x)
-// Four elements a block (one per word); the dropout kernels take 256 / s (one per s-bit slot).
+// Four elements a block (one per word); the dropout kernels take one element a thread.
 #define LAMINA_FOR_EACH_BLOCK(b, n) LAMINA_FOR_EACH_BLOCK_OF(b, n, 4)
-#define LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) LAMINA_FOR_EACH_BLOCK_OF(b, n, 256 / (s))
 
 extern "C" __global__ void lamina_philox_bits(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, lamina_u64* out,
@@ -296,31 +296,26 @@ extern "C" __global__ void lamina_philox_dropout_f32(lamina_u64 k0, lamina_u64 k
                                                      lamina_u64 d1, lamina_u64 d2, float* out,
                                                      lamina_u64 n, unsigned s,
                                                      lamina_u64 threshold, float scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout<float>(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
-    }
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<float>(k0, k1, d0, d1, d2, i, s, threshold, scale); }
 }
 
 extern "C" __global__ void lamina_philox_dropout_f64(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                      lamina_u64 d1, lamina_u64 d2, double* out,
                                                      lamina_u64 n, unsigned s,
                                                      lamina_u64 threshold, double scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout<double>(k0, k1, d0, d1, d2, b, n, out, s, threshold, scale);
-    }
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<double>(k0, k1, d0, d1, d2, i, s, threshold, scale); }
 }
 
-// Dropout applied: the mask as lamina_philox_dropout_* fills it, and out = x * mask for the same
-// block's elements, in one launch instead of the mask's and a multiply's (one multiply: nothing to
-// contract).
+// Dropout applied: the mask as lamina_philox_dropout_* fills it, and out = x * mask, in one launch
+// instead of the mask's and a multiply's (one multiply: nothing to contract).
 template <typename T>
 __device__ inline void lamina_dropout_apply(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0, lamina_u64 d1,
                                             lamina_u64 d2, const T* x, T* mask, T* out, lamina_u64 n,
                                             unsigned s, lamina_u64 threshold, T scale) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout<T>(k0, k1, d0, d1, d2, b, n, mask, s, threshold, scale);
-        const lamina_u64 first = (256 / s) * b, end = first + 256 / s < n ? first + 256 / s : n;
-        for (lamina_u64 i = first; i < end; ++i) out[i] = x[i] * mask[i];
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) {
+        const T m = lamina_dropout_one<T>(k0, k1, d0, d1, d2, i, s, threshold, scale);
+        mask[i] = m;
+        out[i] = x[i] * m;
     }
 }
 
@@ -371,8 +366,6 @@ extern "C" __global__ void lamina_dense_forward_f64(lamina_u64 k0, lamina_u64 k1
 extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                               lamina_u64 d1, lamina_u64 d2, unsigned char* out,
                                               lamina_u64 n, unsigned s, lamina_u64 threshold) {
-    LAMINA_FOR_EACH_DROPOUT_BLOCK(b, n, s) {
-        lamina_philox_fill_dropout<unsigned char>(k0, k1, d0, d1, d2, b, n, out, s, threshold, 1);
-    }
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<unsigned char>(k0, k1, d0, d1, d2, i, s, threshold, 1); }
 }
 #endif  // !LAMINA_PHILOX_HOST_ONLY

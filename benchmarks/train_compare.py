@@ -124,7 +124,7 @@ def summary(out: Path) -> int:
     rows += [("card", env.get("card") or "none"), ("date", env.get("date") or _dt.date.today().isoformat()),
              ("conformance --backend cupy", _pytest_counts(out / "conformance_cupy.log")),
              ("tests/test_cupy_backend.py", _pytest_counts(out / "test_cupy_backend.log")),
-             ("layer tests, LAMINA_BACKEND=cupy", _pytest_counts(out / "layers_cupy.log"))]
+             ("tests/ (not slow), LAMINA_BACKEND=cupy", _pytest_counts(out / "tests_cupy.log"))]
     bench = load("bench.json")
     bench_rows = {(r["library"], r["backend"], r["workload"]): r for r in (bench or {}).get("rows", [])}
     for label, impl, backend in (("Lamina cupy", "lamina", "cupy"), ("Lamina numpy", "lamina", "numpy"),

@@ -142,3 +142,23 @@ def test_clear_session_hands_the_cache_back():
     lamina.backend.clear_session()
     assert memory.pool_stats()["cached_bytes"] == 0
     model.train_on_batch(x, y)  # the model still trains
+
+
+def test_an_install_without_the_compiled_pool_imports_quietly():
+    """Where ``_pool`` was not built, importing the backend says nothing and NumPy's allocator serves
+    (``from . import _pool`` inside the package's own import once turned the missing module into a
+    "circular import" warning on every import)."""
+    import subprocess
+    import sys
+    code = (
+        "import importlib.abc, sys\n"
+        "class NoPool(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'lamina_numpy._pool':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoPool())\n"
+        "import lamina_numpy\n"
+        "assert not lamina_numpy._memory.pool_available()\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -11,6 +11,7 @@ off, every function here is a harmless no-op and NumPy's own allocator serves.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 import warnings
@@ -24,14 +25,17 @@ def _load_pool():
     if os.environ.get("LAMINA_NUMPY_POOL", "1") == "0":
         return None
     try:
-        from . import _pool
+        # import_module, not `from . import _pool`: while the package is still importing, the latter
+        # turns a missing module into a "circular import" ImportError, which warned on every import
+        # of an install without the compiled pool
+        pool = importlib.import_module(f"{__package__}._pool")
     except ModuleNotFoundError:  # not built here: NumPy's allocator serves
         return None
     except ImportError as exc:  # built but unusable (e.g. a NumPy older than 1.22): say so once
         warnings.warn(f"lamina_numpy._pool could not be loaded ({exc}); NumPy's allocator is used",
                       RuntimeWarning, stacklevel=2)
         return None
-    return _pool
+    return pool
 
 
 _pool = _load_pool()

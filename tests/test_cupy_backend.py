@@ -155,7 +155,7 @@ _KERNEL_DECL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)
 
 
 def kernel_signatures(code: str) -> dict[str, list[tuple[str, bool, bool]]]:
-    """name → [(C type without const, is_pointer, is_const)] for each extern "C" kernel."""
+    """name → [(C type without const and __restrict__, is_pointer, is_const)] for each extern "C" kernel."""
     found = {}
     for name, params in _KERNEL_DECL.findall(code):
         parsed = []
@@ -163,7 +163,7 @@ def kernel_signatures(code: str) -> dict[str, list[tuple[str, bool, bool]]]:
             decl = " ".join(param.replace("*", " * ").split())
             words = decl.split(" ")[:-1]  # drop the parameter name
             const = "const" in words
-            ctype = " ".join(w for w in words if w != "const").replace(" *", "*")
+            ctype = " ".join(w for w in words if w not in ("const", "__restrict__")).replace(" *", "*")
             assert ctype in _C_TYPES, f"{name}: unknown parameter type {ctype!r}"
             parsed.append((ctype, ctype.endswith("*"), const))
         found[name] = parsed

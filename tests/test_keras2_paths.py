@@ -92,3 +92,19 @@ def test_registered_names_resolve_to_functions_only_and_the_latest_registration_
     finally:
         for key in ("NotAnActivation", "Test14>NotAnActivation", "tripled", "Test14>tripled"):
             table.pop(key, None)
+
+
+def test_keras_objectives_names_the_loss_functions_and_a_model_trains_with_one():
+    from lamina import losses, objectives
+    from lamina.objectives import categorical_crossentropy, mse
+
+    assert categorical_crossentropy is losses.categorical_crossentropy and mse is losses.mean_squared_error
+    assert all(getattr(objectives, name) is getattr(losses, name) for name in objectives.__all__)
+    y = np.eye(3, dtype="float32")[[0, 2, 1, 2]]
+    p = np.full((4, 3), 1 / 3, "float32")
+    want = np.full(4, np.log(3.0))
+    np.testing.assert_allclose(np.asarray(objectives.categorical_crossentropy(y, p)), want, rtol=1e-6)
+    model = lamina.Sequential([lamina.layers.Dense(3, activation="softmax", input_shape=(2,))])
+    model.compile(optimizer="sgd", loss=objectives.categorical_crossentropy)
+    history = model.fit(np.ones((4, 2), "float32"), y, epochs=2, verbose=0).history
+    assert len(history["loss"]) == 2 and history["loss"][1] < history["loss"][0]

@@ -7,11 +7,11 @@
 __version__ = "0.1.0"
 
 from . import (activations, backend, backends, callbacks, constraints, datasets, initializers,  # noqa: E402
-               layers, losses, metrics, models, ops, optimizers, preprocessing, regularizers, saving, utils,
-               wrappers)
+               layers, losses, metrics, models, objectives, ops, optimizers, preprocessing, regularizers, saving,
+               utils, wrappers)
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 
 __all__ = ["Input", "Model", "Sequential", "activations", "backend", "backends", "callbacks", "constraints",
-           "datasets", "initializers", "layers", "losses", "metrics", "models", "ops", "optimizers",
+           "datasets", "initializers", "layers", "losses", "metrics", "models", "objectives", "ops", "optimizers",
            "preprocessing", "regularizers", "saving", "utils", "wrappers", "__version__"]

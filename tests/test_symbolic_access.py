@@ -262,3 +262,30 @@ def test_the_symbolic_graph_reuses_the_shapes_build_found():
     assert Counting.calls == 2  # build's probe after each of the last two add()s, nothing more
     assert model.output.shape == (None, 1) and model.layers[1].output.shape == (None, 3)
     assert Counting.calls == 2
+
+
+def test_set_learning_phase_decides_calls_without_training_and_nothing_else():
+    model = Sequential([Dense(50, input_shape=(20,)), Dropout(0.5)])
+    x = np.random.default_rng(2).normal(size=(8, 20)).astype("float32")
+    inference = model(x, training=False).numpy()
+    assert (inference == 0).mean() < 0.05
+    try:
+        K.set_learning_phase(1)
+        dropped = model(x).numpy()
+        assert 0.3 < (dropped == 0).mean() < 0.7  # Dropout(0.5) active
+        kept = dropped != 0
+        np.testing.assert_allclose(dropped[kept], 2 * inference[kept], rtol=1e-6)
+        np.testing.assert_array_equal(model(x, training=False).numpy(), inference)  # an explicit phase wins
+        np.testing.assert_array_equal(model.predict(x, verbose=0), inference)  # predict passes its own
+        f = K.function([model.input], [model.output])  # no phase input: the global one
+        assert 0.3 < (f([x])[0] == 0).mean() < 0.7
+        K.set_learning_phase(0)
+        np.testing.assert_array_equal(model(x).numpy(), inference)
+        np.testing.assert_array_equal(f([x])[0], inference)
+        with pytest.raises(ValueError, match=r"0 \(inference\) or 1 \(training\), got 2"):
+            K.set_learning_phase(2)
+        K.set_learning_phase(1)
+        K.clear_session()  # clears it, as in Keras 2
+        np.testing.assert_array_equal(model(x).numpy(), inference)
+    finally:
+        K.set_learning_phase(None)

@@ -104,3 +104,24 @@ def image_data_format() -> str:
 
 def set_image_data_format(value: str) -> None:
     settings()["image_data_format"] = _check_format(value)
+
+
+# Keras 2's global learning phase (K.set_learning_phase): None until set; then the ``training``
+# value of layer calls made without one (fit, evaluate and predict always pass theirs).
+_learning_phase: bool | None = None
+
+
+def learning_phase_value() -> bool | None:
+    return _learning_phase
+
+
+def set_learning_phase(value: Any) -> None:
+    """Set the global learning phase: 0 (inference) or 1 (training), or None to clear it."""
+    global _learning_phase
+    if value is None:
+        _learning_phase = None
+        return
+    if isinstance(value, bool) or value not in (0, 1):
+        raise ValueError(f"set_learning_phase takes 0 (inference) or 1 (training), got {value!r}; "
+                         "pass training= to a model call to choose per call instead.")
+    _learning_phase = bool(value)

@@ -23,6 +23,7 @@ def clear_session() -> None:
     the system; weights of existing models are unaffected."""
     from .layers.layer import reset_names
     reset_names()
+    _config.set_learning_phase(None)  # as Keras 2's clear_session
     _backends.current().release_memory()
 
 
@@ -235,6 +236,15 @@ class _LearningPhase:
 _LEARNING_PHASE = _LearningPhase()
 
 
+def set_learning_phase(value: int | None) -> None:
+    """Keras 2's global learning phase: 1 makes layer calls without ``training=`` run in training mode
+    (dropout active), 0 in inference mode; ``None`` or ``clear_session()`` clears it. ``fit``,
+    ``evaluate`` and ``predict`` pass their own phase and are not affected; neither is a
+    ``K.function`` that takes ``K.learning_phase()`` as an input. A ``K.function`` without one runs
+    in the global phase (inference when none is set)."""
+    _config.set_learning_phase(value)
+
+
 def learning_phase() -> _LearningPhase:
     """The learning-phase placeholder, for ``K.function([model.input, K.learning_phase()], [out])``
     called as ``f([x, 0])`` (inference) or ``f([x, 1])`` (training mode)."""
@@ -264,7 +274,7 @@ class GraphFunction:
 
     def __call__(self, values: Any) -> Any:
         values = list(values) if isinstance(values, (list, tuple)) else [values]
-        training = False
+        training = bool(_config.learning_phase_value())  # K.set_learning_phase, inference by default
         if self._phase_index is not None:
             if len(values) <= self._phase_index:
                 raise ValueError(f"This K.function takes {len(self.model.inputs) + 1} values (the inputs and the "

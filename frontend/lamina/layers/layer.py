@@ -266,7 +266,8 @@ class Layer:
             shape = inputs.shape
         self._maybe_build(shape)
         if _accepts_training(type(self)):
-            kwargs["training"] = training
+            # K.set_learning_phase decides a call without training= (None until set)
+            kwargs["training"] = training if training is not None else _config.learning_phase_value()
         mask = self._incoming_mask(inputs, kwargs)
         self._call_losses = []
         self._call_metrics = {}

@@ -42,3 +42,14 @@ def every_third_step_progbar(draws: list):
             super().update(current, values, finalize)
 
     return EveryThirdStep
+
+
+def embedding_classifier(eager: bool = False, seed: int | None = None) -> Sequential:
+    """Embedding(50, 4) over sequences of 6, Flatten, Dense(3, softmax), compiled with Adam
+    (``seed``: set before the weights are made)."""
+    from lamina.layers import Embedding, Flatten
+    if seed is not None:
+        lamina.utils.set_random_seed(seed)
+    model = Sequential([Embedding(50, 4, input_length=6), Flatten(), Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
+    return model

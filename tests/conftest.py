@@ -39,3 +39,18 @@ def fresh_config(monkeypatch, tmp_path):
     yield tmp_path
     _config.reset()
     backends._active = previous
+
+
+@pytest.fixture
+def replays(monkeypatch):
+    """Every StepReplay the models make, in order."""
+    import lamina.models.model as model_module
+    made: list = []
+
+    class Spy(model_module.StepReplay):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(model_module, "StepReplay", Spy)
+    return made

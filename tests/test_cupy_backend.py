@@ -3369,23 +3369,13 @@ def test_fake_scatter_add_kernel_failure_falls_back(monkeypatch, caplog):
     assert backend.kernel_status()["scatter_add"].startswith("failed: RuntimeError") and fake.launches == []
 
 
-def test_fake_embedding_training_replayed_and_eager_are_the_numpy_backends_bit_for_bit(monkeypatch):
+def test_fake_embedding_training_replayed_and_eager_are_the_numpy_backends_bit_for_bit(monkeypatch, replays):
     """tests/test_replay.py's Embedding model on the fake CuPy backend: the weight gradient of the
     Embedding (ops.take's VJP) is lamina_scatter_add, and training with every step's Python and with
     replayed steps both give the NumPy backend's history and weights bit for bit."""
-    import lamina
-    import lamina.models.model as model_module
-    from lamina.layers import Dense, Embedding, Flatten
-    from lamina.models import Sequential
+    from _models import embedding_classifier
 
     fake = install_fake(monkeypatch)
-    made: list = []
-
-    class Spy(model_module.StepReplay):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-    monkeypatch.setattr(model_module, "StepReplay", Spy)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 50, (200, 6))
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 200)]
@@ -3393,9 +3383,7 @@ def test_fake_embedding_training_replayed_and_eager_are_the_numpy_backends_bit_f
     def train(seed):
         runs = []
         for eager in (True, False):
-            lamina.utils.set_random_seed(seed)
-            model = Sequential([Embedding(50, 4, input_length=6), Flatten(), Dense(3, activation="softmax")])
-            model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
+            model = embedding_classifier(eager, seed=seed)
             history = model.fit(x, y, batch_size=20, epochs=1, verbose=0)
             runs.append((history.history, [w.copy() for w in model.get_weights()]))
         return runs
@@ -3404,7 +3392,7 @@ def test_fake_embedding_training_replayed_and_eager_are_the_numpy_backends_bit_f
     for (history, weights), what in zip(got + want[1:], ("cupy eager", "cupy replayed", "numpy replayed")):
         assert history == want[0][0], what
         _assert_same_weights(weights, want[0][1], 3)
-    assert [(r.replayed, r.refused) for r in made] == [(8, None), (8, None)]  # numpy's, then cupy's
+    assert [(r.replayed, r.refused) for r in replays] == [(8, None), (8, None)]  # numpy's, then cupy's
     assert fake.launches.count("lamina_scatter_add_f32") == 2 * 10  # each of the 10 steps, eager and replayed
     assert backends.get_backend("cupy").kernel_status().get("scatter_add") == "ok"
 

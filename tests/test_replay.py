@@ -13,21 +13,7 @@ from lamina import layers, ops, optimizers
 from lamina.models import Sequential
 from lamina.ops import replay as replay_module
 
-from _models import blobs
-
-
-@pytest.fixture
-def replays(monkeypatch):
-    """Every StepReplay the models make, in order."""
-    made: list = []
-
-    class Spy(replay_module.StepReplay):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(model_module, "StepReplay", Spy)
-    return made
+from _models import blobs, embedding_classifier
 
 
 def _w1_like(eager: bool, hidden: int = 16, seed: int = 4) -> Sequential:
@@ -689,11 +675,7 @@ def test_compiled_steps_are_freed_without_the_garbage_collector(replays):
 
 
 def _embedding_model(eager: bool) -> Sequential:
-    lamina.utils.set_random_seed(2)
-    model = Sequential([layers.Embedding(50, 4, input_length=6), layers.Flatten(),
-                        layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
-    return model
+    return embedding_classifier(eager, seed=2)
 
 
 def test_an_embedding_check_runs_on_every_replayed_step(replays):

@@ -115,13 +115,15 @@ def learning_phase_value() -> bool | None:
     return _learning_phase
 
 
+def check_learning_phase(value: Any, who: str) -> bool:
+    """``value`` (0 or 1) as a training flag; else one sentence naming ``who`` was given it."""
+    if value not in (0, 1):  # True and False are 1 and 0, as in Keras
+        raise ValueError(f"{who} takes the learning phase 0 (inference) or 1 (training), got {value!r}; "
+                         "pass training= to a model call to choose per call instead.")
+    return bool(value)
+
+
 def set_learning_phase(value: Any) -> None:
     """Set the global learning phase: 0 (inference) or 1 (training), or None to clear it."""
     global _learning_phase
-    if value is None:
-        _learning_phase = None
-        return
-    if isinstance(value, bool) or value not in (0, 1):
-        raise ValueError(f"set_learning_phase takes 0 (inference) or 1 (training), got {value!r}; "
-                         "pass training= to a model call to choose per call instead.")
-    _learning_phase = bool(value)
+    _learning_phase = None if value is None else check_learning_phase(value, "set_learning_phase")

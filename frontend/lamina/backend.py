@@ -279,10 +279,7 @@ class GraphFunction:
             if len(values) <= self._phase_index:
                 raise ValueError(f"This K.function takes {len(self.model.inputs) + 1} values (the inputs and the "
                                  f"learning phase, 0 or 1), got {len(values)}.")
-            phase = values.pop(self._phase_index)
-            if phase not in (0, 1):
-                raise ValueError(f"The learning phase is 0 (inference) or 1 (training), got {phase!r}.")
-            training = bool(phase)
+            training = _config.check_learning_phase(values.pop(self._phase_index), "This K.function")
         if len(values) != len(self.model.inputs):
             raise ValueError(f"This K.function takes {len(self.model.inputs)} input array(s), got {len(values)}.")
         from .utils import data as data_utils

@@ -169,8 +169,15 @@ __host__ __device__ inline void lamina_philox_fill_uniform_f64(lamina_u64 k0, la
     }
 }
 
-// Dropout values (T = float, double), or keep bits (T = unsigned char with scale 1): one template, so
-// the three outputs cannot drift apart.
+// Dropout values (T = float, double), or keep bits (T = unsigned char with scale 1): slot j of word w.
+// One function for the three outputs and for both the block fill and the per-element form, so none
+// can drift from another.
+template <typename T>
+__host__ __device__ inline T lamina_dropout_value(lamina_u64 w, unsigned j, unsigned s, lamina_u64 threshold,
+                                                  T scale) {
+    return (T)((T)lamina_keep(w, j, s, threshold) * scale);
+}
+
 template <typename T>
 __host__ __device__ inline void lamina_philox_fill_dropout(lamina_u64 k0, lamina_u64 k1, lamina_u64 d0,
                                                            lamina_u64 d1, lamina_u64 d2, lamina_u64 b,
@@ -182,7 +189,7 @@ __host__ __device__ inline void lamina_philox_fill_dropout(lamina_u64 k0, lamina
     for (int k = 0; k < 4; ++k) {  // w[k] by a fixed index: registers, not local memory, on a GPU
         for (unsigned j = 0; j < per_word; ++j) {
             lamina_u64 i = 4 * per_word * b + per_word * k + j;
-            if (i < n) out[i] = (T)((T)lamina_keep(w[k], j, s, threshold) * scale);
+            if (i < n) out[i] = lamina_dropout_value<T>(w[k], j, s, threshold, scale);
         }
     }
 }
@@ -244,7 +251,7 @@ __host__ __device__ inline T lamina_dropout_one(lamina_u64 k0, lamina_u64 k1, la
     lamina_philox_block(k0, k1, d0, d1, d2, b, w);
     const unsigned k = (unsigned)(r / per_word), j = (unsigned)(r % per_word);
     const lamina_u64 word = k == 0 ? w[0] : k == 1 ? w[1] : k == 2 ? w[2] : w[3];  // no indexed local array
-    return (T)((T)lamina_keep(word, j, s, threshold) * scale);
+    return lamina_dropout_value<T>(word, j, s, threshold, scale);
 }
 
 // Element i with dropout: the mask as lamina_philox_fill_dropout fills it, y = act(y + bias) and

@@ -1,119 +1,121 @@
-"""How fast W1's replayed training step could run as one CUDA graph: a measurement, not a feature.
+"""W1 ``fit`` on CuPy with and without CUDA graphs: the same weights, and seconds per epoch each way.
 
-    python -m benchmarks.cuda_graph_probe [--steps 200] [--json PATH]
+    python -m benchmarks.cuda_graph_probe [--epochs 3] [--json PATH]
 
-On the CuPy backend, ``fit`` replays each training step from a recording (lamina/ops/replay.py):
-the same backend calls on the same buffers, batch after batch. That is what CUDA stream capture
-needs, so this probe takes one replayed step of a real W1 ``fit``, captures it on a CuPy stream
-and times ``Graph.launch`` against calling the replayed step itself, both with one synchronisation
-at the end of ``--steps`` steps. It reports whether the capture worked (and the error if not),
-milliseconds per step each way, and the ratio.
-
-What it does not show: a correct graph step. The captured step reads the batch it was captured
-with, and the dropout kernels take their Philox counters as launch arguments, so every replay of
-the graph draws the same masks; a real implementation must copy each batch into the captured
-buffers and keep the counters on the card. The weights do change (the probe's model is thrown away).
+On the CuPy backend ``fit`` launches its replayed training step as one CUDA graph
+(lamina_cupy/_graph.py). This trains W1 from one seed twice in one process, with
+``LAMINA_CUDA_GRAPHS=0`` and then with graphs, and reports: whether the final weights and the
+history are the same bit for bit (they must be: the graph draws each step's dropout masks from the
+same Philox stream), seconds per epoch each way (``Trainer.fit_epochs``: a device synchronisation
+at each epoch's ends), each graphed step's launches or why it was not captured, and whether the
+direct cuBLAS products a graph holds (``lamina_cupy._cublas``) give CuPy ``matmul``'s bits.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import sys
-import time
 from typing import Any
 
 from .workloads import W1
 
 
-def probe(steps: int, seed: int = 1) -> dict:
+def _direct_products_equal(be: Any) -> bool:
+    """W1's products of one batch through libcublas and through CuPy's matmul, bit for bit."""
     import numpy as np
 
-    from lamina.ops import replay
+    cupy = be.xp
+    gemm = be.direct_gemm()
+    rng = np.random.default_rng(0)
+    x = cupy.asarray(rng.random((W1.batch, 784), dtype=np.float32))
+    w = cupy.asarray(rng.standard_normal((784, 500)).astype(np.float32))
+    g = cupy.asarray(rng.standard_normal((W1.batch, 500)).astype(np.float32))
+    same = True
+    for a, b in ((x, w), (x.T, g), (g, w.T)):  # forward, weight gradient, input gradient
+        out = cupy.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+        assert gemm.fits(a, b, out)
+        same &= bool((gemm(a, b, out) == cupy.matmul(a, b)).all())
+    return same
+
+
+def _train(graphs: bool, epochs: int, seed: int) -> tuple[list[float], dict, list, list]:
+    from lamina_cupy import _graph
 
     from . import data
     from .impl_lamina import Trainer
 
-    trainer = Trainer("cupy", W1, seed)
-    cupy = trainer.be.xp
-    d = data.load()
-    b = W1.batch
-    n = 20 * b
-    x = np.ascontiguousarray(d["x_train"][:n])
-    y = data.one_hot(d["y_train"][:n])
-    caught: dict[str, Any] = {}
-    original = replay.StepReplay.__call__
+    os.environ["LAMINA_CUDA_GRAPHS"] = "1" if graphs else "0"
+    made: list = []
+    original = _graph.GraphedStep.__init__
 
-    def spy(self: Any, inputs: Any, step: Any, key: Any = ()) -> Any:
-        result = original(self, inputs, step, key)
-        if self.replayed >= 3 and "function" not in caught:  # a compiled recording is running
-            for shape in self._shapes.values():
-                if shape.function is not None:
-                    caught["function"], caught["inputs"] = shape.function, list(inputs)
-                    break
-        return result
+    def spy(self: Any, be: Any, function: Any) -> None:
+        original(self, be, function)
+        made.append(self)
 
-    replay.StepReplay.__call__ = spy
+    _graph.GraphedStep.__init__ = spy
     try:
-        trainer.model.fit(x, y, batch_size=b, epochs=1, verbose=0, shuffle=False)
+        trainer = Trainer("cupy", W1, seed)
+        d = data.load()
+        x, y = d["x_train"], d["y_train"]
+        trainer.prepare(x[:42000], y[:42000], x[42000:], y[42000:])  # W1's split
+        times, logs = trainer.fit_epochs(epochs)
     finally:
-        replay.StepReplay.__call__ = original
-    out: dict[str, Any] = {"device": trainer.be.device_description(), "steps": steps}
-    if "function" not in caught:
-        out["error"] = "fit replayed no step (nothing to capture)"
-        return out
-    fn, inputs = caught["function"], caught["inputs"]
+        _graph.GraphedStep.__init__ = original
+        os.environ.pop("LAMINA_CUDA_GRAPHS", None)
+    steps = [{"launches": g.launches, "failed": g.failed} for g in made]
+    return times, logs, trainer.model.get_weights(), steps
 
-    def per_step(run: Any) -> float:
-        stream.synchronize()
-        start = time.perf_counter()
-        for _ in range(steps):
-            run()
-        stream.synchronize()
-        return (time.perf_counter() - start) * 1000 / steps
 
-    stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
-        for _ in range(5):  # warm: the pool holds every buffer the step asks for
-            fn(inputs)
-        out["replayed_ms_per_step"] = per_step(lambda: fn(inputs))
-        try:
-            stream.begin_capture()
-            try:
-                fn(inputs)
-            finally:
-                graph = stream.end_capture()
-            graph.launch(stream)
-            stream.synchronize()
-        except Exception as exc:  # the answer the probe is for: report it
-            out["error"] = f"capture failed: {type(exc).__name__}: {exc}"[:400]
-            return out
-        out["graph_ms_per_step"] = per_step(lambda: graph.launch(stream))
-    out["graph_over_replayed"] = out["graph_ms_per_step"] / out["replayed_ms_per_step"]
+def probe(epochs: int, seed: int = 1) -> dict:
+    without = _train(False, epochs, seed)
+    with_ = _train(True, epochs, seed)
+    from lamina.backends import get_backend
+    be = get_backend("cupy")
+    out: dict[str, Any] = {"device": be.device_description(), "epochs": epochs, "seed": seed,
+                           "s_per_epoch_no_graphs": without[0], "s_per_epoch_graphs": with_[0],
+                           "logs_no_graphs": without[1], "logs_graphs": with_[1], "graph_steps": with_[3]}
+    later = slice(1, None) if epochs > 1 else slice(None)  # the first epoch compiles kernels
+    out["median_no_graphs"] = statistics.median(without[0][later])
+    out["median_graphs"] = statistics.median(with_[0][later])
+    out["graphs_over_no_graphs"] = out["median_graphs"] / out["median_no_graphs"]
+    out["same_weights"] = all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(without[2], with_[2]))
+    out["same_logs"] = without[1] == with_[1]
+    out["graph_launches"] = sum(s["launches"] for s in with_[3])
+    out["graphs_failed"] = sorted({s["failed"] for s in with_[3] if s["failed"]})
+    try:
+        out["direct_products_equal_cupy_matmul"] = _direct_products_equal(be)
+    except Exception as exc:  # no libcublas here (the fake CuPy): said, not fatal
+        out["direct_products_equal_cupy_matmul"] = f"not measured: {type(exc).__name__}: {exc}"[:200]
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cuda_graph_probe", description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    if args.steps < 1:
-        p.error(f"--steps must be at least 1, got {args.steps}")
+    if args.epochs < 1:
+        p.error(f"--epochs must be at least 1, got {args.epochs}")
     try:
-        result = probe(args.steps)
+        result = probe(args.epochs)
     except Exception as exc:  # report, so that the GPU check's log says why
+        import traceback
+        traceback.print_exc()
         result = {"error": f"{type(exc).__name__}: {exc}"[:400]}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=1))
     if "error" in result:
-        print(f"CUDA graph probe: {result['error']}")
-    if "graph_ms_per_step" in result:
-        print(f"W1 replayed step on {result['device']}: {result['replayed_ms_per_step']:.3f} ms called, "
-              f"{result['graph_ms_per_step']:.3f} ms as one CUDA graph ({result['graph_over_replayed']:.2f}x)")
-    elif "replayed_ms_per_step" in result:
-        print(f"W1 replayed step: {result['replayed_ms_per_step']:.3f} ms called")
-    return 0 if "graph_ms_per_step" in result else 1
+        print(f"CUDA graph check: {result['error']}")
+        return 1
+    print(f"W1 fit on {result['device']}: {result['median_graphs']:.3f} s/epoch with CUDA graphs, "
+          f"{result['median_no_graphs']:.3f} without ({result['graphs_over_no_graphs']:.2f}x); same weights: "
+          f"{result['same_weights']}; {result['graph_launches']} graph launches")
+    ok = result["same_weights"] and result["same_logs"] and result["graph_launches"] > 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

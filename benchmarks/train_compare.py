@@ -160,12 +160,19 @@ def summary(out: Path) -> int:
         if "error" in (counts.get("profile") or {}):
             rows.append(("profiler", counts["profile"]["error"][:120]))
     graph = load("cuda_graph.json")
-    if graph and "graph_ms_per_step" in graph:
-        rows.append(("W1 replayed step as a CUDA graph (probe)", f"{graph['graph_ms_per_step']:.3f} ms against "
-                                                                 f"{graph['replayed_ms_per_step']:.3f} ms called "
-                                                                 f"({graph['graph_over_replayed']:.2f}x)"))
+    graph_problem = None
+    if graph and "median_graphs" in graph:
+        failed = "; not captured: " + " | ".join(graph["graphs_failed"])[:160] if graph["graphs_failed"] else ""
+        rows.append(("W1 fit with CUDA graphs", f"{graph['median_graphs']:.3f} s/epoch against "
+                                                f"{graph['median_no_graphs']:.3f} without "
+                                                f"({graph['graphs_over_no_graphs']:.2f}x); "
+                                                f"{graph['graph_launches']} launches{failed}"))
+        rows.append(("  same weights and history", f"{graph['same_weights']} and {graph['same_logs']}"))
+        if not (graph["same_weights"] and graph["same_logs"]):
+            graph_problem = "W1 fit with CUDA graphs differs from fit without them (cuda_graph.json)"
     elif graph:
-        rows.append(("W1 replayed step as a CUDA graph (probe)", str(graph.get("error", "no result"))[:120]))
+        rows.append(("W1 fit with CUDA graphs", str(graph.get("error", "no result"))[:120]))
+        graph_problem = "the CUDA graph check did not run (cuda_graph.log)"
     floor = bench_rows.get(("floor: GEMMs only", "numpy", "w1"))
     if floor:
         rows.append(("W1 GEMM floor on the host CPU", f"{floor['median_s']:.3f} s/epoch"))
@@ -175,6 +182,8 @@ def summary(out: Path) -> int:
             rows.append((f"bench W1 {lib}/{be}", f"{r['median_s']:.3f} s/epoch (x floor {x_floor})"))
     problems = (out / "problems.txt").read_text().splitlines() if (out / "problems.txt").is_file() else []
     problems = [p for p in problems if p.strip()]
+    if graph_problem and graph_problem not in problems:
+        problems.append(graph_problem)
     fused = (load("train-lamina-cupy.json") or {}).get("kernel_status") or {}
     failed = sorted(op for op, v in fused.items() if v != "ok")
     if failed:  # the generic code took over, so training worked, but a kernel is broken on this card

@@ -537,6 +537,7 @@ PROTOCOL_COVERAGE = {
     "can_hold": "test_creation.py::test_can_hold",
     "memory_scope": "test_creation.py::test_memory_scope",
     "release_memory": "test_creation.py::test_release_memory",
+    "graph_step": "test_creation.py::test_graph_step",
     "broadcast_to": "test_linalg_shapes.py::test_broadcast_to",
     "concatenate": "test_linalg_shapes.py::test_concatenate_stack",
     "stack": "test_linalg_shapes.py::test_concatenate_stack",

@@ -1,6 +1,8 @@
 """Protocol membership, identity, creation, transfer and casting; results never alias inputs."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,58 @@ def test_memory_scope(backend):
     for i, want in enumerate([1.0, 2.0, 3.0, 7.0]):
         np.testing.assert_array_equal(backend.to_numpy(kept[i]), np.full((64, 64), want, np.float32))
     np.testing.assert_array_equal(backend.to_numpy(after), np.zeros((64, 64), np.float32))
+
+
+def _compiled_step(backend, w, bias):
+    """A step shaped as lamina/ops/replay.py compiles one: ``step(inputs, draws=None)`` and
+    ``step.next_draws()``; a product, a Dense forward with tanh and dropout, a sum, and the two
+    products of a backward pass."""
+    counter = [100]
+
+    def next_draws():
+        counter[0] += 1
+        return [(7, counter[0])]
+
+    def step(inputs, draws=None, next_draws=next_draws):
+        if draws is None:
+            draws = next_draws()
+        seed, count = draws[0]
+        x = inputs[0]
+        _, out, mask = backend.dense_activation(backend.matmul(x, w), bias, "tanh", dropout=(0.5, seed, count))
+        # the backward pass's products: transposed operands (a weight and an input gradient)
+        return backend.sum(out), out, mask, backend.matmul(backend.transpose(x), out), backend.matmul(out, backend.transpose(w))
+
+    step.next_draws = next_draws
+    return step
+
+
+def test_graph_step(backend):
+    """``graph_step`` runs a compiled training step with the results of calling it: each of five
+    batches gets its own dropout mask and values, bit for bit, and a loss kept from an earlier step
+    keeps its value (``fit`` reads the losses at its next progress update). NumPy calls the step
+    itself (None); on a GPU CuPy launches a CUDA graph from the second call on."""
+    rng = rng_for("graph_step")
+    w = backend.asarray(rng.standard_normal((6, 5)).astype(np.float32))
+    bias = backend.asarray(rng.standard_normal((5,)).astype(np.float32))
+    batches = [backend.asarray(rng.standard_normal((4, 6)).astype(np.float32)) for _ in range(5)]
+    plain = _compiled_step(backend, w, bias)
+    want = [[backend.to_numpy(a).copy() for a in plain([x])] for x in batches]
+    assert not np.array_equal(want[1][2], want[2][2])  # the steps draw different masks
+    graphed = backend.graph_step(_compiled_step(backend, w, bias))
+    if graphed is None:  # the backend calls the step itself (NumPy, plugins)
+        assert backend.name != "cupy" or os.environ.get("LAMINA_CUDA_GRAPHS", "").strip() == "0"
+        return
+    kept = []
+    for x, wanted in zip(batches, want):
+        got = graphed([x])
+        kept.append(got[0])
+        assert len(got) == len(wanted)
+        for g, w_ in zip(got, wanted):
+            assert backend.to_numpy(g).tobytes() == w_.tobytes()
+    for k, wanted in zip(kept, want):
+        assert backend.to_numpy(k).tobytes() == wanted[0].tobytes()
+    if backend.name == "cupy" and not getattr(backend.xp, "FAKE", False):
+        assert graphed.failed is None and graphed.launches == 4, graphed.failed  # warm-up, then the graph
 
 
 def test_release_memory(backend):

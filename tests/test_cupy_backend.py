@@ -17,6 +17,7 @@ op the backend overrides with the NumPy backend.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
@@ -421,6 +422,15 @@ EMULATIONS = {
     "lamina_tanh_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (1 - y * y)),
     "lamina_relu_grad_f32": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
     "lamina_relu_grad_f64": lambda y, g, out, n: out.__setitem__(Ellipsis, g * (y > 0).astype(y.dtype)),
+    # philox.cu's graph twins: _FakeTwin reads their words and runs the base kernel's checks and emulation
+    **{twin: "twin of " + base for twin, base in (
+        ("lamina_philox_dropout_w_f32", "lamina_philox_dropout_f32"),
+        ("lamina_philox_dropout_w_f64", "lamina_philox_dropout_f64"),
+        ("lamina_philox_keep_w", "lamina_philox_keep"),
+        ("lamina_philox_dropout_apply_w_f32", "lamina_philox_dropout_apply_f32"),
+        ("lamina_philox_dropout_apply_w_f64", "lamina_philox_dropout_apply_f64"),
+        ("lamina_dense_forward_w_f32", "lamina_dense_forward_f32"),
+        ("lamina_dense_forward_w_f64", "lamina_dense_forward_f64"))},
     **{f"lamina_{op}_{sfx}": fn for sfx in ("f32", "f64") for op, fn in (
         ("lstm_cell_forward", _emulate_lstm_forward), ("lstm_cell_grad", _emulate_lstm_grad),
         ("gru_cell_forward", _emulate_gru_forward), ("gru_cell_grad", _emulate_gru_grad),
@@ -603,6 +613,11 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
         if basic:
             self._check_fill(value)
         self._a[index] = _dev_unwrap(value)
+
+    def set(self, arr, stream=None):  # CuPy's host -> device copy into this array
+        assert isinstance(arr, np.ndarray) and arr.shape == self._a.shape, (type(arr), getattr(arr, "shape", None))
+        assert self._a.flags.c_contiguous, "cupy.ndarray.set needs a contiguous array"
+        self._a[...] = arr
 
     def __iter__(self):
         if self._a.ndim == 0:
@@ -826,7 +841,28 @@ class FakeRawModule:
             raise self.owner.kernel_failure
         if name not in self.signatures:
             raise AttributeError(f"no kernel named {name}")
+        twin = EMULATIONS.get(name)
+        if isinstance(twin, str):  # a graph twin: its base kernel with the words read from the device
+            base = twin.removeprefix("twin of ")
+            return _FakeTwin(name, self.signatures[name], FakeKernel(self.owner, base, self.signatures[base]))
         return FakeKernel(self.owner, name, self.signatures[name])
+
+
+class _FakeTwin:
+    """A ``_w`` kernel of philox.cu: its first argument is a device buffer of the five Philox words
+    (k0, k1, d0, d1, d2), which it reads at launch; the rest are its base kernel's arguments."""
+
+    def __init__(self, name, params, base):
+        self.name, self.params, self.base = name, params, base
+        assert params[0] == ("lamina_u64*", True, True) and params[1:] == base.params[5:], name
+
+    def __call__(self, grid, block, args):
+        words = args[0]
+        assert isinstance(words, FakeArray) and words._a.dtype == np.uint64 and words._a.shape == (5,), \
+            f"{self.name}: the words argument must be a device uint64 array of 5, got {words!r}"
+        assert words._a.flags.c_contiguous, f"{self.name}: words not contiguous"
+        self.base(grid, block, tuple(np.uint64(w) for w in words._a) + tuple(args[1:]))
+        self.base.owner.launches[-1] = self.name
 
 
 class FakeDevice:
@@ -861,6 +897,9 @@ class FakePool:
     def free_all_blocks(self):
         self.freed += 1
 
+    def malloc(self, size):  # what using_allocator takes; the fake's arrays are NumPy's
+        raise AssertionError("the fake CuPy does not allocate through a pool")
+
     def used_bytes(self):
         return 0
 
@@ -870,6 +909,43 @@ class FakePool:
 
 class FakeCudaRuntimeError(RuntimeError):
     pass
+
+
+class FakeEvent:
+    pass
+
+
+class FakeStream:
+    """CuPy's Stream as far as the graph code uses it: current-stream scope, events, synchronize.
+    It cannot capture (no begin_capture): the fake runs everything at once; tests that need a graph
+    replace GraphedStep._record."""
+
+    def __init__(self, owner, non_blocking=False, null=False):
+        self.owner, self.non_blocking, self.null = owner, non_blocking, null
+        self.waited = 0
+        self.ptr = 0 if null else id(self)  # cudaStream_t: 0 is the legacy default stream
+
+    def __enter__(self):
+        self.owner.streams.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        assert self.owner.streams.pop() is self
+        return False
+
+    def record(self, event=None):
+        return event or FakeEvent()
+
+    def wait_event(self, event):
+        assert isinstance(event, FakeEvent)
+        self.waited += 1
+
+    def synchronize(self):
+        self.owner.synchronized += 1
+
+
+class FakeMemoryPool(FakePool):
+    """A pool of its own (cupy.cuda.MemoryPool); NumPy allocates (the fake does not route allocations)."""
 
 
 class FakeCupy(types.ModuleType):
@@ -897,7 +973,22 @@ class FakeCupy(types.ModuleType):
             getDeviceProperties=lambda i: {"name": name, "major": 9, "minor": 0,  # the keys gpu_check.sh reads
                                            "totalGlobalMem": FakePool.total, "multiProcessorCount": 132},
             memGetInfo=lambda: (FakePool.total // 2, FakePool.total))
-        self.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda i=None: FakeDevice(self, i))
+        self.streams: list[FakeStream] = []  # current streams, innermost last
+        self.allocators: list = []
+        null = FakeStream(self, null=True)
+
+        @contextlib.contextmanager
+        def using_allocator(allocator=None):
+            self.allocators.append(allocator)
+            try:
+                yield
+            finally:
+                self.allocators.pop()
+
+        self.cuda = types.SimpleNamespace(
+            runtime=runtime, Device=lambda i=None: FakeDevice(self, i), MemoryPool=FakeMemoryPool,
+            Stream=lambda non_blocking=False: FakeStream(self, non_blocking), using_allocator=using_allocator,
+            get_current_stream=lambda: self.streams[-1] if self.streams else null)
 
     ndarray = FakeArray
 

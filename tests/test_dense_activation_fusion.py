@@ -211,7 +211,8 @@ def test_functional_dense_output_read_elsewhere_is_not_fused(kind, dense_calls):
     assert dense_calls[0] == "linear"  # the first pair's Dense output is needed as it is
     d = model.layers[1]
     h = x @ d.kernel.numpy() + d.bias.numpy()
-    np.testing.assert_allclose(outs[1].numpy(), h if kind == "extra_output" else np.maximum(h, 0), rtol=1e-6)
+    # the host product and the backend's add in their own orders (an H200: 2.4e-8 off at 0.0236)
+    np.testing.assert_allclose(outs[1].numpy(), h if kind == "extra_output" else np.maximum(h, 0), rtol=1e-6, atol=1e-6)
 
 
 def test_unhashable_activation_callable_works():

@@ -117,6 +117,8 @@ class CupyBackend(ArrayBackend):
         self.device_id = index
         self._flushed: tuple[str, ...] | None = None
         self._scalars: dict[tuple, Any] = {}
+        self._capture: Any = None  # a _graph.Capture while a training step is captured as a CUDA graph
+        self._gemm: Any = None
         self.tf32_allowed = configure_tf32(cupy)
         fused = os.environ.get("LAMINA_CUPY_FUSED", "1").strip() != "0"
         self._kernels = KernelLibrary(cupy, enabled=fused)
@@ -212,9 +214,16 @@ class CupyBackend(ArrayBackend):
             key = (type(x), x, dtype)
             cached = self._scalars.get(key)
             if cached is None:
+                if self._capture is not None:  # a copy from the host cannot be repeated by a graph
+                    from ._graph import GraphRefused
+                    raise GraphRefused(f"a scalar {x!r} uploaded during the capture")
                 if len(self._scalars) >= 1024:
                     self._scalars.clear()
-                cached = self._scalars[key] = cupy.asarray(x, dtype=dtype)
+                # from the default pool even inside a graph's warm-up: the cache outlives any graph
+                with cupy.cuda.using_allocator(cupy.get_default_memory_pool().malloc):
+                    cached = self._scalars[key] = cupy.asarray(x, dtype=dtype)
+            if self._capture is not None:  # the graph reads it at every launch, cache cleared or not
+                self._capture.keep.append(cached)
             return cached
         if isinstance(x, np.ndarray) and dtype is not None:
             target = np.dtype(dtype)
@@ -238,7 +247,32 @@ class CupyBackend(ArrayBackend):
                     f"product of {tuple(a.shape)} and {tuple(b.shape)} is {shape} {dtype}; pass an "
                     "out array of that shape and dtype, or none."
                 )
+        if self._capture is not None:  # CuPy's cuBLAS wrapper refuses a capturing stream
+            return self._capture.matmul(a, b, out, self.xp)
         return self.xp.matmul(a, b, out=out)
+
+    # --- CUDA graphs of replayed training steps (_graph.py) --------------------------------------
+    def graph_step(self, function):
+        """A :class:`~lamina_cupy._graph.GraphedStep` running ``function`` (a compiled replayed step)
+        as one CUDA graph from its second call, or None: ``LAMINA_CUDA_GRAPHS=0``, fused kernels off
+        (the graph's dropout needs philox.cu's twins), ``LAMINA_ALLOW_TF32=1``, or a function without
+        ``next_draws``."""
+        if (os.environ.get("LAMINA_CUDA_GRAPHS", "").strip() == "0" or not self._kernels.enabled
+                or not hasattr(function, "next_draws") or self.tf32_allowed):
+            return None  # (TF32: CuPy's products would use it and the graph's direct ones not)
+        from ._graph import GraphedStep
+        try:
+            return GraphedStep(self, function)
+        except Exception as exc:  # a CuPy without streams, pools or graphs: the replayed calls serve
+            logger.info("lamina_cupy: no CUDA graphs (%s: %s)", type(exc).__name__, exc)
+            return None
+
+    def direct_gemm(self):
+        """libcublas through ctypes on CuPy's handle (``_cublas.Gemm``), made once: products a capture can hold."""
+        if self._gemm is None:
+            from ._cublas import Gemm
+            self._gemm = Gemm(self.xp)
+        return self._gemm
 
     # --- fused element-wise ---------------------------------------------------------------
     def _unary_kernel(self, op: str, stem: str, x: Any, dtype: np.dtype) -> Any:
@@ -298,19 +332,21 @@ class CupyBackend(ArrayBackend):
                 and (bias is None or (bias.shape == y.shape[1:] and self._writes_apart(y, bias)))):
             cupy, t = self.xp, y.dtype.type
             if dropout is None:  # the Philox words, mask and out are passed, never read
-                launch, mask, out = ((_U64(0),) * 5, (np.uint32(32), _U64(0))), y, y
+                launch, mask, out = ((_U64(0),) * 5, (np.uint32(32), _U64(0)), ""), y, y
             else:
                 launch = self._dropout_launch("dense_activation", *dropout)
                 if launch is not None:
                     mask, out = cupy.empty(y.shape, dtype=y.dtype), cupy.empty(y.shape, dtype=y.dtype)
             if launch is not None:
-                key, slot = launch
+                key, slot, twin = launch
                 has = np.int32((bias is not None) | (dropout is not None) << 1)
                 scale = t(1.0) if dropout is None else t(1.0 / (1.0 - dropout[0]))
                 args = key + (y, y if bias is None else cupy.ascontiguousarray(bias), mask, out, _U64(y.size),
                               _U64(y.shape[1]), np.int32(kind), has, *slot, scale)
-                if self._kernels.run("dense_activation", "philox", f"lamina_dense_forward_{suffix}", y.size, args):
+                if self._kernels.run("dense_activation", "philox", f"lamina_dense_forward{twin}_{suffix}", y.size, args):
                     return (y, y, None) if dropout is None else (y, out, mask)
+        if dropout is not None:
+            self._refuse_in_capture("dense_activation")
         return super().dense_activation(y, bias, activation, dropout)
 
     # --- a Dense layer's backward pass up to its products, one launch (activations.cu) -------------
@@ -717,7 +753,14 @@ class CupyBackend(ArrayBackend):
             return None
         return d if d.kind == "f" and d.itemsize in (2, 4, 8) else None
 
+    def _refuse_in_capture(self, op: str) -> None:
+        """Philox draws whose words a graph cannot rewrite (no ``_w`` twin, or the host code) end a capture."""
+        if self._capture is not None:
+            from ._graph import GraphRefused
+            raise GraphRefused(f"{op} draws random numbers in a way a CUDA graph cannot repeat")
+
     def random_bits(self, seed, counter, n):
+        self._refuse_in_capture("random_bits")
         n = self._count(n)
         key = philox_kernel_args(seed, counter)  # validates the seed as the host stream does
         out = self.xp.empty((n,), dtype=np.uint64)
@@ -729,6 +772,7 @@ class CupyBackend(ArrayBackend):
         return super().random_bits(seed, counter, n)
 
     def random_uniform(self, shape, seed, counter, dtype, minval=0.0, maxval=1.0):
+        self._refuse_in_capture("random_uniform")
         target = self._float_dtype(dtype)
         if target is None or not self._kernels.usable("random_uniform"):
             return super().random_uniform(shape, seed, counter, dtype, minval, maxval)
@@ -752,31 +796,38 @@ class CupyBackend(ArrayBackend):
         suffix = self._step_ready("dropout", getattr(x, "dtype", None), x) if launch else None
         if suffix and x.size:
             cupy = self.xp
-            key, slot = launch
+            key, slot, twin = launch
             mask, out = cupy.empty(x.shape, dtype=x.dtype), cupy.empty(x.shape, dtype=x.dtype)
             args = key + (cupy.ascontiguousarray(x), mask, out, _U64(x.size), *slot, x.dtype.type(1.0 / (1.0 - rate)))
-            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply_{suffix}", x.size, args):
+            if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply{twin}_{suffix}", x.size, args):
                 return out, mask
+        self._refuse_in_capture("dropout")
         return super().dropout(x, rate, seed, counter)
 
     def _dropout_launch(self, op, rate, seed, counter):
-        """For a Philox dropout kernel (one thread per element): ``(key, slot)``, the key and counter
-        words as uint64 and the slot width and keep threshold; None when the rate is outside [0, 1)
-        or ``op``'s kernel has failed (the base class then runs, with its errors)."""
+        """For a Philox dropout kernel (one thread per element): ``(key, slot, twin)``, the key and
+        counter words as uint64 (during a graph capture: the device slot holding them, and twin
+        ``"_w"``, the kernel that reads them there) and the slot width and keep threshold; None when
+        the rate is outside [0, 1) or ``op``'s kernel has failed (the base class then runs, with its
+        errors; during a capture that is refused)."""
         try:
             valid_rate = 0.0 <= float(rate) < 1.0
         except (TypeError, ValueError):
             valid_rate = False
         if not valid_rate or not self._kernels.usable(op):
+            self._refuse_in_capture(op)
             return None
         bits, threshold = philox.dropout_slot(rate)  # s-bit slots
-        return tuple(_U64(k) for k in philox_kernel_args(seed, counter)), (np.uint32(bits), _U64(threshold))
+        slot = (np.uint32(bits), _U64(threshold))
+        if self._capture is not None:  # the graph's twin kernel reads the words from this slot each launch
+            return (self._capture.slot(seed, counter),), slot, "_w"
+        return tuple(_U64(k) for k in philox_kernel_args(seed, counter)), slot, ""
 
     def dropout_mask(self, shape, rate, seed, counter, dtype):
         launch = self._dropout_launch("dropout_mask", rate, seed, counter)
         if launch is None:
             return super().dropout_mask(shape, rate, seed, counter, dtype)  # its errors, its way
-        key, slot = launch
+        key, slot, twin = launch
         size = self._size(shape)
         target = np.dtype(dtype)
         scale = 1.0 / (1.0 - rate)
@@ -784,12 +835,13 @@ class CupyBackend(ArrayBackend):
         if target in _FLOAT_SUFFIX:
             out = cupy.empty((size,), dtype=target)
             args = key + (out, _U64(size), *slot, target.type(scale))
-            name = f"lamina_philox_dropout_{_FLOAT_SUFFIX[target]}"
+            name = f"lamina_philox_dropout{twin}_{_FLOAT_SUFFIX[target]}"
         else:  # float16 and others: the keep bits here, then keep * scale as the base does
             out = cupy.empty((size,), dtype=np.bool_)
             args = key + (out, _U64(size), *slot)
-            name = "lamina_philox_keep"
+            name = "lamina_philox_keep" + twin
         if size and not self._kernels.run("dropout_mask", "philox", name, size, args):
+            self._refuse_in_capture("dropout_mask")
             return super().dropout_mask(shape, rate, seed, counter, dtype)
         if target in _FLOAT_SUFFIX:
             return out.reshape(shape)

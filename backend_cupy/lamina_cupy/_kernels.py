@@ -47,6 +47,7 @@ class KernelLibrary:
         self._modules: dict[str, Any] = {}
         self._functions: dict[tuple[str, str], Any] = {}
         self.enabled = enabled
+        self.strict = False  # while a CUDA graph is captured: a failure raises (the capture is given up), never disables
         self.status: dict[str, str] = {}
         """op name → "ok" once its kernel ran, or "failed: <reason>" (then the generic code runs)."""
 
@@ -71,6 +72,9 @@ class KernelLibrary:
     def attempt(self, op: str, action: Callable[[], Any]) -> bool:
         if not self.usable(op):
             return False
+        if self.strict:
+            action()
+            return True
         try:
             action()
         except Exception as exc:  # NVRTC CompileException, CUDADriverError, missing NVRTC, ...

@@ -375,4 +375,51 @@ extern "C" __global__ void lamina_philox_keep(lamina_u64 k0, lamina_u64 k1, lami
                                               lamina_u64 n, unsigned s, lamina_u64 threshold) {
     LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<unsigned char>(k0, k1, d0, d1, d2, i, s, threshold, 1); }
 }
+
+// --- graph twins: the dropout kernels above with their Philox words read from device memory --------
+// A CUDA graph launches its kernels with the arguments they were captured with, so a kernel that took
+// its key and counter by value would draw the captured step's mask at every launch. These twins read
+// (k0, k1, d0, d1, d2) from words[0..4] instead; the host writes each step's words there before it
+// launches the graph (lamina_cupy/_graph.py). Same bodies, so the same bits as the kernels above.
+#define LAMINA_WORDS(w) w[0], w[1], w[2], w[3], w[4]
+
+extern "C" __global__ void lamina_philox_dropout_w_f32(const lamina_u64* words, float* out, lamina_u64 n, unsigned s,
+                                                       lamina_u64 threshold, float scale) {
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<float>(LAMINA_WORDS(words), i, s, threshold, scale); }
+}
+
+extern "C" __global__ void lamina_philox_dropout_w_f64(const lamina_u64* words, double* out, lamina_u64 n, unsigned s,
+                                                       lamina_u64 threshold, double scale) {
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<double>(LAMINA_WORDS(words), i, s, threshold, scale); }
+}
+
+extern "C" __global__ void lamina_philox_keep_w(const lamina_u64* words, unsigned char* out, lamina_u64 n, unsigned s,
+                                                lamina_u64 threshold) {
+    LAMINA_FOR_EACH_BLOCK_OF(i, n, 1) { out[i] = lamina_dropout_one<unsigned char>(LAMINA_WORDS(words), i, s, threshold, 1); }
+}
+
+extern "C" __global__ void lamina_philox_dropout_apply_w_f32(const lamina_u64* words, const float* x, float* mask,
+                                                             float* out, lamina_u64 n, unsigned s,
+                                                             lamina_u64 threshold, float scale) {
+    lamina_dropout_apply<float>(LAMINA_WORDS(words), x, mask, out, n, s, threshold, scale);
+}
+
+extern "C" __global__ void lamina_philox_dropout_apply_w_f64(const lamina_u64* words, const double* x, double* mask,
+                                                             double* out, lamina_u64 n, unsigned s,
+                                                             lamina_u64 threshold, double scale) {
+    lamina_dropout_apply<double>(LAMINA_WORDS(words), x, mask, out, n, s, threshold, scale);
+}
+
+extern "C" __global__ void lamina_dense_forward_w_f32(const lamina_u64* words, float* y, const float* bias, float* mask,
+                                                      float* out, lamina_u64 n, lamina_u64 units, int kind, int has,
+                                                      unsigned s, lamina_u64 threshold, float scale) {
+    lamina_dense_forward<float>(LAMINA_WORDS(words), y, bias, mask, out, n, units, kind, has, s, threshold, scale);
+}
+
+extern "C" __global__ void lamina_dense_forward_w_f64(const lamina_u64* words, double* y, const double* bias,
+                                                      double* mask, double* out, lamina_u64 n, lamina_u64 units,
+                                                      int kind, int has, unsigned s, lamina_u64 threshold,
+                                                      double scale) {
+    lamina_dense_forward<double>(LAMINA_WORDS(words), y, bias, mask, out, n, units, kind, has, s, threshold, scale);
+}
 #endif  // !LAMINA_PHILOX_HOST_ONLY

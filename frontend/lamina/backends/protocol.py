@@ -53,6 +53,10 @@ class Backend(Protocol):
         the outermost such scope ends. Arrays made inside stay valid after it."""
     def release_memory(self) -> None:
         """Give the cached, unused array memory back to the system (live arrays are untouched)."""
+    def graph_step(self, function: Any) -> Any:
+        """A callable that runs ``function`` (a compiled replayed training step, lamina/ops/replay.py:
+        ``function(inputs, draws=None)`` with ``function.next_draws()``) the backend's fastest way with
+        the same results, or None to call ``function`` itself. CuPy launches it as one CUDA graph."""
     def can_hold(self, nbytes: int) -> bool:
         """True when a data set of ``nbytes`` fits comfortably in device memory (then ``fit``
         uploads it once; otherwise it uploads one batch at a time)."""

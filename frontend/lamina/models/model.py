@@ -353,7 +353,9 @@ class Model(Layer):
             return None
         if method != "predict" and getattr(getattr(self, method), "__func__", None) is not getattr(Model, method):
             return None  # replaced in a subclass or on the instance
-        return StepReplay()
+        # A backend's graph of the step overwrites its outputs at each launch: not for predict, which
+        # keeps every batch's outputs, nor when a metric of the user's own could keep the predictions.
+        return StepReplay(graphs=method != "predict" and self._objectives.metrics_are_builtin())
 
     # --- fit -----------------------------------------------------------------------------
     @_memory_scoped(release=True)

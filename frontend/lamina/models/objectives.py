@@ -72,6 +72,11 @@ class Objectives:
                 for i, (plain, wspecs) in enumerate(zip(self.metric_specs, self.weighted_metric_specs))
                 for specs, weighted in ((plain, False), (wspecs, True)) for spec in specs]
 
+    def metrics_are_builtin(self) -> bool:
+        """True when every metric is given by name or is one of Lamina's own: none of them can keep a
+        step's predictions past the step (a CUDA graph overwrites them at the next launch)."""
+        return all(_lamina_own(spec) for _, spec, _ in self._metric_entries())
+
     def _metric_name(self, base: str, output: int) -> str:
         return f"{self.output_names[output]}_{base}" if self.multi else base
 
@@ -189,6 +194,18 @@ class Totals:
         logs = values[:len(values) - len(extra)]
         names = self.objectives.names() + list(self.added)
         return {prefix + k: float(v) for k, v in zip(names, logs)}, values[len(logs):]
+
+
+def _lamina_own(spec: Any) -> bool:
+    """A metric named by a string, or a function, class or metric object of Lamina's (a wrapped
+    function included)."""
+    if isinstance(spec, str):
+        return True
+    wrapped = getattr(spec, "fn", None)
+    if wrapped is not None and not _lamina_own(wrapped):
+        return False
+    owner = spec if isinstance(spec, type) or not hasattr(spec, "update_state") else type(spec)
+    return getattr(owner, "__module__", "").startswith("lamina.")
 
 
 def _with_mask(sw: Any, y_pred: Any) -> Any:

@@ -303,14 +303,22 @@ class _Compiler:
         for j, i in last_use.items():
             if j not in kept:
                 drop_after.setdefault(i, []).append(j)
-        lines = ["def replayed_step(inputs):"]
-        lines += [f"    i{k} = inputs[{k}]" for k in range(self.recording.inputs)]
-        for k, gen in enumerate(self.recording.draws):  # the generator's current seed and next counter
+        # next_draws(): each draw's generator's current seed and next counter, in the recorded order;
+        # replayed_step takes them as its draws (a CUDA graph's step draws before it launches).
+        sources = []
+        for k, gen in enumerate(self.recording.draws):
             if gen is None:
-                lines.append(f"    s{k}, d{k} = _global().next()")
+                sources.append("_global().next()")
             else:
                 self.names[f"g{k}"] = gen
-                lines.append(f"    s{k}, d{k} = g{k}.next()")
+                sources.append(f"g{k}.next()")
+        lines = [f"def next_draws():\n    return [{', '.join(sources)}]\n",
+                 "def replayed_step(inputs, draws=None, next_draws=next_draws):"]
+        lines += [f"    i{k} = inputs[{k}]" for k in range(self.recording.inputs)]
+        if sources:
+            lines.append("    if draws is None:")
+            lines.append("        draws = next_draws()")
+            lines += [f"    s{k}, d{k} = draws[{k}]" for k in range(len(sources))]
         for k, obj in enumerate(self.recording.outside):
             self.names[f"o{k}"] = obj
         for i, name, args, kwargs in calls:
@@ -326,6 +334,8 @@ class _Compiler:
         exec(compile(source, "<lamina replayed step>", "exec"), namespace)
         function = namespace.pop("replayed_step")  # left in its own globals it would make a cycle
         function.source = source
+        function.next_draws = namespace.pop("next_draws")  # a default of replayed_step, not a global: no cycle
+        function.checks = any(type(name) is tuple for _, name, _, _ in calls)  # host reads of the batch
         return function
 
     def expr(self, enc: tuple) -> str:
@@ -409,9 +419,14 @@ class StepReplay:
     ``_SHAPES`` signatures. When two consecutive recordings disagree, the later one is compared
     with the next (a first step may set something up once); after ``_ATTEMPTS`` disagreements, or
     a recording that cannot be replayed at all (a host read), that signature's steps run normally.
+    With ``graphs=True`` the backend may run a compiled step its own way (``graph_step``: CuPy
+    launches it as one CUDA graph, whose outputs the next launch overwrites): ``fit`` and
+    ``evaluate`` ask for that, as they read each step's outputs before the next; ``predict``, which
+    keeps every batch's outputs, does not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, graphs: bool = False) -> None:
+        self.graphs = graphs  # let the backend run compiled steps as graphs (graph_step): fit's training step
         self.replayed = 0  # steps run from a compiled recording
         self.refused: str | None = None  # why the last attempt could not replay
         self._shapes: dict[Any, _Shape] = {}
@@ -460,6 +475,9 @@ class StepReplay:
                     return result
             if why is None:
                 shape.function = _Compiler(recording).build(outputs)
+                graph_step = getattr(recording.be, "graph_step", None)  # a plugin may lack it
+                if self.graphs and graph_step is not None and not shape.function.checks:
+                    shape.function = graph_step(shape.function) or shape.function
                 shape.first, self.refused = None, None
                 return result
         except Exception as exc:  # a recording the generator cannot write out: run normally

@@ -149,7 +149,10 @@ class GraphedStep:
             self._capture(inputs, draws)
             self._enqueue(inputs, draws)
         except Exception as exc:  # GraphRefused, CuPy's refusals, CUDA errors, the pool's memory running
-            # out: nothing of the step was queued, so it runs without a graph, with the same draws
+            # out. A capture runs nothing and a failed launch queues nothing, so the step runs now,
+            # without a graph, with the same draws. (A warm-up failing part-way, out of memory, may
+            # have queued part of the step already: a layer's in-place state update, such as
+            # BatchNormalization's moving statistics, would then count this batch twice.)
             self.failed = f"{type(exc).__name__}: {exc}"[:300]
             self.graph = None
             logger.info("lamina_cupy: a step is not run as a CUDA graph (%s); it runs as replayed calls.",

@@ -41,6 +41,7 @@ def _direct_products_equal(be: Any) -> bool:
 
 
 def _train(graphs: bool, epochs: int, seed: int) -> tuple[list[float], dict, list, list]:
+    """(seconds per epoch, History.history, final weights, each GraphedStep's launches or failure)."""
     from lamina_cupy import _graph
 
     from . import data
@@ -65,7 +66,7 @@ def _train(graphs: bool, epochs: int, seed: int) -> tuple[list[float], dict, lis
         _graph.GraphedStep.__init__ = original
         os.environ.pop("LAMINA_CUDA_GRAPHS", None)
     steps = [{"launches": g.launches, "failed": g.failed} for g in made]
-    return times, logs, trainer.model.get_weights(), steps
+    return times, trainer.history, trainer.model.get_weights(), steps
 
 
 def probe(epochs: int, seed: int = 1) -> dict:
@@ -75,13 +76,13 @@ def probe(epochs: int, seed: int = 1) -> dict:
     be = get_backend("cupy")
     out: dict[str, Any] = {"device": be.device_description(), "epochs": epochs, "seed": seed,
                            "s_per_epoch_no_graphs": without[0], "s_per_epoch_graphs": with_[0],
-                           "logs_no_graphs": without[1], "logs_graphs": with_[1], "graph_steps": with_[3]}
+                           "history_no_graphs": without[1], "history_graphs": with_[1], "graph_steps": with_[3]}
     later = slice(1, None) if epochs > 1 else slice(None)  # the first epoch compiles kernels
     out["median_no_graphs"] = statistics.median(without[0][later])
     out["median_graphs"] = statistics.median(with_[0][later])
     out["graphs_over_no_graphs"] = out["median_graphs"] / out["median_no_graphs"]
     out["same_weights"] = all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(without[2], with_[2]))
-    out["same_logs"] = without[1] == with_[1]
+    out["same_logs"] = without[1] == with_[1]  # every epoch's loss, accuracy and validation logs
     out["graph_launches"] = sum(s["launches"] for s in with_[3])
     out["graphs_failed"] = sorted({s["failed"] for s in with_[3] if s["failed"]})
     try:

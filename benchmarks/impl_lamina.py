@@ -74,6 +74,7 @@ class Trainer:
         timer = EpochTimer()
         history = self.model.fit(x[:train_n], y[:train_n], batch_size=self.mlp.batch, epochs=epochs, verbose=0,
                                  shuffle=True, validation_data=(xv[:val_n], yv[:val_n]), callbacks=[timer])
+        self.history = history.history  # every epoch's logs (benchmarks.cuda_graph_probe compares them)
         logs = {k: float(v[-1]) for k, v in history.history.items()}
         return timer.times, logs
 

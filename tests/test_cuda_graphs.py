@@ -354,3 +354,49 @@ def test_no_graph_for_a_metric_of_the_users_own_or_with_tf32(monkeypatch, graphs
     monkeypatch.setenv("LAMINA_ALLOW_TF32", "1")
     assert lamina_cupy.CupyBackend().graph_step(step) is None
     assert backends.get_backend("numpy").graph_step(step) is None
+
+
+def test_the_libcublas_whose_version_is_cupys_is_chosen(monkeypatch):
+    """PyTorch may map its own libcublas into the process: Gemm calls the one whose
+    cublasGetVersion_v2 on CuPy's handle gives CuPy's answer, and says so when none does."""
+
+    class Lib:
+        def __init__(self, path):
+            self.path = path
+            version = {"/torch/libcublas.so.12": 12090, "/cupy/libcublas.so.13": 130100}[path]
+
+            def get(handle, out):
+                out._obj.value = version
+                return 0
+
+            self.cublasGetVersion_v2 = get
+
+    monkeypatch.setattr(_cublas.ctypes, "CDLL", Lib)
+    monkeypatch.setattr(_cublas, "loaded_libraries", lambda stem: ["/torch/libcublas.so.12", "/cupy/libcublas.so.13"])
+    monkeypatch.setattr(_cublas, "_cupy_cublas_version", lambda handle: 130100)
+    assert _cublas._library_of(5).path == "/cupy/libcublas.so.13"
+    monkeypatch.setattr(_cublas, "_cupy_cublas_version", lambda handle: 120000)
+    with pytest.raises(OSError, match="no loaded libcublas matches CuPy's"):
+        _cublas._library_of(5)
+    monkeypatch.setattr(_cublas, "_cupy_cublas_version", lambda handle: None)  # CuPy cannot say:
+    with pytest.raises(OSError):  # two candidates, no way to tell them apart
+        _cublas._library_of(5)
+    monkeypatch.setattr(_cublas, "loaded_libraries", lambda stem: ["/torch/libcublas.so.12"])
+    assert _cublas._library_of(5).path == "/torch/libcublas.so.12"  # the only one there is
+
+
+def test_which_metrics_let_a_step_be_a_graph():
+    from lamina import losses, metrics
+    from lamina.models.objectives import _lamina_own
+
+    class Mine(metrics.Mean):
+        pass
+
+    def mine(y_true, y_pred):
+        return y_pred
+
+    for spec in ("accuracy", "acc", metrics.Accuracy(), metrics.Accuracy, losses.mean_squared_error,
+                 metrics.MeanMetricWrapper(losses.mean_squared_error)):
+        assert _lamina_own(spec), spec
+    for spec in (mine, Mine(), Mine, metrics.MeanMetricWrapper(mine)):
+        assert not _lamina_own(spec), spec

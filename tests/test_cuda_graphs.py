@@ -400,3 +400,34 @@ def test_which_metrics_let_a_step_be_a_graph():
         assert _lamina_own(spec), spec
     for spec in (mine, Mine(), Mine, metrics.MeanMetricWrapper(mine)):
         assert not _lamina_own(spec), spec
+
+
+@pytest.mark.parametrize("kind", ["lstm", "conv"])
+def test_lstm_and_conv_steps_run_as_graphs_with_the_same_results(monkeypatch, graphs, kind):
+    """An LSTM with input and recurrent dropout (the time loop unrolled into the recording, its
+    masks through the ``_w`` twins) and a convolution (im2col, 2-D products) are captured too, and
+    train to the NumPy backend's history and weights bit for bit."""
+    from lamina.layers import LSTM, Conv2D, Dense, Dropout, Flatten
+    from lamina.models import Sequential
+    from lamina.utils import set_random_seed
+
+    install_fake(monkeypatch)
+
+    def train(seed):
+        rng = np.random.default_rng(0)
+        set_random_seed(seed)
+        if kind == "lstm":
+            x = rng.random((120, 7, 5), dtype=np.float32)
+            layers = [LSTM(8, input_shape=(7, 5), dropout=0.2, recurrent_dropout=0.2)]
+        else:
+            x = rng.random((120, 6, 6, 1), dtype=np.float32)
+            layers = [Conv2D(4, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(), Dropout(0.3)]
+        y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 120)]
+        model = Sequential(layers + [Dense(3, activation="softmax")])
+        model.compile("adam", loss="categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=20, epochs=2, verbose=0)
+        return history.history, [w.copy() for w in model.get_weights()]
+
+    want, got = _on_numpy_then_fake_cupy(monkeypatch, train, 1)
+    _assert_same(got, want)
+    assert [(g.failed, g.launches) for g in graphs] == [(None, 2), (None, 3)]  # epoch 1 records a third step

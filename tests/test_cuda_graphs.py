@@ -23,6 +23,13 @@ from lamina.ops.tape import Tensor
 from lamina_cupy import _cublas, _graph
 
 
+@pytest.fixture(autouse=True)
+def _graphs_allowed(monkeypatch):
+    """No setting of the caller's turns graphs off here (the tests that want that set it)."""
+    for var in ("LAMINA_CUDA_GRAPHS", "LAMINA_ALLOW_TF32", "LAMINA_CUPY_FUSED", "CUPY_TF32"):
+        monkeypatch.delenv(var, raising=False)
+
+
 class _ReplayingGraph:
     def __init__(self, step, run, outputs):
         self.step, self.run, self.outputs = step, run, outputs

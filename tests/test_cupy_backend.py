@@ -58,7 +58,7 @@ MASK64 = (1 << 64) - 1
 def _clean_env(monkeypatch, tmp_path):
     """No stray settings: each test sees an empty config folder and no Lamina/CuPy variables."""
     for var in ("LAMINA_BACKEND", "LAMINA_DEVICE", "LAMINA_GPU_MEMORY_LIMIT", "LAMINA_ALLOW_TF32",
-                "LAMINA_CUPY_FUSED", "CUPY_TF32", "CUDA_VISIBLE_DEVICES"):
+                "LAMINA_CUPY_FUSED", "LAMINA_CUDA_GRAPHS", "CUPY_TF32", "CUDA_VISIBLE_DEVICES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAMINA_HOME", str(tmp_path / "lamina_home"))
     _config.reset()

@@ -88,8 +88,9 @@ class CupyBackend(ArrayBackend):
     device is ``device`` if given, else ``LAMINA_DEVICE``, else ``"device"`` in
     ``$LAMINA_HOME/lamina.json``, else 0; it becomes the current CUDA device of the creating
     thread. ``LAMINA_GPU_MEMORY_LIMIT`` caps CuPy's memory pool (see :meth:`set_memory_limit`),
-    ``LAMINA_ALLOW_TF32=1`` lets float32 matmul use TF32 tensor cores (off by default), and
-    ``LAMINA_CUPY_FUSED=0`` turns the fused kernels off (the generic CuPy code runs instead).
+    ``LAMINA_ALLOW_TF32=1`` lets float32 matmul use TF32 tensor cores (off by default),
+    ``LAMINA_CUPY_FUSED=0`` turns the fused kernels off (the generic CuPy code runs instead), and
+    ``LAMINA_CUDA_GRAPHS=0`` runs ``fit``'s and ``evaluate``'s steps without CUDA graphs (_graph.py).
     """
 
     name = "cupy"

@@ -19,6 +19,7 @@ import pytest
 from test_cupy_backend import _on_numpy_then_fake_cupy, install_fake
 
 import lamina_cupy
+from lamina.backends import philox
 from lamina.ops.tape import Tensor
 from lamina_cupy import _cublas, _graph
 
@@ -268,7 +269,7 @@ def _flat(x):
 def test_capture_slots_take_only_the_steps_draws(monkeypatch):
     fake = install_fake(monkeypatch)
     capture = _graph.Capture(fake.zeros((_graph.MAX_SLOTS * 5,), dtype=np.uint64), None)
-    (s0, d0), (s1, d1) = _graph.tagged([(7, 100), (9, 200)])
+    (s0, d0), (s1, d1) = philox.tagged_draws([(7, 100), (9, 200)])
     assert capture.slot(s1, d1).shape == (5,) and capture.slot(s0, d0).shape == (5,)
     assert capture.slot_draws == [1, 0]
     for seed, counter in ((7, 100), (s0, d1), (d0, s0), (s0, 100)):

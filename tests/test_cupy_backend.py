@@ -944,10 +944,6 @@ class FakeStream:
         self.owner.synchronized += 1
 
 
-class FakeMemoryPool(FakePool):
-    """A pool of its own (cupy.cuda.MemoryPool); NumPy allocates (the fake does not route allocations)."""
-
-
 class FakeCupy(types.ModuleType):
     """``cupy`` made of NumPy: arrays are FakeArray (NumPy memory that refuses host arrays as CuPy does);
     RawModule checks and emulates launches."""
@@ -986,7 +982,7 @@ class FakeCupy(types.ModuleType):
                 self.allocators.pop()
 
         self.cuda = types.SimpleNamespace(
-            runtime=runtime, Device=lambda i=None: FakeDevice(self, i), MemoryPool=FakeMemoryPool,
+            runtime=runtime, Device=lambda i=None: FakeDevice(self, i), MemoryPool=FakePool,
             Stream=lambda non_blocking=False: FakeStream(self, non_blocking), using_allocator=using_allocator,
             get_current_stream=lambda: self.streams[-1] if self.streams else null)
 

@@ -346,8 +346,6 @@ class CupyBackend(ArrayBackend):
                               _U64(y.shape[1]), np.int32(kind), has, *slot, scale)
                 if self._kernels.run("dense_activation", "philox", f"lamina_dense_forward{twin}_{suffix}", y.size, args):
                     return (y, y, None) if dropout is None else (y, out, mask)
-        if dropout is not None:
-            self._refuse_in_capture("dense_activation")
         return super().dense_activation(y, bias, activation, dropout)
 
     # --- a Dense layer's backward pass up to its products, one launch (activations.cu) -------------
@@ -755,7 +753,9 @@ class CupyBackend(ArrayBackend):
         return d if d.kind == "f" and d.itemsize in (2, 4, 8) else None
 
     def _refuse_in_capture(self, op: str) -> None:
-        """Philox draws whose words a graph cannot rewrite (no ``_w`` twin, or the host code) end a capture."""
+        """Philox draws whose words a graph cannot rewrite end a capture: the kernels that take them by
+        value here, and every host draw, which all come through random_bits (the base class's
+        dropout, dropout_mask and random_normal, also when a dropout kernel is not usable)."""
         if self._capture is not None:
             from ._graph import GraphRefused
             raise GraphRefused(f"{op} draws random numbers in a way a CUDA graph cannot repeat")
@@ -802,7 +802,6 @@ class CupyBackend(ArrayBackend):
             args = key + (cupy.ascontiguousarray(x), mask, out, _U64(x.size), *slot, x.dtype.type(1.0 / (1.0 - rate)))
             if self._kernels.run("dropout", "philox", f"lamina_philox_dropout_apply{twin}_{suffix}", x.size, args):
                 return out, mask
-        self._refuse_in_capture("dropout")
         return super().dropout(x, rate, seed, counter)
 
     def _dropout_launch(self, op, rate, seed, counter):
@@ -810,13 +809,12 @@ class CupyBackend(ArrayBackend):
         counter words as uint64 (during a graph capture: the device slot holding them, and twin
         ``"_w"``, the kernel that reads them there) and the slot width and keep threshold; None when
         the rate is outside [0, 1) or ``op``'s kernel has failed (the base class then runs, with its
-        errors; during a capture that is refused)."""
+        errors; during a capture its draw reaches random_bits, which refuses it)."""
         try:
             valid_rate = 0.0 <= float(rate) < 1.0
         except (TypeError, ValueError):
             valid_rate = False
         if not valid_rate or not self._kernels.usable(op):
-            self._refuse_in_capture(op)
             return None
         bits, threshold = philox.dropout_slot(rate)  # s-bit slots
         slot = (np.uint32(bits), _U64(threshold))
@@ -842,7 +840,6 @@ class CupyBackend(ArrayBackend):
             args = key + (out, _U64(size), *slot)
             name = "lamina_philox_keep" + twin
         if size and not self._kernels.run("dropout_mask", "philox", name, size, args):
-            self._refuse_in_capture("dropout_mask")
             return super().dropout_mask(shape, rate, seed, counter, dtype)
         if target in _FLOAT_SUFFIX:
             return out.reshape(shape)

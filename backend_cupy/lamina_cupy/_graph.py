@@ -53,26 +53,6 @@ class GraphRefused(RuntimeError):
     """Something in a step cannot be part of a CUDA graph (the step runs without one)."""
 
 
-class Draw(int):
-    """A seed (``part`` 0) or counter (``part`` 1) of a step's ``index``-th draw, during a capture:
-    a Philox launch that gets one learns which draw its words must come from."""
-
-    index: int
-    part: int
-
-
-def tagged(draws: list[tuple[int, int]]) -> list[tuple[Draw, Draw]]:
-    out = []
-    for index, pair in enumerate(draws):
-        parts = []
-        for part, value in enumerate(pair):
-            d = Draw(value)
-            d.index, d.part = index, part
-            parts.append(d)
-        out.append((parts[0], parts[1]))
-    return out
-
-
 class Capture:
     """What the backend needs while a step is captured: the words buffer and its slots, and the products."""
 
@@ -84,8 +64,8 @@ class Capture:
 
     def slot(self, seed: Any, counter: Any) -> Any:
         """The device slot a ``_w`` kernel reads this launch's Philox words from."""
-        if not (type(seed) is Draw and type(counter) is Draw and seed.part == 0 and counter.part == 1
-                and seed.index == counter.index):
+        if not (type(seed) is philox.Draw and type(counter) is philox.Draw and seed.part == 0
+                and counter.part == 1 and seed.index == counter.index):
             raise GraphRefused("a Philox launch whose seed and counter are not one of the step's draws")
         j = len(self.slot_draws)
         if j >= MAX_SLOTS:
@@ -134,6 +114,7 @@ class GraphedStep:
         self._fixed: list[Any] = []
         self._slot_draws: list[int] = []
         self._keep: list[Any] = []
+        self._host_words = np.empty((0, WORDS), dtype=np.uint64)
         self._outputs: Any = None
 
     def __call__(self, inputs: list) -> Any:
@@ -175,7 +156,7 @@ class GraphedStep:
         cupy, be = self.be.xp, self.be
         fixed = self._on_stream(lambda: [None if x is None else cupy.ascontiguousarray(x).copy() for x in inputs])
         capture = Capture(self.words, be.direct_gemm())
-        marks = tagged(draws)
+        marks = philox.tagged_draws(draws)  # a Philox launch learns which draw its words come from
         be._capture, be._kernels.strict = capture, True
         try:
             with self.stream, cupy.cuda.using_allocator(self.pool.malloc):
@@ -184,6 +165,7 @@ class GraphedStep:
             be._capture, be._kernels.strict = None, False
         self.graph, self._fixed, self._outputs, self._slot_draws = graph, fixed, outputs, capture.slot_draws
         self._keep = capture.keep
+        self._host_words = np.empty((len(capture.slot_draws), WORDS), dtype=np.uint64)  # reused each step
 
     def _record(self, run: Callable[[], Any]) -> tuple[Any, Any]:
         """(graph, outputs) of ``run()`` captured on the side stream (which is current): nothing runs."""
@@ -206,9 +188,11 @@ class GraphedStep:
             if buffer is not None:
                 buffer[...] = x
         if self._slot_draws:
-            words = np.array([philox.kernel_args(*draws[k]) for k in self._slot_draws], dtype=np.uint64)
-            # with a stream: cudaMemcpyAsync stages pageable memory at once; without one CuPy's copy
-            # would wait for the card each step
+            words = self._host_words
+            for j, k in enumerate(self._slot_draws):
+                words[j] = philox.kernel_args(*draws[k])
+            # with a stream: cudaMemcpyAsync stages pageable memory at once (so the buffer may be
+            # refilled next step); without one CuPy's copy would wait for the card each step
             self.words[:words.size].set(words.ravel(), stream=stream)
         self.graph.launch(stream)
         self.launches += 1

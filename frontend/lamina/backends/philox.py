@@ -69,6 +69,28 @@ def kernel_args(seed: int, counter: int) -> tuple[int, int, int, int, int]:
     return k0, k1, draw & MASK64, (draw >> 64) & MASK64, (draw >> 128) & MASK64
 
 
+class Draw(int):
+    """The seed (``part`` 0) or counter (``part`` 1) of a step's ``index``-th random draw: an int
+    that says where it came from. A step's recording (lamina/ops/replay.py, ``token`` naming the
+    recording) learns which backend argument is which draw; a CUDA graph capture
+    (lamina_cupy/_graph.py, token 0) learns which draw a dropout kernel's words come from."""
+
+    index: int
+    part: int
+    token: int
+
+    @classmethod
+    def tag(cls, value: int, index: int, part: int, token: int = 0) -> "Draw":
+        d = cls(value)
+        d.index, d.part, d.token = index, part, token
+        return d
+
+
+def tagged_draws(draws: list[tuple[int, int]], token: int = 0) -> list[tuple[Draw, Draw]]:
+    """Each (seed, counter) of ``draws`` as tagged ints."""
+    return [(Draw.tag(s, k, 0, token), Draw.tag(c, k, 1, token)) for k, (s, c) in enumerate(draws)]
+
+
 def keep_threshold(rate: float) -> int:
     """The integer a 32-bit slot's top 24 bits must reach for a dropout keep (slot width 32)."""
     return int(math.ceil(float(rate) * (1 << 24)))

@@ -30,6 +30,7 @@ import struct
 import weakref
 from typing import Any, Callable, Sequence
 
+from ..backends import philox
 from . import random as _random
 from .tape import B, Tensor, Variable
 
@@ -45,16 +46,11 @@ _SHAPES = 8
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
 
 
-class _Marked(int):
-    """A seed (``part`` 0) or counter (``part`` 1) handed out by the ``event``-th draw of the
-    recording in progress (``token``). A value marked by another recording (a layer that keeps a
-    counter from an earlier step) is a plain constant of this one. The token is a number, not the
-    recording: a reference from the recording's own arguments back to it would make a cycle that
-    keeps a whole step's arrays alive until the garbage collector runs."""
-
-    event: int
-    part: int
-    token: int
+# A draw made while recording hands out philox.Draw ints tagged with the recording's token. A value
+# tagged by another recording (a layer that keeps a counter from an earlier step) is a plain constant
+# of this one. The token is a number, not the recording: a reference from the recording's own
+# arguments back to it would make a cycle that keeps a whole step's arrays alive until the garbage
+# collector runs.
 
 
 _generation = 0  # advanced by invalidate(); part of every batch signature
@@ -167,12 +163,7 @@ class _Recording:
     def _draw(self, generator: Any, seed: int, counter: int) -> tuple[int, int]:
         event = len(self.draws)
         self.draws.append(None if generator is _random._GLOBAL else generator)
-        marked = []
-        for part, value in enumerate((seed, counter)):
-            m = _Marked(value)
-            m.event, m.part, m.token = event, part, self.token
-            marked.append(m)
-        return marked[0], marked[1]
+        return philox.Draw.tag(seed, event, 0, self.token), philox.Draw.tag(counter, event, 1, self.token)
 
     def _produced(self, i: int, result: Any, path: tuple) -> None:
         if type(result) in (tuple, list):
@@ -187,9 +178,9 @@ class _Recording:
 
     def value(self, x: Any) -> tuple:
         t = type(x)
-        if t is _Marked:
+        if t is philox.Draw:
             if x.token == self.token:
-                return ("draw", x.event, x.part)
+                return ("draw", x.index, x.part)
             x, t = int(x), int
         if t in _PLAIN:
             return ("c", _Constant(x))

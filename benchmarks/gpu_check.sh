@@ -11,7 +11,8 @@
 # (d) the MNIST MLP (W1), 3 epochs from one seed on CuPy and on NumPy: s/epoch, test accuracy,
 #     and the largest absolute difference between the two backends' final weights
 # (e) W1 on PyTorch CUDA (eager, hand loop) on the same card, kernel launches and host syncs per step
-#     (benchmarks.step_counts), W1 fit with and without CUDA graphs (benchmarks.cuda_graph_probe), plus
+#     (benchmarks.step_counts), W1 fit with and without CUDA graphs (benchmarks.cuda_graph_probe; then
+#     the cnn and lstm networks the same way while GPU_CHECK_PROBES_BY seconds, default 190, are not used), plus
 #     `python -m benchmarks`
 #     (2 rounds: Lamina cupy/numpy, NumPy hand loop, PyTorch CPU/CUDA, GEMM floor)
 # (f) a short summary table, printed last
@@ -195,6 +196,19 @@ if [ -n "$DATA" ]; then
         if run cuda_graph 120 "$PY" -m benchmarks.cuda_graph_probe --epochs 3 --json "$OUT/cuda_graph.json"; then :
         elif [ $FAKE -eq 1 ]; then DRY_UNCOVERED+=("CUDA graph capture (the fake cannot capture; cuda_graph.log)")
         else PROBLEMS+=("W1 fit with CUDA graphs failed, differed from fit without them, or captured nothing (cuda_graph.log)"); fi
+        # The same for examples/mnist_cnn.py's and mnist_rnn.py's networks (an LSTM with input and
+        # recurrent dropout), whose graphs only the fake CuPy has run so far: 100 steps of 128 each way.
+        PROBE_SAMPLES=()
+        [ $FAKE -eq 1 ] && PROBE_SAMPLES=(--train-samples 768 --val-samples 256)  # convolutions on the CPU: a few steps
+        for NET in cnn lstm; do
+            if [ "$(elapsed)" -lt "${GPU_CHECK_PROBES_BY:-190}" ]; then
+                if run "cuda_graph_$NET" 90 "$PY" -m benchmarks.cuda_graph_probe --model "$NET" --epochs 2 "${PROBE_SAMPLES[@]}" --json "$OUT/cuda_graph_$NET.json"; then :
+                elif [ $FAKE -eq 1 ]; then DRY_UNCOVERED+=("CUDA graph capture of the $NET network (cuda_graph_$NET.log)")
+                else PROBLEMS+=("$NET fit with CUDA graphs failed, differed from fit without them, or captured nothing (cuda_graph_$NET.log)"); fi
+            else
+                say "(e) $(elapsed)s used already: the $NET graph probe skipped (run benchmarks.cuda_graph_probe --model $NET by hand)"
+            fi
+        done
         if [ "$(elapsed)" -lt "${GPU_CHECK_BENCH_BY:-210}" ]; then
             run bench 150 "$PY" -m benchmarks --rounds 2 --peers numpy-hand,torch --blas-env as-set --json "$OUT/bench.json" || PROBLEMS+=("python -m benchmarks failed")
         else

@@ -159,20 +159,22 @@ def summary(out: Path) -> int:
                                                              f"{q.get('wall_ms_per_step', float('nan')):.3f} ms"))
         if "error" in (counts.get("profile") or {}):
             rows.append(("profiler", counts["profile"]["error"][:120]))
-    graph = load("cuda_graph.json")
-    graph_problem = None
-    if graph and "median_graphs" in graph:
-        failed = "; not captured: " + " | ".join(graph["graphs_failed"])[:160] if graph["graphs_failed"] else ""
-        rows.append(("W1 fit with CUDA graphs", f"{graph['median_graphs']:.3f} s/epoch against "
-                                                f"{graph['median_no_graphs']:.3f} without "
-                                                f"({graph['graphs_over_no_graphs']:.2f}x); "
-                                                f"{graph['graph_launches']} launches{failed}"))
-        rows.append(("  same weights and history", f"{graph['same_weights']} and {graph['same_logs']}"))
-        if not (graph["same_weights"] and graph["same_logs"]):
-            graph_problem = "W1 fit with CUDA graphs differs from fit without them (cuda_graph.json)"
-    elif graph:
-        rows.append(("W1 fit with CUDA graphs", str(graph.get("error", "no result"))[:120]))
-        graph_problem = "the CUDA graph check did not run (cuda_graph.log)"
+    graph_problems = []
+    # (a probe that did not run at all is among gpu_check.sh's problems already, or was skipped for time)
+    for name, label in (("cuda_graph.json", "W1"), ("cuda_graph_cnn.json", "cnn"), ("cuda_graph_lstm.json", "lstm")):
+        graph = load(name)
+        if graph and "median_graphs" in graph:
+            failed = "; not captured: " + " | ".join(graph["graphs_failed"])[:160] if graph["graphs_failed"] else ""
+            rows.append((f"{label} fit with CUDA graphs", f"{graph['median_graphs']:.3f} s/epoch against "
+                                                          f"{graph['median_no_graphs']:.3f} without "
+                                                          f"({graph['graphs_over_no_graphs']:.2f}x); "
+                                                          f"{graph['graph_launches']} launches{failed}"))
+            rows.append(("  same weights and history", f"{graph['same_weights']} and {graph['same_logs']}"))
+            if not (graph["same_weights"] and graph["same_logs"]):
+                graph_problems.append(f"{label} fit with CUDA graphs differs from fit without them ({name})")
+        elif graph:
+            rows.append((f"{label} fit with CUDA graphs", str(graph.get("error", "no result"))[:120]))
+            graph_problems.append(f"the {label} CUDA graph check did not run ({name.replace('.json', '.log')})")
     floor = bench_rows.get(("floor: GEMMs only", "numpy", "w1"))
     if floor:
         rows.append(("W1 GEMM floor on the host CPU", f"{floor['median_s']:.3f} s/epoch"))
@@ -182,8 +184,7 @@ def summary(out: Path) -> int:
             rows.append((f"bench W1 {lib}/{be}", f"{r['median_s']:.3f} s/epoch (x floor {x_floor})"))
     problems = (out / "problems.txt").read_text().splitlines() if (out / "problems.txt").is_file() else []
     problems = [p for p in problems if p.strip()]
-    if graph_problem and graph_problem not in problems:
-        problems.append(graph_problem)
+    problems += [g for g in graph_problems if g not in problems]
     fused = (load("train-lamina-cupy.json") or {}).get("kernel_status") or {}
     failed = sorted(op for op, v in fused.items() if v != "ok")
     if failed:  # the generic code took over, so training worked, but a kernel is broken on this card

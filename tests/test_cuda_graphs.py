@@ -439,3 +439,54 @@ def test_lstm_and_conv_steps_run_as_graphs_with_the_same_results(monkeypatch, gr
     want, got = _on_numpy_then_fake_cupy(monkeypatch, train, 1)
     _assert_same(got, want)
     assert [(g.failed, g.launches) for g in graphs] == [(None, 2), (None, 3)]  # epoch 1 records a third step
+
+
+@pytest.mark.parametrize("model", ["cnn", "lstm"])
+def test_the_gpu_checks_graph_probe_trains_the_example_networks_both_ways(monkeypatch, graphs, model):
+    """benchmarks.cuda_graph_probe, as gpu_check.sh runs it for mnist_cnn's and mnist_rnn's networks
+    (few samples here): with and without graphs the same history and weights, steps launched."""
+    from lamina import backends
+
+    from benchmarks import cuda_graph_probe
+
+    install_fake(monkeypatch)
+    monkeypatch.setattr(backends, "_instances", {k: v for k, v in backends._instances.items() if k != "cupy"})
+    monkeypatch.setattr(backends, "_active", backends._active)
+    previous = backends.current().name
+    try:
+        result = cuda_graph_probe.probe(2, model=model, samples=(768, 256))  # 6 steps of 128, 2 to validate
+    finally:
+        backends.set_backend(previous)
+    assert result["model"] == model and result["batch"] == 128
+    assert result["same_weights"] is True and result["same_logs"] is True
+    assert result["graphs_failed"] == [] and result["graph_launches"] > 0
+    assert "direct_products_equal_cupy_matmul" not in result  # measured for W1 alone
+    history = result["history_graphs"]
+    assert len(history["loss"]) == 2 and all(np.isfinite(v) for v in history["loss"] + history["val_loss"])
+    with pytest.raises(ValueError, match="model must be one of w1, cnn, lstm"):
+        cuda_graph_probe.probe(1, model="gru")
+
+
+def test_the_graphs_memory_pool_takes_what_the_memory_limit_leaves(monkeypatch, graphs):
+    """LAMINA_GPU_MEMORY_LIMIT caps the default pool and a graph's own pool together: the graph's
+    gets what the default pool holds no more of, and none left means no graph (not a warm-up that
+    runs out part-way through a step)."""
+    fake = install_fake(monkeypatch)
+    be = lamina_cupy.CupyBackend()
+    calls = []
+
+    def function(inputs, draws=None):
+        calls.append(draws)
+        return inputs
+
+    function.next_draws = lambda: ["drawn"]
+    assert _graph.GraphedStep(be, function).pool.get_limit() == 0  # no cap set: none on the graph's pool
+    be.set_memory_limit(10_000)
+    monkeypatch.setattr(fake.pool, "total_bytes", lambda: 4_000)
+    step = _graph.GraphedStep(be, function)
+    assert step.pool.get_limit() == 6_000 and step.failed is None
+    monkeypatch.setattr(fake.pool, "total_bytes", lambda: 10_000)
+    step = _graph.GraphedStep(be, function)
+    assert step.failed == "LAMINA_GPU_MEMORY_LIMIT (10000 bytes) is all taken by the default memory pool"
+    assert step(["batch"]) == ["batch"] and step(["next"]) == ["next"]
+    assert calls == [None, None] and step.graph is None and not step.warmed  # plain calls, no warm-up

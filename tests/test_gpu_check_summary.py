@@ -30,3 +30,27 @@ def test_a_failed_fused_kernel_is_named_and_fails_the_check(tmp_path, capsys):
 
 def test_kernel_summary_without_any_kernel():
     assert train_compare._kernel_summary({}) == "ok: none"
+
+
+def _graph_check(same_weights, same_logs=True, failed=()):
+    return {"median_graphs": 0.135, "median_no_graphs": 0.324, "graphs_over_no_graphs": 0.135 / 0.324,
+            "graph_launches": 294, "graphs_failed": list(failed), "same_weights": same_weights,
+            "same_logs": same_logs}
+
+
+def test_each_networks_graph_check_is_listed_and_a_difference_fails_the_check(tmp_path, capsys):
+    """gpu_check.sh's CUDA graph probes (W1, then the cnn and lstm networks while time is left): each
+    that ran gets its rows; one whose weights or history differ with graphs fails the check."""
+    (tmp_path / "cuda_graph.json").write_text(json.dumps(_graph_check(True)))
+    (tmp_path / "cuda_graph_lstm.json").write_text(json.dumps(_graph_check(False, failed=["GraphRefused: x"])))
+    out = _run(tmp_path, capsys, {"update_many": "ok"})
+    assert "W1 fit with CUDA graphs" in out and "0.135 s/epoch against 0.324 without (0.42x); 294 launches" in out
+    assert "lstm fit with CUDA graphs" in out and "not captured: GraphRefused: x" in out
+    assert "cnn fit" not in out  # skipped for time: no row, no problem
+    assert out.rstrip().endswith("NOT PASSED: lstm fit with CUDA graphs differs from fit without them "
+                                 "(cuda_graph_lstm.json)")
+    (tmp_path / "cuda_graph_lstm.json").write_text(json.dumps(_graph_check(True)))
+    (tmp_path / "cuda_graph_cnn.json").write_text(json.dumps({"error": "RuntimeError: boom"}))
+    out = _run(tmp_path, capsys, {"update_many": "ok"})
+    assert "cnn fit with CUDA graphs" in out and "RuntimeError: boom" in out
+    assert out.rstrip().endswith("NOT PASSED: the cnn CUDA graph check did not run (cuda_graph_cnn.log)")

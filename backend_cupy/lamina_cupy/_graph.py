@@ -105,10 +105,17 @@ class GraphedStep:
         self.next_draws: Callable[[], list] = function.next_draws
         cupy = be.xp
         self.pool = cupy.cuda.MemoryPool()  # the graph's buffers: used by no one else while it lives
+        self.failed: str | None = None
+        limit = be.memory_limit()
+        if limit:  # LAMINA_GPU_MEMORY_LIMIT caps both pools together: this one gets what the default has not taken
+            left = limit - cupy.get_default_memory_pool().total_bytes()
+            if left > 0:
+                self.pool.set_limit(size=left)
+            else:  # no graph, rather than a warm-up that runs out part-way through the step
+                self.failed = f"LAMINA_GPU_MEMORY_LIMIT ({limit} bytes) is all taken by the default memory pool"
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.words = cupy.zeros((MAX_SLOTS * WORDS,), dtype=np.uint64)
         self.graph: Any = None
-        self.failed: str | None = None
         self.warmed = False
         self.launches = 0
         self._fixed: list[Any] = []

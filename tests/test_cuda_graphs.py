@@ -31,6 +31,19 @@ def _graphs_allowed(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+def _refusing_cublas(xp, run):
+    """run() with the fake's ``matmul`` refusing, as CuPy's cuBLAS wrapper refuses a capturing stream
+    (the products of a capture go through the direct gemm, here _HostGemm)."""
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("calling cuBLAS API during stream capture is currently unsupported")
+
+    xp.matmul = refuse
+    try:
+        return run()
+    finally:
+        del xp.matmul
+
+
 class _ReplayingGraph:
     def __init__(self, step, run, outputs):
         self.step, self.run, self.outputs = step, run, outputs
@@ -39,7 +52,7 @@ class _ReplayingGraph:
         be = self.step.be
         be._capture, be._kernels.strict = _graph.Capture(self.step.words, be.direct_gemm()), True
         try:
-            fresh = self.run()
+            fresh = _refusing_cublas(be.xp, self.run)
         finally:
             be._capture, be._kernels.strict = None, False
         _write_into(self.outputs, fresh)
@@ -60,11 +73,12 @@ class _HostGemm(_cublas.Gemm):
 
     def __init__(self, cupy):
         self.cupy, self.calls = cupy, 0
+        self._matmul = cupy.matmul  # the fake's own, taken before any capture refuses it
         self._gemm = {np.dtype(np.float32): None, np.dtype(np.float64): None}
 
     def __call__(self, a, b, out):
         self.calls += 1
-        return self.cupy.matmul(a, b, out=out)
+        return self._matmul(a, b, out=out)
 
 
 class _Made(list):
@@ -82,7 +96,7 @@ def graphs(monkeypatch):
         made.append(self)
 
     def record(self, run):
-        outputs = run()
+        outputs = _refusing_cublas(self.be.xp, run)
         return _ReplayingGraph(self, run, outputs), outputs
 
     gemms = {}
@@ -205,6 +219,13 @@ def test_gemm_takes_contiguous_and_transposed_2d_operands_only(monkeypatch):
     assert not gemm.fits(a, b, fake.empty((4, 6), dtype=np.float32))
     # (op, leading dimension) as column-major cuBLAS sees a row-major operand
     assert _cublas._operand(a) == (_cublas._OP_N, 3) and _cublas._operand(a.T) == (_cublas._OP_T, 3)
+    # A dimension of 1 (a Dense(1) layer's kernel, its (batch, 1) gradient, a 1 x 1 result): both
+    # C- and F-contiguous, which CuPy's matmul reads its own way, so not taken here
+    column, row = fake.asarray(np.ones((3, 1), np.float32)), fake.asarray(np.ones((1, 4), np.float32))
+    assert _cublas._operand(column) is None and _cublas._operand(row) is None
+    assert not gemm.fits(a, column, fake.empty((4, 1), dtype=np.float32))
+    assert not gemm.fits(row, fake.asarray(np.ones((4, 1), np.float32)), fake.empty((1, 1), dtype=np.float32))
+    assert not gemm.fits(column, row, fake.empty((3, 4), dtype=np.float32))
 
 
 def test_loaded_libraries_reads_the_process_maps(tmp_path):
@@ -245,7 +266,7 @@ def test_gemm_argument_order_against_a_column_major_stand_in(monkeypatch):
     gemm._set_stream = gemm._set_pointer_mode = lambda *args: 0
     gemm._gemm = {np.dtype(np.float32): (sgemm, ctypes.c_float(1.0), ctypes.c_float(0.0))}
     rng = np.random.default_rng(0)
-    for m, k, n in ((4, 3, 5), (1, 3, 5), (4, 1, 5), (4, 3, 1), (1, 1, 1)):
+    for m, k, n in ((4, 3, 5), (2, 7, 3), (1, 3, 5), (4, 1, 5), (4, 3, 1), (1, 1, 1)):
         for a_transposed in (False, True):
             for b_transposed in (False, True):
                 a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
@@ -254,6 +275,9 @@ def test_gemm_argument_order_against_a_column_major_stand_in(monkeypatch):
                 out = fake.zeros((m, n), dtype=np.float32)
                 for x in (da, db, out):  # the stand-in finds each buffer by its address
                     memory[x.data.ptr] = _flat(x)
+                if 1 in (m, k, n):  # an operand with a dimension of 1: CuPy's own matmul takes it
+                    assert not gemm.fits(da, db, out)
+                    continue
                 assert gemm.fits(da, db, out)
                 gemm(da, db, out)
                 np.testing.assert_allclose(fake.asnumpy(out), a @ b, rtol=1e-6)
@@ -369,9 +393,11 @@ def test_the_libcublas_whose_version_is_cupys_is_chosen(monkeypatch):
     cublasGetVersion_v2 on CuPy's handle gives CuPy's answer, and says so when none does."""
 
     class Lib:
+        versions: dict = {}
+
         def __init__(self, path):
             self.path = path
-            version = {"/torch/libcublas.so.12": 12090, "/cupy/libcublas.so.13": 130100}[path]
+            version = {"/torch/libcublas.so.12": 12090, "/cupy/libcublas.so.13": 130100, **Lib.versions}[path]
 
             def get(handle, out):
                 out._obj.value = version
@@ -391,6 +417,14 @@ def test_the_libcublas_whose_version_is_cupys_is_chosen(monkeypatch):
         _cublas._library_of(5)
     monkeypatch.setattr(_cublas, "loaded_libraries", lambda stem: ["/torch/libcublas.so.12"])
     assert _cublas._library_of(5).path == "/torch/libcublas.so.12"  # the only one there is
+    # Two files that both report CuPy's version: no telling which one CuPy's handle belongs to
+    Lib.versions = {"/a/libcublas.so.13": 130100, "/b/libcublas.so.13": 130100}
+    monkeypatch.setattr(_cublas, "loaded_libraries", lambda stem: list(Lib.versions))
+    monkeypatch.setattr(_cublas, "_cupy_cublas_version", lambda handle: 130100)
+    with pytest.raises(OSError, match="2 loaded libcublas files report CuPy's version 130100"):
+        _cublas._library_of(5)
+    Lib.versions = {"/a/libcublas.so.13": 130100, "/b/libcublas.so.13": 120000}
+    assert _cublas._library_of(5).path == "/a/libcublas.so.13"
 
 
 def test_which_metrics_let_a_step_be_a_graph():
@@ -408,6 +442,13 @@ def test_which_metrics_let_a_step_be_a_graph():
         assert _lamina_own(spec), spec
     for spec in (mine, Mine(), Mine, metrics.MeanMetricWrapper(mine)):
         assert not _lamina_own(spec), spec
+    for spec in ("mse", "mae", "AUC", "auc", "top_k_categorical_accuracy", "Accuracy", "ACC"):
+        assert _lamina_own(spec), spec
+    # A name that finds the user's own function or class (a scope, the registry) is the user's
+    from lamina.utils import custom_object_scope
+    with custom_object_scope({"keep_preds": mine, "MineMetric": Mine, "mse": mine}):
+        assert not _lamina_own("keep_preds") and not _lamina_own("MineMetric")
+        assert _lamina_own("mse")  # Lamina's own names come first, as metrics.get resolves them
 
 
 @pytest.mark.parametrize("kind", ["lstm", "conv"])
@@ -450,6 +491,8 @@ def test_the_gpu_checks_graph_probe_trains_the_example_networks_both_ways(monkey
     from benchmarks import cuda_graph_probe
 
     install_fake(monkeypatch)
+    for var in ("LAMINA_BACKEND", "LAMINA_CUDA_GRAPHS"):  # the probe's Trainer sets them: put back afterwards
+        monkeypatch.setenv(var, "numpy" if var == "LAMINA_BACKEND" else "1")
     monkeypatch.setattr(backends, "_instances", {k: v for k, v in backends._instances.items() if k != "cupy"})
     monkeypatch.setattr(backends, "_active", backends._active)
     previous = backends.current().name
@@ -490,3 +533,90 @@ def test_the_graphs_memory_pool_takes_what_the_memory_limit_leaves(monkeypatch, 
     assert step.failed == "LAMINA_GPU_MEMORY_LIMIT (10000 bytes) is all taken by the default memory pool"
     assert step(["batch"]) == ["batch"] and step(["next"]) == ["next"]
     assert calls == [None, None] and step.graph is None and not step.warmed  # plain calls, no warm-up
+
+
+def test_host_data_uploaded_in_a_step_refuses_the_capture(monkeypatch, graphs):
+    """A layer that uploads host data (a list, a NumPy array) in its ``call``: CuPy stages the copy
+    in a pinned buffer it reuses, so a graph would read whatever is there later. The capture is
+    refused and the step runs as replayed calls, with the same results as without graphs."""
+    from lamina import ops
+    from lamina.layers import Dense, Layer
+    from lamina.models import Sequential
+    from lamina.utils import set_random_seed
+
+    class Shift(Layer):
+        def call(self, x):
+            return ops.add(x, ops.convert_to_tensor([0.5, -0.25, 1.0], "float32"))  # a constant: replayed
+
+    install_fake(monkeypatch)
+
+    def train(seed):
+        x, y = _data()
+        set_random_seed(seed)
+        model = Sequential([Dense(3, input_shape=(8,)), Shift(), Dense(3, activation="softmax")])
+        model.compile("sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=20, epochs=2, verbose=0)
+        return history.history, [w.copy() for w in model.get_weights()]
+
+    want, got = _on_numpy_then_fake_cupy(monkeypatch, train, 2)
+    _assert_same(got, want)
+    assert graphs and all(g.failed == "GraphRefused: host data (list) uploaded during the capture"
+                          and g.launches == 0 for g in graphs)
+
+
+def test_the_scalar_cache_keeps_negative_zero_and_nan_apart(monkeypatch):
+    """-0.0 == 0.0, so a cache keyed on the value alone would hand out +0.0 for -0.0 (whose sign a
+    division shows); NumPy keeps the sign."""
+    install_fake(monkeypatch)
+    be = lamina_cupy.CupyBackend()
+    zero, negative = be.asarray(0.0, "float32"), be.asarray(-0.0, "float32")
+    assert not np.signbit(be.to_numpy(zero)) and np.signbit(be.to_numpy(negative))
+    assert be.asarray(-0.0, "float32") is negative and be.asarray(0.0, "float32") is zero  # both cached
+    nan = be.asarray(float("nan"), "float32")
+    assert np.isnan(be.to_numpy(nan)) and be.asarray(float("nan"), "float32") is nan
+    assert be.asarray(1, "float32") is not be.asarray(1.0, "float32")  # int and float stay apart
+
+
+def test_a_warm_up_failing_part_way_counts_the_batch_once(monkeypatch, graphs):
+    """A warm-up that runs out of memory after BatchNormalization has updated its moving statistics:
+    those are put back before the step runs again without a graph, so the weights and the moving
+    statistics are NumPy's, bit for bit (the batch is not counted twice)."""
+    from lamina.layers import BatchNormalization, Dense
+    from lamina.models import Sequential
+    from lamina.utils import set_random_seed
+
+    install_fake(monkeypatch)
+    original = _graph.GraphedStep._on_stream
+    products = {"n": 0}
+
+    def failing_after_the_forward_pass(self, run):
+        xp = self.be.xp
+        plain = xp.matmul
+
+        def matmul(a, b, out=None):
+            products["n"] += 1
+            if products["n"] == 3:  # the backward pass's first product: BN's update is queued already
+                raise MemoryError("out of memory allocating 1,048,576 bytes (fake)")
+            return plain(a, b, out=out)
+
+        xp.matmul = matmul
+        try:
+            return original(self, run)
+        finally:
+            del xp.matmul
+
+    monkeypatch.setattr(_graph.GraphedStep, "_on_stream", failing_after_the_forward_pass)
+
+    def train(seed):
+        x, y = _data()
+        set_random_seed(seed)
+        model = Sequential([Dense(8, input_shape=(8,)), BatchNormalization(), Dense(3, activation="softmax")])
+        model.compile("sgd", loss="categorical_crossentropy")
+        history = model.fit(x, y, batch_size=20, epochs=1, verbose=0)
+        return history.history, [w.copy() for w in model.get_weights()]
+
+    want, got = _on_numpy_then_fake_cupy(monkeypatch, train, 4)
+    _assert_same(got, want)  # the moving mean and variance are among the weights
+    assert products["n"] == 3 and len(graphs) == 1 and "out of memory" in graphs[0].failed
+    replayed = graphs[0].function
+    assert len(replayed.writes) == 2  # the moving mean and variance, put back after the failure

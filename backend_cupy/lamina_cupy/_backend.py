@@ -212,7 +212,8 @@ class CupyBackend(ArrayBackend):
             # Python scalars (1e-7, batch sizes, 1.0 …) recur every step; uploading each one is a
             # blocking host-to-device copy, so each distinct (value, dtype) is uploaded once.
             # Lamina never writes into an op's operands, so sharing these 0-d arrays is safe.
-            key = (type(x), x, dtype)
+            # -0.0 == 0.0 and NaN != NaN: those go by their text, so -0.0 keeps its sign (as on NumPy)
+            key = (type(x), x, dtype) if x == x and (x or type(x) is not float) else (float, repr(x), dtype)
             cached = self._scalars.get(key)
             if cached is None:
                 if self._capture is not None:  # a copy from the host cannot be repeated by a graph
@@ -232,6 +233,11 @@ class CupyBackend(ArrayBackend):
             # float rounds the same way on both sides; other casts stay on the device.
             if x.dtype.kind == "f" and target.kind == "f" and target.itemsize < x.dtype.itemsize:
                 x = x.astype(target)
+        if self._capture is not None and not isinstance(x, cupy.ndarray):
+            # host data (a list, a NumPy array) goes through a pinned staging buffer that CuPy
+            # reuses: a graph would copy whatever that buffer holds at each later launch
+            from ._graph import GraphRefused
+            raise GraphRefused(f"host data ({type(x).__name__}) uploaded during the capture")
         return cupy.asarray(x, dtype=dtype)
 
     def to_numpy(self, x: Any) -> np.ndarray:

@@ -53,8 +53,9 @@ def _cupy_cublas_version(handle: int) -> int | None:
 
 def _library_of(handle: int) -> ctypes.CDLL:
     """The loaded libcublas that CuPy calls: the one whose version for ``handle`` is CuPy's."""
-    paths = loaded_libraries("libcublas.so")
+    paths = list(dict.fromkeys(os.path.realpath(p) for p in loaded_libraries("libcublas.so")))
     want = _cupy_cublas_version(handle)
+    matching = []
     for path in paths:
         lib = ctypes.CDLL(path)
         version = ctypes.c_int(0)
@@ -63,13 +64,24 @@ def _library_of(handle: int) -> ctypes.CDLL:
         if want is None and len(paths) == 1:
             return lib
         if get(handle, ctypes.byref(version)) == 0 and version.value == want:
-            return lib
+            matching.append((path, lib))
+    if len(matching) == 1:
+        return matching[0][1]
+    if matching:  # two files of one version: which one CuPy's handle belongs to cannot be told
+        raise OSError(f"{len(matching)} loaded libcublas files report CuPy's version {want} "
+                      f"({', '.join(p for p, _ in matching)}); the direct products are not used")
     raise OSError(f"no loaded libcublas matches CuPy's (version {want}; loaded: {paths or 'none'})")
 
 
 def _operand(x: Any) -> tuple[int, int] | None:
-    """(op, leading dimension) of a 2-D row-major operand seen by column-major cuBLAS, or None."""
+    """(op, leading dimension) of a 2-D row-major operand seen by column-major cuBLAS, or None.
+
+    None also for an operand that is both C- and F-contiguous (a dimension of 1): CuPy's matmul
+    reads those as F-contiguous, and a 1 x 1 result runs no cuBLAS at all, so a product taken here
+    could round differently from CuPy's; the step then runs without a graph (unmeasured on a GPU)."""
     rows, cols = x.shape
+    if x.flags.c_contiguous and x.flags.f_contiguous:
+        return None
     if x.flags.c_contiguous:  # column-major, this is x's transpose: take it as it is
         return _OP_N, max(cols, 1)
     if x.flags.f_contiguous:  # column-major, this is x itself: transpose it

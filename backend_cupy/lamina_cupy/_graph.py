@@ -133,20 +133,30 @@ class GraphedStep:
         try:
             if not self.warmed:  # the pool learns the step's buffers, on the stream the capture uses
                 self.warmed = True
-                return self._on_stream(lambda: self.function(inputs, draws))
+                return self._warm_up(inputs, draws)
             self._capture(inputs, draws)
             self._enqueue(inputs, draws)
         except Exception as exc:  # GraphRefused, CuPy's refusals, CUDA errors, the pool's memory running
-            # out. A capture runs nothing and a failed launch queues nothing, so the step runs now,
-            # without a graph, with the same draws. (A warm-up failing part-way, out of memory, may
-            # have queued part of the step already: a layer's in-place state update, such as
-            # BatchNormalization's moving statistics, would then count this batch twice.)
+            # out. A capture runs nothing, a failed launch queues nothing, and a failed warm-up has put
+            # back what it wrote in place, so the step runs now, without a graph, with the same draws.
             self.failed = f"{type(exc).__name__}: {exc}"[:300]
             self.graph = None
             logger.info("lamina_cupy: a step is not run as a CUDA graph (%s); it runs as replayed calls.",
                         self.failed)
             return self.function(inputs, draws)
         return _fresh(self._outputs, self.be.xp)
+
+    def _warm_up(self, inputs: list, draws: list) -> Any:
+        """The step on the side stream from the graph's pool. Should it fail part-way (the pool out of
+        memory), the arrays it writes in place that outlive it (BatchNormalization's moving
+        statistics: the replay's ``writes``) are put back first, so the rerun counts the batch once."""
+        saved = [(x, x.copy()) for x in getattr(self.function, "writes", ())]  # current stream, default pool
+        try:
+            return self._on_stream(lambda: self.function(inputs, draws))
+        except Exception:
+            for x, copy in saved:  # after the side stream's work (_on_stream's last wait)
+                x[...] = copy
+            raise
 
     def _on_stream(self, run: Callable[[], Any]) -> Any:
         """run() on the side stream, from the graph's pool, ordered after and before the current stream's work."""

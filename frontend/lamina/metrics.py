@@ -682,6 +682,12 @@ def deserialize(config: Any, custom_objects: Mapping[str, Any] | None = None) ->
     raise TypeError(f"Could not interpret metric config {config!r}.")
 
 
+def is_builtin_name(name: str) -> bool:
+    """Whether ``get(name)`` finds one of Lamina's own metrics (not a registered custom object)."""
+    return (name in _ACCURACY_NAMES or name in _CLASSES or name in _FUNCTIONS
+            or name.lower() in _SNAKE_CLASSES or name.lower() in _FUNCTIONS or name.lower() in _ACCURACY_NAMES)
+
+
 def get(identifier: Any, loss_fn: Any = None, output_shape: tuple | None = None) -> Metric:
     """A stateful metric for a name, function, class, config dict or Metric, named as the user wrote it."""
     if isinstance(identifier, Metric):

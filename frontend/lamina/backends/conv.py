@@ -14,6 +14,9 @@ The scheme (numbers and the alternatives that lost are in ``docs/convolution.md`
 * pooling — a loop over the window offsets (4 for 2x2), each step one element-wise op on a
   strided slice of the whole batch.
 
+The 2-D products (one group) go through the backend's ``matmul``, which a backend may route its
+own way (CuPy's CUDA-graph capture calls cuBLAS directly; CuPy's own cuBLAS calls refuse a
+capture); grouped products batch over the groups with ``xp.matmul``.
 Everything uses only ``xp`` functions CuPy also has (``lib.stride_tricks.as_strided``,
 ``matmul(out=)``, ``moveaxis``, ``maximum(out=)``…), so NumPy and CuPy share it. The shape
 arithmetic (:func:`conv_output_shape`, :func:`conv_transpose_output_shape`) is pure Python and
@@ -311,7 +314,7 @@ class ConvolutionMixin:
         for n0, n1 in self._blocks(g, x.dtype.itemsize):
             cols = self._patch_matrix(x[n0:n1], g)
             if g.groups == 1:  # straight into the output block: (M_b, K) @ (K, C_out)
-                xp.matmul(cols[0], kg[0], out=xp.reshape(out[n0:n1], (cols.shape[1], g.cout)))
+                self.matmul(cols[0], kg[0], out=xp.reshape(out[n0:n1], (cols.shape[1], g.cout)))
             else:
                 res = xp.matmul(cols, kg)  # (G, M_b, C_out/G)
                 out[n0:n1] = xp.reshape(xp.moveaxis(res, 0, 1), (n1 - n0,) + g.out + (g.cout,))
@@ -325,7 +328,11 @@ class ConvolutionMixin:
         dk = None  # (G, K, C_out/G): sum over batch blocks of patches^T @ grad
         for n0, n1 in self._blocks(g, x.dtype.itemsize):
             cols = self._patch_matrix(x[n0:n1], g)
-            part = xp.matmul(xp.swapaxes(cols, 1, 2), self._grouped_grad(grad[n0:n1], g))
+            gg = self._grouped_grad(grad[n0:n1], g)
+            if g.groups == 1:
+                part = xp.expand_dims(self.matmul(cols[0].T, gg[0]), 0)
+            else:
+                part = xp.matmul(xp.swapaxes(cols, 1, 2), gg)
             dk = part if dk is None else xp.add(dk, part, out=dk)
         if dk is None:  # empty batch
             dk = xp.zeros((g.groups, g.depth, g.cout // g.groups), dtype=xp.result_type(x.dtype, grad.dtype))
@@ -350,7 +357,7 @@ class ConvolutionMixin:
             dxg = xp.reshape(dx[n0:n1], (n1 - n0,) + g.padded + (g.groups, cg))
             for t, offset in enumerate(offsets):
                 # per tap: one product (M_b, C_out) @ (C_out, C_in) and one slice-add (col2im)
-                part = xp.matmul(gg, taps[t])  # (G, M_b, C_in/G)
+                part = xp.expand_dims(self.matmul(gg[0], taps[t][0]), 0) if g.groups == 1 else xp.matmul(gg, taps[t])
                 part = xp.moveaxis(xp.reshape(part, (g.groups, n1 - n0) + g.out + (cg,)), 0, -2)
                 dxg[_window(g, offset) + (slice(None),)] += part
         return self._crop(dx, g)

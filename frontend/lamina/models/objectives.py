@@ -197,10 +197,15 @@ class Totals:
 
 
 def _lamina_own(spec: Any) -> bool:
-    """A metric named by a string, or a function, class or metric object of Lamina's (a wrapped
-    function included)."""
+    """A metric of Lamina's: named by one of its names, or a function, class or metric object of
+    Lamina's (a wrapped function included). A name that finds a registered custom object (a
+    ``custom_object_scope``, ``register_keras_serializable``) is judged by that object."""
     if isinstance(spec, str):
-        return True
+        if metrics_module.is_builtin_name(spec):
+            return True
+        from ..saving.object_registration import get_registered_object
+        found = get_registered_object(spec)
+        return found is None or _lamina_own(found)  # None: an unknown name, which compile rejects
     wrapped = getattr(spec, "fn", None)
     if wrapped is not None and not _lamina_own(wrapped):
         return False

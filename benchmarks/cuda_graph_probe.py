@@ -34,8 +34,10 @@ SAMPLES = {"w1": (42000, 18000), "cnn": (12800, 2560), "lstm": (12800, 2560)}  #
 SHAPES = {"w1": (784,), "cnn": (28, 28, 1), "lstm": (28, 28)}
 
 
-def _direct_products_equal(be: Any) -> bool:
-    """W1's products of one batch through libcublas and through CuPy's matmul, bit for bit."""
+def _direct_products_equal(be: Any) -> dict:
+    """Products of one batch through libcublas (what a graph holds) and through CuPy's matmul, bit
+    for bit: W1's three, and a Dense(1) head's three, whose operands have a dimension of 1 (CuPy
+    reads those its own way, which ``_cublas._operand`` copies). ``{"all": bool, name: bool, ...}``."""
     import numpy as np
 
     cupy = be.xp
@@ -44,12 +46,17 @@ def _direct_products_equal(be: Any) -> bool:
     x = cupy.asarray(rng.random((W1.batch, 784), dtype=np.float32))
     w = cupy.asarray(rng.standard_normal((784, 500)).astype(np.float32))
     g = cupy.asarray(rng.standard_normal((W1.batch, 500)).astype(np.float32))
-    same = True
-    for a, b in ((x, w), (x.T, g), (g, w.T)):  # forward, weight gradient, input gradient
-        out = cupy.empty((a.shape[0], b.shape[1]), dtype=np.float32)
-        assert gemm.fits(a, b, out)
-        same &= bool((gemm(a, b, out) == cupy.matmul(a, b)).all())
-    return same
+    w1 = cupy.asarray(rng.standard_normal((784, 1)).astype(np.float32))
+    g1 = cupy.asarray(rng.standard_normal((W1.batch, 1)).astype(np.float32))
+    cases = {"forward": (x, w), "weight gradient": (x.T, g), "input gradient": (g, w.T),
+             "Dense(1) forward": (x, w1), "Dense(1) weight gradient": (x.T, g1), "Dense(1) input gradient": (g1, w1.T)}
+    out: dict[str, Any] = {}
+    for name, (a, b) in cases.items():
+        result = cupy.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+        assert gemm.fits(a, b, result), name
+        out[name] = bool((gemm(a, b, result) == cupy.matmul(a, b)).all())
+    out["all"] = all(out.values())
+    return out
 
 
 def _network(model: str):
@@ -128,7 +135,9 @@ def probe(epochs: int, seed: int = 1, model: str = "w1", samples: tuple[int, int
     out["graphs_failed"] = sorted({s["failed"] for s in with_[3] if s["failed"]})
     if model == "w1":
         try:
-            out["direct_products_equal_cupy_matmul"] = _direct_products_equal(be)
+            products = _direct_products_equal(be)
+            out["direct_products_equal_cupy_matmul"] = products.pop("all")
+            out["direct_products_by_case"] = products
         except Exception as exc:  # no libcublas here (the fake CuPy): said, not fatal
             out["direct_products_equal_cupy_matmul"] = f"not measured: {type(exc).__name__}: {exc}"[:200]
     return out
@@ -164,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['model']} fit on {result['device']}: {result['median_graphs']:.3f} s/epoch with CUDA graphs, "
           f"{result['median_no_graphs']:.3f} without ({result['graphs_over_no_graphs']:.2f}x); same weights: "
           f"{result['same_weights']}; {result['graph_launches']} graph launches")
-    ok = result["same_weights"] and result["same_logs"] and result["graph_launches"] > 0
+    if result.get("direct_products_equal_cupy_matmul") is False:
+        print("direct cuBLAS products differ from CuPy's matmul:", result["direct_products_by_case"])
+    ok = (result["same_weights"] and result["same_logs"] and result["graph_launches"] > 0
+          and result.get("direct_products_equal_cupy_matmul") is not False)
     return 0 if ok else 1
 
 

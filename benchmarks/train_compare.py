@@ -172,6 +172,13 @@ def summary(out: Path) -> int:
             rows.append(("  same weights and history", f"{graph['same_weights']} and {graph['same_logs']}"))
             if not (graph["same_weights"] and graph["same_logs"]):
                 graph_problems.append(f"{label} fit with CUDA graphs differs from fit without them ({name})")
+            direct = graph.get("direct_products_equal_cupy_matmul")
+            if direct is not None:  # W1's probe: libcublas called directly against CuPy's matmul
+                differ = [k for k, v in (graph.get("direct_products_by_case") or {}).items() if not v]
+                rows.append(("  direct products = CuPy's", str(direct)[:120] + (f" (differ: {', '.join(differ)})"
+                                                                                if differ else "")))
+                if direct is False:
+                    graph_problems.append(f"direct cuBLAS products differ from CuPy's matmul: {', '.join(differ)} ({name})")
         elif graph:
             rows.append((f"{label} fit with CUDA graphs", str(graph.get("error", "no result"))[:120]))
             graph_problems.append(f"the {label} CUDA graph check did not run ({name.replace('.json', '.log')})")

@@ -217,15 +217,18 @@ def test_gemm_takes_contiguous_and_transposed_2d_operands_only(monkeypatch):
     assert not gemm.fits(a, fake.asarray(np.ones((3, 5), np.float64)), out)  # mixed dtypes
     assert not gemm.fits(a.astype(np.int32), b.astype(np.int32), out.astype(np.int32))
     assert not gemm.fits(a, b, fake.empty((4, 6), dtype=np.float32))
-    # (op, leading dimension) as column-major cuBLAS sees a row-major operand
-    assert _cublas._operand(a) == (_cublas._OP_N, 3) and _cublas._operand(a.T) == (_cublas._OP_T, 3)
-    # A dimension of 1 (a Dense(1) layer's kernel, its (batch, 1) gradient, a 1 x 1 result): both
-    # C- and F-contiguous, which CuPy's matmul reads its own way, so not taken here
+    # (op, leading dimension) as CuPy's matmul hands a row-major operand to column-major cuBLAS
+    assert _cublas._operand(a, False) == (_cublas._OP_N, 3) and _cublas._operand(a.T, False) == (_cublas._OP_T, 3)
+    assert _cublas._operand(b, True) == (_cublas._OP_N, 5) and _cublas._operand(b.T, True) == (_cublas._OP_T, 5)
+    # A dimension of 1 makes an array both C- and F-contiguous: CuPy reads the right operand as
+    # F-contiguous (a Dense(1) kernel goes transposed) and the left one, transposed first, as C
     column, row = fake.asarray(np.ones((3, 1), np.float32)), fake.asarray(np.ones((1, 4), np.float32))
-    assert _cublas._operand(column) is None and _cublas._operand(row) is None
-    assert not gemm.fits(a, column, fake.empty((4, 1), dtype=np.float32))
+    assert _cublas._operand(column, True) == (_cublas._OP_T, 3) and _cublas._operand(row, True) == (_cublas._OP_T, 1)
+    assert _cublas._operand(column, False) == (_cublas._OP_N, 1) and _cublas._operand(row, False) == (_cublas._OP_N, 4)
+    assert gemm.fits(a, column, fake.empty((4, 1), dtype=np.float32))
+    assert gemm.fits(column, row, fake.empty((3, 4), dtype=np.float32))
+    # a 1 x 1 result: CuPy sums the products with a reduction kernel, no cuBLAS; not taken here
     assert not gemm.fits(row, fake.asarray(np.ones((4, 1), np.float32)), fake.empty((1, 1), dtype=np.float32))
-    assert not gemm.fits(column, row, fake.empty((3, 4), dtype=np.float32))
 
 
 def test_loaded_libraries_reads_the_process_maps(tmp_path):
@@ -275,7 +278,7 @@ def test_gemm_argument_order_against_a_column_major_stand_in(monkeypatch):
                 out = fake.zeros((m, n), dtype=np.float32)
                 for x in (da, db, out):  # the stand-in finds each buffer by its address
                     memory[x.data.ptr] = _flat(x)
-                if 1 in (m, k, n):  # an operand with a dimension of 1: CuPy's own matmul takes it
+                if m == n == 1:  # a 1 x 1 result: CuPy's reduction kernel, not cuBLAS
                     assert not gemm.fits(da, db, out)
                     continue
                 assert gemm.fits(da, db, out)
@@ -510,10 +513,10 @@ def test_the_gpu_checks_graph_probe_trains_the_example_networks_both_ways(monkey
         cuda_graph_probe.probe(1, model="gru")
 
 
-def test_the_graphs_memory_pool_takes_what_the_memory_limit_leaves(monkeypatch, graphs):
-    """LAMINA_GPU_MEMORY_LIMIT caps the default pool and a graph's own pool together: the graph's
-    gets what the default pool holds no more of, and none left means no graph (not a warm-up that
-    runs out part-way through a step)."""
+def test_the_graphs_memory_pool_takes_what_the_memory_limit_leaves(monkeypatch):
+    """LAMINA_GPU_MEMORY_LIMIT caps the default pool and the graphs' own pools together: a new graph's
+    gets what the default pool and the live graphs' pools hold no more of, and none left means no
+    graph (not a warm-up that runs out part-way through a step)."""
     fake = install_fake(monkeypatch)
     be = lamina_cupy.CupyBackend()
     calls = []
@@ -524,13 +527,20 @@ def test_the_graphs_memory_pool_takes_what_the_memory_limit_leaves(monkeypatch, 
 
     function.next_draws = lambda: ["drawn"]
     assert _graph.GraphedStep(be, function).pool.get_limit() == 0  # no cap set: none on the graph's pool
+    import gc
     be.set_memory_limit(10_000)
     monkeypatch.setattr(fake.pool, "total_bytes", lambda: 4_000)
     step = _graph.GraphedStep(be, function)
     assert step.pool.get_limit() == 6_000 and step.failed is None
+    step.pool.total_bytes = lambda: 5_000  # warmed up: fit's validation graph gets what is left
+    second = _graph.GraphedStep(be, function)
+    assert second.pool.get_limit() == 1_000 and second.failed is None
+    del step, second
+    gc.collect()  # graphs no longer alive hold nothing
+    assert _graph.GraphedStep(be, function).pool.get_limit() == 6_000
     monkeypatch.setattr(fake.pool, "total_bytes", lambda: 10_000)
     step = _graph.GraphedStep(be, function)
-    assert step.failed == "LAMINA_GPU_MEMORY_LIMIT (10000 bytes) is all taken by the default memory pool"
+    assert step.failed == "LAMINA_GPU_MEMORY_LIMIT (10000 bytes) is all taken by the other memory pools"
     assert step(["batch"]) == ["batch"] and step(["next"]) == ["next"]
     assert calls == [None, None] and step.graph is None and not step.warmed  # plain calls, no warm-up
 
@@ -620,3 +630,14 @@ def test_a_warm_up_failing_part_way_counts_the_batch_once(monkeypatch, graphs):
     assert products["n"] == 3 and len(graphs) == 1 and "out of memory" in graphs[0].failed
     replayed = graphs[0].function
     assert len(replayed.writes) == 2  # the moving mean and variance, put back after the failure
+
+
+def test_the_probes_direct_product_check_covers_dense1_operands(monkeypatch, graphs):
+    """benchmarks.cuda_graph_probe compares the direct products with CuPy's matmul at W1's shapes and
+    a Dense(1) head's (operands with a dimension of 1); on the fake both are NumPy's products."""
+    from benchmarks import cuda_graph_probe
+
+    install_fake(monkeypatch)
+    result = cuda_graph_probe._direct_products_equal(lamina_cupy.CupyBackend())
+    assert result == {"forward": True, "weight gradient": True, "input gradient": True, "Dense(1) forward": True,
+                      "Dense(1) weight gradient": True, "Dense(1) input gradient": True, "all": True}

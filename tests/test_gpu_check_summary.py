@@ -54,3 +54,12 @@ def test_each_networks_graph_check_is_listed_and_a_difference_fails_the_check(tm
     out = _run(tmp_path, capsys, {"update_many": "ok"})
     assert "cnn fit with CUDA graphs" in out and "RuntimeError: boom" in out
     assert out.rstrip().endswith("NOT PASSED: the cnn CUDA graph check did not run (cuda_graph_cnn.log)")
+    (tmp_path / "cuda_graph_cnn.json").unlink()
+    w1 = dict(_graph_check(True), direct_products_equal_cupy_matmul=False,
+              direct_products_by_case={"forward": True, "Dense(1) forward": False})
+    (tmp_path / "cuda_graph.json").write_text(json.dumps(w1))
+    out = _run(tmp_path, capsys, {"update_many": "ok"})
+    row = next(line for line in out.splitlines() if "direct products = CuPy's" in line)
+    assert row.rstrip().endswith("False (differ: Dense(1) forward)")
+    assert out.rstrip().endswith("NOT PASSED: direct cuBLAS products differ from CuPy's matmul: Dense(1) forward "
+                                 "(cuda_graph.json)")

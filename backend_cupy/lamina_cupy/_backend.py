@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import weakref
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,7 @@ class CupyBackend(ArrayBackend):
         self._flushed: tuple[str, ...] | None = None
         self._scalars: dict[tuple, Any] = {}
         self._capture: Any = None  # a _graph.Capture while a training step is captured as a CUDA graph
+        self._graph_steps: Any = weakref.WeakSet()  # live GraphedSteps: their pools share LAMINA_GPU_MEMORY_LIMIT
         self._gemm: Any = None
         self.tf32_allowed = configure_tf32(cupy)
         fused = os.environ.get("LAMINA_CUPY_FUSED", "1").strip() != "0"

@@ -73,19 +73,28 @@ def _library_of(handle: int) -> ctypes.CDLL:
     raise OSError(f"no loaded libcublas matches CuPy's (version {want}; loaded: {paths or 'none'})")
 
 
-def _operand(x: Any) -> tuple[int, int] | None:
-    """(op, leading dimension) of a 2-D row-major operand seen by column-major cuBLAS, or None.
+def _operand(x: Any, right: bool) -> tuple[int, int] | None:
+    """(op, leading dimension) of a 2-D row-major operand as CuPy's ``matmul`` hands it to column-major
+    cuBLAS (``dot`` -> ``tensordot_core`` -> ``_mat_to_cublas_contiguous``), or None (strided).
 
-    None also for an operand that is both C- and F-contiguous (a dimension of 1): CuPy's matmul
-    reads those as F-contiguous, and a 1 x 1 result runs no cuBLAS at all, so a product taken here
-    could round differently from CuPy's; the step then runs without a graph (unmeasured on a GPU)."""
+    CuPy transposes the left operand first and then, for both, tests F-contiguity before C, the
+    leading dimension taken from the strides and raised to the minimum cuBLAS accepts. It matters
+    for an operand with a dimension of 1, which is both C- and F-contiguous: a ``Dense(1)`` kernel
+    is read transposed. Products checked bit for bit against CuPy's on an H200 at W1's shapes; the
+    dimension-1 cases are checked by gpu_check.sh's probe (not yet run on a GPU)."""
     rows, cols = x.shape
-    if x.flags.c_contiguous and x.flags.f_contiguous:
+    item = x.itemsize
+    if right:  # b (k x n): column-major b^T, or b itself transposed
+        if x.flags.f_contiguous:
+            return _OP_T, max(x.strides[1] // item, rows, 1)
+        if x.flags.c_contiguous:
+            return _OP_N, max(x.strides[0] // item, 1)
         return None
-    if x.flags.c_contiguous:  # column-major, this is x's transpose: take it as it is
-        return _OP_N, max(cols, 1)
-    if x.flags.f_contiguous:  # column-major, this is x itself: transpose it
-        return _OP_T, max(rows, 1)
+    # a (m x k) as CuPy's a.T (k x m): F-contiguous a.T (a C-contiguous) first
+    if x.flags.c_contiguous:
+        return _OP_N, max(x.strides[0] // item, cols, 1)
+    if x.flags.f_contiguous:
+        return _OP_T, max(x.strides[1] // item, 1)
     return None
 
 
@@ -114,13 +123,14 @@ class Gemm:
                 and a.ndim == 2 and b.ndim == 2 and out.ndim == 2 and a.dtype in self._gemm
                 and a.dtype == b.dtype == out.dtype and out.flags.c_contiguous
                 and a.shape[1] == b.shape[0] and out.shape == (a.shape[0], b.shape[1])
-                and _operand(a) is not None and _operand(b) is not None and min(out.shape) > 0 and a.shape[1] > 0)
+                and _operand(a, False) is not None and _operand(b, True) is not None and min(out.shape) > 0
+                and a.shape[1] > 0 and out.shape != (1, 1))  # CuPy's 1 x 1 product runs no cuBLAS: not taken
 
     def __call__(self, a: Any, b: Any, out: Any) -> Any:
         """``out[...] = a @ b``; the caller has checked :meth:`fits`."""
         (m, k), n = a.shape, b.shape[1]
-        op_a, lda = _operand(a)
-        op_b, ldb = _operand(b)
+        op_a, lda = _operand(a, False)
+        op_b, ldb = _operand(b, True)
         fn, one, zero = self._gemm[a.dtype]
         handle = self.cupy.cuda.device.get_cublas_handle()  # CuPy's, for this thread and device
         # Row-major out (m x n) is column-major out^T = b^T a^T (n x m): b first.

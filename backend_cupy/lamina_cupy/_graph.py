@@ -106,13 +106,16 @@ class GraphedStep:
         cupy = be.xp
         self.pool = cupy.cuda.MemoryPool()  # the graph's buffers: used by no one else while it lives
         self.failed: str | None = None
+        others = getattr(be, "_graph_steps", None)  # the other live graphs (fit: training and validation)
         limit = be.memory_limit()
-        if limit:  # LAMINA_GPU_MEMORY_LIMIT caps both pools together: this one gets what the default has not taken
-            left = limit - cupy.get_default_memory_pool().total_bytes()
-            if left > 0:
-                self.pool.set_limit(size=left)
+        if limit:  # LAMINA_GPU_MEMORY_LIMIT caps all pools together: this one gets what the others hold less
+            taken = cupy.get_default_memory_pool().total_bytes() + sum(s.pool.total_bytes() for s in (others or ()))
+            if limit - taken > 0:
+                self.pool.set_limit(size=limit - taken)
             else:  # no graph, rather than a warm-up that runs out part-way through the step
-                self.failed = f"LAMINA_GPU_MEMORY_LIMIT ({limit} bytes) is all taken by the default memory pool"
+                self.failed = f"LAMINA_GPU_MEMORY_LIMIT ({limit} bytes) is all taken by the other memory pools"
+        if others is not None:
+            others.add(self)
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.words = cupy.zeros((MAX_SLOTS * WORDS,), dtype=np.uint64)
         self.graph: Any = None

@@ -218,9 +218,7 @@ class CupyBackend(ArrayBackend):
             key = (type(x), x, dtype) if x == x and (x or type(x) is not float) else (float, repr(x), dtype)
             cached = self._scalars.get(key)
             if cached is None:
-                if self._capture is not None:  # a copy from the host cannot be repeated by a graph
-                    from ._graph import GraphRefused
-                    raise GraphRefused(f"a scalar {x!r} uploaded during the capture")
+                self._refuse_in_capture(f"a scalar {x!r} uploaded during the capture")  # a host copy
                 if len(self._scalars) >= 1024:
                     self._scalars.clear()
                 # from the default pool even inside a graph's warm-up: the cache outlives any graph
@@ -235,11 +233,10 @@ class CupyBackend(ArrayBackend):
             # float rounds the same way on both sides; other casts stay on the device.
             if x.dtype.kind == "f" and target.kind == "f" and target.itemsize < x.dtype.itemsize:
                 x = x.astype(target)
-        if self._capture is not None and not isinstance(x, cupy.ndarray):
+        if not isinstance(x, cupy.ndarray):
             # host data (a list, a NumPy array) goes through a pinned staging buffer that CuPy
             # reuses: a graph would copy whatever that buffer holds at each later launch
-            from ._graph import GraphRefused
-            raise GraphRefused(f"host data ({type(x).__name__}) uploaded during the capture")
+            self._refuse_in_capture(f"host data ({type(x).__name__}) uploaded during the capture")
         return cupy.asarray(x, dtype=dtype)
 
     def to_numpy(self, x: Any) -> np.ndarray:
@@ -760,16 +757,17 @@ class CupyBackend(ArrayBackend):
             return None
         return d if d.kind == "f" and d.itemsize in (2, 4, 8) else None
 
-    def _refuse_in_capture(self, op: str) -> None:
-        """Philox draws whose words a graph cannot rewrite end a capture: the kernels that take them by
-        value here, and every host draw, which all come through random_bits (the base class's
-        dropout, dropout_mask and random_normal, also when a dropout kernel is not usable)."""
+    def _refuse_in_capture(self, why: str) -> None:
+        """End a capture in progress (GraphRefused: the step then runs without a graph) for something
+        a CUDA graph cannot repeat: a host copy, or Philox draws whose words it cannot rewrite (the
+        kernels that take them by value here, and every host draw, which all come through
+        random_bits: the base class's dropout, dropout_mask and random_normal)."""
         if self._capture is not None:
             from ._graph import GraphRefused
-            raise GraphRefused(f"{op} draws random numbers in a way a CUDA graph cannot repeat")
+            raise GraphRefused(why)
 
     def random_bits(self, seed, counter, n):
-        self._refuse_in_capture("random_bits")
+        self._refuse_in_capture("random_bits draws random numbers in a way a CUDA graph cannot repeat")
         n = self._count(n)
         key = philox_kernel_args(seed, counter)  # validates the seed as the host stream does
         out = self.xp.empty((n,), dtype=np.uint64)
@@ -781,7 +779,7 @@ class CupyBackend(ArrayBackend):
         return super().random_bits(seed, counter, n)
 
     def random_uniform(self, shape, seed, counter, dtype, minval=0.0, maxval=1.0):
-        self._refuse_in_capture("random_uniform")
+        self._refuse_in_capture("random_uniform draws random numbers in a way a CUDA graph cannot repeat")
         target = self._float_dtype(dtype)
         if target is None or not self._kernels.usable("random_uniform"):
             return super().random_uniform(shape, seed, counter, dtype, minval, maxval)

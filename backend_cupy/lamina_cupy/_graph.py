@@ -106,16 +106,15 @@ class GraphedStep:
         cupy = be.xp
         self.pool = cupy.cuda.MemoryPool()  # the graph's buffers: used by no one else while it lives
         self.failed: str | None = None
-        others = getattr(be, "_graph_steps", None)  # the other live graphs (fit: training and validation)
         limit = be.memory_limit()
         if limit:  # LAMINA_GPU_MEMORY_LIMIT caps all pools together: this one gets what the others hold less
-            taken = cupy.get_default_memory_pool().total_bytes() + sum(s.pool.total_bytes() for s in (others or ()))
+            # (the other live graphs: fit's training and validation steps)
+            taken = cupy.get_default_memory_pool().total_bytes() + sum(s.pool.total_bytes() for s in be._graph_steps)
             if limit - taken > 0:
                 self.pool.set_limit(size=limit - taken)
             else:  # no graph, rather than a warm-up that runs out part-way through the step
                 self.failed = f"LAMINA_GPU_MEMORY_LIMIT ({limit} bytes) is all taken by the other memory pools"
-        if others is not None:
-            others.add(self)
+        be._graph_steps.add(self)
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.words = cupy.zeros((MAX_SLOTS * WORDS,), dtype=np.uint64)
         self.graph: Any = None
@@ -129,7 +128,8 @@ class GraphedStep:
 
     def __call__(self, inputs: list) -> Any:
         if self.graph is not None:
-            return self._launch(inputs, self.next_draws())
+            self._enqueue(inputs, self.next_draws())
+            return _fresh(self._outputs, self.be.xp)
         if self.failed is not None:
             return self.function(inputs)
         draws = self.next_draws()
@@ -195,10 +195,6 @@ class GraphedStep:
         finally:
             graph = self.stream.end_capture()
         return graph, outputs
-
-    def _launch(self, inputs: list, draws: list) -> Any:
-        self._enqueue(inputs, draws)
-        return _fresh(self._outputs, self.be.xp)
 
     def _enqueue(self, inputs: list, draws: list) -> None:
         """The batch into the graph's inputs, the draws' Philox words into its buffer, one launch."""

@@ -297,6 +297,13 @@ class ConvolutionMixin:
         rows = grad.shape[0] * math.prod(g.out)
         return xp.moveaxis(xp.reshape(grad, (rows, g.groups, g.cout // g.groups)), 1, 0)
 
+    def _group_products(self, a, b):
+        """(G, M, K) @ (G, K, N): one group through the backend's ``matmul`` (which a CUDA-graph
+        capture routes its own way), several batched with ``xp.matmul``."""
+        if a.shape[0] == 1:
+            return self.xp.expand_dims(self.matmul(a[0], b[0]), 0)
+        return self.xp.matmul(a, b)
+
     def _check_grad(self, op: str, grad, g: _Conv):
         want = (g.n,) + g.out + (g.cout,)
         if _shape(grad.shape) != want:
@@ -328,11 +335,7 @@ class ConvolutionMixin:
         dk = None  # (G, K, C_out/G): sum over batch blocks of patches^T @ grad
         for n0, n1 in self._blocks(g, x.dtype.itemsize):
             cols = self._patch_matrix(x[n0:n1], g)
-            gg = self._grouped_grad(grad[n0:n1], g)
-            if g.groups == 1:
-                part = xp.expand_dims(self.matmul(cols[0].T, gg[0]), 0)
-            else:
-                part = xp.matmul(xp.swapaxes(cols, 1, 2), gg)
+            part = self._group_products(xp.swapaxes(cols, 1, 2), self._grouped_grad(grad[n0:n1], g))
             dk = part if dk is None else xp.add(dk, part, out=dk)
         if dk is None:  # empty batch
             dk = xp.zeros((g.groups, g.depth, g.cout // g.groups), dtype=xp.result_type(x.dtype, grad.dtype))
@@ -357,7 +360,7 @@ class ConvolutionMixin:
             dxg = xp.reshape(dx[n0:n1], (n1 - n0,) + g.padded + (g.groups, cg))
             for t, offset in enumerate(offsets):
                 # per tap: one product (M_b, C_out) @ (C_out, C_in) and one slice-add (col2im)
-                part = xp.expand_dims(self.matmul(gg[0], taps[t][0]), 0) if g.groups == 1 else xp.matmul(gg, taps[t])
+                part = self._group_products(gg, taps[t])  # (G, M_b, C_in/G)
                 part = xp.moveaxis(xp.reshape(part, (g.groups, n1 - n0) + g.out + (cg,)), 0, -2)
                 dxg[_window(g, offset) + (slice(None),)] += part
         return self._crop(dx, g)

@@ -312,7 +312,14 @@ class _Compiler:
             lines += [f"    s{k}, d{k} = draws[{k}]" for k in range(len(sources))]
         for k, obj in enumerate(self.recording.outside):
             self.names[f"o{k}"] = obj
+        # Arrays the step writes in place that outlive it (assign's target: BatchNormalization's
+        # moving statistics; an out= from outside the step): a CUDA graph's warm-up that fails
+        # part-way puts them back before the step runs again.
+        writes: dict[int, Any] = {}
         for i, name, args, kwargs in calls:
+            for enc in ([args[0]] if name == "assign" and args else []) + [v for k, v in kwargs if k == "out"]:
+                if type(enc) is tuple and len(enc) == 2 and enc[0] == "out":
+                    writes.setdefault(enc[1], self.recording.outside[enc[1]])
             self.names[f"m{i}"] = name[1] if type(name) is tuple else getattr(self.recording.be, name)  # a check: its function
             parts = [self.expr(a) for a in args] + [f"{k}={self.expr(v)}" for k, v in kwargs]
             used = i in last_use or i in kept
@@ -327,17 +334,6 @@ class _Compiler:
         function.source = source
         function.next_draws = namespace.pop("next_draws")  # a default of replayed_step, not a global: no cycle
         function.checks = any(type(name) is tuple for _, name, _, _ in calls)  # host reads of the batch
-        # Arrays the step writes in place that outlive it (assign's target: BatchNormalization's
-        # moving statistics; an out= the step did not make): a CUDA graph's warm-up that fails
-        # part-way puts them back before the step runs again.
-        writes: dict[int, Any] = {}
-        for _, name, args, kwargs in calls:
-            targets = [args[0]] if name == "assign" and args else []
-            targets += [v for k, v in kwargs if k == "out"]
-            for enc in targets:
-                if type(enc) is tuple and len(enc) == 2 and enc[0] == "out":  # an array from outside the step
-                    x = self.recording.outside[enc[1]]
-                    writes.setdefault(id(x), x)
         function.writes = list(writes.values())
         return function
 
